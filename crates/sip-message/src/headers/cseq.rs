@@ -1,0 +1,106 @@
+//! CSeq (RFC 3261 §20.16) and RAck (RFC 3262 §7.2).
+
+use std::fmt;
+
+use bytes::Bytes;
+
+use super::TypedHeader;
+use crate::header_name::HeaderName;
+use crate::lex::{self, skip_ws, token};
+use crate::method::Method;
+
+/// `CSeq: 1*DIGIT LWS Method`. The number must fit 32 bits (RFC 4475 §3.1.2.4).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CSeq {
+    seq: u32,
+    method: Method,
+}
+
+impl CSeq {
+    /// A CSeq value.
+    pub fn new(seq: u32, method: Method) -> CSeq {
+        CSeq { seq, method }
+    }
+    /// The sequence number.
+    pub fn seq(&self) -> u32 {
+        self.seq
+    }
+    /// The method.
+    pub fn method(&self) -> &Method {
+        &self.method
+    }
+}
+
+/// Parses `1*DIGIT LWS token` and returns the number and method slice.
+pub(crate) fn raw_cseq(v: &[u8]) -> Option<(u32, &[u8])> {
+    let v = skip_ws(v);
+    let (rest, n) = lex::digits::<u32>(v).ok()?;
+    let after = skip_ws(rest);
+    if after.len() == rest.len() {
+        return None; // LWS is mandatory
+    }
+    let (rest, m) = token(after).ok()?;
+    if !skip_ws(rest).is_empty() {
+        return None;
+    }
+    Some((n, m))
+}
+
+pub(crate) fn method_in(src: &Bytes, m: &[u8]) -> Option<Method> {
+    match Method::known(m) {
+        Some(k) => Some(k),
+        None => Some(Method::Other(lex::text(src, m)?)),
+    }
+}
+
+impl TypedHeader for CSeq {
+    const NAME: HeaderName = HeaderName::CSeq;
+    fn decode(src: &Bytes, value: &[u8]) -> Option<Self> {
+        let (seq, m) = raw_cseq(value)?;
+        Some(CSeq {
+            seq,
+            method: method_in(src, m)?,
+        })
+    }
+}
+
+impl fmt::Display for CSeq {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.seq, self.method)
+    }
+}
+
+/// `RAck: response-num LWS CSeq-num LWS Method` (RFC 3262 §7.2).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RAck {
+    /// RSeq of the provisional response being acknowledged.
+    pub rseq: u32,
+    /// CSeq number of the INVITE.
+    pub cseq: u32,
+    /// Method of the INVITE's CSeq.
+    pub method: Method,
+}
+
+impl TypedHeader for RAck {
+    const NAME: HeaderName = HeaderName::RAck;
+    fn decode(src: &Bytes, value: &[u8]) -> Option<Self> {
+        let v = skip_ws(value);
+        let (rest, rseq) = lex::digits::<u32>(v).ok()?;
+        let after = skip_ws(rest);
+        if after.len() == rest.len() {
+            return None;
+        }
+        let (cseq, m) = raw_cseq(after)?;
+        Some(RAck {
+            rseq,
+            cseq,
+            method: method_in(src, m)?,
+        })
+    }
+}
+
+impl fmt::Display for RAck {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} {}", self.rseq, self.cseq, self.method)
+    }
+}

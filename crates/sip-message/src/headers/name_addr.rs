@@ -1,0 +1,314 @@
+//! name-addr / addr-spec values: From, To, Contact, Route, Record-Route,
+//! Path, Refer-To (RFC 3261 §20.10, §20.20, §20.39, §20.30, §20.34;
+//! RFC 3327; RFC 3515).
+
+use std::fmt;
+
+use bytes::Bytes;
+use bytestring::ByteString;
+use nom::error::ErrorKind;
+use smallvec::SmallVec;
+
+use super::TypedHeader;
+use crate::header_name::HeaderName;
+use crate::lex::{self, fail, quoted_string, skip_ws, PResult, RawParam};
+use crate::params::Params;
+use crate::uri::Uri;
+
+/// A name-addr or addr-spec with its header parameters, as slices.
+pub(crate) struct RawNameAddr<'a> {
+    pub(crate) display: Option<&'a [u8]>,
+    pub(crate) uri: &'a [u8],
+    pub(crate) params: SmallVec<[RawParam<'a>; 4]>,
+}
+
+/// `( name-addr / addr-spec ) *( SEMI param )`.
+///
+/// In addr-spec form the URI may not hold `;`, `,` or `?` (RFC 3261
+/// §20.10: such URIs MUST be in angle brackets), so `;` starts the header
+/// parameters. In name-addr form no white space may stand inside `<...>`
+/// (RFC 4475 §3.1.2.14), and an unquoted display name is a sequence of
+/// tokens (RFC 4475 §3.1.2.15).
+pub(crate) fn raw_name_addr(i: &[u8]) -> PResult<'_, RawNameAddr<'_>> {
+    let i = skip_ws(i);
+    let (after_display, display) = if i.first() == Some(&b'"') {
+        let (r, q) = quoted_string(i)?;
+        (skip_ws(r), Some(q))
+    } else {
+        // *(token LWS) followed by "<", or no display name at all.
+        let mut r = i;
+        let mut end = 0;
+        while let Ok((rest, _)) = lex::token(r) {
+            end = lex::offset_in(i, rest);
+            r = skip_ws(rest);
+        }
+        if r.first() == Some(&b'<') {
+            (r, if end > 0 { Some(&i[..end]) } else { None })
+        } else {
+            (i, None)
+        }
+    };
+    let (rest, uri) = if after_display.first() == Some(&b'<') {
+        let inner = &after_display[1..];
+        let close = match inner.iter().position(|b| *b == b'>') {
+            Some(c) => c,
+            None => return fail(inner, ErrorKind::Char),
+        };
+        (&inner[close + 1..], &inner[..close])
+    } else {
+        if display.is_some() {
+            return fail(after_display, ErrorKind::Char);
+        }
+        let end = after_display
+            .iter()
+            .position(|b| matches!(b, b';' | b',') || lex::is_ws(*b))
+            .unwrap_or(after_display.len());
+        let uri = &after_display[..end];
+        if uri.contains(&b'?') {
+            return fail(after_display, ErrorKind::Char);
+        }
+        (&after_display[end..], uri)
+    };
+    // addr-spec: a scheme and no white space, whatever the scheme.
+    let scheme_end = uri.iter().position(|b| *b == b':');
+    if uri.iter().any(|b| lex::is_ws(*b)) || scheme_end.is_none_or(|p| p == 0) {
+        return fail(uri, ErrorKind::Verify);
+    }
+    let mut params = SmallVec::new();
+    let (rest, ()) = lex::params(rest, &mut params)?;
+    Ok((
+        rest,
+        RawNameAddr {
+            display,
+            uri,
+            params,
+        },
+    ))
+}
+
+/// Finds `tag` among raw parameters.
+pub(crate) fn raw_tag<'a>(params: &[RawParam<'a>]) -> Option<&'a [u8]> {
+    params
+        .iter()
+        .find(|(n, _)| lex::eq_ic(n, b"tag"))
+        .and_then(|(_, v)| *v)
+}
+
+/// A display name, URI and header parameters: the value of From, To,
+/// Contact, Route, Record-Route, Path and Refer-To.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct NameAddr {
+    display: Option<ByteString>,
+    uri: Uri,
+    params: Params,
+}
+
+impl NameAddr {
+    /// A value with just a URI.
+    pub fn new(uri: impl Into<Uri>) -> NameAddr {
+        NameAddr {
+            display: None,
+            uri: uri.into(),
+            params: Params::new(),
+        }
+    }
+    /// Sets the display name (plain text; quoted on output as needed).
+    pub fn with_display(mut self, name: &str) -> NameAddr {
+        let tokens = !name.is_empty()
+            && name
+                .split(' ')
+                .all(|t| !t.is_empty() && t.bytes().all(lex::is_token));
+        self.display = Some(if tokens {
+            name.into()
+        } else {
+            lex::quote(name).into()
+        });
+        self
+    }
+    /// Adds or replaces a header parameter.
+    pub fn with_param(mut self, name: &str, value: Option<&str>) -> NameAddr {
+        self.params.set(name, value);
+        self
+    }
+    /// The display name without quotes and escapes.
+    pub fn display_name(&self) -> Option<std::borrow::Cow<'_, str>> {
+        self.display.as_deref().map(lex::unquote)
+    }
+    /// The URI.
+    pub fn uri(&self) -> &Uri {
+        &self.uri
+    }
+    /// The header parameters (`tag`, `expires`, `q`, ...).
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+    /// Mutable header parameters.
+    pub fn params_mut(&mut self) -> &mut Params {
+        &mut self.params
+    }
+    /// The `tag` parameter (From/To, RFC 3261 §19.3).
+    pub fn tag(&self) -> Option<&str> {
+        self.params.value("tag")
+    }
+
+    pub(crate) fn decode_in(src: &Bytes, value: &[u8]) -> Option<NameAddr> {
+        let (rest, r) = raw_name_addr(value).ok()?;
+        if !skip_ws(rest).is_empty() {
+            return None;
+        }
+        NameAddr::from_raw(src, &r)
+    }
+
+    fn from_raw(src: &Bytes, r: &RawNameAddr<'_>) -> Option<NameAddr> {
+        Some(NameAddr {
+            display: match r.display {
+                Some(d) => Some(lex::text(src, d)?),
+                None => None,
+            },
+            uri: Uri::parse_in(src, r.uri).ok()?,
+            params: Params::from_raw(src, &r.params)?,
+        })
+    }
+}
+
+impl fmt::Display for NameAddr {
+    /// Always writes the name-addr form (angle brackets), which is valid
+    /// for every URI (RFC 3261 §20.10).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(d) = &self.display {
+            write!(f, "{d} ")?;
+        }
+        write!(f, "<{}>{}", self.uri, self.params)
+    }
+}
+
+impl std::str::FromStr for NameAddr {
+    type Err = crate::HeaderError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let b = Bytes::copy_from_slice(s.as_bytes());
+        NameAddr::decode_in(&b, &b).ok_or(crate::HeaderError::malformed(HeaderName::Other, 0))
+    }
+}
+
+macro_rules! name_addr_header {
+    ($(#[$doc:meta])* $ty:ident, $name:expr, $list:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+        pub struct $ty(pub NameAddr);
+
+        impl std::ops::Deref for $ty {
+            type Target = NameAddr;
+            fn deref(&self) -> &NameAddr {
+                &self.0
+            }
+        }
+        impl std::ops::DerefMut for $ty {
+            fn deref_mut(&mut self) -> &mut NameAddr {
+                &mut self.0
+            }
+        }
+        impl std::convert::From<NameAddr> for $ty {
+            fn from(n: NameAddr) -> Self {
+                $ty(n)
+            }
+        }
+        impl TypedHeader for $ty {
+            const NAME: HeaderName = $name;
+            const LIST: bool = $list;
+            fn decode(src: &Bytes, value: &[u8]) -> Option<Self> {
+                NameAddr::decode_in(src, value).map($ty)
+            }
+        }
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+    };
+}
+
+name_addr_header!(
+    /// From (RFC 3261 §20.20).
+    From, HeaderName::From, false);
+name_addr_header!(
+    /// To (RFC 3261 §20.39).
+    To, HeaderName::To, false);
+name_addr_header!(
+    /// One Route value (RFC 3261 §20.34).
+    Route, HeaderName::Route, true);
+name_addr_header!(
+    /// One Record-Route value (RFC 3261 §20.30).
+    RecordRoute, HeaderName::RecordRoute, true);
+name_addr_header!(
+    /// One Path value (RFC 3327).
+    Path, HeaderName::Path, true);
+name_addr_header!(
+    /// Refer-To (RFC 3515 §2.1).
+    ReferTo, HeaderName::ReferTo, false);
+
+/// One Contact value: `*` or an address with `expires`/`q` and other
+/// parameters (RFC 3261 §20.10).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+// The address is the common case; boxing it would allocate for every value.
+#[allow(clippy::large_enum_variant)]
+pub enum Contact {
+    /// `Contact: *` (REGISTER removing every binding, RFC 3261 §10.2.2).
+    Star,
+    /// An address.
+    Addr(NameAddr),
+}
+
+impl Contact {
+    /// The address, unless this is `*`.
+    pub fn addr(&self) -> Option<&NameAddr> {
+        match self {
+            Contact::Star => None,
+            Contact::Addr(a) => Some(a),
+        }
+    }
+    /// `expires` parameter in seconds.
+    pub fn expires(&self) -> Option<u32> {
+        self.addr()?
+            .params()
+            .value("expires")
+            .and_then(|v| lex::number(v.as_bytes()))
+    }
+    /// `q` parameter (0.0 to 1.0).
+    pub fn q(&self) -> Option<f32> {
+        self.addr()?
+            .params()
+            .value("q")
+            .and_then(|v| v.parse::<f32>().ok())
+            .filter(|q| (0.0..=1.0).contains(q))
+    }
+}
+
+impl TypedHeader for Contact {
+    const NAME: HeaderName = HeaderName::Contact;
+    const LIST: bool = true;
+    fn decode(src: &Bytes, value: &[u8]) -> Option<Self> {
+        if lex::trim(value) == b"*" {
+            return Some(Contact::Star);
+        }
+        NameAddr::decode_in(src, value).map(Contact::Addr)
+    }
+}
+
+impl fmt::Display for Contact {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Contact::Star => f.write_str("*"),
+            Contact::Addr(a) => a.fmt(f),
+        }
+    }
+}
+
+/// Parses a whole single-valued From/To value and returns its tag; used by
+/// the eager decoder.
+pub(crate) fn eager_tag(v: &[u8]) -> Option<Option<&[u8]>> {
+    let (rest, r) = raw_name_addr(v).ok()?;
+    if !skip_ws(rest).is_empty() {
+        return None;
+    }
+    Some(raw_tag(&r.params))
+}

@@ -1,0 +1,294 @@
+//! Via (RFC 3261 §20.42, §18.2.1; rport RFC 3581; IPv6 RFC 5118).
+
+use std::fmt;
+
+use bytes::Bytes;
+use bytestring::ByteString;
+use nom::error::ErrorKind;
+use smallvec::SmallVec;
+
+use super::TypedHeader;
+use crate::header_name::HeaderName;
+use crate::lex::{self, fail, sep, skip_ws, token, PResult, RawParam};
+use crate::params::Params;
+use crate::uri::Host;
+
+/// The branch magic cookie of RFC 3261 §8.1.1.7.
+pub const MAGIC_COOKIE: &str = "z9hG4bK";
+
+/// The transport of a Via or a target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Transport {
+    /// UDP
+    Udp,
+    /// TCP
+    Tcp,
+    /// TLS over TCP
+    Tls,
+    /// SCTP
+    Sctp,
+    /// TLS over SCTP
+    TlsSctp,
+    /// WebSocket (RFC 7118)
+    Ws,
+    /// Secure WebSocket (RFC 7118)
+    Wss,
+    /// Any other token (kept as text in [`Via::transport_name`]).
+    Other,
+}
+
+impl Transport {
+    /// Recognises a transport token (case-insensitive).
+    pub fn from_bytes(b: &[u8]) -> Transport {
+        match b.len() {
+            2 if b.eq_ignore_ascii_case(b"ws") => Transport::Ws,
+            3 if b.eq_ignore_ascii_case(b"udp") => Transport::Udp,
+            3 if b.eq_ignore_ascii_case(b"tcp") => Transport::Tcp,
+            3 if b.eq_ignore_ascii_case(b"tls") => Transport::Tls,
+            3 if b.eq_ignore_ascii_case(b"wss") => Transport::Wss,
+            4 if b.eq_ignore_ascii_case(b"sctp") => Transport::Sctp,
+            8 if b.eq_ignore_ascii_case(b"tls-sctp") => Transport::TlsSctp,
+            _ => Transport::Other,
+        }
+    }
+    /// The upper-case token used in Via.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Udp => "UDP",
+            Transport::Tcp => "TCP",
+            Transport::Tls => "TLS",
+            Transport::Sctp => "SCTP",
+            Transport::TlsSctp => "TLS-SCTP",
+            Transport::Ws => "WS",
+            Transport::Wss => "WSS",
+            Transport::Other => "OTHER",
+        }
+    }
+    /// True for transports that retransmit for us (RFC 3261 §17: timers
+    /// D, I, J, K are zero and A, E, G are not used).
+    pub fn is_reliable(self) -> bool {
+        !matches!(self, Transport::Udp | Transport::Other)
+    }
+    /// The default port: 5061 for TLS-based transports, 5060 otherwise (RFC 3261 §19.1.2).
+    pub fn default_port(self) -> u16 {
+        match self {
+            Transport::Tls | Transport::TlsSctp | Transport::Wss => 5061,
+            _ => 5060,
+        }
+    }
+}
+
+impl fmt::Display for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A Via value as slices of the message.
+pub(crate) struct RawVia<'a> {
+    pub(crate) protocol: &'a [u8],
+    pub(crate) version: &'a [u8],
+    pub(crate) transport: &'a [u8],
+    pub(crate) host: &'a [u8],
+    pub(crate) port: Option<u16>,
+    pub(crate) params: SmallVec<[RawParam<'a>; 4]>,
+}
+
+/// `via-parm = sent-protocol LWS sent-by *( SEMI via-params )`, where
+/// `sent-protocol = protocol-name SLASH protocol-version SLASH transport`.
+pub(crate) fn raw_via(i: &[u8]) -> PResult<'_, RawVia<'_>> {
+    let i = skip_ws(i);
+    let (i, protocol) = token(i)?;
+    let (i, ()) = sep(b'/')(i)?;
+    let (i, version) = token(i)?;
+    let (i, ()) = sep(b'/')(i)?;
+    let (i, transport) = token(i)?;
+    // LWS is mandatory before sent-by.
+    let j = skip_ws(i);
+    if j.len() == i.len() {
+        return fail(i, ErrorKind::Space);
+    }
+    let (i, host) = sent_by_host(j)?;
+    let (i, port) = match sep(b':')(i) {
+        Ok((r, ())) => {
+            let (r, p) = lex::digits::<u16>(r)?;
+            (r, Some(p))
+        }
+        Err(_) => (i, None),
+    };
+    let mut params = SmallVec::new();
+    let (i, ()) = lex::params(i, &mut params)?;
+    Ok((
+        i,
+        RawVia {
+            protocol,
+            version,
+            transport,
+            host,
+            port,
+            params,
+        },
+    ))
+}
+
+fn sent_by_host(i: &[u8]) -> PResult<'_, &[u8]> {
+    let end = if i.first() == Some(&b'[') {
+        match i.iter().position(|b| *b == b']') {
+            Some(p) => p + 1,
+            None => return fail(i, ErrorKind::Char),
+        }
+    } else {
+        i.iter()
+            .position(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_')))
+            .unwrap_or(i.len())
+    };
+    if end == 0 {
+        return fail(i, ErrorKind::Char);
+    }
+    Ok((&i[end..], &i[..end]))
+}
+
+/// The `rport` parameter (RFC 3581).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Rport {
+    /// `;rport` without a value: the client asks for it.
+    Requested,
+    /// `;rport=N` filled in by the server.
+    Port(u16),
+}
+
+pub(crate) fn rport_of(v: Option<&[u8]>) -> Option<Rport> {
+    match v {
+        None => Some(Rport::Requested),
+        Some(v) => lex::number::<u16>(v).map(Rport::Port),
+    }
+}
+
+/// One Via value.
+///
+/// ```
+/// use sip_message::headers::{Via, Transport};
+/// use sip_message::headers::TypedHeader;
+/// let v = Via::from_value("SIP/2.0/UDP [2001:db8::9:1]:5070;branch=z9hG4bK6a;rport")?;
+/// assert_eq!(v.transport(), Transport::Udp);
+/// assert_eq!(v.port(), Some(5070));
+/// assert_eq!(v.branch(), Some("z9hG4bK6a"));
+/// assert!(v.rport().is_some());
+/// # Ok::<(), sip_message::HeaderError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Via {
+    protocol: ByteString,
+    version: ByteString,
+    transport_name: ByteString,
+    transport: Transport,
+    host: Host,
+    port: Option<u16>,
+    params: Params,
+}
+
+impl Via {
+    /// A `SIP/2.0/<transport>` Via with a sent-by and a branch.
+    pub fn new(transport: Transport, host: Host, port: Option<u16>, branch: &str) -> Via {
+        let mut params = Params::new();
+        params.set("branch", Some(branch));
+        Via {
+            protocol: "SIP".into(),
+            version: "2.0".into(),
+            transport_name: transport.as_str().into(),
+            transport,
+            host,
+            port,
+            params,
+        }
+    }
+    /// The transport.
+    pub fn transport(&self) -> Transport {
+        self.transport
+    }
+    /// The transport token as written.
+    pub fn transport_name(&self) -> &str {
+        &self.transport_name
+    }
+    /// Protocol name and version (`SIP`, `2.0`).
+    pub fn protocol(&self) -> (&str, &str) {
+        (&self.protocol, &self.version)
+    }
+    /// The sent-by host.
+    pub fn host(&self) -> &Host {
+        &self.host
+    }
+    /// The sent-by port.
+    pub fn port(&self) -> Option<u16> {
+        self.port
+    }
+    /// The parameters.
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+    /// Mutable parameters (e.g. to add `received`).
+    pub fn params_mut(&mut self) -> &mut Params {
+        &mut self.params
+    }
+    /// `branch`.
+    pub fn branch(&self) -> Option<&str> {
+        self.params.value("branch")
+    }
+    /// `received`.
+    pub fn received(&self) -> Option<&str> {
+        self.params.value("received")
+    }
+    /// `rport` (RFC 3581).
+    pub fn rport(&self) -> Option<Rport> {
+        let p = self.params.get("rport")?;
+        rport_of(p.value().map(str::as_bytes))
+    }
+    /// `maddr`.
+    pub fn maddr(&self) -> Option<&str> {
+        self.params.value("maddr")
+    }
+    /// `ttl`.
+    pub fn ttl(&self) -> Option<u8> {
+        self.params.value("ttl").and_then(|t| t.parse().ok())
+    }
+}
+
+impl TypedHeader for Via {
+    const NAME: HeaderName = HeaderName::Via;
+    const LIST: bool = true;
+    fn decode(src: &Bytes, value: &[u8]) -> Option<Self> {
+        let (rest, r) = raw_via(value).ok()?;
+        if !skip_ws(rest).is_empty() {
+            return None;
+        }
+        let t = |s| lex::text(src, s);
+        // RFC 5118 §4.5: received may hold an IPv6 address, bracketed or not.
+        if let Some((_, Some(v))) = r.params.iter().find(|(n, _)| lex::eq_ic(n, b"received")) {
+            Host::parse(v, true)?;
+        }
+        Some(Via {
+            protocol: t(r.protocol)?,
+            version: t(r.version)?,
+            transport_name: t(r.transport)?,
+            transport: Transport::from_bytes(r.transport),
+            host: Host::parse(r.host, false)?,
+            port: r.port,
+            params: Params::from_raw(src, &r.params)?,
+        })
+    }
+}
+
+impl fmt::Display for Via {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}/{}/{} {}",
+            self.protocol, self.version, self.transport_name, self.host
+        )?;
+        if let Some(p) = self.port {
+            write!(f, ":{p}")?;
+        }
+        write!(f, "{}", self.params)
+    }
+}

@@ -1,0 +1,301 @@
+//! The message parser: start line, header lines (folds included), the
+//! eagerly decoded headers, and the body.
+//!
+//! Line splitting is a hand-written memchr loop (it is the hot path); the
+//! grammar of each eagerly decoded header is the same nom code the typed
+//! headers use.
+
+use bytes::Bytes;
+use memchr::memchr;
+use smallvec::SmallVec;
+
+use super::top_via::ViaSpans;
+use super::{Base, HeaderField, Message, Span, StartLine, Version};
+use crate::error::{ParseError, ParseErrorKind as K};
+use crate::header_name::HeaderName;
+use crate::headers::{self, rport_of, Transport};
+use crate::lex::{self, offset_in};
+use crate::limits::ParseLimits;
+use crate::method::Method;
+
+/// Position of the CRLF that ends the line starting at `from`.
+#[inline]
+fn line_end(b: &[u8], from: usize) -> Result<usize, ParseError> {
+    match memchr(b'\n', &b[from..]) {
+        Some(p) => {
+            let lf = from + p;
+            if lf > from && b[lf - 1] == b'\r' {
+                Ok(lf - 1)
+            } else {
+                Err(ParseError::new(K::LineEnding, lf))
+            }
+        }
+        None => Err(ParseError::new(K::Incomplete, b.len())),
+    }
+}
+
+pub(super) fn parse(mut buf: Bytes, limits: &ParseLimits) -> Result<Message, ParseError> {
+    if buf.len() > limits.max_message_size {
+        return Err(ParseError::new(K::TooLarge, limits.max_message_size));
+    }
+    let b: &[u8] = &buf;
+    // RFC 3261 §7.5: ignore CRLFs before the start line.
+    let mut pos = 0;
+    while b[pos..].starts_with(b"\r\n") {
+        pos += 2;
+    }
+    if pos >= b.len() {
+        return Err(ParseError::new(K::Empty, pos));
+    }
+    let end = line_end(b, pos)?;
+    if end - pos > limits.max_line_length {
+        return Err(ParseError::new(K::LineTooLong, pos));
+    }
+    let (start, version) = start_line(&buf, pos, end)?;
+    pos = end + 2;
+
+    let mut fields: SmallVec<[HeaderField; 20]> = SmallVec::new();
+    let mut base = Base::default();
+    loop {
+        if pos > limits.max_head_size {
+            return Err(ParseError::new(K::TooLarge, pos));
+        }
+        if b[pos..].starts_with(b"\r\n") {
+            pos += 2;
+            break;
+        }
+        if pos >= b.len() {
+            return Err(ParseError::new(K::Incomplete, pos));
+        }
+        // One header: a line plus every continuation line (SP/HT start).
+        let line_start = pos;
+        let mut end = line_end(b, pos)?;
+        while matches!(b.get(end + 2), Some(b' ' | b'\t')) {
+            end = line_end(b, end + 2)?;
+        }
+        if end - line_start > limits.max_line_length {
+            return Err(ParseError::new(K::LineTooLong, line_start));
+        }
+        if fields.len() >= limits.max_headers {
+            return Err(ParseError::new(K::TooManyHeaders, line_start));
+        }
+        let line = &b[line_start..end];
+        // header-name HCOLON: HCOLON = *( SP / HTAB ) ":" SWS
+        let colon = memchr(b':', line).ok_or(ParseError::new(K::HeaderName, line_start))?;
+        let mut name_end = colon;
+        while name_end > 0 && matches!(line[name_end - 1], b' ' | b'\t') {
+            name_end -= 1;
+        }
+        let raw_name = &line[..name_end];
+        if raw_name.is_empty() || !raw_name.iter().all(|c| lex::is_token(*c)) {
+            return Err(ParseError::new(K::HeaderName, line_start));
+        }
+        let value = lex::trim(&line[colon + 1..]);
+        let name = HeaderName::from_bytes(raw_name);
+        let value_start = if value.is_empty() {
+            end
+        } else {
+            offset_in(b, value)
+        };
+        eager(&buf, &mut base, name, value, value_start, limits)?;
+        fields.push(HeaderField {
+            name,
+            raw_name: Span::new(line_start, line_start + name_end),
+            value: Span::new(value_start, value_start + value.len()),
+        });
+        pos = end + 2;
+    }
+
+    let available = b.len() - pos;
+    let body_len = match base.content_length {
+        Some(n) => (n as usize).min(available),
+        None => available,
+    };
+    let body_end = pos + body_len;
+    buf.truncate(body_end);
+    Ok(Message {
+        buf,
+        start,
+        version,
+        headers: fields,
+        body: Span::new(pos, body_end),
+        base,
+    })
+}
+
+fn version(v: &[u8], at: usize) -> Result<Version, ParseError> {
+    // SIP-Version = "SIP" "/" 1*DIGIT "." 1*DIGIT (literal is case-insensitive)
+    let err = ParseError::new(K::StartLine, at);
+    if v.len() < 7 || !v[..4].eq_ignore_ascii_case(b"SIP/") {
+        return Err(err);
+    }
+    let (maj, min) = v[4..].split_at(memchr(b'.', &v[4..]).ok_or(err)?);
+    let num = |d: &[u8]| {
+        if d.is_empty() || !d.iter().all(u8::is_ascii_digit) {
+            None
+        } else {
+            lex::number::<u32>(d)
+        }
+    };
+    Ok(Version {
+        major: num(maj).ok_or(err)?,
+        minor: num(&min[1..]).ok_or(err)?,
+    })
+}
+
+fn start_line(buf: &Bytes, from: usize, end: usize) -> Result<(StartLine, Version), ParseError> {
+    let b: &[u8] = buf;
+    let line = &b[from..end];
+    let err = |k, o: usize| ParseError::new(k, from + o);
+    if line.len() >= 4 && line[..4].eq_ignore_ascii_case(b"SIP/") {
+        // Status-Line = SIP-Version SP Status-Code SP Reason-Phrase
+        let sp = memchr(b' ', line).ok_or(err(K::StartLine, 0))?;
+        let v = version(&line[..sp], from)?;
+        let rest = &line[sp + 1..];
+        let (code, reason_at) = match memchr(b' ', rest) {
+            Some(p) => (&rest[..p], sp + 1 + p + 1),
+            // No SP before an empty reason phrase: accepted leniently.
+            None => (rest, line.len()),
+        };
+        if code.len() != 3 || !code.iter().all(u8::is_ascii_digit) {
+            return Err(err(K::StatusCode, sp + 1));
+        }
+        let code = lex::number::<u16>(code).unwrap_or(0);
+        if !(100..=699).contains(&code) {
+            return Err(err(K::StatusCode, sp + 1));
+        }
+        let reason = Span::new(from + reason_at, end);
+        return Ok((StartLine::Response { code, reason }, v));
+    }
+    // Request-Line = Method SP Request-URI SP SIP-Version, single SPs
+    // (RFC 4475 §3.1.2.9 and §3.1.2.10 are rejected).
+    let sp1 = memchr(b' ', line).ok_or(err(K::StartLine, 0))?;
+    let method = &line[..sp1];
+    if method.is_empty() || !method.iter().all(|c| lex::is_token(*c)) {
+        return Err(err(K::StartLine, 0));
+    }
+    let rest = &line[sp1 + 1..];
+    let sp2 = memchr(b' ', rest).ok_or(err(K::StartLine, sp1 + 1))?;
+    let uri = &rest[..sp2];
+    let v = version(&rest[sp2 + 1..], from + sp1 + sp2 + 2)?;
+    // Request-URI = SIP-URI / SIPS-URI / absoluteURI: starts with a scheme,
+    // holds no white space, controls, angle brackets or quotes.
+    let scheme_ok = uri.first().is_some_and(u8::is_ascii_alphabetic) && memchr(b':', uri).is_some();
+    if !scheme_ok
+        || uri
+            .iter()
+            .any(|c| *c <= b' ' || *c == 0x7f || matches!(c, b'<' | b'>' | b'"'))
+    {
+        return Err(err(K::RequestUri, sp1 + 1));
+    }
+    let method = Method::known(method).map_or_else(
+        || {
+            let s = lex::text(buf, method).ok_or(err(K::StartLine, 0))?;
+            Ok(Method::Other(s))
+        },
+        Ok,
+    )?;
+    let uri_start = from + sp1 + 1;
+    Ok((
+        StartLine::Request {
+            method,
+            uri: Span::new(uri_start, uri_start + uri.len()),
+        },
+        v,
+    ))
+}
+
+fn eager(
+    buf: &Bytes,
+    base: &mut Base,
+    name: HeaderName,
+    value: &[u8],
+    at: usize,
+    limits: &ParseLimits,
+) -> Result<(), ParseError> {
+    let err = || ParseError::new(K::HeaderValue(name), at);
+    let b: &[u8] = buf;
+    let span = |s: &[u8]| {
+        let o = offset_in(b, s);
+        Span::new(o, o + s.len())
+    };
+    match name {
+        HeaderName::Via => {
+            base.via_count += lex::split_commas(value).count() as u32;
+            if base.via_count as usize > limits.max_vias {
+                return Err(ParseError::new(K::TooManyVias, at));
+            }
+            if base.via.is_none() {
+                let (rest, v) = headers::raw_via(value).map_err(|_| err())?;
+                let rest = lex::skip_ws(rest);
+                if !(rest.is_empty() || rest[0] == b',') {
+                    return Err(err());
+                }
+                let mut spans = ViaSpans {
+                    transport: Transport::from_bytes(v.transport),
+                    transport_name: span(v.transport),
+                    host: span(v.host),
+                    port: v.port,
+                    branch: None,
+                    received: None,
+                    rport: None,
+                    maddr: None,
+                    params: Span::default(),
+                };
+                if let (Some(first), Some(last)) = (v.params.first(), v.params.last()) {
+                    let end = last.1.unwrap_or(last.0);
+                    let start = offset_in(b, first.0);
+                    // include the leading ';'
+                    let semi = b[..start].iter().rposition(|c| *c == b';').unwrap_or(start);
+                    spans.params = Span::new(semi, offset_in(b, end) + end.len());
+                }
+                for (n, val) in &v.params {
+                    if lex::eq_ic(n, b"branch") {
+                        spans.branch = val.map(span);
+                    } else if lex::eq_ic(n, b"received") {
+                        spans.received = val.map(span);
+                    } else if lex::eq_ic(n, b"rport") {
+                        spans.rport = rport_of(*val);
+                    } else if lex::eq_ic(n, b"maddr") {
+                        spans.maddr = val.map(span);
+                    }
+                }
+                base.via = Some(spans);
+            }
+        }
+        HeaderName::CSeq if base.cseq.is_none() => {
+            let (n, m) = crate::headers::raw_cseq(value).ok_or_else(err)?;
+            let method = match Method::known(m) {
+                Some(k) => k,
+                None => Method::Other(lex::text(buf, m).ok_or_else(err)?),
+            };
+            base.cseq = Some((n, method));
+        }
+        HeaderName::CallId if base.call_id.is_none() => {
+            if !crate::headers::CallId::valid(value) {
+                return Err(err());
+            }
+            base.call_id = Some(span(value));
+        }
+        HeaderName::From if base.from_tag.is_none() => {
+            base.from_tag = headers::eager_tag(value).ok_or_else(err)?.map(span);
+        }
+        HeaderName::To if base.to_tag.is_none() => {
+            base.to_tag = headers::eager_tag(value).ok_or_else(err)?.map(span);
+        }
+        HeaderName::ContentLength => {
+            // Content-Length = 1*DIGIT (RFC 4475 §3.1.2.3 rejects "-999").
+            let n = lex::number::<u32>(value).ok_or(ParseError::new(K::ContentLength, at))?;
+            match base.content_length {
+                None => base.content_length = Some(n),
+                Some(prev) if prev != n => base.content_length_conflict = true,
+                Some(_) => {}
+            }
+        }
+        HeaderName::MaxForwards if base.max_forwards.is_none() => {
+            base.max_forwards = Some(lex::number::<u8>(value).ok_or_else(err)?);
+        }
+        _ => {}
+    }
+    Ok(())
+}

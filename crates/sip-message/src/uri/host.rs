@@ -1,0 +1,128 @@
+//! Hosts of SIP URIs and Via sent-by (RFC 3261 §25.1 `host`, RFC 5118).
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use bytestring::ByteString;
+
+/// A host: a domain name, an IPv4 address or an IPv6 reference.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Host {
+    /// A host name, as written (compare case-insensitively).
+    Domain(ByteString),
+    /// An IPv4 address.
+    Ipv4(Ipv4Addr),
+    /// An IPv6 address (written in brackets in URIs and sent-by).
+    Ipv6(Ipv6Addr),
+}
+
+impl Host {
+    /// Parses a host: `hostname`, `IPv4address` or `"[" IPv6address "]"`.
+    /// An unbracketed IPv6 address is accepted only when `bare_v6` is true
+    /// (Via `received`, RFC 5118 §4.5).
+    pub(crate) fn parse(s: &[u8], bare_v6: bool) -> Option<Host> {
+        if let Some(inner) = s.strip_prefix(b"[").and_then(|r| r.strip_suffix(b"]")) {
+            return parse_v6(inner).map(Host::Ipv6);
+        }
+        if bare_v6 && s.contains(&b':') {
+            return parse_v6(s).map(Host::Ipv6);
+        }
+        if s.is_empty() {
+            return None;
+        }
+        if s.iter().all(|b| b.is_ascii_digit() || *b == b'.') {
+            if let Some(a) = std::str::from_utf8(s).ok().and_then(|t| t.parse().ok()) {
+                return Some(Host::Ipv4(a));
+            }
+        }
+        // hostname = *( domainlabel "." ) toplabel [ "." ]; labels of
+        // alphanum and "-". Underscore is tolerated: it is common in the
+        // field (service names) and harmless to routing.
+        let ok = s
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
+            && s[0] != b'.'
+            && s[0] != b'-';
+        if !ok {
+            return None;
+        }
+        std::str::from_utf8(s)
+            .ok()
+            .map(|t| Host::Domain(ByteString::from(t)))
+    }
+
+    /// Parses host text as written in a URI.
+    pub fn from_text(s: &str) -> Option<Host> {
+        Host::parse(s.as_bytes(), false)
+    }
+
+    /// The IP address, if the host is one.
+    pub fn ip(&self) -> Option<IpAddr> {
+        match self {
+            Host::Ipv4(a) => Some(IpAddr::V4(*a)),
+            Host::Ipv6(a) => Some(IpAddr::V6(*a)),
+            Host::Domain(_) => None,
+        }
+    }
+}
+
+/// Parses an IPv6 address, tolerating the three-colon form that RFC 3261's
+/// ABNF wrongly allows (`2001:db8:::192.0.2.1`, RFC 5118 §4.10).
+fn parse_v6(s: &[u8]) -> Option<Ipv6Addr> {
+    let t = std::str::from_utf8(s).ok()?;
+    if let Ok(a) = t.parse() {
+        return Some(a);
+    }
+    if t.contains(":::") && !t.contains("::::") {
+        return t.replacen(":::", "::", 1).parse().ok();
+    }
+    None
+}
+
+impl fmt::Display for Host {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Host::Domain(d) => f.write_str(d),
+            Host::Ipv4(a) => write!(f, "{a}"),
+            Host::Ipv6(a) => write!(f, "[{a}]"),
+        }
+    }
+}
+
+impl From<IpAddr> for Host {
+    fn from(a: IpAddr) -> Host {
+        match a {
+            IpAddr::V4(a) => Host::Ipv4(a),
+            IpAddr::V6(a) => Host::Ipv6(a),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc5118_hosts() {
+        assert_eq!(
+            Host::parse(b"[2001:db8::10]", false),
+            Some(Host::Ipv6("2001:db8::10".parse().unwrap()))
+        );
+        assert_eq!(Host::parse(b"2001:db8::10", false), None);
+        assert!(Host::parse(b"2001:db8::9:255", true).is_some());
+        // RFC 5118 §4.10: tolerate the ABNF bug.
+        assert_eq!(
+            Host::parse(b"[2001:db8:::192.0.2.1]", false),
+            Some(Host::Ipv6("2001:db8::192.0.2.1".parse().unwrap()))
+        );
+        assert_eq!(
+            Host::parse(b"192.0.2.1", false),
+            Some(Host::Ipv4([192, 0, 2, 1].into()))
+        );
+        assert!(matches!(
+            Host::parse(b"example.com", false),
+            Some(Host::Domain(_))
+        ));
+        assert_eq!(Host::parse(b"exa mple", false), None);
+    }
+}

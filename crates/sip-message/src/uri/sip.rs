@@ -1,0 +1,494 @@
+//! `sip:` and `sips:` URIs (RFC 3261 §19.1, grammar in §25.1).
+
+use std::fmt;
+
+use bytes::Bytes;
+use bytestring::ByteString;
+use smallvec::SmallVec;
+
+use super::escape::{escape, unescape_str, valid_escaped, UriPart};
+use super::host::Host;
+use crate::error::UriError;
+use crate::lex::{self, RawParam};
+use crate::params::Params;
+
+/// A `sip:` or `sips:` URI.
+///
+/// `SIP-URI = "sip:" [ userinfo ] hostport uri-parameters [ headers ]`.
+/// The user part may hold `;`, `?` and `/` (`user-unreserved`), so the
+/// user is everything before the first `@` (RFC 4475 §3.1.1.9).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SipUri {
+    raw: ByteString,
+    secure: bool,
+    user: Option<ByteString>,
+    password: Option<ByteString>,
+    host: Host,
+    port: Option<u16>,
+    params: Params,
+    headers: Vec<(ByteString, ByteString)>,
+}
+
+/// `uri-parameters` from the start of `s` (which must begin with `;` or be
+/// empty) up to `?` or the end. Returns the offset of the first bad byte.
+pub(super) fn uri_params<'a>(
+    s: &'a [u8],
+    out: &mut SmallVec<[RawParam<'a>; 4]>,
+) -> Result<usize, usize> {
+    let end = s.iter().position(|b| *b == b'?').unwrap_or(s.len());
+    let mut pos = 0;
+    if end == 0 {
+        return Ok(0);
+    }
+    if s[0] != b';' {
+        return Err(0);
+    }
+    for item in s[1..end].split(|b| *b == b';') {
+        pos += 1;
+        let (name, value) = match item.iter().position(|b| *b == b'=') {
+            Some(eq) => (&item[..eq], Some(&item[eq + 1..])),
+            None => (item, None),
+        };
+        let ok = |b: u8| lex::is_unreserved(b) || lex::is_param_unreserved(b);
+        if name.is_empty() {
+            return Err(pos);
+        }
+        valid_escaped(name, ok).map_err(|o| pos + o)?;
+        if let Some(v) = value {
+            if v.is_empty() {
+                return Err(pos + name.len() + 1);
+            }
+            valid_escaped(v, ok).map_err(|o| pos + name.len() + 1 + o)?;
+        }
+        out.push((name, value));
+        pos += item.len();
+    }
+    Ok(end)
+}
+
+impl SipUri {
+    pub(crate) fn parse_in(src: &Bytes, part: &[u8]) -> Result<SipUri, UriError> {
+        let colon = part
+            .iter()
+            .position(|b| *b == b':')
+            .ok_or(UriError::at(0))?;
+        let secure = part[..colon].eq_ignore_ascii_case(b"sips");
+        let body_start = colon + 1;
+        let rest = &part[body_start..];
+        let err = |o: usize| UriError::at(body_start + o);
+
+        // userinfo = ( user / telephone-subscriber ) [ ":" password ] "@"
+        let (user, password, hp_start) = match rest.iter().position(|b| *b == b'@') {
+            Some(at) => {
+                let info = &rest[..at];
+                let (u, p) = match info.iter().position(|b| *b == b':') {
+                    Some(c) => (&info[..c], Some(&info[c + 1..])),
+                    None => (info, None),
+                };
+                if u.is_empty() {
+                    return Err(err(0));
+                }
+                valid_escaped(u, |b| lex::is_unreserved(b) || lex::is_user_unreserved(b))
+                    .map_err(err)?;
+                if let Some(p) = p {
+                    valid_escaped(p, lex::is_password).map_err(|o| err(u.len() + 1 + o))?;
+                }
+                (Some(u), p, at + 1)
+            }
+            None => (None, None, 0),
+        };
+
+        // hostport = host [ ":" port ]
+        let hp = &rest[hp_start..];
+        let hp_end = hp
+            .iter()
+            .position(|b| *b == b';' || *b == b'?')
+            .unwrap_or(hp.len());
+        let hostport = &hp[..hp_end];
+        let (host_txt, port_txt) = if hostport.first() == Some(&b'[') {
+            let close = hostport
+                .iter()
+                .position(|b| *b == b']')
+                .ok_or(err(hp_start))?;
+            let after = &hostport[close + 1..];
+            match after {
+                [] => (&hostport[..=close], None),
+                [b':', port @ ..] => (&hostport[..=close], Some(port)),
+                _ => return Err(err(hp_start + close + 1)),
+            }
+        } else {
+            match hostport.iter().position(|b| *b == b':') {
+                Some(c) => (&hostport[..c], Some(&hostport[c + 1..])),
+                None => (hostport, None),
+            }
+        };
+        let host = Host::parse(host_txt, false).ok_or(err(hp_start))?;
+        let port = match port_txt {
+            None => None,
+            Some(p) => Some(
+                lex::number::<u16>(p)
+                    .filter(|_| !p.is_empty() && p.iter().all(u8::is_ascii_digit))
+                    .ok_or(err(hp_start + host_txt.len() + 1))?,
+            ),
+        };
+
+        // uri-parameters, then headers
+        let tail = &hp[hp_end..];
+        let tail_off = hp_start + hp_end;
+        let mut raw_params = SmallVec::new();
+        let params_end = uri_params(tail, &mut raw_params).map_err(|o| err(tail_off + o))?;
+        let mut headers = Vec::new();
+        if params_end < tail.len() {
+            // headers = "?" header *( "&" header ); header = hname "=" hvalue
+            let hs = &tail[params_end + 1..];
+            let mut off = tail_off + params_end + 1;
+            let ok = |b: u8| lex::is_unreserved(b) || lex::is_hnv_unreserved(b);
+            for h in hs.split(|b| *b == b'&') {
+                let eq = h.iter().position(|b| *b == b'=').ok_or(err(off))?;
+                let (n, v) = (&h[..eq], &h[eq + 1..]);
+                if n.is_empty() {
+                    return Err(err(off));
+                }
+                valid_escaped(n, ok).map_err(|o| err(off + o))?;
+                valid_escaped(v, ok).map_err(|o| err(off + eq + 1 + o))?;
+                let t = |s: &[u8]| lex::text(src, s).ok_or(err(off));
+                headers.push((t(n)?, t(v)?));
+                off += h.len() + 1;
+            }
+        }
+        let t = |s: &[u8]| lex::text(src, s).ok_or(UriError::at(0));
+        Ok(SipUri {
+            raw: t(part)?,
+            secure,
+            user: user.map(t).transpose()?,
+            password: password.map(t).transpose()?,
+            host,
+            port,
+            params: Params::from_raw(src, &raw_params).ok_or(UriError::at(0))?,
+            headers,
+        })
+    }
+
+    /// Parses a SIP URI from text; fails for other schemes.
+    pub fn parse(text: &str) -> Result<SipUri, UriError> {
+        let b = Bytes::copy_from_slice(text.as_bytes());
+        let colon = text.find(':').ok_or(UriError::at(0))?;
+        let scheme = &text[..colon];
+        if !scheme.eq_ignore_ascii_case("sip") && !scheme.eq_ignore_ascii_case("sips") {
+            return Err(UriError::at(0));
+        }
+        SipUri::parse_in(&b, &b)
+    }
+
+    /// Starts a URI for `host` (a host name, an IPv4 address, or an IPv6
+    /// address with or without brackets).
+    pub fn builder(host: &str) -> SipUriBuilder {
+        SipUriBuilder {
+            secure: false,
+            user: None,
+            password: None,
+            host: host.to_owned(),
+            port: None,
+            params: Vec::new(),
+            headers: Vec::new(),
+        }
+    }
+
+    /// A builder holding this URI's parts, to derive a changed copy.
+    pub fn to_builder(&self) -> SipUriBuilder {
+        SipUriBuilder {
+            secure: self.secure,
+            user: self.user.as_ref().map(|u| u.to_string()),
+            password: self.password.as_ref().map(|u| u.to_string()),
+            host: self.host.to_string(),
+            port: self.port,
+            params: self
+                .params
+                .iter()
+                .map(|p| (p.name().to_owned(), p.value().map(str::to_owned)))
+                .collect(),
+            headers: self
+                .headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    /// The URI text.
+    pub fn as_str(&self) -> &str {
+        &self.raw
+    }
+    /// True for `sips:`.
+    pub fn is_secure(&self) -> bool {
+        self.secure
+    }
+    /// The user part, escaped as written.
+    pub fn user(&self) -> Option<&str> {
+        self.user.as_deref()
+    }
+    /// The password, escaped as written.
+    pub fn password(&self) -> Option<&str> {
+        self.password.as_deref()
+    }
+    /// The host.
+    pub fn host(&self) -> &Host {
+        &self.host
+    }
+    /// The explicit port.
+    pub fn port(&self) -> Option<u16> {
+        self.port
+    }
+    /// The uri-parameters.
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+    /// `transport=` parameter.
+    pub fn transport(&self) -> Option<&str> {
+        self.params.value("transport")
+    }
+    /// `user=` parameter (`phone`, `ip`).
+    pub fn user_param(&self) -> Option<&str> {
+        self.params.value("user")
+    }
+    /// `method=` parameter.
+    pub fn method_param(&self) -> Option<&str> {
+        self.params.value("method")
+    }
+    /// `maddr=` parameter.
+    pub fn maddr(&self) -> Option<&str> {
+        self.params.value("maddr")
+    }
+    /// `ttl=` parameter, if a valid 0..=255 number.
+    pub fn ttl(&self) -> Option<u8> {
+        self.params.value("ttl").and_then(|t| t.parse().ok())
+    }
+    /// `lr` (loose routing, RFC 3261 §16.12).
+    pub fn lr(&self) -> bool {
+        self.params.contains("lr")
+    }
+    /// The URI headers (`?name=value&...`), escaped as written.
+    pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.headers.iter().map(|(n, v)| (&**n, &**v))
+    }
+    /// The first URI header with this name (case-insensitive), unescaped.
+    pub fn header_unescaped(&self, name: &str) -> Option<String> {
+        self.headers
+            .iter()
+            .find(|(n, _)| unescape_str(n).eq_ignore_ascii_case(name))
+            .map(|(_, v)| unescape_str(v).into_owned())
+    }
+}
+
+impl fmt::Display for SipUri {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.raw)
+    }
+}
+
+impl std::str::FromStr for SipUri {
+    type Err = UriError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        SipUri::parse(s)
+    }
+}
+
+/// Builds a [`SipUri`] from unescaped parts; each part is escaped for its
+/// place (RFC 3261 §19.1.2).
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct SipUriBuilder {
+    secure: bool,
+    user: Option<String>,
+    password: Option<String>,
+    host: String,
+    port: Option<u16>,
+    params: Vec<(String, Option<String>)>,
+    headers: Vec<(String, String)>,
+}
+
+impl SipUriBuilder {
+    /// `sips:` instead of `sip:`.
+    pub fn secure(mut self, secure: bool) -> Self {
+        self.secure = secure;
+        self
+    }
+    /// The user part (unescaped text).
+    pub fn user(mut self, user: &str) -> Self {
+        self.user = Some(escape(user, UriPart::User).into_owned());
+        self
+    }
+    /// The password (unescaped text).
+    pub fn password(mut self, password: &str) -> Self {
+        self.password = Some(escape(password, UriPart::Password).into_owned());
+        self
+    }
+    /// The host.
+    pub fn host(mut self, host: &str) -> Self {
+        self.host = host.to_owned();
+        self
+    }
+    /// The port.
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = Some(port);
+        self
+    }
+    /// Adds or replaces a uri-parameter (unescaped text).
+    pub fn param(mut self, name: &str, value: Option<&str>) -> Self {
+        let name = escape(name, UriPart::Param).into_owned();
+        let value = value.map(|v| escape(v, UriPart::Param).into_owned());
+        match self
+            .params
+            .iter_mut()
+            .find(|(n, _)| n.eq_ignore_ascii_case(&name))
+        {
+            Some(p) => p.1 = value,
+            None => self.params.push((name, value)),
+        }
+        self
+    }
+    /// Removes a uri-parameter.
+    pub fn remove_param(mut self, name: &str) -> Self {
+        self.params.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        self
+    }
+    /// Adds a URI header (unescaped text).
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((
+            escape(name, UriPart::Header).into_owned(),
+            escape(value, UriPart::Header).into_owned(),
+        ));
+        self
+    }
+    /// Removes every URI header.
+    pub fn clear_headers(mut self) -> Self {
+        self.headers.clear();
+        self
+    }
+    /// Writes and parses the URI.
+    pub fn build(self) -> Result<SipUri, UriError> {
+        use std::fmt::Write;
+        let mut s = String::with_capacity(64);
+        s.push_str(if self.secure { "sips:" } else { "sip:" });
+        if let Some(u) = &self.user {
+            s.push_str(u);
+            if let Some(p) = &self.password {
+                s.push(':');
+                s.push_str(p);
+            }
+            s.push('@');
+        }
+        if self.host.contains(':') && !self.host.starts_with('[') {
+            let _ = write!(s, "[{}]", self.host);
+        } else {
+            s.push_str(&self.host);
+        }
+        if let Some(p) = self.port {
+            let _ = write!(s, ":{p}");
+        }
+        for (n, v) in &self.params {
+            s.push(';');
+            s.push_str(n);
+            if let Some(v) = v {
+                s.push('=');
+                s.push_str(v);
+            }
+        }
+        for (i, (n, v)) in self.headers.iter().enumerate() {
+            s.push(if i == 0 { '?' } else { '&' });
+            s.push_str(n);
+            s.push('=');
+            s.push_str(v);
+        }
+        let b = Bytes::from(s);
+        SipUri::parse_in(&b, &b)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Result<SipUri, UriError> {
+        SipUri::parse(s)
+    }
+
+    #[test]
+    fn rfc3261_19_1_1_components() {
+        let u = p("sip:alice:secretword@atlanta.com;transport=tcp").unwrap();
+        assert_eq!(u.user(), Some("alice"));
+        assert_eq!(u.password(), Some("secretword"));
+        assert_eq!(u.host(), &Host::Domain("atlanta.com".into()));
+        assert_eq!(u.transport(), Some("tcp"));
+        let u = p("sip:+1-212-555-1212:1234@gateway.com;user=phone").unwrap();
+        assert_eq!(u.user(), Some("+1-212-555-1212"));
+        assert_eq!(u.user_param(), Some("phone"));
+        let u = p("sip:atlanta.com;method=REGISTER?to=alice%40atlanta.com").unwrap();
+        assert_eq!(u.method_param(), Some("REGISTER"));
+        assert_eq!(
+            u.header_unescaped("to").as_deref(),
+            Some("alice@atlanta.com")
+        );
+        let u = p("sip:alice;day=tuesday@atlanta.com").unwrap();
+        assert_eq!(u.user(), Some("alice;day=tuesday"));
+        assert!(u.params().is_empty());
+        let u = p("sips:1212@gateway.com:5061;maddr=239.255.255.1;ttl=15;lr").unwrap();
+        assert!(u.is_secure() && u.lr());
+        assert_eq!(
+            (u.port(), u.maddr(), u.ttl()),
+            (Some(5061), Some("239.255.255.1"), Some(15))
+        );
+    }
+
+    #[test]
+    fn rfc4475_3_1_1_2_unusual_user_and_password() {
+        let u = p("sip:1_unusual.URI~(to-be!sure)&isn't+it$/crazy?,/;;*:&it+has=1,weird!*pas$wo~d_too.(doesn't-it)@example.com").unwrap();
+        assert_eq!(
+            u.user(),
+            Some("1_unusual.URI~(to-be!sure)&isn't+it$/crazy?,/;;*")
+        );
+        assert_eq!(
+            u.password(),
+            Some("&it+has=1,weird!*pas$wo~d_too.(doesn't-it)")
+        );
+    }
+
+    #[test]
+    fn rejects_malformed() {
+        for bad in [
+            "sip:",
+            "sip:@host",
+            "sip:host:",
+            "sip:host:99999",
+            "sip:host:12a",
+            "sip:ho st",
+            "sip:host;",
+            "sip:host;a=",
+            "sip:host?x",
+            "sip:user@host%4",
+            "sip:2001:db8::10",
+            "sip:[2001:db8::10",
+            "sip:[2001:db8::10]x",
+            "http:x",
+        ] {
+            assert!(p(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn builder_escapes_and_roundtrips() {
+        let u = SipUri::builder("2001:db8::1")
+            .user("I have spaces")
+            .port(5070)
+            .param("transport", Some("udp"))
+            .param("lr", None)
+            .build()
+            .unwrap();
+        assert_eq!(
+            u.as_str(),
+            "sip:I%20have%20spaces@[2001:db8::1]:5070;transport=udp;lr"
+        );
+        let again = u.to_builder().build().unwrap();
+        assert_eq!(again, u);
+    }
+}
