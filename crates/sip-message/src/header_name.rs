@@ -136,6 +136,27 @@ fn table() -> &'static [Vec<HeaderName>] {
 impl HeaderName {
     /// Recognises a name, long or compact, in any letter case.
     pub fn from_bytes(b: &[u8]) -> HeaderName {
+        // Fast path: the names of nearly every message, as written by
+        // nearly every implementation (exact case, compiled to a length
+        // switch and short compares).
+        match b {
+            b"Via" => return HeaderName::Via,
+            b"From" => return HeaderName::From,
+            b"To" => return HeaderName::To,
+            b"Call-ID" => return HeaderName::CallId,
+            b"CSeq" => return HeaderName::CSeq,
+            b"Contact" => return HeaderName::Contact,
+            b"Max-Forwards" => return HeaderName::MaxForwards,
+            b"Content-Length" => return HeaderName::ContentLength,
+            b"Content-Type" => return HeaderName::ContentType,
+            b"Record-Route" => return HeaderName::RecordRoute,
+            b"Route" => return HeaderName::Route,
+            b"Allow" => return HeaderName::Allow,
+            b"Supported" => return HeaderName::Supported,
+            b"User-Agent" => return HeaderName::UserAgent,
+            b"Expires" => return HeaderName::Expires,
+            _ => {}
+        }
         match b.len() {
             0 => HeaderName::Other,
             1 => HeaderName::compact_lookup(b[0]),

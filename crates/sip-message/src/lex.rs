@@ -249,30 +249,48 @@ pub(crate) fn gen_value(i: &[u8]) -> PResult<'_, &[u8]> {
 /// One raw parameter: name and optional value, as slices.
 pub(crate) type RawParam<'a> = (&'a [u8], Option<&'a [u8]>);
 
-/// `*( SEMI generic-param )`: parameters after a header value.
+/// `*( SEMI generic-param )`: parameters after a header value, each
+/// handed to `f` as it is read (no collection is built).
 ///
-/// Stops (without error) at the first byte that cannot continue the list,
-/// such as a comma between values; the caller decides what may follow.
-pub(crate) fn params<'a>(
+/// Stops at the first byte that cannot continue the list, such as a comma
+/// between values, and returns the rest; the caller decides what may
+/// follow. `None` if a parameter is malformed.
+#[inline]
+pub(crate) fn scan_params<'a>(
     mut i: &'a [u8],
+    mut f: impl FnMut(&'a [u8], Option<&'a [u8]>),
+) -> Option<&'a [u8]> {
+    loop {
+        let r = skip_ws(i);
+        if r.first() != Some(&b';') {
+            return Some(i);
+        }
+        let r = skip_ws(&r[1..]);
+        let n = r.iter().position(|b| !is_token(*b)).unwrap_or(r.len());
+        if n == 0 {
+            return None;
+        }
+        let (name, r) = r.split_at(n);
+        let r2 = skip_ws(r);
+        if r2.first() == Some(&b'=') {
+            let (rest, v) = gen_value(skip_ws(&r2[1..])).ok()?;
+            f(name, Some(v));
+            i = rest;
+        } else {
+            f(name, None);
+            i = r;
+        }
+    }
+}
+
+/// [`scan_params`] collecting into a list.
+pub(crate) fn params<'a>(
+    i: &'a [u8],
     out: &mut smallvec::SmallVec<[RawParam<'a>; 4]>,
 ) -> PResult<'a, ()> {
-    loop {
-        let Ok((rest, ())) = sep(b';')(i) else {
-            return Ok((i, ()));
-        };
-        let (rest, name) = token(rest)?;
-        match sep(b'=')(rest) {
-            Ok((rest2, ())) => {
-                let (rest2, value) = gen_value(rest2)?;
-                out.push((name, Some(value)));
-                i = rest2;
-            }
-            Err(_) => {
-                out.push((name, None));
-                i = rest;
-            }
-        }
+    match scan_params(i, |n, v| out.push((n, v))) {
+        Some(rest) => Ok((rest, ())),
+        None => fail(i, ErrorKind::Verify),
     }
 }
 

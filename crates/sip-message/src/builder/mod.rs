@@ -161,11 +161,11 @@ impl<K> Builder<K> {
         self.entries.iter().position(|e| same(&e.name, n))
     }
 
-    /// Sets the body and its Content-Type (none if `content_type` is empty).
+    /// Sets the body and its Content-Type. An empty `content_type` leaves
+    /// any Content-Type header already added (typed or raw) as it is.
     pub fn body(mut self, content_type: &str, body: impl Into<Bytes>) -> Self {
-        self = self.remove("Content-Type");
         if !content_type.is_empty() {
-            self = self.raw_header("Content-Type", content_type);
+            self = self.replace_raw("Content-Type", content_type);
         }
         self.body = body.into();
         self

@@ -48,7 +48,7 @@ pub use via::{Rport, Transport, Via, MAGIC_COOKIE};
 
 pub(crate) use cseq::raw_cseq;
 pub(crate) use name_addr::eager_tag;
-pub(crate) use via::{raw_via, rport_of};
+pub(crate) use via::{rport_of, scan_via};
 
 use crate::error::HeaderError;
 use crate::header_name::HeaderName;

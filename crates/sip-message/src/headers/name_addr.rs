@@ -6,12 +6,11 @@ use std::fmt;
 
 use bytes::Bytes;
 use bytestring::ByteString;
-use nom::error::ErrorKind;
 use smallvec::SmallVec;
 
 use super::TypedHeader;
 use crate::header_name::HeaderName;
-use crate::lex::{self, fail, quoted_string, skip_ws, PResult, RawParam};
+use crate::lex::{self, quoted_string, skip_ws, RawParam};
 use crate::params::Params;
 use crate::uri::Uri;
 
@@ -22,61 +21,95 @@ pub(crate) struct RawNameAddr<'a> {
     pub(crate) params: SmallVec<[RawParam<'a>; 4]>,
 }
 
-/// `( name-addr / addr-spec ) *( SEMI param )`.
+/// `( name-addr / addr-spec ) *( SEMI param )`, handing each parameter to
+/// `on_param`; returns the display name, the URI text and the rest.
 ///
 /// In addr-spec form the URI may not hold `;`, `,` or `?` (RFC 3261
 /// §20.10: such URIs MUST be in angle brackets), so `;` starts the header
 /// parameters. In name-addr form no white space may stand inside `<...>`
 /// (RFC 4475 §3.1.2.14), and an unquoted display name is a sequence of
-/// tokens (RFC 4475 §3.1.2.15).
-pub(crate) fn raw_name_addr(i: &[u8]) -> PResult<'_, RawNameAddr<'_>> {
+/// tokens (RFC 4475 §3.1.2.15). The URI itself is checked only for a
+/// scheme here; [`Uri`] parsing does the rest when the value is decoded.
+pub(crate) fn scan_name_addr<'a>(
+    i: &'a [u8],
+    on_param: impl FnMut(&'a [u8], Option<&'a [u8]>),
+) -> Option<(Option<&'a [u8]>, &'a [u8], &'a [u8])> {
     let i = skip_ws(i);
-    let (after_display, display) = if i.first() == Some(&b'"') {
-        let (r, q) = quoted_string(i)?;
-        (skip_ws(r), Some(q))
-    } else {
-        // *(token LWS) followed by "<", or no display name at all.
-        let mut r = i;
-        let mut end = 0;
-        while let Ok((rest, _)) = lex::token(r) {
-            end = lex::offset_in(i, rest);
-            r = skip_ws(rest);
+    let (after_display, display) = match i.first()? {
+        b'"' => {
+            let (r, q) = quoted_string(i).ok()?;
+            (skip_ws(r), Some(q))
         }
-        if r.first() == Some(&b'<') {
-            (r, if end > 0 { Some(&i[..end]) } else { None })
-        } else {
-            (i, None)
+        b'<' => (i, None),
+        _ => {
+            // *(token LWS) followed by "<", or no display name at all.
+            let mut p = 0;
+            let mut end = 0;
+            loop {
+                let n = i[p..].iter().position(|b| !lex::is_token(*b)).unwrap_or(i.len() - p);
+                if n == 0 {
+                    break;
+                }
+                end = p + n;
+                p = end + i[end..].iter().position(|b| !lex::is_ws(*b)).unwrap_or(i.len() - end);
+            }
+            if i.get(p) == Some(&b'<') && end > 0 {
+                (&i[p..], Some(&i[..end]))
+            } else {
+                (i, None)
+            }
         }
     };
-    let (rest, uri) = if after_display.first() == Some(&b'<') {
+    let (rest, uri, colon) = if after_display.first() == Some(&b'<') {
+        // One pass: find '>', reject white space, note the scheme colon.
         let inner = &after_display[1..];
-        let close = match inner.iter().position(|b| *b == b'>') {
-            Some(c) => c,
-            None => return fail(inner, ErrorKind::Char),
-        };
-        (&inner[close + 1..], &inner[..close])
+        let mut colon = None;
+        let mut close = None;
+        for (k, b) in inner.iter().enumerate() {
+            match b {
+                b'>' => {
+                    close = Some(k);
+                    break;
+                }
+                b':' if colon.is_none() => colon = Some(k),
+                b' ' | b'\t' | b'\r' | b'\n' => return None,
+                _ => {}
+            }
+        }
+        let close = close?;
+        (&inner[close + 1..], &inner[..close], colon)
     } else {
         if display.is_some() {
-            return fail(after_display, ErrorKind::Char);
+            return None;
         }
-        let end = after_display
-            .iter()
-            .position(|b| matches!(b, b';' | b',') || lex::is_ws(*b))
-            .unwrap_or(after_display.len());
-        let uri = &after_display[..end];
-        if uri.contains(&b'?') {
-            return fail(after_display, ErrorKind::Char);
+        let mut colon = None;
+        let mut end = after_display.len();
+        for (k, b) in after_display.iter().enumerate() {
+            match b {
+                b';' | b',' | b' ' | b'\t' | b'\r' | b'\n' => {
+                    end = k;
+                    break;
+                }
+                b'?' => return None,
+                b':' if colon.is_none() => colon = Some(k),
+                _ => {}
+            }
         }
-        (&after_display[end..], uri)
+        (&after_display[end..], &after_display[..end], colon)
     };
-    // addr-spec: a scheme and no white space, whatever the scheme.
-    let scheme_end = uri.iter().position(|b| *b == b':');
-    if uri.iter().any(|b| lex::is_ws(*b)) || scheme_end.is_none_or(|p| p == 0) {
-        return fail(uri, ErrorKind::Verify);
+    // addr-spec: a non-empty scheme, whatever the scheme.
+    if colon.is_none_or(|c| c == 0) {
+        return None;
     }
+    let rest = lex::scan_params(rest, on_param)?;
+    Some((display, uri, rest))
+}
+
+/// [`scan_name_addr`] collecting the parameters.
+pub(crate) fn raw_name_addr(i: &[u8]) -> Option<(&[u8], RawNameAddr<'_>)> {
     let mut params = SmallVec::new();
-    let (rest, ()) = lex::params(rest, &mut params)?;
-    Ok((
+    let (display, uri, rest) = scan_name_addr(i, |n, v| params.push((n, v)))?;
+    Some((
         rest,
         RawNameAddr {
             display,
@@ -84,14 +117,6 @@ pub(crate) fn raw_name_addr(i: &[u8]) -> PResult<'_, RawNameAddr<'_>> {
             params,
         },
     ))
-}
-
-/// Finds `tag` among raw parameters.
-pub(crate) fn raw_tag<'a>(params: &[RawParam<'a>]) -> Option<&'a [u8]> {
-    params
-        .iter()
-        .find(|(n, _)| lex::eq_ic(n, b"tag"))
-        .and_then(|(_, v)| *v)
 }
 
 /// A display name, URI and header parameters: the value of From, To,
@@ -112,17 +137,10 @@ impl NameAddr {
             params: Params::new(),
         }
     }
-    /// Sets the display name (plain text; quoted on output as needed).
+    /// Sets the display name (plain text). It is written as a quoted
+    /// string, which is valid for any text (RFC 3261 §25.1 display-name).
     pub fn with_display(mut self, name: &str) -> NameAddr {
-        let tokens = !name.is_empty()
-            && name
-                .split(' ')
-                .all(|t| !t.is_empty() && t.bytes().all(lex::is_token));
-        self.display = Some(if tokens {
-            name.into()
-        } else {
-            lex::quote(name).into()
-        });
+        self.display = Some(lex::quote(name).into());
         self
     }
     /// Adds or replaces a header parameter.
@@ -152,7 +170,7 @@ impl NameAddr {
     }
 
     pub(crate) fn decode_in(src: &Bytes, value: &[u8]) -> Option<NameAddr> {
-        let (rest, r) = raw_name_addr(value).ok()?;
+        let (rest, r) = raw_name_addr(value)?;
         if !skip_ws(rest).is_empty() {
             return None;
         }
@@ -303,12 +321,14 @@ impl fmt::Display for Contact {
     }
 }
 
-/// Parses a whole single-valued From/To value and returns its tag; used by
+/// Checks a whole single-valued From/To value and returns its tag; used by
 /// the eager decoder.
 pub(crate) fn eager_tag(v: &[u8]) -> Option<Option<&[u8]>> {
-    let (rest, r) = raw_name_addr(v).ok()?;
-    if !skip_ws(rest).is_empty() {
-        return None;
-    }
-    Some(raw_tag(&r.params))
+    let mut tag = None;
+    let (_, _, rest) = scan_name_addr(v, |n, val| {
+        if tag.is_none() && lex::eq_ic(n, b"tag") {
+            tag = val;
+        }
+    })?;
+    skip_ws(rest).is_empty().then_some(tag)
 }

@@ -85,50 +85,51 @@ impl fmt::Display for Transport {
     }
 }
 
-/// A Via value as slices of the message.
-pub(crate) struct RawVia<'a> {
+/// The fixed part of a Via value, as slices of the message.
+pub(crate) struct ViaHead<'a> {
     pub(crate) protocol: &'a [u8],
     pub(crate) version: &'a [u8],
     pub(crate) transport: &'a [u8],
     pub(crate) host: &'a [u8],
     pub(crate) port: Option<u16>,
-    pub(crate) params: SmallVec<[RawParam<'a>; 4]>,
 }
 
 /// `via-parm = sent-protocol LWS sent-by *( SEMI via-params )`, where
-/// `sent-protocol = protocol-name SLASH protocol-version SLASH transport`.
-pub(crate) fn raw_via(i: &[u8]) -> PResult<'_, RawVia<'_>> {
+/// `sent-protocol = protocol-name SLASH protocol-version SLASH transport`;
+/// each parameter goes to `on_param`. Returns the head and the rest.
+pub(crate) fn scan_via<'a>(
+    i: &'a [u8],
+    on_param: impl FnMut(&'a [u8], Option<&'a [u8]>),
+) -> Option<(ViaHead<'a>, &'a [u8])> {
     let i = skip_ws(i);
-    let (i, protocol) = token(i)?;
-    let (i, ()) = sep(b'/')(i)?;
-    let (i, version) = token(i)?;
-    let (i, ()) = sep(b'/')(i)?;
-    let (i, transport) = token(i)?;
+    let (i, protocol) = token(i).ok()?;
+    let (i, ()) = sep(b'/')(i).ok()?;
+    let (i, version) = token(i).ok()?;
+    let (i, ()) = sep(b'/')(i).ok()?;
+    let (i, transport) = token(i).ok()?;
     // LWS is mandatory before sent-by.
     let j = skip_ws(i);
     if j.len() == i.len() {
-        return fail(i, ErrorKind::Space);
+        return None;
     }
-    let (i, host) = sent_by_host(j)?;
+    let (i, host) = sent_by_host(j).ok()?;
     let (i, port) = match sep(b':')(i) {
         Ok((r, ())) => {
-            let (r, p) = lex::digits::<u16>(r)?;
+            let (r, p) = lex::digits::<u16>(r).ok()?;
             (r, Some(p))
         }
         Err(_) => (i, None),
     };
-    let mut params = SmallVec::new();
-    let (i, ()) = lex::params(i, &mut params)?;
-    Ok((
-        i,
-        RawVia {
+    let rest = lex::scan_params(i, on_param)?;
+    Some((
+        ViaHead {
             protocol,
             version,
             transport,
             host,
             port,
-            params,
         },
+        rest,
     ))
 }
 
@@ -258,13 +259,14 @@ impl TypedHeader for Via {
     const NAME: HeaderName = HeaderName::Via;
     const LIST: bool = true;
     fn decode(src: &Bytes, value: &[u8]) -> Option<Self> {
-        let (rest, r) = raw_via(value).ok()?;
+        let mut params: SmallVec<[RawParam<'_>; 4]> = SmallVec::new();
+        let (r, rest) = scan_via(value, |n, v| params.push((n, v)))?;
         if !skip_ws(rest).is_empty() {
             return None;
         }
         let t = |s| lex::text(src, s);
         // RFC 5118 §4.5: received may hold an IPv6 address, bracketed or not.
-        if let Some((_, Some(v))) = r.params.iter().find(|(n, _)| lex::eq_ic(n, b"received")) {
+        if let Some((_, Some(v))) = params.iter().find(|(n, _)| lex::eq_ic(n, b"received")) {
             Host::parse(v, true)?;
         }
         Some(Via {
@@ -274,7 +276,7 @@ impl TypedHeader for Via {
             transport: Transport::from_bytes(r.transport),
             host: Host::parse(r.host, false)?,
             port: r.port,
-            params: Params::from_raw(src, &r.params)?,
+            params: Params::from_raw(src, &params)?,
         })
     }
 }

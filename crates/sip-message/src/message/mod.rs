@@ -39,12 +39,23 @@ impl Span {
     }
 }
 
-/// One header line: its name and the spans of its raw name and value.
+/// One header line: its name, where the line (and so its raw name)
+/// starts, the raw name's length, and the value span. 16 bytes.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct HeaderField {
     pub(crate) name: HeaderName,
-    pub(crate) raw_name: Span,
+    pub(crate) name_len: u16,
+    pub(crate) start: u32,
     pub(crate) value: Span,
+}
+
+impl HeaderField {
+    fn raw_name(&self) -> Span {
+        Span {
+            start: self.start,
+            end: self.start + u32::from(self.name_len),
+        }
+    }
 }
 
 /// `SIP/major.minor`.
@@ -271,7 +282,7 @@ impl Message {
     pub fn headers(&self) -> impl Iterator<Item = HeaderRef<'_>> {
         self.headers.iter().map(move |h| HeaderRef {
             name: h.name,
-            raw_name: self.slice(h.raw_name),
+            raw_name: self.slice(h.raw_name()),
             value: self.slice(h.value),
         })
     }
@@ -293,7 +304,7 @@ impl Message {
             .filter(move |h| {
                 if known == HeaderName::Other {
                     h.name == HeaderName::Other
-                        && lex::eq_ic(self.slice(h.raw_name), name.as_bytes())
+                        && lex::eq_ic(self.slice(h.raw_name()), name.as_bytes())
                 } else {
                     h.name == known
                 }

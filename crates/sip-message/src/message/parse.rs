@@ -80,27 +80,27 @@ pub(super) fn parse(mut buf: Bytes, limits: &ParseLimits) -> Result<Message, Par
             return Err(ParseError::new(K::TooManyHeaders, line_start));
         }
         let line = &b[line_start..end];
-        // header-name HCOLON: HCOLON = *( SP / HTAB ) ":" SWS
-        let colon = memchr(b':', line).ok_or(ParseError::new(K::HeaderName, line_start))?;
-        let mut name_end = colon;
-        while name_end > 0 && matches!(line[name_end - 1], b' ' | b'\t') {
-            name_end -= 1;
+        // header-name HCOLON: token, then HCOLON = *( SP / HTAB ) ":" SWS
+        let name_end = line
+            .iter()
+            .position(|c| !lex::is_token(*c))
+            .unwrap_or(line.len());
+        let mut colon = name_end;
+        while matches!(line.get(colon), Some(b' ' | b'\t')) {
+            colon += 1;
         }
-        let raw_name = &line[..name_end];
-        if raw_name.is_empty() || !raw_name.iter().all(|c| lex::is_token(*c)) {
+        if name_end == 0 || line.get(colon) != Some(&b':') {
             return Err(ParseError::new(K::HeaderName, line_start));
         }
+        let raw_name = &line[..name_end];
         let value = lex::trim(&line[colon + 1..]);
         let name = HeaderName::from_bytes(raw_name);
-        let value_start = if value.is_empty() {
-            end
-        } else {
-            offset_in(b, value)
-        };
+        let value_start = if value.is_empty() { end } else { offset_in(b, value) };
         eager(&buf, &mut base, name, value, value_start, limits)?;
         fields.push(HeaderField {
             name,
-            raw_name: Span::new(line_start, line_start + name_end),
+            name_len: u16::try_from(name_end).map_err(|_| ParseError::new(K::LineTooLong, line_start))?,
+            start: line_start as u32,
             value: Span::new(value_start, value_start + value.len()),
         });
         pos = end + 2;
@@ -221,46 +221,57 @@ fn eager(
     };
     match name {
         HeaderName::Via => {
-            base.via_count += lex::split_commas(value).count() as u32;
-            if base.via_count as usize > limits.max_vias {
-                return Err(ParseError::new(K::TooManyVias, at));
-            }
             if base.via.is_none() {
-                let (rest, v) = headers::raw_via(value).map_err(|_| err())?;
+                let mut branch = None;
+                let mut received = None;
+                let mut rport = None;
+                let mut maddr = None;
+                let mut first_param: Option<&[u8]> = None;
+                let mut last_end: Option<&[u8]> = None;
+                let (head, rest) = headers::scan_via(value, |n, val| {
+                    first_param.get_or_insert(n);
+                    last_end = Some(val.unwrap_or(n));
+                    if lex::eq_ic(n, b"branch") {
+                        branch = val;
+                    } else if lex::eq_ic(n, b"received") {
+                        received = val;
+                    } else if lex::eq_ic(n, b"rport") {
+                        rport = Some(val);
+                    } else if lex::eq_ic(n, b"maddr") {
+                        maddr = val;
+                    }
+                })
+                .ok_or_else(err)?;
                 let rest = lex::skip_ws(rest);
                 if !(rest.is_empty() || rest[0] == b',') {
                     return Err(err());
                 }
-                let mut spans = ViaSpans {
-                    transport: Transport::from_bytes(v.transport),
-                    transport_name: span(v.transport),
-                    host: span(v.host),
-                    port: v.port,
-                    branch: None,
-                    received: None,
-                    rport: None,
-                    maddr: None,
-                    params: Span::default(),
-                };
-                if let (Some(first), Some(last)) = (v.params.first(), v.params.last()) {
-                    let end = last.1.unwrap_or(last.0);
-                    let start = offset_in(b, first.0);
-                    // include the leading ';'
-                    let semi = b[..start].iter().rposition(|c| *c == b';').unwrap_or(start);
-                    spans.params = Span::new(semi, offset_in(b, end) + end.len());
-                }
-                for (n, val) in &v.params {
-                    if lex::eq_ic(n, b"branch") {
-                        spans.branch = val.map(span);
-                    } else if lex::eq_ic(n, b"received") {
-                        spans.received = val.map(span);
-                    } else if lex::eq_ic(n, b"rport") {
-                        spans.rport = rport_of(*val);
-                    } else if lex::eq_ic(n, b"maddr") {
-                        spans.maddr = val.map(span);
+                let params = match (first_param, last_end) {
+                    (Some(first), Some(last)) => {
+                        let start = offset_in(b, first);
+                        // include the leading ';'
+                        let semi = b[..start].iter().rposition(|c| *c == b';').unwrap_or(start);
+                        Span::new(semi, offset_in(b, last) + last.len())
                     }
-                }
-                base.via = Some(spans);
+                    _ => Span::default(),
+                };
+                base.via = Some(ViaSpans {
+                    transport: Transport::from_bytes(head.transport),
+                    transport_name: span(head.transport),
+                    host: span(head.host),
+                    port: head.port,
+                    branch: branch.map(span),
+                    received: received.map(span),
+                    rport: rport.and_then(rport_of),
+                    maddr: maddr.map(span),
+                    params,
+                });
+                base.via_count += 1 + count_values(rest);
+            } else {
+                base.via_count += 1 + count_values(value);
+            }
+            if base.via_count as usize > limits.max_vias {
+                return Err(ParseError::new(K::TooManyVias, at));
             }
         }
         HeaderName::CSeq if base.cseq.is_none() => {
@@ -298,4 +309,13 @@ fn eager(
         _ => {}
     }
     Ok(())
+}
+
+/// Number of commas that separate values (quote-aware only when needed).
+fn count_values(v: &[u8]) -> u32 {
+    if memchr(b'"', v).is_some() {
+        lex::split_commas(v).count().saturating_sub(1) as u32
+    } else {
+        v.iter().filter(|c| **c == b',').count() as u32
+    }
 }
