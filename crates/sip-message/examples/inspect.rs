@@ -63,11 +63,11 @@ fn main() {
     if let Some(v) = msg.top_via() {
         println!(
             "top Via  {} {}:{} branch={} rport={:?}",
-            v.transport,
-            v.host,
-            v.port.map_or("-".into(), |p| p.to_string()),
-            v.branch.unwrap_or("-"),
-            v.rport
+            v.transport(),
+            v.host(),
+            v.port().map_or("-".into(), |p| p.to_string()),
+            v.branch().unwrap_or("-"),
+            v.rport()
         );
     }
     println!("Call-ID  {}", msg.call_id().unwrap_or("-"));

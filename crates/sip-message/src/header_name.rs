@@ -21,7 +21,7 @@ macro_rules! header_names {
 
         impl HeaderName {
             /// The canonical (long) name as written by the serializer.
-            pub fn as_str(self) -> &'static str {
+            pub const fn as_str(self) -> &'static str {
                 match self {
                     $( HeaderName::$variant => $name, )*
                     HeaderName::Other => "",
@@ -114,57 +114,53 @@ header_names! {
     Replaces => "Replaces";
 }
 
-const BUCKETS: usize = 128;
+/// Size of the perfect-hash table of long names.
+const SLOTS: usize = 256;
 
-fn bucket(b: &[u8]) -> usize {
-    let first = usize::from(b[0] | 0x20);
-    let last = usize::from(b[b.len() - 1] | 0x20);
-    (b.len() * 31 + first * 7 + last) % BUCKETS
+/// Hash of a name, case-insensitive: length, first, middle and last byte.
+/// Known names only hold letters and `-`, and callers pass tokens, so
+/// `| 0x20` folds case without colliding with other token characters.
+const fn slot(b: &[u8]) -> usize {
+    let n = b.len();
+    let f = (b[0] | 0x20) as usize;
+    let m = (b[n / 2] | 0x20) as usize;
+    let l = (b[n - 1] | 0x20) as usize;
+    (n * 50 + f * 17 + m * 13 + l) % SLOTS
 }
 
-fn table() -> &'static [Vec<HeaderName>] {
-    static TABLE: std::sync::OnceLock<Vec<Vec<HeaderName>>> = std::sync::OnceLock::new();
-    TABLE.get_or_init(|| {
-        let mut t = vec![Vec::new(); BUCKETS];
-        for h in HeaderName::ALL {
-            t[bucket(h.as_str().as_bytes())].push(*h);
-        }
-        t
-    })
-}
+/// Every long name in its slot. Built at compile time; two names in one
+/// slot stop the build.
+static TABLE: [Option<HeaderName>; SLOTS] = {
+    let mut t = [None; SLOTS];
+    let mut i = 0;
+    while i < HeaderName::ALL.len() {
+        let h = HeaderName::ALL[i];
+        let k = slot(h.as_str().as_bytes());
+        assert!(t[k].is_none(), "header name hash collision: change slot()");
+        t[k] = Some(h);
+        i += 1;
+    }
+    t
+};
 
 impl HeaderName {
     /// Recognises a name, long or compact, in any letter case.
+    #[inline]
     pub fn from_bytes(b: &[u8]) -> HeaderName {
-        // Fast path: the names of nearly every message, as written by
-        // nearly every implementation (exact case, compiled to a length
-        // switch and short compares).
-        match b {
-            b"Via" => return HeaderName::Via,
-            b"From" => return HeaderName::From,
-            b"To" => return HeaderName::To,
-            b"Call-ID" => return HeaderName::CallId,
-            b"CSeq" => return HeaderName::CSeq,
-            b"Contact" => return HeaderName::Contact,
-            b"Max-Forwards" => return HeaderName::MaxForwards,
-            b"Content-Length" => return HeaderName::ContentLength,
-            b"Content-Type" => return HeaderName::ContentType,
-            b"Record-Route" => return HeaderName::RecordRoute,
-            b"Route" => return HeaderName::Route,
-            b"Allow" => return HeaderName::Allow,
-            b"Supported" => return HeaderName::Supported,
-            b"User-Agent" => return HeaderName::UserAgent,
-            b"Expires" => return HeaderName::Expires,
-            _ => {}
-        }
         match b.len() {
             0 => HeaderName::Other,
             1 => HeaderName::compact_lookup(b[0]),
-            _ => table()[bucket(b)]
-                .iter()
-                .copied()
-                .find(|h| b.eq_ignore_ascii_case(h.as_str().as_bytes()))
-                .unwrap_or(HeaderName::Other),
+            _ => match TABLE[slot(b)] {
+                Some(h) => {
+                    let name = h.as_str().as_bytes();
+                    if b == name || b.eq_ignore_ascii_case(name) {
+                        h
+                    } else {
+                        HeaderName::Other
+                    }
+                }
+                None => HeaderName::Other,
+            },
         }
     }
 }
@@ -208,6 +204,20 @@ mod tests {
         ] {
             assert_eq!(HeaderName::from_bytes(c.as_bytes()), h);
             assert_eq!(HeaderName::from_bytes(c.to_uppercase().as_bytes()), h);
+        }
+    }
+
+    #[test]
+    fn every_known_name_is_found_in_any_case() {
+        for h in HeaderName::ALL {
+            let n = h.as_str();
+            assert_eq!(HeaderName::from_bytes(n.as_bytes()), *h);
+            assert_eq!(HeaderName::from_bytes(n.to_lowercase().as_bytes()), *h);
+            assert_eq!(HeaderName::from_bytes(n.to_uppercase().as_bytes()), *h);
+            // A name in the same slot but spelled differently is not it.
+            let mut other = n.as_bytes().to_vec();
+            other[1] = if other[1] == b'x' { b'y' } else { b'x' };
+            assert_ne!(HeaderName::from_bytes(&other), *h, "{n}");
         }
     }
 

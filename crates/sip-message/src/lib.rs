@@ -38,7 +38,7 @@
 //! use sip_message::uri::{Host, SipUri};
 //!
 //! let uri = SipUri::parse("sip:bob@biloxi.com")?;
-//! let bytes = RequestBuilder::new(Method::Invite, uri.into())
+//! let bytes = RequestBuilder::new(Method::Invite, &uri.into())
 //!     .header(&Via::new(Transport::Udp, Host::from_text("pc33.atlanta.com").unwrap(), None, "z9hG4bK776asdhds"))
 //!     .header(&MaxForwards(70))
 //!     .raw_header("To", "Bob <sip:bob@biloxi.com>")
@@ -53,7 +53,7 @@
 //! // RFC 3261 §8.2.6: a response copies Via, From, To, Call-ID and CSeq.
 //! let ringing = ResponseBuilder::from_request(&invite, 180).with_to_tag("a6c85cf").build()?;
 //! assert_eq!(ringing.reason_phrase().as_deref(), Some("Ringing"));
-//! assert_eq!(ringing.top_via().unwrap().branch, Some("z9hG4bK776asdhds"));
+//! assert_eq!(ringing.top_via().unwrap().branch(), Some("z9hG4bK776asdhds"));
 //! assert_eq!(ringing.to_tag(), Some("a6c85cf"));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -62,6 +62,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 mod builder;
+mod encode;
 mod error;
 pub mod framing;
 mod header_name;

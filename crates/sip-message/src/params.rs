@@ -43,7 +43,8 @@ impl fmt::Display for Param {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.name)?;
         if let Some(v) = &self.value {
-            write!(f, "={v}")?;
+            f.write_str("=")?;
+            f.write_str(v)?;
         }
         Ok(())
     }
@@ -120,11 +121,26 @@ impl Params {
     }
 }
 
+impl Params {
+    /// Appends `;a=b;c`.
+    pub(crate) fn encode(&self, out: &mut Vec<u8>) {
+        for p in &self.0 {
+            out.push(b';');
+            out.extend_from_slice(p.name.as_bytes());
+            if let Some(v) = &p.value {
+                out.push(b'=');
+                out.extend_from_slice(v.as_bytes());
+            }
+        }
+    }
+}
+
 impl fmt::Display for Params {
     /// Writes `;a=b;c` (each parameter with its leading semicolon).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for p in &self.0 {
-            write!(f, ";{p}")?;
+            f.write_str(";")?;
+            fmt::Display::fmt(p, f)?;
         }
         Ok(())
     }

@@ -211,7 +211,7 @@ pub fn validate_request(msg: &Message, policy: &Policy) -> Vec<Problem> {
             out.push(Problem::UnknownMethod);
         }
     }
-    if msg.top_via().and_then(|v| v.branch) == Some(crate::headers::MAGIC_COOKIE) {
+    if msg.top_via().and_then(|v| v.branch()) == Some(crate::headers::MAGIC_COOKIE) {
         out.push(Problem::BareMagicCookie);
     }
     match msg.request_uri() {

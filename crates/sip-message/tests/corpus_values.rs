@@ -25,7 +25,7 @@ fn rfc4475_3_1_1_1_wsinv_folding_and_lws() {
     assert_eq!(m.via_count(), 3);
     let top = m.top_via().unwrap();
     assert_eq!(
-        (top.transport, top.host, top.branch),
+        (top.transport(), top.host(), top.branch()),
         (Transport::Udp, "192.0.2.2", Some("390skdjuw"))
     );
     let vias: Vec<Via> = m.get_all::<Via>().collect::<Result<_, _>>().unwrap();
@@ -55,7 +55,7 @@ fn rfc4475_3_1_1_2_intmeth_unusual_tokens() {
         "!interesting-Method0123456789_*+`.%indeed'~"
     );
     assert_eq!(m.cseq().unwrap().1, m.method().unwrap());
-    assert_eq!(m.top_via().unwrap().branch, Some("z9hG4bK-.!%66*_+`'~"));
+    assert_eq!(m.top_via().unwrap().branch(), Some("z9hG4bK-.!%66*_+`'~"));
     assert_eq!(m.from_tag(), Some("_token~1'+`*%!-."));
     let to = m.get::<To>().unwrap();
     assert_eq!(

@@ -7,9 +7,9 @@
 
 mod reason;
 
-use std::fmt::{self, Write as _};
+use std::fmt;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use bytestring::ByteString;
 
 pub use reason::reason_phrase;
@@ -21,30 +21,20 @@ use crate::message::Message;
 use crate::method::Method;
 use crate::uri::Uri;
 
+/// A header name: known, or raw text kept in the builder's value buffer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Name {
     Known(HeaderName),
-    Raw(ByteString),
+    Raw(std::ops::Range<usize>),
 }
 
-impl Name {
-    fn of(name: &str) -> Name {
-        match HeaderName::from_bytes(name.as_bytes()) {
-            HeaderName::Other => Name::Raw(name.into()),
-            h => Name::Known(h),
-        }
-    }
-    fn as_str(&self) -> &str {
-        match self {
-            Name::Known(h) => h.as_str(),
-            Name::Raw(r) => r,
-        }
-    }
-}
-
+/// One header. Its whole line (`Name: value\r\n`) is written in the
+/// builder's buffer when added, so an unchanged builder encodes its
+/// headers with a single copy.
 #[derive(Debug, Clone)]
 struct Entry {
     name: Name,
+    line: std::ops::Range<usize>,
     value: std::ops::Range<usize>,
 }
 
@@ -52,7 +42,7 @@ struct Entry {
 #[derive(Debug, Clone)]
 pub struct RequestLine {
     method: Method,
-    uri: Uri,
+    uri: ByteString,
 }
 
 /// The status line of a [`ResponseBuilder`].
@@ -69,7 +59,9 @@ pub struct StatusLine {
 pub struct Builder<K> {
     start: K,
     entries: Vec<Entry>,
-    values: BytesMut,
+    values: Vec<u8>,
+    /// True while `entries` cover `values` in order, without gaps.
+    in_order: bool,
     body: Bytes,
 }
 
@@ -82,87 +74,186 @@ impl<K> Builder<K> {
     fn with_start(start: K) -> Self {
         Builder {
             start,
-            entries: Vec::with_capacity(12),
-            values: BytesMut::with_capacity(512),
+            entries: Vec::with_capacity(16),
+            values: Vec::with_capacity(1024),
+            in_order: true,
             body: Bytes::new(),
         }
     }
 
-    fn push_value(&mut self, name: Name, value: impl fmt::Display, at: Option<usize>) {
+    /// The name for `name`, storing unknown names in the value buffer.
+    #[inline]
+    fn name_of(&mut self, name: &str) -> Name {
+        match HeaderName::from_bytes(name.as_bytes()) {
+            HeaderName::Other => {
+                // Stored out of line: the buffer no longer holds only lines.
+                self.in_order = false;
+                let start = self.values.len();
+                self.values.extend_from_slice(name.as_bytes());
+                Name::Raw(start..self.values.len())
+            }
+            h => Name::Known(h),
+        }
+    }
+
+    /// Writes `Name: ` and returns where the line starts.
+    #[inline]
+    fn begin_line(&mut self, name: &Name) -> usize {
+        let line = self.values.len();
+        match name {
+            Name::Known(h) => self.values.extend_from_slice(h.as_str().as_bytes()),
+            Name::Raw(r) => self.values.extend_from_within(r.clone()),
+        }
+        self.values.extend_from_slice(b": ");
+        line
+    }
+
+    fn name_bytes<'a>(&'a self, n: &'a Name) -> &'a [u8] {
+        match n {
+            Name::Known(h) => h.as_str().as_bytes(),
+            Name::Raw(r) => &self.values[r.clone()],
+        }
+    }
+
+    /// True if the two names are the same header.
+    fn same(&self, a: &Name, b: &Name) -> bool {
+        match (a, b) {
+            (Name::Known(x), Name::Known(y)) => x == y,
+            (Name::Raw(_), Name::Raw(_)) => {
+                self.name_bytes(a).eq_ignore_ascii_case(self.name_bytes(b))
+            }
+            _ => false,
+        }
+    }
+
+    #[inline]
+    fn push_value(&mut self, name: Name, value: &str, at: Option<usize>) {
+        let line = self.begin_line(&name);
         let start = self.values.len();
-        // Writing into BytesMut cannot fail.
-        let _ = write!(self.values, "{value}");
+        self.values.extend_from_slice(value.as_bytes());
+        self.push_entry(name, line, start, at);
+    }
+
+    #[inline]
+    fn push_typed<H: TypedHeader + fmt::Display>(&mut self, h: &H, at: Option<usize>) {
+        let name = Name::Known(H::NAME);
+        let line = self.begin_line(&name);
+        let start = self.values.len();
+        h.encode_value(&mut self.values);
+        self.push_entry(name, line, start, at);
+    }
+
+    #[inline]
+    fn push_entry(&mut self, name: Name, line: usize, start: usize, at: Option<usize>) {
+        let value = start..self.values.len();
+        self.values.extend_from_slice(b"\r\n");
         let entry = Entry {
             name,
-            value: start..self.values.len(),
+            line: line..self.values.len(),
+            value,
         };
         match at {
-            Some(i) => self.entries.insert(i.min(self.entries.len()), entry),
-            None => self.entries.push(entry),
+            Some(i) if i < self.entries.len() => {
+                self.in_order = false;
+                self.entries.insert(i, entry);
+            }
+            _ => self.entries.push(entry),
         }
     }
 
     /// Appends a typed header.
+    #[inline]
     pub fn header<H: TypedHeader + fmt::Display>(mut self, h: &H) -> Self {
-        self.push_value(Name::Known(H::NAME), h, None);
+        self.push_typed(h, None);
         self
     }
 
     /// Puts a typed header before every other header (a new top Via).
+    #[inline]
     pub fn header_first<H: TypedHeader + fmt::Display>(mut self, h: &H) -> Self {
-        self.push_value(Name::Known(H::NAME), h, Some(0));
+        self.push_typed(h, Some(0));
         self
     }
 
     /// Replaces every line of a typed header by this value (at the place
     /// of the first one, or at the end).
+    #[inline]
     pub fn replace<H: TypedHeader + fmt::Display>(mut self, h: &H) -> Self {
         let at = self.position(&Name::Known(H::NAME));
+        let before = self.entries.len();
         self.entries.retain(|e| e.name != Name::Known(H::NAME));
-        self.push_value(Name::Known(H::NAME), h, at);
+        self.in_order &= self.entries.len() == before;
+        self.push_typed(h, at);
         self
     }
 
     /// Appends a header given as text. Known names (long or compact) are
     /// recognised; the value is written as given.
+    #[inline]
     pub fn raw_header(mut self, name: &str, value: &str) -> Self {
-        self.push_value(Name::of(name), value, None);
+        let n = self.name_of(name);
+        self.push_value(n, value, None);
         self
     }
 
     /// Replaces every line of a header by this raw value.
+    #[inline]
     pub fn replace_raw(mut self, name: &str, value: &str) -> Self {
-        let n = Name::of(name);
+        let n = self.name_of(name);
         let at = self.position(&n);
-        self.entries.retain(|e| !same(&e.name, &n));
+        self.remove_name(&n);
         self.push_value(n, value, at);
         self
     }
 
+    fn remove_name(&mut self, n: &Name) {
+        let keep: Vec<bool> = self
+            .entries
+            .iter()
+            .map(|e| !self.same(&e.name, n))
+            .collect();
+        if keep.iter().any(|k| !k) {
+            self.in_order = false;
+        }
+        let mut k = keep.iter();
+        self.entries.retain(|_| *k.next().unwrap_or(&true));
+    }
+
     /// Inserts a raw header before every other header.
+    #[inline]
     pub fn raw_header_first(mut self, name: &str, value: &str) -> Self {
-        self.push_value(Name::of(name), value, Some(0));
+        let n = self.name_of(name);
+        self.push_value(n, value, Some(0));
         self
     }
 
     /// Removes every line of a header (by name, any case, compact forms included).
+    #[inline]
     pub fn remove(mut self, name: &str) -> Self {
-        let n = Name::of(name);
-        self.entries.retain(|e| !same(&e.name, &n));
+        let n = self.name_of(name);
+        self.remove_name(&n);
         self
     }
 
     /// True if a header of this name has been added.
     pub fn has(&self, name: &str) -> bool {
-        self.position(&Name::of(name)).is_some()
+        let known = HeaderName::from_bytes(name.as_bytes());
+        self.entries.iter().any(|e| match &e.name {
+            Name::Known(h) => *h == known && known != HeaderName::Other,
+            Name::Raw(r) => {
+                known == HeaderName::Other
+                    && self.values[r.clone()].eq_ignore_ascii_case(name.as_bytes())
+            }
+        })
     }
 
     fn position(&self, n: &Name) -> Option<usize> {
-        self.entries.iter().position(|e| same(&e.name, n))
+        self.entries.iter().position(|e| self.same(&e.name, n))
     }
 
     /// Sets the body and its Content-Type. An empty `content_type` leaves
     /// any Content-Type header already added (typed or raw) as it is.
+    #[inline]
     pub fn body(mut self, content_type: &str, body: impl Into<Bytes>) -> Self {
         if !content_type.is_empty() {
             self = self.replace_raw("Content-Type", content_type);
@@ -171,18 +262,19 @@ impl<K> Builder<K> {
         self
     }
 
-    fn write_rest(&self, out: &mut BytesMut) {
-        for e in &self.entries {
-            if e.name == Name::Known(HeaderName::ContentLength) {
-                continue;
+    fn write_rest(&self, out: &mut Vec<u8>) {
+        let cl = Name::Known(HeaderName::ContentLength);
+        if self.in_order && !self.entries.iter().any(|e| e.name == cl) {
+            out.extend_from_slice(&self.values);
+        } else {
+            for e in self.entries.iter().filter(|e| e.name != cl) {
+                out.extend_from_slice(&self.values[e.line.clone()]);
             }
-            out.put_slice(e.name.as_str().as_bytes());
-            out.put_slice(b": ");
-            out.put_slice(&self.values[e.value.clone()]);
-            out.put_slice(b"\r\n");
         }
-        let _ = write!(out, "Content-Length: {}\r\n\r\n", self.body.len());
-        out.put_slice(&self.body);
+        out.extend_from_slice(b"Content-Length: ");
+        crate::encode::put_u64(out, self.body.len() as u64);
+        out.extend_from_slice(b"\r\n\r\n");
+        out.extend_from_slice(&self.body);
     }
 
     fn capacity(&self) -> usize {
@@ -190,26 +282,24 @@ impl<K> Builder<K> {
     }
 }
 
-fn same(a: &Name, b: &Name) -> bool {
-    match (a, b) {
-        (Name::Known(x), Name::Known(y)) => x == y,
-        (Name::Raw(x), Name::Raw(y)) => x.eq_ignore_ascii_case(y),
-        _ => false,
-    }
-}
-
 impl Builder<RequestLine> {
-    /// A request with this method and Request-URI.
-    pub fn new(method: Method, uri: Uri) -> Self {
-        Builder::with_start(RequestLine { method, uri })
+    /// A request with this method and Request-URI (its text is shared, not copied).
+    pub fn new(method: Method, uri: &Uri) -> Self {
+        Builder::with_start(RequestLine {
+            method,
+            uri: uri.raw_text().clone(),
+        })
     }
 
     /// Serializes the request.
     pub fn encode(&self) -> Bytes {
-        let mut out = BytesMut::with_capacity(self.capacity() + self.start.uri.as_str().len());
-        let _ = write!(out, "{} {} SIP/2.0\r\n", self.start.method, self.start.uri);
+        let mut out = Vec::with_capacity(self.capacity() + self.start.uri.len());
+        out.extend_from_slice(self.start.method.as_str().as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(self.start.uri.as_bytes());
+        out.extend_from_slice(b" SIP/2.0\r\n");
         self.write_rest(&mut out);
-        out.freeze()
+        Bytes::from(out)
     }
 
     /// Serializes and parses the request.
@@ -243,24 +333,25 @@ impl Builder<StatusLine> {
                     | HeaderName::CSeq
             ) || (code == 100 && h.name == HeaderName::Timestamp);
             if copy {
+                let name = Name::Known(h.name);
+                let line = b.begin_line(&name);
                 let start = b.values.len();
-                b.values.put_slice(h.value);
-                b.entries.push(Entry {
-                    name: Name::Known(h.name),
-                    value: start..b.values.len(),
-                });
+                b.values.extend_from_slice(h.value);
+                b.push_entry(name, line, start, None);
             }
         }
         b
     }
 
     /// Sets the reason phrase.
+    #[inline]
     pub fn reason(mut self, reason: &str) -> Self {
         self.start.reason = reason.into();
         self
     }
 
     /// Adds `;tag=` to To if it has no tag yet (RFC 3261 §8.2.6.2).
+    #[inline]
     pub fn with_to_tag(mut self, tag: &str) -> Self {
         self.start.to_tag = Some(tag.into());
         self
@@ -268,8 +359,12 @@ impl Builder<StatusLine> {
 
     /// Serializes the response.
     pub fn encode(&self) -> Bytes {
-        let mut out = BytesMut::with_capacity(self.capacity() + self.start.reason.len());
-        let _ = write!(out, "SIP/2.0 {} {}\r\n", self.start.code, self.start.reason);
+        let mut out = Vec::with_capacity(self.capacity() + self.start.reason.len());
+        out.extend_from_slice(b"SIP/2.0 ");
+        crate::encode::put_u64(&mut out, u64::from(self.start.code));
+        out.push(b' ');
+        out.extend_from_slice(self.start.reason.as_bytes());
+        out.extend_from_slice(b"\r\n");
         match &self.start.to_tag {
             Some(tag) => {
                 let mut b = self.clone();
@@ -278,14 +373,14 @@ impl Builder<StatusLine> {
                     if matches!(crate::headers::eager_tag(v), Some(None)) {
                         let new = format!("{};tag={tag}", String::from_utf8_lossy(v));
                         b.entries.remove(i);
-                        b.push_value(Name::Known(HeaderName::To), new, Some(i));
+                        b.push_value(Name::Known(HeaderName::To), &new, Some(i));
                     }
                 }
                 b.write_rest(&mut out);
             }
             None => self.write_rest(&mut out),
         }
-        out.freeze()
+        Bytes::from(out)
     }
 
     /// Serializes and parses the response.

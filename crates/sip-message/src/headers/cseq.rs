@@ -55,6 +55,11 @@ pub(crate) fn method_in(src: &Bytes, m: &[u8]) -> Option<Method> {
 
 impl TypedHeader for CSeq {
     const NAME: HeaderName = HeaderName::CSeq;
+    fn encode_value(&self, out: &mut Vec<u8>) {
+        crate::encode::put_u64(out, u64::from(self.seq));
+        out.push(b' ');
+        out.extend_from_slice(self.method.as_str().as_bytes());
+    }
     fn decode(src: &Bytes, value: &[u8]) -> Option<Self> {
         let (seq, m) = raw_cseq(value)?;
         Some(CSeq {
@@ -66,7 +71,9 @@ impl TypedHeader for CSeq {
 
 impl fmt::Display for CSeq {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.seq, self.method)
+        fmt::Display::fmt(&self.seq, f)?;
+        f.write_str(" ")?;
+        f.write_str(self.method.as_str())
     }
 }
 

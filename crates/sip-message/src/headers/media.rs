@@ -70,7 +70,10 @@ impl MediaType {
 
 impl fmt::Display for MediaType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}{}", self.mtype, self.subtype, self.params)
+        f.write_str(&self.mtype)?;
+        f.write_str("/")?;
+        f.write_str(&self.subtype)?;
+        fmt::Display::fmt(&self.params, f)
     }
 }
 
@@ -80,6 +83,12 @@ pub struct ContentType(pub MediaType);
 
 impl TypedHeader for ContentType {
     const NAME: HeaderName = HeaderName::ContentType;
+    fn encode_value(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.0.mtype.as_bytes());
+        out.push(b'/');
+        out.extend_from_slice(self.0.subtype.as_bytes());
+        self.0.params.encode(out);
+    }
     fn decode(src: &Bytes, value: &[u8]) -> Option<Self> {
         MediaType::decode_in(src, value).map(ContentType)
     }

@@ -68,6 +68,16 @@ pub trait TypedHeader: Sized {
     /// result may keep views of `src`.
     fn decode(src: &Bytes, value: &[u8]) -> Option<Self>;
 
+    /// Appends the value's wire form to `out`. The default goes through
+    /// `Display`; the common headers write their bytes directly.
+    fn encode_value(&self, out: &mut Vec<u8>)
+    where
+        Self: std::fmt::Display,
+    {
+        use std::io::Write as _;
+        let _ = write!(out, "{self}");
+    }
+
     /// Decodes one value from text (a single element for list headers).
     fn from_value(s: &str) -> Result<Self, HeaderError> {
         let b = Bytes::copy_from_slice(s.as_bytes());

@@ -21,6 +21,9 @@ pub(crate) struct RawNameAddr<'a> {
     pub(crate) params: SmallVec<[RawParam<'a>; 4]>,
 }
 
+/// Display name (as written), URI text, and what follows the value.
+type ScannedNameAddr<'a> = (Option<&'a [u8]>, &'a [u8], &'a [u8]);
+
 /// `( name-addr / addr-spec ) *( SEMI param )`, handing each parameter to
 /// `on_param`; returns the display name, the URI text and the rest.
 ///
@@ -33,7 +36,7 @@ pub(crate) struct RawNameAddr<'a> {
 pub(crate) fn scan_name_addr<'a>(
     i: &'a [u8],
     on_param: impl FnMut(&'a [u8], Option<&'a [u8]>),
-) -> Option<(Option<&'a [u8]>, &'a [u8], &'a [u8])> {
+) -> Option<ScannedNameAddr<'a>> {
     let i = skip_ws(i);
     let (after_display, display) = match i.first()? {
         b'"' => {
@@ -46,12 +49,19 @@ pub(crate) fn scan_name_addr<'a>(
             let mut p = 0;
             let mut end = 0;
             loop {
-                let n = i[p..].iter().position(|b| !lex::is_token(*b)).unwrap_or(i.len() - p);
+                let n = i[p..]
+                    .iter()
+                    .position(|b| !lex::is_token(*b))
+                    .unwrap_or(i.len() - p);
                 if n == 0 {
                     break;
                 }
                 end = p + n;
-                p = end + i[end..].iter().position(|b| !lex::is_ws(*b)).unwrap_or(i.len() - end);
+                p = end
+                    + i[end..]
+                        .iter()
+                        .position(|b| !lex::is_ws(*b))
+                        .unwrap_or(i.len() - end);
             }
             if i.get(p) == Some(&b'<') && end > 0 {
                 (&i[p..], Some(&i[..end]))
@@ -189,14 +199,31 @@ impl NameAddr {
     }
 }
 
+impl NameAddr {
+    pub(crate) fn encode(&self, out: &mut Vec<u8>) {
+        if let Some(d) = &self.display {
+            out.extend_from_slice(d.as_bytes());
+            out.push(b' ');
+        }
+        out.push(b'<');
+        out.extend_from_slice(self.uri.as_str().as_bytes());
+        out.push(b'>');
+        self.params.encode(out);
+    }
+}
+
 impl fmt::Display for NameAddr {
     /// Always writes the name-addr form (angle brackets), which is valid
     /// for every URI (RFC 3261 §20.10).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some(d) = &self.display {
-            write!(f, "{d} ")?;
+            f.write_str(d)?;
+            f.write_str(" ")?;
         }
-        write!(f, "<{}>{}", self.uri, self.params)
+        f.write_str("<")?;
+        f.write_str(self.uri.as_str())?;
+        f.write_str(">")?;
+        fmt::Display::fmt(&self.params, f)
     }
 }
 
@@ -235,6 +262,9 @@ macro_rules! name_addr_header {
             const LIST: bool = $list;
             fn decode(src: &Bytes, value: &[u8]) -> Option<Self> {
                 NameAddr::decode_in(src, value).map($ty)
+            }
+            fn encode_value(&self, out: &mut Vec<u8>) {
+                self.0.encode(out);
             }
         }
         impl fmt::Display for $ty {
@@ -304,6 +334,12 @@ impl Contact {
 impl TypedHeader for Contact {
     const NAME: HeaderName = HeaderName::Contact;
     const LIST: bool = true;
+    fn encode_value(&self, out: &mut Vec<u8>) {
+        match self {
+            Contact::Star => out.push(b'*'),
+            Contact::Addr(a) => a.encode(out),
+        }
+    }
     fn decode(src: &Bytes, value: &[u8]) -> Option<Self> {
         if lex::trim(value) == b"*" {
             return Some(Contact::Star);

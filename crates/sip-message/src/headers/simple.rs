@@ -21,6 +21,9 @@ macro_rules! number_header {
             fn decode(_src: &Bytes, value: &[u8]) -> Option<Self> {
                 lex::number::<$int>(value).map($ty)
             }
+            fn encode_value(&self, out: &mut Vec<u8>) {
+                crate::encode::put_u64(out, u64::from(self.0));
+            }
         }
         impl fmt::Display for $ty {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -68,6 +71,9 @@ macro_rules! token_header {
                     return None;
                 }
                 lex::text(src, v).map($ty)
+            }
+            fn encode_value(&self, out: &mut Vec<u8>) {
+                out.extend_from_slice(self.0.as_bytes());
             }
         }
         impl fmt::Display for $ty {
@@ -142,12 +148,23 @@ impl CallId {
     }
 }
 
-/// Validates `word [ "@" word ]`.
+/// Validates `word [ "@" word ]` in one pass.
 pub(crate) fn valid_call_id(v: &[u8]) -> bool {
-    let mut parts = v.splitn(2, |b| *b == b'@');
-    let first = parts.next().unwrap_or_default();
-    let ok = |w: &[u8]| !w.is_empty() && w.iter().all(|b| lex::is_word(*b));
-    ok(first) && parts.next().is_none_or(ok)
+    let mut at = None;
+    for (i, b) in v.iter().enumerate() {
+        if *b == b'@' {
+            if at.is_some() {
+                return false;
+            }
+            at = Some(i);
+        } else if !lex::is_word(*b) {
+            return false;
+        }
+    }
+    match at {
+        Some(i) => i > 0 && i + 1 < v.len(),
+        None => !v.is_empty(),
+    }
 }
 
 impl TypedHeader for CallId {

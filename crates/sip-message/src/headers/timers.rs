@@ -129,6 +129,10 @@ impl SessionExpires {
 
 impl TypedHeader for SessionExpires {
     const NAME: HeaderName = HeaderName::SessionExpires;
+    fn encode_value(&self, out: &mut Vec<u8>) {
+        crate::encode::put_u64(out, u64::from(self.delta));
+        self.params.encode(out);
+    }
     fn decode(src: &Bytes, value: &[u8]) -> Option<Self> {
         let (delta, _, params) = delta_and_params(src, value, false)?;
         Some(SessionExpires { delta, params })
@@ -137,7 +141,8 @@ impl TypedHeader for SessionExpires {
 
 impl fmt::Display for SessionExpires {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}{}", self.delta, self.params)
+        fmt::Display::fmt(&self.delta, f)?;
+        fmt::Display::fmt(&self.params, f)
     }
 }
 

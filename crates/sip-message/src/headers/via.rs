@@ -102,11 +102,24 @@ pub(crate) fn scan_via<'a>(
     on_param: impl FnMut(&'a [u8], Option<&'a [u8]>),
 ) -> Option<(ViaHead<'a>, &'a [u8])> {
     let i = skip_ws(i);
-    let (i, protocol) = token(i).ok()?;
-    let (i, ()) = sep(b'/')(i).ok()?;
-    let (i, version) = token(i).ok()?;
-    let (i, ()) = sep(b'/')(i).ok()?;
-    let (i, transport) = token(i).ok()?;
+    // Fast path for the form nearly everyone writes: "SIP/2.0/<t> ".
+    let (i, protocol, version, transport) = match i.strip_prefix(b"SIP/2.0/") {
+        Some(r) => {
+            let n = r.iter().position(|b| !lex::is_token(*b)).unwrap_or(r.len());
+            if n == 0 {
+                return None;
+            }
+            (&r[n..], &i[..3], &i[4..7], &r[..n])
+        }
+        None => {
+            let (i, protocol) = token(i).ok()?;
+            let (i, ()) = sep(b'/')(i).ok()?;
+            let (i, version) = token(i).ok()?;
+            let (i, ()) = sep(b'/')(i).ok()?;
+            let (i, transport) = token(i).ok()?;
+            (i, protocol, version, transport)
+        }
+    };
     // LWS is mandatory before sent-by.
     let j = skip_ws(i);
     if j.len() == i.len() {
@@ -258,6 +271,9 @@ impl Via {
 impl TypedHeader for Via {
     const NAME: HeaderName = HeaderName::Via;
     const LIST: bool = true;
+    fn encode_value(&self, out: &mut Vec<u8>) {
+        self.encode(out);
+    }
     fn decode(src: &Bytes, value: &[u8]) -> Option<Self> {
         let mut params: SmallVec<[RawParam<'_>; 4]> = SmallVec::new();
         let (r, rest) = scan_via(value, |n, v| params.push((n, v)))?;
@@ -281,16 +297,44 @@ impl TypedHeader for Via {
     }
 }
 
+impl Via {
+    fn encode(&self, out: &mut Vec<u8>) {
+        for part in [
+            &*self.protocol,
+            "/",
+            &*self.version,
+            "/",
+            &*self.transport_name,
+            " ",
+        ] {
+            out.extend_from_slice(part.as_bytes());
+        }
+        self.host.encode(out);
+        if let Some(p) = self.port {
+            out.push(b':');
+            crate::encode::put_u64(out, u64::from(p));
+        }
+        self.params.encode(out);
+    }
+}
+
 impl fmt::Display for Via {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}/{}/{} {}",
-            self.protocol, self.version, self.transport_name, self.host
-        )?;
-        if let Some(p) = self.port {
-            write!(f, ":{p}")?;
+        for part in [
+            &*self.protocol,
+            "/",
+            &*self.version,
+            "/",
+            &*self.transport_name,
+            " ",
+        ] {
+            f.write_str(part)?;
         }
-        write!(f, "{}", self.params)
+        fmt::Display::fmt(&self.host, f)?;
+        if let Some(p) = self.port {
+            f.write_str(":")?;
+            fmt::Display::fmt(&p, f)?;
+        }
+        fmt::Display::fmt(&self.params, f)
     }
 }

@@ -34,7 +34,7 @@ impl Span {
             end: end as u32,
         }
     }
-    fn range(self) -> std::ops::Range<usize> {
+    pub(crate) fn range(self) -> std::ops::Range<usize> {
         self.start as usize..self.end as usize
     }
 }
@@ -120,7 +120,7 @@ pub(crate) struct Base {
 /// Content-Length: 0\r\n\r\n"[..])?;
 ///
 /// assert_eq!(msg.method(), Some(&Method::Invite));
-/// assert_eq!(msg.top_via().unwrap().branch, Some("z9hG4bK776asdhds"));
+/// assert_eq!(msg.top_via().unwrap().branch(), Some("z9hG4bK776asdhds"));
 /// assert_eq!(msg.cseq(), Some((314159, &Method::Invite)));
 /// assert_eq!(msg.call_id(), Some("a84b4c76e66710@pc33.atlanta.com"));
 /// assert_eq!(msg.from_tag(), Some("1928301774"));

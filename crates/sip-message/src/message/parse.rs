@@ -18,19 +18,35 @@ use crate::lex::{self, offset_in};
 use crate::limits::ParseLimits;
 use crate::method::Method;
 
-/// Position of the CRLF that ends the line starting at `from`.
-#[inline]
-fn line_end(b: &[u8], from: usize) -> Result<usize, ParseError> {
-    match memchr(b'\n', &b[from..]) {
-        Some(p) => {
-            let lf = from + p;
-            if lf > from && b[lf - 1] == b'\r' {
+/// Finds line ends with one memchr iterator over the buffer, so the SIMD
+/// set-up is paid once per message rather than once per line.
+struct Lines<'a> {
+    b: &'a [u8],
+    lf: memchr::Memchr<'a>,
+}
+
+impl<'a> Lines<'a> {
+    fn new(b: &'a [u8]) -> Self {
+        Lines {
+            b,
+            lf: memchr::memchr_iter(b'\n', b),
+        }
+    }
+
+    /// Position of the CRLF that ends the line starting at `from`.
+    #[inline]
+    fn end(&mut self, from: usize) -> Result<usize, ParseError> {
+        for lf in self.lf.by_ref() {
+            if lf < from {
+                continue;
+            }
+            return if lf > from && self.b[lf - 1] == b'\r' {
                 Ok(lf - 1)
             } else {
                 Err(ParseError::new(K::LineEnding, lf))
-            }
+            };
         }
-        None => Err(ParseError::new(K::Incomplete, b.len())),
+        Err(ParseError::new(K::Incomplete, self.b.len()))
     }
 }
 
@@ -47,7 +63,8 @@ pub(super) fn parse(mut buf: Bytes, limits: &ParseLimits) -> Result<Message, Par
     if pos >= b.len() {
         return Err(ParseError::new(K::Empty, pos));
     }
-    let end = line_end(b, pos)?;
+    let mut lines = Lines::new(b);
+    let end = lines.end(pos)?;
     if end - pos > limits.max_line_length {
         return Err(ParseError::new(K::LineTooLong, pos));
     }
@@ -69,9 +86,9 @@ pub(super) fn parse(mut buf: Bytes, limits: &ParseLimits) -> Result<Message, Par
         }
         // One header: a line plus every continuation line (SP/HT start).
         let line_start = pos;
-        let mut end = line_end(b, pos)?;
+        let mut end = lines.end(pos)?;
         while matches!(b.get(end + 2), Some(b' ' | b'\t')) {
-            end = line_end(b, end + 2)?;
+            end = lines.end(end + 2)?;
         }
         if end - line_start > limits.max_line_length {
             return Err(ParseError::new(K::LineTooLong, line_start));
@@ -95,11 +112,16 @@ pub(super) fn parse(mut buf: Bytes, limits: &ParseLimits) -> Result<Message, Par
         let raw_name = &line[..name_end];
         let value = lex::trim(&line[colon + 1..]);
         let name = HeaderName::from_bytes(raw_name);
-        let value_start = if value.is_empty() { end } else { offset_in(b, value) };
+        let value_start = if value.is_empty() {
+            end
+        } else {
+            offset_in(b, value)
+        };
         eager(&buf, &mut base, name, value, value_start, limits)?;
         fields.push(HeaderField {
             name,
-            name_len: u16::try_from(name_end).map_err(|_| ParseError::new(K::LineTooLong, line_start))?,
+            name_len: u16::try_from(name_end)
+                .map_err(|_| ParseError::new(K::LineTooLong, line_start))?,
             start: line_start as u32,
             value: Span::new(value_start, value_start + value.len()),
         });
@@ -124,6 +146,9 @@ pub(super) fn parse(mut buf: Bytes, limits: &ParseLimits) -> Result<Message, Par
 }
 
 fn version(v: &[u8], at: usize) -> Result<Version, ParseError> {
+    if v == b"SIP/2.0" {
+        return Ok(Version::SIP_2_0);
+    }
     // SIP-Version = "SIP" "/" 1*DIGIT "." 1*DIGIT (literal is case-insensitive)
     let err = ParseError::new(K::StartLine, at);
     if v.len() < 7 || !v[..4].eq_ignore_ascii_case(b"SIP/") {

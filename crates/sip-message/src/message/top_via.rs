@@ -18,55 +18,78 @@ pub(crate) struct ViaSpans {
 }
 
 impl ViaSpans {
-    pub(crate) fn view<'a>(&self, buf: &'a [u8]) -> TopVia<'a> {
-        let s = |sp: Span| std::str::from_utf8(&buf[sp.range()]).unwrap_or_default();
-        TopVia {
-            transport: self.transport,
-            transport_name: s(self.transport_name),
-            host: s(self.host),
-            port: self.port,
-            branch: self.branch.map(s),
-            received: self.received.map(s),
-            rport: self.rport,
-            maddr: self.maddr.map(s),
-            params: s(self.params),
-        }
+    pub(crate) fn view<'a>(&'a self, buf: &'a [u8]) -> TopVia<'a> {
+        TopVia { buf, spans: self }
     }
 }
 
 /// The top Via of a message: what RFC 3261 §17 matches transactions on
-/// and what §18 routes responses by. All fields are views of the message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// and what §18 routes responses by. Every field is a view of the message,
+/// located at parse time and turned into text only when asked for.
+#[derive(Debug, Clone, Copy)]
 pub struct TopVia<'a> {
-    /// Transport.
-    pub transport: Transport,
-    /// Transport token as written.
-    pub transport_name: &'a str,
-    /// sent-by host as written (IPv6 in brackets).
-    pub host: &'a str,
-    /// sent-by port.
-    pub port: Option<u16>,
-    /// `branch`.
-    pub branch: Option<&'a str>,
-    /// `received`.
-    pub received: Option<&'a str>,
-    /// `rport` (RFC 3581).
-    pub rport: Option<Rport>,
-    /// `maddr`.
-    pub maddr: Option<&'a str>,
-    /// The parameter text (from the first `;`).
-    pub params: &'a str,
+    buf: &'a [u8],
+    spans: &'a ViaSpans,
 }
 
-impl TopVia<'_> {
+impl<'a> TopVia<'a> {
+    fn s(&self, sp: Span) -> &'a str {
+        // Located by the Via grammar: token and host characters (ASCII).
+        std::str::from_utf8(&self.buf[sp.range()]).unwrap_or_default()
+    }
+    /// Transport.
+    pub fn transport(&self) -> Transport {
+        self.spans.transport
+    }
+    /// Transport token as written.
+    pub fn transport_name(&self) -> &'a str {
+        self.s(self.spans.transport_name)
+    }
+    /// sent-by host as written (IPv6 in brackets).
+    pub fn host(&self) -> &'a str {
+        self.s(self.spans.host)
+    }
+    /// sent-by port.
+    pub fn port(&self) -> Option<u16> {
+        self.spans.port
+    }
+    /// `branch`.
+    pub fn branch(&self) -> Option<&'a str> {
+        self.spans.branch.map(|b| self.s(b))
+    }
+    /// `received`.
+    pub fn received(&self) -> Option<&'a str> {
+        self.spans.received.map(|b| self.s(b))
+    }
+    /// `rport` (RFC 3581).
+    pub fn rport(&self) -> Option<Rport> {
+        self.spans.rport
+    }
+    /// `maddr`.
+    pub fn maddr(&self) -> Option<&'a str> {
+        self.spans.maddr.map(|b| self.s(b))
+    }
+    /// The parameter text (from the first `;`).
+    pub fn params(&self) -> &'a str {
+        self.s(self.spans.params)
+    }
     /// The sent-by host, parsed.
     pub fn sent_by_host(&self) -> Option<Host> {
-        Host::parse(self.host.as_bytes(), false)
+        Host::parse(self.host().as_bytes(), false)
     }
     /// True if the branch starts with the RFC 3261 magic cookie `z9hG4bK`
-    /// (and has something after it; a bare cookie is RFC 4475 §3.2.1).
+    /// and has something after it (a bare cookie is RFC 4475 §3.2.1).
     pub fn has_rfc3261_branch(&self) -> bool {
-        self.branch
+        self.branch()
             .is_some_and(|b| b.len() > 7 && b.starts_with(crate::headers::MAGIC_COOKIE))
+    }
+}
+
+impl PartialEq for TopVia<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.transport() == other.transport()
+            && self.host() == other.host()
+            && self.port() == other.port()
+            && self.params() == other.params()
     }
 }

@@ -79,6 +79,26 @@ fn parse_v6(s: &[u8]) -> Option<Ipv6Addr> {
     None
 }
 
+impl Host {
+    pub(crate) fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            Host::Domain(d) => out.extend_from_slice(d.as_bytes()),
+            Host::Ipv4(a) => {
+                for (i, o) in a.octets().iter().enumerate() {
+                    if i > 0 {
+                        out.push(b'.');
+                    }
+                    crate::encode::put_u64(out, u64::from(*o));
+                }
+            }
+            other => {
+                use std::io::Write as _;
+                let _ = write!(out, "{other}");
+            }
+        }
+    }
+}
+
 impl fmt::Display for Host {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -98,6 +98,15 @@ impl Uri {
         }
     }
 
+    /// The URI text, shared.
+    pub(crate) fn raw_text(&self) -> &ByteString {
+        match self {
+            Uri::Sip(u) => u.raw_text(),
+            Uri::Tel(u) => &u.raw,
+            Uri::Other(u) => &u.raw,
+        }
+    }
+
     /// The URI text.
     pub fn as_str(&self) -> &str {
         match self {

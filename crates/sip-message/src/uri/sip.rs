@@ -219,6 +219,10 @@ impl SipUri {
     pub fn as_str(&self) -> &str {
         &self.raw
     }
+
+    pub(crate) fn raw_text(&self) -> &ByteString {
+        &self.raw
+    }
     /// True for `sips:`.
     pub fn is_secure(&self) -> bool {
         self.secure
