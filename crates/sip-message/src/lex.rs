@@ -23,6 +23,26 @@ const PARAM: u8 = 32; // param-unreserved
 const HNV: u8 = 64; // hnv-unreserved
 const HEX: u8 = 128;
 
+/// Bytes that may stand in a Request-URI: anything visible but `<`, `>`
+/// and `"` (the URI grammar is checked when the URI is decoded).
+const fn ruri_chars() -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut c = 0x21;
+    while c < 256 {
+        t[c] = !matches!(c as u8, 0x7f | b'<' | b'>' | b'"');
+        c += 1;
+    }
+    t
+}
+
+static RURI: [bool; 256] = ruri_chars();
+
+/// See [`ruri_chars`].
+#[inline]
+pub(crate) fn is_request_uri_char(b: u8) -> bool {
+    RURI[b as usize]
+}
+
 const fn classes() -> [u8; 256] {
     let mut t = [0u8; 256];
     let mut c = 0;

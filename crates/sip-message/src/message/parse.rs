@@ -18,41 +18,47 @@ use crate::lex::{self, offset_in};
 use crate::limits::ParseLimits;
 use crate::method::Method;
 
-/// Finds line ends with one memchr iterator over the buffer, so the SIMD
-/// set-up is paid once per message rather than once per line.
-struct Lines<'a> {
-    b: &'a [u8],
-    lf: memchr::Memchr<'a>,
+/// Position of the first `\n` at or after `from`.
+///
+/// SIP header lines are short (tens of bytes), where the set-up of a SIMD
+/// search costs more than the search; this looks at eight bytes per step
+/// with the classic "has zero byte" word trick, in safe code.
+#[inline]
+fn find_lf(b: &[u8], from: usize) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    const LF: u64 = LO * b'\n' as u64;
+    let rest = b.get(from..)?;
+    let mut chunks = rest.chunks_exact(8);
+    let mut at = from;
+    for c in chunks.by_ref() {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        let x = u64::from_le_bytes(w) ^ LF;
+        let found = x.wrapping_sub(LO) & !x & HI;
+        if found != 0 {
+            return Some(at + (found.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    chunks.remainder().iter().position(|c| *c == b'\n').map(|p| at + p)
 }
 
-impl<'a> Lines<'a> {
-    fn new(b: &'a [u8]) -> Self {
-        Lines {
-            b,
-            lf: memchr::memchr_iter(b'\n', b),
-        }
-    }
-
-    /// Position of the CRLF that ends the line starting at `from`.
-    #[inline]
-    fn end(&mut self, from: usize) -> Result<usize, ParseError> {
-        for lf in self.lf.by_ref() {
-            if lf < from {
-                continue;
-            }
-            return if lf > from && self.b[lf - 1] == b'\r' {
-                Ok(lf - 1)
-            } else {
-                Err(ParseError::new(K::LineEnding, lf))
-            };
-        }
-        Err(ParseError::new(K::Incomplete, self.b.len()))
+/// Position of the CRLF that ends the line starting at `from`.
+#[inline]
+fn line_end(b: &[u8], from: usize) -> Result<usize, ParseError> {
+    match find_lf(b, from) {
+        Some(lf) if lf > from && b[lf - 1] == b'\r' => Ok(lf - 1),
+        Some(lf) => Err(ParseError::new(K::LineEnding, lf)),
+        None => Err(ParseError::new(K::Incomplete, b.len())),
     }
 }
 
 pub(super) fn parse(mut buf: Bytes, limits: &ParseLimits) -> Result<Message, ParseError> {
-    if buf.len() > limits.max_message_size {
-        return Err(ParseError::new(K::TooLarge, limits.max_message_size));
+    // Spans are u32: whatever the configured limit, nothing above 4 GiB.
+    let max = limits.max_message_size.min(u32::MAX as usize);
+    if buf.len() > max {
+        return Err(ParseError::new(K::TooLarge, max));
     }
     let b: &[u8] = &buf;
     // RFC 3261 §7.5: ignore CRLFs before the start line.
@@ -63,8 +69,7 @@ pub(super) fn parse(mut buf: Bytes, limits: &ParseLimits) -> Result<Message, Par
     if pos >= b.len() {
         return Err(ParseError::new(K::Empty, pos));
     }
-    let mut lines = Lines::new(b);
-    let end = lines.end(pos)?;
+    let end = line_end(b, pos)?;
     if end - pos > limits.max_line_length {
         return Err(ParseError::new(K::LineTooLong, pos));
     }
@@ -86,9 +91,9 @@ pub(super) fn parse(mut buf: Bytes, limits: &ParseLimits) -> Result<Message, Par
         }
         // One header: a line plus every continuation line (SP/HT start).
         let line_start = pos;
-        let mut end = lines.end(pos)?;
+        let mut end = line_end(b, pos)?;
         while matches!(b.get(end + 2), Some(b' ' | b'\t')) {
-            end = lines.end(end + 2)?;
+            end = line_end(b, end + 2)?;
         }
         if end - line_start > limits.max_line_length {
             return Err(ParseError::new(K::LineTooLong, line_start));
@@ -206,11 +211,7 @@ fn start_line(buf: &Bytes, from: usize, end: usize) -> Result<(StartLine, Versio
     // Request-URI = SIP-URI / SIPS-URI / absoluteURI: starts with a scheme,
     // holds no white space, controls, angle brackets or quotes.
     let scheme_ok = uri.first().is_some_and(u8::is_ascii_alphabetic) && memchr(b':', uri).is_some();
-    if !scheme_ok
-        || uri
-            .iter()
-            .any(|c| *c <= b' ' || *c == 0x7f || matches!(c, b'<' | b'>' | b'"'))
-    {
+    if !scheme_ok || !uri.iter().all(|c| lex::is_request_uri_char(*c)) {
         return Err(err(K::RequestUri, sp1 + 1));
     }
     let method = Method::known(method).map_or_else(
@@ -342,5 +343,31 @@ fn count_values(v: &[u8]) -> u32 {
         lex::split_commas(v).count().saturating_sub(1) as u32
     } else {
         v.iter().filter(|c| **c == b',').count() as u32
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::find_lf;
+
+    #[test]
+    fn find_lf_agrees_with_a_naive_search() {
+        let mut data = vec![b'a'; 40];
+        for pos in 0..40 {
+            for from in 0..=40 {
+                data.fill(b'a');
+                data[pos] = b'\n';
+                // A byte that differs from LF only in the high bit, and the
+                // bytes around it, must not confuse the word trick.
+                if pos + 1 < 40 {
+                    data[pos + 1] = 0x8a;
+                }
+                let naive = data[from..].iter().position(|c| *c == b'\n').map(|p| from + p);
+                assert_eq!(find_lf(&data, from), naive, "pos {pos} from {from}");
+            }
+        }
+        assert_eq!(find_lf(b"", 0), None);
+        assert_eq!(find_lf(&[0x0b; 17], 0), None);
+        assert_eq!(find_lf(&[0x09, 0x0b, 0x8a, 0x0a], 0), Some(3));
     }
 }
