@@ -23,7 +23,7 @@ use crate::method::Method;
 /// SIP header lines are short (tens of bytes), where the set-up of a SIMD
 /// search costs more than the search; this looks at eight bytes per step
 /// with the classic "has zero byte" word trick, in safe code.
-#[inline]
+#[inline(always)]
 fn find_lf(b: &[u8], from: usize) -> Option<usize> {
     const LO: u64 = 0x0101_0101_0101_0101;
     const HI: u64 = 0x8080_8080_8080_8080;
@@ -45,7 +45,7 @@ fn find_lf(b: &[u8], from: usize) -> Option<usize> {
 }
 
 /// Position of the CRLF that ends the line starting at `from`.
-#[inline]
+#[inline(always)]
 fn line_end(b: &[u8], from: usize) -> Result<usize, ParseError> {
     match find_lf(b, from) {
         Some(lf) if lf > from && b[lf - 1] == b'\r' => Ok(lf - 1),
@@ -122,7 +122,18 @@ pub(super) fn parse(mut buf: Bytes, limits: &ParseLimits) -> Result<Message, Par
         } else {
             offset_in(b, value)
         };
-        eager(&buf, &mut base, name, value, value_start, limits)?;
+        if matches!(
+            name,
+            HeaderName::Via
+                | HeaderName::CSeq
+                | HeaderName::CallId
+                | HeaderName::From
+                | HeaderName::To
+                | HeaderName::ContentLength
+                | HeaderName::MaxForwards
+        ) {
+            eager(&buf, &mut base, name, value, value_start, limits)?;
+        }
         fields.push(HeaderField {
             name,
             name_len: u16::try_from(name_end)
