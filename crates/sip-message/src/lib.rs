@@ -80,6 +80,6 @@ pub use error::{HeaderError, ParseError, ParseErrorKind, UriError};
 pub use header_name::HeaderName;
 pub use lex::{quote, unquote};
 pub use limits::ParseLimits;
-pub use message::{HeaderRef, Message, SyntaxError, TopVia, Version};
+pub use message::{HeaderRef, Message, SyntaxError, TopVia, Version, ViaEditError};
 pub use method::Method;
 pub use uri::Uri;

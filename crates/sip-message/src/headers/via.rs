@@ -217,6 +217,16 @@ impl Via {
             params,
         }
     }
+    /// Sets the transport (the token becomes the canonical one).
+    pub fn set_transport(&mut self, t: Transport) {
+        self.transport = t;
+        self.transport_name = t.as_str().into();
+    }
+    /// Sets the sent-by host and port.
+    pub fn set_sent_by(&mut self, host: Host, port: Option<u16>) {
+        self.host = host;
+        self.port = port;
+    }
     /// The transport.
     pub fn transport(&self) -> Transport {
         self.transport

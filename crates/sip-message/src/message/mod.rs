@@ -351,12 +351,60 @@ impl Message {
             })
     }
 
+    /// A copy of this message whose top Via value is `f` applied to it:
+    /// the transport fills in sent-by (RFC 3261 §18.1.1) and adds
+    /// `received`/`rport` (§18.2.1, RFC 3581) with it. Only the first Via
+    /// value changes; every other byte is kept.
+    ///
+    /// ```
+    /// use sip_message::Message;
+    /// let m = Message::parse(&b"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK1;rport, SIP/2.0/UDP x\r\n\
+    /// Call-ID: c\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"[..])?;
+    /// let m2 = m.with_top_via(|v| {
+    ///     v.params_mut().set("received", Some("192.0.2.7"));
+    ///     v.params_mut().set("rport", Some("40000"));
+    /// })?;
+    /// assert_eq!(m2.top_via().unwrap().received(), Some("192.0.2.7"));
+    /// assert_eq!(m2.via_count(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_top_via(
+        &self,
+        f: impl FnOnce(&mut crate::headers::Via),
+    ) -> Result<Message, ViaEditError> {
+        let spans = self.base.via.as_ref().ok_or(ViaEditError::NoVia)?;
+        let el = spans.element;
+        let mut via = <crate::headers::Via as TypedHeader>::decode(&self.buf, self.slice(el))
+            .ok_or(ViaEditError::Malformed)?;
+        f(&mut via);
+        let mut out = Vec::with_capacity(self.buf.len() + 64);
+        out.extend_from_slice(&self.buf[..el.start as usize]);
+        via.encode_value(&mut out);
+        out.extend_from_slice(&self.buf[el.end as usize..]);
+        Message::parse(out).map_err(ViaEditError::Reparse)
+    }
+
     /// Decodes every header this crate knows, the Request-URI and the URIs
     /// in them, and reports the first failure. A strict receiver calls it
     /// after [`Message::parse`], which decodes only what matching needs.
     pub fn check_syntax(&self) -> Result<(), SyntaxError> {
         crate::validate::check_syntax(self)
     }
+}
+
+/// Why [`Message::with_top_via`] could not edit the top Via.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ViaEditError {
+    /// The message has no Via.
+    #[error("the message has no Via")]
+    NoVia,
+    /// The top Via does not decode as a typed Via.
+    #[error("the top Via is malformed")]
+    Malformed,
+    /// The edited message does not parse (e.g. it grew past the limits).
+    #[error("the edited message does not parse: {0}")]
+    Reparse(ParseError),
 }
 
 /// Where [`Message::check_syntax`] found a problem.

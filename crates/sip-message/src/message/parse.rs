@@ -41,7 +41,11 @@ fn find_lf(b: &[u8], from: usize) -> Option<usize> {
         }
         at += 8;
     }
-    chunks.remainder().iter().position(|c| *c == b'\n').map(|p| at + p)
+    chunks
+        .remainder()
+        .iter()
+        .position(|c| *c == b'\n')
+        .map(|p| at + p)
 }
 
 /// Position of the CRLF that ends the line starting at `from`.
@@ -302,6 +306,7 @@ fn eager(
                     rport: rport.and_then(rport_of),
                     maddr: maddr.map(span),
                     params,
+                    element: Span::new(at, at + (value.len() - rest.len())),
                 });
                 base.via_count += 1 + count_values(rest);
             } else {
@@ -373,7 +378,10 @@ mod tests {
                 if pos + 1 < 40 {
                     data[pos + 1] = 0x8a;
                 }
-                let naive = data[from..].iter().position(|c| *c == b'\n').map(|p| from + p);
+                let naive = data[from..]
+                    .iter()
+                    .position(|c| *c == b'\n')
+                    .map(|p| from + p);
                 assert_eq!(find_lf(&data, from), naive, "pos {pos} from {from}");
             }
         }

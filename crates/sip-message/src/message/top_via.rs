@@ -15,6 +15,8 @@ pub(crate) struct ViaSpans {
     pub(crate) rport: Option<Rport>,
     pub(crate) maddr: Option<Span>,
     pub(crate) params: Span,
+    /// The whole first Via value (without a following comma).
+    pub(crate) element: Span,
 }
 
 impl ViaSpans {
