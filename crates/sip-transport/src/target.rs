@@ -1,0 +1,178 @@
+//! Where to send: a transport and an address, picked from a SIP URI
+//! (RFC 3261 §18, §19.1.2; RFC 3263 NAPTR/SRV comes later), with the
+//! name lookup behind the [`Resolver`] trait.
+
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+
+use sip_message::headers::Transport as Kind;
+use sip_message::uri::{Host, Uri};
+
+use crate::error::TransportError;
+use crate::inbound::ConnectionId;
+
+/// A destination for one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// Transport.
+    pub transport: Kind,
+    /// Address.
+    pub addr: SocketAddr,
+    /// Host name for TLS server-name checks (SNI); the IP if none.
+    pub server_name: Option<String>,
+    /// Reuse this connection if it is still open.
+    pub connection: Option<ConnectionId>,
+    /// True if the transport came from the URI (`transport=` or `sips:`),
+    /// in which case a large UDP request is not switched to TCP.
+    pub explicit_transport: bool,
+}
+
+impl Target {
+    /// A target with no connection preference.
+    pub fn new(transport: Kind, addr: SocketAddr) -> Target {
+        Target {
+            transport,
+            addr,
+            server_name: None,
+            connection: None,
+            explicit_transport: false,
+        }
+    }
+}
+
+/// A boxed future, for object-safe async trait methods.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Turns a host name into addresses (A/AAAA). Replaceable, e.g. by a
+/// RFC 3263 resolver or a fixed table in tests.
+pub trait Resolver: Send + Sync + 'static {
+    /// The addresses of `host`, with `port` applied.
+    fn lookup<'a>(
+        &'a self,
+        host: &'a str,
+        port: u16,
+    ) -> BoxFuture<'a, Result<Vec<SocketAddr>, TransportError>>;
+}
+
+/// The system resolver through `tokio::net::lookup_host`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemResolver;
+
+impl Resolver for SystemResolver {
+    fn lookup<'a>(
+        &'a self,
+        host: &'a str,
+        port: u16,
+    ) -> BoxFuture<'a, Result<Vec<SocketAddr>, TransportError>> {
+        Box::pin(async move {
+            let addrs = tokio::net::lookup_host((host, port))
+                .await
+                .map_err(|_| TransportError::Resolve(host.to_owned()))?;
+            let v: Vec<SocketAddr> = addrs.collect();
+            if v.is_empty() {
+                return Err(TransportError::Resolve(host.to_owned()));
+            }
+            Ok(v)
+        })
+    }
+}
+
+/// The transport, host and port a URI asks for, before name lookup.
+///
+/// `transport=` selects the transport; `sips:` means TLS (RFC 3261
+/// §19.1.2, §26.2); `maddr` overrides the host (§19.1.1); the port
+/// defaults to 5060, or 5061 for TLS.
+pub fn uri_destination(uri: &Uri) -> Result<(Kind, Host, u16, bool), TransportError> {
+    let sip = uri
+        .as_sip()
+        .ok_or_else(|| TransportError::Resolve(format!("not a SIP URI: {uri}")))?;
+    let (mut kind, explicit) = match sip.transport() {
+        Some(t) => (Kind::from_bytes(t.as_bytes()), true),
+        None => (Kind::Udp, false),
+    };
+    if sip.is_secure() {
+        kind = match kind {
+            Kind::Udp | Kind::Tcp | Kind::Tls => Kind::Tls,
+            other => other,
+        };
+    }
+    let host = match sip.maddr().and_then(Host::from_text) {
+        Some(h) => h,
+        None => sip.host().clone(),
+    };
+    let port = sip.port().unwrap_or_else(|| kind.default_port());
+    Ok((kind, host, port, explicit || sip.is_secure()))
+}
+
+/// Targets for a URI: numeric hosts directly, names through `resolver`.
+pub async fn resolve(uri: &Uri, resolver: &dyn Resolver) -> Result<Vec<Target>, TransportError> {
+    let (kind, host, port, explicit) = uri_destination(uri)?;
+    let (addrs, name) = match &host {
+        Host::Ipv4(a) => (vec![SocketAddr::new(IpAddr::V4(*a), port)], None),
+        Host::Ipv6(a) => (vec![SocketAddr::new(IpAddr::V6(*a), port)], None),
+        Host::Domain(d) => (resolver.lookup(d, port).await?, Some(d.to_string())),
+    };
+    Ok(addrs
+        .into_iter()
+        .map(|addr| Target {
+            transport: kind,
+            addr,
+            server_name: name.clone(),
+            connection: None,
+            explicit_transport: explicit,
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dest(s: &str) -> (Kind, Host, u16, bool) {
+        uri_destination(&s.parse().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn rfc3261_19_1_2_defaults_and_params() {
+        assert_eq!(
+            dest("sip:a@192.0.2.1"),
+            (Kind::Udp, Host::Ipv4([192, 0, 2, 1].into()), 5060, false)
+        );
+        assert_eq!(dest("sip:a@192.0.2.1;transport=tcp").0, Kind::Tcp);
+        assert_eq!(
+            dest("sips:a@192.0.2.1"),
+            (Kind::Tls, Host::Ipv4([192, 0, 2, 1].into()), 5061, true)
+        );
+        assert_eq!(dest("sip:a@[2001:db8::1]:5070").2, 5070);
+        assert_eq!(
+            dest("sip:a@example.com;maddr=192.0.2.9").1,
+            Host::Ipv4([192, 0, 2, 9].into())
+        );
+        assert!(uri_destination(&"tel:+123".parse().unwrap()).is_err());
+    }
+
+    struct Fixed;
+    impl Resolver for Fixed {
+        fn lookup<'a>(
+            &'a self,
+            _h: &'a str,
+            port: u16,
+        ) -> BoxFuture<'a, Result<Vec<SocketAddr>, TransportError>> {
+            Box::pin(async move { Ok(vec![SocketAddr::from(([127, 0, 0, 1], port))]) })
+        }
+    }
+
+    #[tokio::test]
+    async fn names_go_through_the_resolver() {
+        let t = resolve(
+            &"sip:bob@biloxi.example.com;transport=tcp".parse().unwrap(),
+            &Fixed,
+        )
+        .await
+        .unwrap();
+        assert_eq!(t[0].addr, SocketAddr::from(([127, 0, 0, 1], 5060)));
+        assert_eq!(t[0].transport, Kind::Tcp);
+        assert_eq!(t[0].server_name.as_deref(), Some("biloxi.example.com"));
+    }
+}

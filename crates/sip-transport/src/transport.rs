@@ -1,0 +1,558 @@
+//! The transport layer handle: binding, sending, connections, shutdown.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use dashmap::DashMap;
+use sip_message::headers::Transport as Kind;
+use sip_message::uri::Host;
+use sip_message::Message;
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tracing::{debug, trace, warn};
+
+use crate::config::TransportConfig;
+use crate::error::TransportError;
+use crate::inbound::{ConnectionId, Inbound};
+use crate::stats::{inc, Counters, Stats};
+use crate::stream::{self, ConnHandle};
+use crate::target::{Resolver, SystemResolver, Target};
+use crate::{tls, udp, via};
+
+/// State shared by the handle and every task.
+pub(crate) struct Shared {
+    pub(crate) config: TransportConfig,
+    pub(crate) counters: Counters,
+    pub(crate) inbound: mpsc::Sender<Inbound>,
+    /// Every address we put in Via sent-by (§18.1.2 checks responses against it).
+    pub(crate) sent_by: Vec<SocketAddr>,
+    udp: Vec<(SocketAddr, Arc<UdpSocket>)>,
+    tcp: Vec<SocketAddr>,
+    tls: Vec<SocketAddr>,
+    pub(crate) connections: DashMap<ConnectionId, ConnHandle>,
+    pub(crate) by_addr: DashMap<(Kind, SocketAddr), ConnectionId>,
+    next_id: AtomicU64,
+    open: AtomicUsize,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+    tls_acceptor: Option<tokio_rustls::TlsAcceptor>,
+    tls_connector: Option<tokio_rustls::TlsConnector>,
+    resolver: Arc<dyn Resolver>,
+}
+
+impl Shared {
+    pub(crate) fn next_connection_id(&self) -> ConnectionId {
+        ConnectionId(self.next_id.fetch_add(1, Ordering::Relaxed))
+    }
+
+    pub(crate) fn track(&self, task: JoinHandle<()>) {
+        if let Ok(mut t) = self.tasks.lock() {
+            t.retain(|h| !h.is_finished());
+            t.push(task);
+        }
+    }
+
+    /// Takes a slot under the connection limit.
+    fn reserve_connection(&self) -> Result<(), TransportError> {
+        let max = self.config.max_connections;
+        let prev = self.open.fetch_add(1, Ordering::AcqRel);
+        if prev >= max {
+            self.open.fetch_sub(1, Ordering::AcqRel);
+            inc(&self.counters.connections_rejected);
+            return Err(TransportError::TooManyConnections(max));
+        }
+        Ok(())
+    }
+
+    fn release_connection(&self) {
+        self.open.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    pub(crate) fn forget_connection(&self, id: ConnectionId, kind: Kind, remote: SocketAddr) {
+        self.connections.remove(&id);
+        self.by_addr.remove_if(&(kind, remote), |_, v| *v == id);
+        self.release_connection();
+        inc(&self.counters.connections_closed);
+    }
+}
+
+/// The transport layer: listeners, connections and the send path.
+///
+/// `bind` starts the listeners and returns the handle (cheap to clone)
+/// and the receiver of inbound messages.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use sip_transport::{Transport, TransportConfig, Target};
+/// use sip_message::{Message, headers::Transport as Kind};
+///
+/// let (transport, mut inbound) =
+///     Transport::bind(TransportConfig::default().udp("127.0.0.1:0".parse()?)).await?;
+/// let me = transport.local_addr(Kind::Udp).unwrap();
+/// let options = Message::parse(format!(
+///     "OPTIONS sip:{me} SIP/2.0\r\nVia: SIP/2.0/UDP placeholder;branch=z9hG4bK1\r\n\
+///      From: <sip:a@b>;tag=1\r\nTo: <sip:{me}>\r\nCall-ID: c1\r\nCSeq: 1 OPTIONS\r\n\
+///      Content-Length: 0\r\n\r\n"))?;
+/// transport.send(&options, &Target::new(Kind::Udp, me)).await?;
+/// let got = inbound.recv().await.unwrap();
+/// assert_eq!(got.message.call_id(), Some("c1"));
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Transport {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transport")
+            .field(
+                "udp",
+                &self.shared.udp.iter().map(|(a, _)| a).collect::<Vec<_>>(),
+            )
+            .field("tcp", &self.shared.tcp)
+            .field("tls", &self.shared.tls)
+            .field("connections", &self.shared.connections.len())
+            .finish()
+    }
+}
+
+/// What a send did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sent {
+    /// The transport actually used (a large UDP request may go over TCP).
+    pub transport: Kind,
+    /// Local address it left from.
+    pub local: SocketAddr,
+    /// Destination.
+    pub remote: SocketAddr,
+    /// The connection, for TCP/TLS.
+    pub connection: Option<ConnectionId>,
+}
+
+impl Transport {
+    /// Binds every configured listener and starts their tasks.
+    pub async fn bind(
+        config: TransportConfig,
+    ) -> Result<(Transport, mpsc::Receiver<Inbound>), TransportError> {
+        Self::bind_with_resolver(config, Arc::new(SystemResolver)).await
+    }
+
+    /// [`Transport::bind`] with a custom name resolver.
+    pub async fn bind_with_resolver(
+        config: TransportConfig,
+        resolver: Arc<dyn Resolver>,
+    ) -> Result<(Transport, mpsc::Receiver<Inbound>), TransportError> {
+        let (tx, rx) = mpsc::channel(config.inbound_queue.max(1));
+        let mut udp_sockets = Vec::new();
+        for addr in &config.udp_listeners {
+            let s = udp::bind(*addr, config.socket_buffer)
+                .map_err(|e| TransportError::io(Kind::Udp, *addr, e))?;
+            let local = s
+                .local_addr()
+                .map_err(|e| TransportError::io(Kind::Udp, *addr, e))?;
+            udp_sockets.push((local, Arc::new(s)));
+        }
+        let mut tcp_listeners = Vec::new();
+        for addr in &config.tcp_listeners {
+            let l = TcpListener::bind(addr)
+                .await
+                .map_err(|e| TransportError::io(Kind::Tcp, *addr, e))?;
+            let local = l
+                .local_addr()
+                .map_err(|e| TransportError::io(Kind::Tcp, *addr, e))?;
+            tcp_listeners.push((local, l));
+        }
+        if !config.tls_listeners.is_empty() && config.tls.server.is_none() {
+            return Err(TransportError::Tls(
+                "TLS listeners need a server certificate".into(),
+            ));
+        }
+        let mut tls_listeners = Vec::new();
+        for addr in &config.tls_listeners {
+            let l = TcpListener::bind(addr)
+                .await
+                .map_err(|e| TransportError::io(Kind::Tls, *addr, e))?;
+            let local = l
+                .local_addr()
+                .map_err(|e| TransportError::io(Kind::Tls, *addr, e))?;
+            tls_listeners.push((local, l));
+        }
+        let tls_acceptor = config
+            .tls
+            .server
+            .clone()
+            .map(tokio_rustls::TlsAcceptor::from);
+        let client = match config.tls.client.clone() {
+            Some(c) => Some(c),
+            None => tls::default_client_config().ok(),
+        };
+        let tls_connector = client.map(tokio_rustls::TlsConnector::from);
+        let sent_by = udp_sockets
+            .iter()
+            .map(|(a, _)| *a)
+            .chain(tcp_listeners.iter().map(|(a, _)| *a))
+            .chain(tls_listeners.iter().map(|(a, _)| *a))
+            .collect();
+        let shared = Arc::new(Shared {
+            counters: Counters::default(),
+            inbound: tx,
+            sent_by,
+            udp: udp_sockets,
+            tcp: tcp_listeners.iter().map(|(a, _)| *a).collect(),
+            tls: tls_listeners.iter().map(|(a, _)| *a).collect(),
+            connections: DashMap::new(),
+            by_addr: DashMap::new(),
+            next_id: AtomicU64::new(1),
+            open: AtomicUsize::new(0),
+            tasks: Mutex::new(Vec::new()),
+            tls_acceptor,
+            tls_connector,
+            resolver,
+            config,
+        });
+        for (local, sock) in &shared.udp {
+            let task = tokio::spawn(udp::run(sock.clone(), *local, shared.clone()));
+            shared.track(task);
+        }
+        for (local, l) in tcp_listeners {
+            let task = tokio::spawn(accept_loop(shared.clone(), l, local, Kind::Tcp));
+            shared.track(task);
+        }
+        for (local, l) in tls_listeners {
+            let task = tokio::spawn(accept_loop(shared.clone(), l, local, Kind::Tls));
+            shared.track(task);
+        }
+        Ok((Transport { shared }, rx))
+    }
+
+    /// The first listener of this transport.
+    pub fn local_addr(&self, kind: Kind) -> Option<SocketAddr> {
+        self.local_addrs()
+            .into_iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, a)| a)
+    }
+
+    /// Every listener.
+    pub fn local_addrs(&self) -> Vec<(Kind, SocketAddr)> {
+        let s = &self.shared;
+        s.udp
+            .iter()
+            .map(|(a, _)| (Kind::Udp, *a))
+            .chain(s.tcp.iter().map(|a| (Kind::Tcp, *a)))
+            .chain(s.tls.iter().map(|a| (Kind::Tls, *a)))
+            .collect()
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> Stats {
+        self.shared.counters.snapshot()
+    }
+
+    /// Open connections.
+    pub fn connection_count(&self) -> usize {
+        self.shared.connections.len()
+    }
+
+    /// The resolver in use.
+    pub fn resolver(&self) -> &dyn Resolver {
+        &*self.shared.resolver
+    }
+
+    /// Sends a message.
+    ///
+    /// A request gets its top Via transport and sent-by set to the listener
+    /// it leaves from (§18.1.1); a UDP request larger than the MTU limit goes
+    /// over TCP unless the target's transport was explicit, falling back to
+    /// UDP if the TCP connection cannot be made. A response is sent as
+    /// given; see [`Transport::send_response`] for §18.2.2 routing.
+    pub async fn send(&self, msg: &Message, target: &Target) -> Result<Sent, TransportError> {
+        if !msg.is_request() {
+            return self.send_bytes(msg.as_bytes().clone(), target).await;
+        }
+        let big = msg.as_bytes().len() > self.shared.config.udp_mtu;
+        if target.transport == Kind::Udp
+            && big
+            && !target.explicit_transport
+            && !self.shared.tcp.is_empty()
+        {
+            let mut tcp = target.clone();
+            tcp.transport = Kind::Tcp;
+            match self.send_request(msg, &tcp).await {
+                Ok(s) => return Ok(s),
+                Err(
+                    e @ (TransportError::Backpressure(_) | TransportError::TooManyConnections(_)),
+                ) => return Err(e),
+                Err(e) => {
+                    debug!(error = %e, "TCP for a large request failed; retrying over UDP (RFC 3261 §18.1.1)")
+                }
+            }
+        }
+        self.send_request(msg, target).await
+    }
+
+    async fn send_request(&self, msg: &Message, target: &Target) -> Result<Sent, TransportError> {
+        let kind = target.transport;
+        let via_local = match kind {
+            Kind::Udp => self.udp_socket(target.addr)?.0,
+            Kind::Tcp => self
+                .listener_for(&self.shared.tcp, target.addr)
+                .unwrap_or(self.unspecified_for(target.addr)),
+            Kind::Tls => self
+                .listener_for(&self.shared.tls, target.addr)
+                .unwrap_or(self.unspecified_for(target.addr)),
+            other => return Err(TransportError::Unsupported(other)),
+        };
+        let stamped = if msg.top_via().is_some() {
+            via::stamp_sent_by(msg.clone(), kind, via_local)
+                .map_err(|_| TransportError::BadMessage("top Via is malformed"))?
+        } else {
+            return Err(TransportError::BadMessage("request without Via"));
+        };
+        self.send_bytes(stamped.as_bytes().clone(), target).await
+    }
+
+    /// Sends a response where RFC 3261 §18.2.2 says: back on the request's
+    /// connection if it is open, else to `received`/`rport`, `maddr` or
+    /// sent-by of the top Via.
+    pub async fn send_response(
+        &self,
+        resp: &Message,
+        request_connection: Option<ConnectionId>,
+    ) -> Result<Sent, TransportError> {
+        let dest = via::response_destination(resp, request_connection)
+            .ok_or(TransportError::BadMessage("response without usable Via"))?;
+        let addr = match dest.host.ip() {
+            Some(ip) => SocketAddr::new(ip, dest.port),
+            None => {
+                let name = dest.host.to_string();
+                *self
+                    .shared
+                    .resolver
+                    .lookup(&name, dest.port)
+                    .await?
+                    .first()
+                    .ok_or(TransportError::Resolve(name))?
+            }
+        };
+        let mut target = Target::new(dest.transport, addr);
+        target.connection = dest.connection;
+        if let Host::Domain(d) = &dest.host {
+            target.server_name = Some(d.to_string());
+        }
+        self.send_bytes(resp.as_bytes().clone(), &target).await
+    }
+
+    /// Sends pre-serialized bytes as they are.
+    pub async fn send_bytes(&self, bytes: Bytes, target: &Target) -> Result<Sent, TransportError> {
+        let len = bytes.len();
+        if len > self.shared.config.parse_limits.max_message_size {
+            return Err(TransportError::TooLarge(len));
+        }
+        let sent = match target.transport {
+            Kind::Udp => {
+                if len > udp::MAX_DATAGRAM - 48 {
+                    return Err(TransportError::TooLarge(len));
+                }
+                let (local, sock) = self.udp_socket(target.addr)?;
+                sock.send_to(&bytes, target.addr)
+                    .await
+                    .map_err(|e| TransportError::io(Kind::Udp, target.addr, e))?;
+                Sent {
+                    transport: Kind::Udp,
+                    local,
+                    remote: target.addr,
+                    connection: None,
+                }
+            }
+            Kind::Tcp | Kind::Tls => {
+                let (id, conn) = self.connection(target).await?;
+                conn.queue.try_send(bytes).map_err(|e| match e {
+                    mpsc::error::TrySendError::Full(_) => TransportError::Backpressure(target.addr),
+                    mpsc::error::TrySendError::Closed(_) => TransportError::Closed,
+                })?;
+                Sent {
+                    transport: conn.kind,
+                    local: conn.local,
+                    remote: conn.remote,
+                    connection: Some(id),
+                }
+            }
+            other => return Err(TransportError::Unsupported(other)),
+        };
+        inc(&self.shared.counters.sent);
+        trace!(remote = %sent.remote, transport = %sent.transport, len, "sent");
+        Ok(sent)
+    }
+
+    fn udp_socket(&self, to: SocketAddr) -> Result<(SocketAddr, Arc<UdpSocket>), TransportError> {
+        self.shared
+            .udp
+            .iter()
+            .find(|(a, _)| a.is_ipv4() == to.is_ipv4())
+            .map(|(a, s)| (*a, s.clone()))
+            .ok_or(TransportError::NoListener(Kind::Udp))
+    }
+
+    fn listener_for(&self, list: &[SocketAddr], to: SocketAddr) -> Option<SocketAddr> {
+        list.iter().find(|a| a.is_ipv4() == to.is_ipv4()).copied()
+    }
+
+    fn unspecified_for(&self, to: SocketAddr) -> SocketAddr {
+        if to.is_ipv4() {
+            SocketAddr::from(([0, 0, 0, 0], 0))
+        } else {
+            SocketAddr::from(([0u16; 8], 0))
+        }
+    }
+
+    /// An open connection for the target: the one it names, one to the same
+    /// address, or a new one.
+    async fn connection(
+        &self,
+        target: &Target,
+    ) -> Result<(ConnectionId, ConnHandle), TransportError> {
+        let s = &self.shared;
+        if let Some(id) = target.connection {
+            if let Some(c) = s.connections.get(&id) {
+                if !c.queue.is_closed() {
+                    return Ok((id, c.clone()));
+                }
+            }
+        }
+        if let Some(id) = s.by_addr.get(&(target.transport, target.addr)).map(|r| *r) {
+            if let Some(c) = s.connections.get(&id) {
+                if !c.queue.is_closed() {
+                    return Ok((id, c.clone()));
+                }
+            }
+        }
+        self.connect(target).await
+    }
+
+    async fn connect(&self, target: &Target) -> Result<(ConnectionId, ConnHandle), TransportError> {
+        let s = &self.shared;
+        s.reserve_connection()?;
+        let result = self.open_stream(target).await;
+        match result {
+            Ok(r) => Ok(r),
+            Err(e) => {
+                s.release_connection();
+                Err(e)
+            }
+        }
+    }
+
+    async fn open_stream(
+        &self,
+        target: &Target,
+    ) -> Result<(ConnectionId, ConnHandle), TransportError> {
+        let s = &self.shared;
+        let timeout = s.config.connect_timeout;
+        let addr = target.addr;
+        let tcp = tokio::time::timeout(timeout, TcpStream::connect(addr))
+            .await
+            .map_err(|_| TransportError::ConnectTimeout(addr))?
+            .map_err(|e| TransportError::io(target.transport, addr, e))?;
+        let _ = tcp.set_nodelay(true);
+        let local = tcp
+            .local_addr()
+            .map_err(|e| TransportError::io(target.transport, addr, e))?;
+        match target.transport {
+            Kind::Tcp => Ok(stream::spawn(&self.shared, tcp, Kind::Tcp, local, addr)),
+            Kind::Tls => {
+                let connector = s
+                    .tls_connector
+                    .clone()
+                    .ok_or_else(|| TransportError::Tls("no client configuration".into()))?;
+                let name = match &target.server_name {
+                    Some(n) => rustls_pki_types::ServerName::try_from(n.clone())
+                        .map_err(|e| TransportError::Tls(e.to_string()))?,
+                    None => rustls_pki_types::ServerName::IpAddress(addr.ip().into()),
+                };
+                let tls = tokio::time::timeout(timeout, connector.connect(name, tcp))
+                    .await
+                    .map_err(|_| TransportError::ConnectTimeout(addr))?
+                    .map_err(|e| {
+                        inc(&s.counters.tls_failures);
+                        TransportError::Tls(e.to_string())
+                    })?;
+                Ok(stream::spawn(&self.shared, tls, Kind::Tls, local, addr))
+            }
+            other => Err(TransportError::Unsupported(other)),
+        }
+    }
+
+    /// Stops every listener and connection task. Inbound senders are
+    /// dropped with them, so the inbound receiver ends.
+    pub async fn shutdown(&self) {
+        let tasks: Vec<JoinHandle<()>> = match self.shared.tasks.lock() {
+            Ok(mut t) => t.drain(..).collect(),
+            Err(_) => Vec::new(),
+        };
+        for t in &tasks {
+            t.abort();
+        }
+        for t in tasks {
+            let _ = t.await;
+        }
+        self.shared.connections.clear();
+        self.shared.by_addr.clear();
+    }
+}
+
+async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, local: SocketAddr, kind: Kind) {
+    loop {
+        let (tcp, remote) = match listener.accept().await {
+            Ok(r) => r,
+            Err(e) => {
+                // Out of descriptors and the like: back off briefly.
+                warn!(%local, error = %e, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        if shared.reserve_connection().is_err() {
+            debug!(%remote, "connection limit reached, closing new connection");
+            drop(tcp);
+            continue;
+        }
+        let _ = tcp.set_nodelay(true);
+        match kind {
+            Kind::Tls => {
+                let Some(acceptor) = shared.tls_acceptor.clone() else {
+                    shared.release_connection();
+                    continue;
+                };
+                let shared2 = shared.clone();
+                let timeout = shared.config.connect_timeout;
+                // The handshake runs in its own task so a slow client
+                // cannot hold up the accept loop.
+                let task = tokio::spawn(async move {
+                    match tokio::time::timeout(timeout, acceptor.accept(tcp)).await {
+                        Ok(Ok(tls)) => {
+                            stream::spawn(&shared2, tls, Kind::Tls, local, remote);
+                        }
+                        Ok(Err(e)) => {
+                            inc(&shared2.counters.tls_failures);
+                            shared2.release_connection();
+                            debug!(%remote, error = %e, "TLS handshake failed");
+                        }
+                        Err(_) => {
+                            inc(&shared2.counters.tls_failures);
+                            shared2.release_connection();
+                            debug!(%remote, "TLS handshake timed out");
+                        }
+                    }
+                });
+                shared.track(task);
+            }
+            _ => {
+                stream::spawn(&shared, tcp, kind, local, remote);
+            }
+        }
+    }
+}

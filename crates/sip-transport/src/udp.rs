@@ -1,0 +1,68 @@
+//! UDP: one receive task per socket.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use sip_message::headers::Transport as Kind;
+use tokio::net::UdpSocket;
+use tracing::{debug, warn};
+
+use crate::stats::inc;
+use crate::transport::Shared;
+
+/// Largest UDP payload (IPv4 and IPv6 without jumbograms).
+pub(crate) const MAX_DATAGRAM: usize = 65_535;
+
+/// Binds a UDP socket, with large buffers if configured.
+pub(crate) fn bind(addr: SocketAddr, buffer: Option<usize>) -> std::io::Result<UdpSocket> {
+    let domain = socket2::Domain::for_address(addr);
+    let sock = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
+    if addr.is_ipv6() {
+        sock.set_only_v6(true)?;
+    }
+    if let Some(n) = buffer {
+        // Best effort: the kernel caps these at its own maximum.
+        let _ = sock.set_recv_buffer_size(n);
+        let _ = sock.set_send_buffer_size(n);
+    }
+    sock.set_nonblocking(true)?;
+    sock.bind(&addr.into())?;
+    UdpSocket::from_std(sock.into())
+}
+
+/// Receives datagrams until the socket fails or the task is aborted.
+pub(crate) async fn run(socket: Arc<UdpSocket>, local: SocketAddr, shared: Arc<Shared>) {
+    let mut buf = vec![0u8; MAX_DATAGRAM];
+    loop {
+        let (n, remote) = match socket.recv_from(&mut buf).await {
+            Ok(r) => r,
+            Err(e) => {
+                // ICMP errors of earlier sends surface here on some systems:
+                // they concern one peer, not the socket.
+                debug!(%local, error = %e, "UDP receive error");
+                continue;
+            }
+        };
+        let data = &buf[..n];
+        if data.iter().all(|b| matches!(b, b'\r' | b'\n')) {
+            // A keep-alive (RFC 5626 §3.5.1 uses CRLF over UDP too, STUN aside).
+            inc(&shared.counters.keepalives);
+            continue;
+        }
+        let Some(inbound) = crate::receive::accept(
+            &shared,
+            Bytes::copy_from_slice(data),
+            Kind::Udp,
+            local,
+            remote,
+            None,
+        ) else {
+            continue;
+        };
+        if shared.inbound.try_send(inbound).is_err() {
+            inc(&shared.counters.inbound_overflow);
+            warn!(%local, "inbound queue full: UDP message dropped");
+        }
+    }
+}
