@@ -43,3 +43,32 @@ pub fn default_client_config() -> Result<Arc<rustls::ClientConfig>, TransportErr
     };
     client_config(roots)
 }
+
+/// A client configuration trusting `roots` that presents a client
+/// certificate (mutual TLS).
+pub fn client_config_with_cert(
+    roots: rustls::RootCertStore,
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+) -> Result<Arc<rustls::ClientConfig>, TransportError> {
+    let cfg = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TransportError::Tls(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, key)
+        .map_err(|e| TransportError::Tls(e.to_string()))?;
+    Ok(Arc::new(cfg))
+}
+
+/// A client configuration trusting the platform's root store
+/// (rustls-native-certs). Certificates the platform store holds but
+/// rustls cannot parse are skipped; an empty store is an error.
+pub fn native_client_config() -> Result<Arc<rustls::ClientConfig>, TransportError> {
+    let found = rustls_native_certs::load_native_certs();
+    let mut roots = rustls::RootCertStore::empty();
+    let (added, _ignored) = roots.add_parsable_certificates(found.certs);
+    if added == 0 {
+        return Err(TransportError::Tls("no usable certificate in the platform root store".into()));
+    }
+    client_config(roots)
+}
