@@ -291,6 +291,22 @@ impl Builder<RequestLine> {
         })
     }
 
+    /// Copies every line of the named headers from `msg`, in the order they
+    /// appear there (e.g. the Via, Route, From, Call-ID of an INVITE into
+    /// its CANCEL, RFC 3261 §9.1).
+    pub fn copy_from(mut self, msg: &Message, names: &[HeaderName]) -> Self {
+        for h in msg.headers() {
+            if names.contains(&h.name) && h.name != HeaderName::Other {
+                let name = Name::Known(h.name);
+                let line = self.begin_line(&name);
+                let start = self.values.len();
+                self.values.extend_from_slice(h.value);
+                self.push_entry(name, line, start, None);
+            }
+        }
+        self
+    }
+
     /// Serializes the request.
     pub fn encode(&self) -> Bytes {
         let mut out = Vec::with_capacity(self.capacity() + self.start.uri.len());

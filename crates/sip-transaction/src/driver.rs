@@ -1,0 +1,299 @@
+//! A thin tokio driver: one task owns the [`TransactionLayer`], feeds it
+//! what the transport receives and what handles ask for, sleeps until the
+//! next deadline, and carries out its outputs.
+//!
+//! Time comes from `tokio::time::Instant`, so `#[tokio::test(start_paused
+//! = true)]` drives every timer on virtual time.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use sip_message::headers::Transport as Kind;
+use sip_message::Message;
+use sip_transport::{Inbound, Target, Transport};
+use tokio::sync::{mpsc, oneshot};
+use tracing::debug;
+
+use crate::error::TransactionError;
+use crate::id::TransactionId;
+use crate::layer::TransactionLayer;
+use crate::output::{Output, TransactionEvent, Transmit};
+
+enum Command {
+    Request {
+        request: Message,
+        target: Target,
+        reply: oneshot::Sender<Result<ClientTransaction, TransactionError>>,
+    },
+    Cancel {
+        invite: TransactionId,
+        reply: oneshot::Sender<Result<ClientTransaction, TransactionError>>,
+    },
+    Response {
+        id: TransactionId,
+        response: Message,
+        reply: oneshot::Sender<Result<(), TransactionError>>,
+    },
+    Branch {
+        reply: oneshot::Sender<String>,
+    },
+}
+
+/// A client transaction started through the driver: its id and the
+/// stream of what happens to it (responses, timeout, transport error,
+/// termination). The stream ends when the transaction is gone.
+#[derive(Debug)]
+pub struct ClientTransaction {
+    /// The transaction.
+    pub id: TransactionId,
+    /// Its events.
+    pub events: mpsc::UnboundedReceiver<TransactionEvent>,
+}
+
+/// Talks to the driver task. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct TransactionHandle {
+    commands: mpsc::Sender<Command>,
+}
+
+impl TransactionHandle {
+    async fn call<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Option<T> {
+        let (tx, rx) = oneshot::channel();
+        self.commands.send(make(tx)).await.ok()?;
+        rx.await.ok()
+    }
+
+    /// Starts a client transaction (the request needs a top Via with a
+    /// branch from [`new_branch`](Self::new_branch)).
+    pub async fn send_request(
+        &self,
+        request: Message,
+        target: Target,
+    ) -> Result<ClientTransaction, TransactionError> {
+        self.call(|reply| Command::Request {
+            request,
+            target,
+            reply,
+        })
+        .await
+        .unwrap_or(Err(TransactionError::WrongKind("driver stopped")))
+    }
+
+    /// CANCELs an INVITE client transaction (§9.1).
+    pub async fn send_cancel(
+        &self,
+        invite: TransactionId,
+    ) -> Result<ClientTransaction, TransactionError> {
+        self.call(|reply| Command::Cancel { invite, reply })
+            .await
+            .unwrap_or(Err(TransactionError::WrongKind("driver stopped")))
+    }
+
+    /// Answers a server transaction.
+    pub async fn send_response(
+        &self,
+        id: TransactionId,
+        response: Message,
+    ) -> Result<(), TransactionError> {
+        self.call(|reply| Command::Response {
+            id,
+            response,
+            reply,
+        })
+        .await
+        .unwrap_or(Err(TransactionError::WrongKind("driver stopped")))
+    }
+
+    /// A fresh branch.
+    pub async fn new_branch(&self) -> String {
+        self.call(|reply| Command::Branch { reply })
+            .await
+            .unwrap_or_default()
+    }
+}
+
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+/// Starts the driver task. Events that belong to no client transaction
+/// started through a handle (new requests, ACKs for 2xx, stray responses,
+/// ACK timeouts, extension events) come out of the returned receiver.
+pub fn spawn(
+    layer: TransactionLayer,
+    transport: Transport,
+    inbound: mpsc::Receiver<Inbound>,
+) -> (
+    TransactionHandle,
+    mpsc::Receiver<TransactionEvent>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (cmd_tx, cmd_rx) = mpsc::channel(1024);
+    let (ev_tx, ev_rx) = mpsc::channel(4096);
+    let task = tokio::spawn(run(layer, transport, inbound, cmd_rx, ev_tx));
+    (TransactionHandle { commands: cmd_tx }, ev_rx, task)
+}
+
+async fn run(
+    mut layer: TransactionLayer,
+    transport: Transport,
+    mut inbound: mpsc::Receiver<Inbound>,
+    mut commands: mpsc::Receiver<Command>,
+    events: mpsc::Sender<TransactionEvent>,
+) {
+    let mut subscribers: HashMap<TransactionId, mpsc::UnboundedSender<TransactionEvent>> =
+        HashMap::new();
+    let (err_tx, mut err_rx) = mpsc::unbounded_channel::<TransactionId>();
+    let mut inbound_open = true;
+    let mut commands_open = true;
+    loop {
+        let deadline = layer.poll_timeout().map(tokio::time::Instant::from_std);
+        tokio::select! {
+            m = inbound.recv(), if inbound_open => match m {
+                Some(m) => layer.handle_inbound(now(), m),
+                None => inbound_open = false,
+            },
+            c = commands.recv(), if commands_open => match c {
+                Some(c) => handle_command(&mut layer, &mut subscribers, c),
+                None => commands_open = false,
+            },
+            Some(id) = err_rx.recv() => layer.handle_transport_error(now(), id),
+            _ = sleep_until(deadline) => layer.handle_timeout(now()),
+        }
+        if !inbound_open && !commands_open {
+            return;
+        }
+        while let Some(out) = layer.poll_output() {
+            match out {
+                Output::Transmit(t) => transmit(&transport, t, &err_tx).await,
+                Output::Event(e) => route(&mut subscribers, &events, e).await,
+            }
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn handle_command(
+    layer: &mut TransactionLayer,
+    subscribers: &mut HashMap<TransactionId, mpsc::UnboundedSender<TransactionEvent>>,
+    c: Command,
+) {
+    let mut subscribe = |r: Result<TransactionId, TransactionError>| {
+        r.map(|id| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            subscribers.insert(id, tx);
+            ClientTransaction { id, events: rx }
+        })
+    };
+    match c {
+        Command::Request {
+            request,
+            target,
+            reply,
+        } => {
+            let r = layer.send_request(now(), request, target);
+            let _ = reply.send(subscribe(r));
+        }
+        Command::Cancel { invite, reply } => {
+            let r = layer.send_cancel(now(), invite);
+            let _ = reply.send(subscribe(r));
+        }
+        Command::Response {
+            id,
+            response,
+            reply,
+        } => {
+            let _ = reply.send(layer.send_response(now(), id, response));
+        }
+        Command::Branch { reply } => {
+            let _ = reply.send(layer.new_branch());
+        }
+    }
+}
+
+async fn transmit(
+    transport: &Transport,
+    t: Transmit,
+    errors: &mpsc::UnboundedSender<TransactionId>,
+) {
+    match t {
+        Transmit::Request {
+            id,
+            message,
+            target,
+        } => {
+            if target.transport == Kind::Udp {
+                if let Err(e) = transport.send(&message, &target).await {
+                    debug!(%id, error = %e, "send failed");
+                    let _ = errors.send(id);
+                }
+            } else {
+                // A connect may take a while: not in the driver's loop.
+                let transport = transport.clone();
+                let errors = errors.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = transport.send(&message, &target).await {
+                        debug!(%id, error = %e, "send failed");
+                        let _ = errors.send(id);
+                    }
+                });
+            }
+        }
+        Transmit::Response {
+            id,
+            message,
+            connection,
+        } => {
+            let transport = transport.clone();
+            let errors = errors.clone();
+            let send = async move {
+                if let Err(e) = transport.send_response(&message, connection).await {
+                    debug!(%id, error = %e, "response send failed");
+                    let _ = errors.send(id);
+                }
+            };
+            if connection.is_some() {
+                tokio::spawn(send);
+            } else {
+                send.await;
+            }
+        }
+    }
+}
+
+async fn route(
+    subscribers: &mut HashMap<TransactionId, mpsc::UnboundedSender<TransactionEvent>>,
+    events: &mpsc::Sender<TransactionEvent>,
+    e: TransactionEvent,
+) {
+    let owner = match &e {
+        TransactionEvent::Response { id, .. }
+        | TransactionEvent::Timeout { id, .. }
+        | TransactionEvent::TransportError { id }
+        | TransactionEvent::CancelDropped { id }
+        | TransactionEvent::Terminated { id, .. } => Some(*id),
+        _ => None,
+    };
+    if let Some(id) = owner {
+        if let Some(sub) = subscribers.get(&id) {
+            let terminated = matches!(
+                e,
+                TransactionEvent::Terminated { .. } | TransactionEvent::CancelDropped { .. }
+            );
+            let _ = sub.send(e);
+            if terminated {
+                subscribers.remove(&id);
+            }
+            return;
+        }
+    }
+    // Server-side and unowned events go to the TU; a TU that stopped
+    // listening makes them vanish.
+    let _ = events.send(e).await;
+}

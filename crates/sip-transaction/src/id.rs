@@ -1,0 +1,120 @@
+//! Transaction ids and keys (RFC 3261 §17.1.3, §17.2.3).
+
+use std::fmt;
+
+use sip_message::{Message, Method};
+
+/// A handle to one transaction, stable for its life and never reused for
+/// another (index plus generation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TransactionId {
+    pub(crate) index: u32,
+    pub(crate) generation: u32,
+}
+
+impl fmt::Display for TransactionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "tsx-{}.{}", self.index, self.generation)
+    }
+}
+
+/// Client transaction key: the branch of the top Via and the CSeq method
+/// (§17.1.3). A CANCEL has the INVITE's branch and its own method.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ClientKey {
+    /// Branch parameter.
+    pub branch: String,
+    /// CSeq method.
+    pub method: Method,
+}
+
+/// Server transaction key (§17.2.3).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ServerKey {
+    /// Branch with the magic cookie, sent-by and method (ACK counts as INVITE).
+    Rfc3261 {
+        /// Branch parameter.
+        branch: String,
+        /// sent-by of the top Via, lower-cased, with the port.
+        sent_by: String,
+        /// Method, ACK mapped to INVITE.
+        method: Method,
+    },
+    /// RFC 2543 fallback for requests without a magic-cookie branch:
+    /// Request-URI, From tag, Call-ID, CSeq number, top Via and method
+    /// (ACK mapped to INVITE); the To tag is checked separately.
+    Rfc2543 {
+        /// Request-URI text.
+        request_uri: String,
+        /// From tag.
+        from_tag: String,
+        /// Call-ID.
+        call_id: String,
+        /// CSeq number.
+        cseq: u32,
+        /// Top Via as written.
+        via: String,
+        /// Method, ACK mapped to INVITE.
+        method: Method,
+    },
+}
+
+/// Either kind of key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum TransactionKey {
+    /// A client transaction.
+    Client(ClientKey),
+    /// A server transaction.
+    Server(ServerKey),
+}
+
+fn key_method(m: &Method) -> Method {
+    if *m == Method::Ack {
+        Method::Invite
+    } else {
+        m.clone()
+    }
+}
+
+/// True for a branch that starts with the magic cookie and has more after it.
+pub(crate) fn is_rfc3261_branch(b: &str) -> bool {
+    b.len() > 7 && b.starts_with(sip_message::headers::MAGIC_COOKIE)
+}
+
+impl ClientKey {
+    /// The key a response matches (§17.1.3), or `None` without Via/CSeq.
+    pub fn of_response(resp: &Message) -> Option<ClientKey> {
+        let branch = resp.top_via()?.branch()?;
+        let (_, method) = resp.cseq()?;
+        Some(ClientKey {
+            branch: branch.to_owned(),
+            method: method.clone(),
+        })
+    }
+}
+
+impl ServerKey {
+    /// The key a request matches (§17.2.3).
+    pub fn of_request(req: &Message) -> Option<ServerKey> {
+        let via = req.top_via()?;
+        let method = key_method(req.method()?);
+        match via.branch() {
+            Some(b) if is_rfc3261_branch(b) => {
+                let port = via.port().unwrap_or(via.transport().default_port());
+                Some(ServerKey::Rfc3261 {
+                    branch: b.to_owned(),
+                    sent_by: format!("{}:{port}", via.host().to_ascii_lowercase()),
+                    method,
+                })
+            }
+            _ => Some(ServerKey::Rfc2543 {
+                request_uri: req.request_uri_str()?.to_owned(),
+                from_tag: req.from_tag().unwrap_or_default().to_owned(),
+                call_id: req.call_id()?.to_owned(),
+                cseq: req.cseq()?.0,
+                via: format!("{}:{:?}{}", via.host(), via.port(), via.params()),
+                method,
+            }),
+        }
+    }
+}

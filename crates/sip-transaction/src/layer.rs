@@ -1,0 +1,746 @@
+//! [`TransactionLayer`]: owns every transaction, matches messages to them,
+//! runs their timers and queues what they want done.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::time::Instant;
+
+use sip_message::{Message, Method};
+use sip_transport::{Inbound, Target};
+
+use crate::client::{Client, ClientState};
+use crate::effects::Effects;
+use crate::error::TransactionError;
+use crate::hooks::{Command, Extension, Flow, HookCx};
+use crate::id::{is_rfc3261_branch, ClientKey, ServerKey, TransactionId, TransactionKey};
+use crate::output::{client_key_of, Output, Source, TransactionEvent};
+use crate::random::{self, RandomSource, Xorshift};
+use crate::server::{Server, ServerState};
+use crate::timer::{TimerConfig, TimerQueue, TIMER_COUNT};
+
+enum TxKind {
+    Client(Client),
+    Server(Server),
+}
+
+struct Tx {
+    gens: [u32; TIMER_COUNT],
+    kind: TxKind,
+}
+
+struct Slot {
+    generation: u32,
+    tx: Option<Tx>,
+}
+
+/// The transaction layer: all client and server transactions of an
+/// endpoint, sans-IO.
+///
+/// Feed it inputs (each with the current `Instant`), then drain
+/// [`poll_output`](Self::poll_output) and sleep until
+/// [`poll_timeout`](Self::poll_timeout); see the crate docs for the loop.
+pub struct TransactionLayer {
+    config: TimerConfig,
+    rng: Box<dyn RandomSource>,
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    clients: HashMap<ClientKey, TransactionId>,
+    servers: HashMap<ServerKey, TransactionId>,
+    timers: TimerQueue,
+    out: VecDeque<Output>,
+    extensions: Vec<Box<dyn Extension>>,
+    ext_timers: BinaryHeap<Reverse<(Instant, usize, u64, u32)>>,
+    ext_gens: HashMap<(usize, u64), u32>,
+}
+
+impl std::fmt::Debug for TransactionLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TransactionLayer")
+            .field("clients", &self.clients.len())
+            .field("servers", &self.servers.len())
+            .field("timers", &self.timers.len())
+            .field(
+                "extensions",
+                &self.extensions.iter().map(|e| e.name()).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+impl TransactionLayer {
+    /// A layer with these timers and an OS-seeded random source.
+    pub fn new(config: TimerConfig) -> Self {
+        Self::with_random(config, Box::new(Xorshift::from_os()))
+    }
+
+    /// A layer with an explicit random source (reproducible tests).
+    pub fn with_random(config: TimerConfig, rng: Box<dyn RandomSource>) -> Self {
+        TransactionLayer {
+            config,
+            rng,
+            slots: Vec::new(),
+            free: Vec::new(),
+            clients: HashMap::new(),
+            servers: HashMap::new(),
+            timers: TimerQueue::default(),
+            out: VecDeque::new(),
+            extensions: Vec::new(),
+            ext_timers: BinaryHeap::new(),
+            ext_gens: HashMap::new(),
+        }
+    }
+
+    /// Adds an extension (kept sorted by priority, stable for ties).
+    pub fn add_extension(&mut self, ext: Box<dyn Extension>) {
+        self.extensions.push(ext);
+        self.extensions.sort_by_key(|e| e.priority());
+    }
+
+    /// The extensions, in priority order.
+    pub fn extensions(&self) -> impl Iterator<Item = &dyn Extension> {
+        self.extensions.iter().map(|e| &**e)
+    }
+
+    /// The timer settings.
+    pub fn config(&self) -> &TimerConfig {
+        &self.config
+    }
+
+    /// A new branch (`z9hG4bK` + 96 random bits) for a request's top Via.
+    pub fn new_branch(&mut self) -> String {
+        random::branch(&mut *self.rng)
+    }
+
+    /// A random value from the layer's source (tags, Call-IDs).
+    pub fn random(&mut self) -> u64 {
+        self.rng.next_u64()
+    }
+
+    /// Live client transactions.
+    pub fn client_count(&self) -> usize {
+        self.clients.len()
+    }
+
+    /// Live server transactions.
+    pub fn server_count(&self) -> usize {
+        self.servers.len()
+    }
+
+    /// The state of a client transaction.
+    pub fn client_state(&self, id: TransactionId) -> Option<ClientState> {
+        match &self.get(id)?.kind {
+            TxKind::Client(c) => Some(c.state),
+            TxKind::Server(_) => None,
+        }
+    }
+
+    /// The state of a server transaction.
+    pub fn server_state(&self, id: TransactionId) -> Option<ServerState> {
+        match &self.get(id)?.kind {
+            TxKind::Server(s) => Some(s.state),
+            TxKind::Client(_) => None,
+        }
+    }
+
+    /// The request of a transaction (client: as sent; server: as received).
+    pub fn request(&self, id: TransactionId) -> Option<&Message> {
+        Some(match &self.get(id)?.kind {
+            TxKind::Client(c) => &c.request,
+            TxKind::Server(s) => &s.request,
+        })
+    }
+
+    fn get(&self, id: TransactionId) -> Option<&Tx> {
+        let s = self.slots.get(id.index as usize)?;
+        if s.generation != id.generation {
+            return None;
+        }
+        s.tx.as_ref()
+    }
+
+    fn insert(&mut self, kind: TxKind) -> TransactionId {
+        let tx = Tx {
+            gens: [0; TIMER_COUNT],
+            kind,
+        };
+        match self.free.pop() {
+            Some(i) => {
+                let slot = &mut self.slots[i as usize];
+                slot.generation = slot.generation.wrapping_add(1);
+                slot.tx = Some(tx);
+                TransactionId {
+                    index: i,
+                    generation: slot.generation,
+                }
+            }
+            None => {
+                self.slots.push(Slot {
+                    generation: 0,
+                    tx: Some(tx),
+                });
+                TransactionId {
+                    index: (self.slots.len() - 1) as u32,
+                    generation: 0,
+                }
+            }
+        }
+    }
+
+    /// Runs `f` on a live transaction with its effects context.
+    fn with_tx<R>(
+        &mut self,
+        now: Instant,
+        id: TransactionId,
+        f: impl FnOnce(&mut TxKind, &mut Effects<'_>) -> R,
+    ) -> Option<R> {
+        let slot = self.slots.get_mut(id.index as usize)?;
+        if slot.generation != id.generation {
+            return None;
+        }
+        let tx = slot.tx.as_mut()?;
+        let mut fx = Effects {
+            now,
+            id,
+            config: &self.config,
+            out: &mut self.out,
+            timers: &mut self.timers,
+            gens: &mut tx.gens,
+        };
+        Some(f(&mut tx.kind, &mut fx))
+    }
+
+    fn terminate(&mut self, id: TransactionId) {
+        let Some(slot) = self.slots.get_mut(id.index as usize) else {
+            return;
+        };
+        if slot.generation != id.generation {
+            return;
+        }
+        let Some(tx) = slot.tx.take() else { return };
+        self.free.push(id.index);
+        let key = match tx.kind {
+            TxKind::Client(c) => {
+                self.clients.remove(&c.key);
+                TransactionKey::Client(c.key)
+            }
+            TxKind::Server(s) => {
+                self.servers.remove(&s.key);
+                TransactionKey::Server(s.key)
+            }
+        };
+        self.out
+            .push_back(Output::Event(TransactionEvent::Terminated { id, key }));
+    }
+
+    fn is_terminated(&self, id: TransactionId) -> bool {
+        match self.get(id).map(|t| &t.kind) {
+            Some(TxKind::Client(c)) => c.state == ClientState::Terminated,
+            Some(TxKind::Server(s)) => s.state == ServerState::Terminated,
+            None => false,
+        }
+    }
+
+    fn reap(&mut self, id: TransactionId) {
+        if self.is_terminated(id) {
+            self.terminate(id);
+        }
+    }
+
+    // ---- inputs -------------------------------------------------------
+
+    /// Starts a client transaction for `request`, which must carry a top Via
+    /// with an RFC 3261 branch (see [`new_branch`](Self::new_branch)).
+    /// The transport fills in sent-by.
+    pub fn send_request(
+        &mut self,
+        now: Instant,
+        request: Message,
+        target: Target,
+    ) -> Result<TransactionId, TransactionError> {
+        match request.method() {
+            None => return Err(TransactionError::WrongKind("not a request")),
+            Some(Method::Ack) => return Err(TransactionError::AckNotATransaction),
+            Some(_) => {}
+        }
+        let mut request = request;
+        if self.run_outbound_request_hooks(now, &mut request) == Flow::Consumed {
+            return Err(TransactionError::InvalidState {
+                id: TransactionId {
+                    index: u32::MAX,
+                    generation: 0,
+                },
+                state: "vetoed by an extension",
+                action: "send the request",
+            });
+        }
+        let key = client_key_of(&request).ok_or(TransactionError::MissingBranch)?;
+        if !is_rfc3261_branch(&key.branch) {
+            return Err(TransactionError::MissingBranch);
+        }
+        if self.clients.contains_key(&key) {
+            return Err(TransactionError::Duplicate);
+        }
+        let id = self.insert(TxKind::Client(Client::new(
+            key.clone(),
+            request,
+            target,
+            false,
+        )));
+        self.clients.insert(key, id);
+        self.with_tx(now, id, |tx, fx| {
+            if let TxKind::Client(c) = tx {
+                c.start(fx)
+            }
+        });
+        Ok(id)
+    }
+
+    /// Cancels the INVITE of client transaction `invite` (§9.1). The CANCEL
+    /// is sent at once if a provisional response has arrived, otherwise held
+    /// until one does (and dropped if a final response comes first).
+    pub fn send_cancel(
+        &mut self,
+        now: Instant,
+        invite: TransactionId,
+    ) -> Result<TransactionId, TransactionError> {
+        let (cancel, target, held) = match self.get(invite).map(|t| &t.kind) {
+            Some(TxKind::Client(c)) if c.invite => match c.state {
+                ClientState::Calling | ClientState::Proceeding => {
+                    if c.held_cancel.is_some() {
+                        return Err(TransactionError::Duplicate);
+                    }
+                    (
+                        crate::requests::cancel_for(&c.request)?,
+                        c.target.clone(),
+                        c.state == ClientState::Calling,
+                    )
+                }
+                s => {
+                    return Err(TransactionError::InvalidState {
+                        id: invite,
+                        state: s.name(),
+                        action: "cancel",
+                    })
+                }
+            },
+            _ => return Err(TransactionError::UnknownTransaction(invite)),
+        };
+        let key = client_key_of(&cancel).ok_or(TransactionError::MissingBranch)?;
+        if self.clients.contains_key(&key) {
+            return Err(TransactionError::Duplicate);
+        }
+        let id = self.insert(TxKind::Client(Client::new(
+            key.clone(),
+            cancel,
+            target,
+            held,
+        )));
+        self.clients.insert(key, id);
+        if held {
+            if let Some(Tx {
+                kind: TxKind::Client(c),
+                ..
+            }) = self.slots[invite.index as usize].tx.as_mut()
+            {
+                c.held_cancel = Some(id);
+            }
+        } else {
+            self.with_tx(now, id, |tx, fx| {
+                if let TxKind::Client(c) = tx {
+                    c.start(fx)
+                }
+            });
+        }
+        Ok(id)
+    }
+
+    /// Sends a response through server transaction `id`.
+    pub fn send_response(
+        &mut self,
+        now: Instant,
+        id: TransactionId,
+        response: Message,
+    ) -> Result<(), TransactionError> {
+        if response.is_request() {
+            return Err(TransactionError::WrongKind("not a response"));
+        }
+        let request = match self.get(id).map(|t| &t.kind) {
+            Some(TxKind::Server(s)) => s.request.clone(),
+            _ => return Err(TransactionError::UnknownTransaction(id)),
+        };
+        let mut response = response;
+        if !self.extensions.is_empty() {
+            let flow = self.run_hooks(
+                now,
+                |ext, cx| ext.on_outbound_response(cx, id, &request, &mut response),
+                true,
+            );
+            if flow == Flow::Consumed {
+                return Ok(());
+            }
+        }
+        let r = self
+            .with_tx(now, id, |tx, fx| match tx {
+                TxKind::Server(s) => s.send_response(fx, response),
+                TxKind::Client(_) => Err(TransactionError::UnknownTransaction(id)),
+            })
+            .unwrap_or(Err(TransactionError::UnknownTransaction(id)));
+        self.reap(id);
+        r
+    }
+
+    /// A message from the transport.
+    pub fn handle_inbound(&mut self, now: Instant, inbound: Inbound) {
+        let source = Source {
+            transport: inbound.transport,
+            remote: inbound.remote,
+            local: inbound.local,
+            connection: inbound.connection,
+        };
+        let msg = inbound.message;
+        if msg.is_request() {
+            self.on_request(now, msg, source);
+        } else {
+            self.on_response(now, msg);
+        }
+    }
+
+    fn on_response(&mut self, now: Instant, resp: Message) {
+        let id = ClientKey::of_response(&resp).and_then(|k| self.clients.get(&k).copied());
+        if !self.extensions.is_empty()
+            && self.run_hooks(now, |ext, cx| ext.on_inbound_response(cx, &resp, id), false)
+                == Flow::Consumed
+        {
+            return;
+        }
+        let Some(id) = id else {
+            self.out
+                .push_back(Output::Event(TransactionEvent::StrayResponse {
+                    response: resp,
+                }));
+            return;
+        };
+        let code = resp.status().unwrap_or(0);
+        let held = self
+            .with_tx(now, id, |tx, fx| match tx {
+                TxKind::Client(c) => {
+                    c.on_response(fx, resp);
+                    c.held_cancel
+                }
+                TxKind::Server(_) => None,
+            })
+            .flatten();
+        if let Some(cancel) = held {
+            if (101..=199).contains(&code) || code == 100 {
+                // §9.1: a provisional arrived; the held CANCEL may go now.
+                self.clear_held(id);
+                self.with_tx(now, cancel, |tx, fx| {
+                    if let TxKind::Client(c) = tx {
+                        c.start(fx)
+                    }
+                });
+            } else if code >= 200 {
+                // A final came first: the CANCEL is never sent.
+                self.clear_held(id);
+                self.out
+                    .push_back(Output::Event(TransactionEvent::CancelDropped {
+                        id: cancel,
+                    }));
+                if let Some(Tx {
+                    kind: TxKind::Client(c),
+                    ..
+                }) = self.slots[cancel.index as usize].tx.as_mut()
+                {
+                    c.state = ClientState::Terminated;
+                }
+                self.terminate(cancel);
+            }
+        }
+        self.reap(id);
+    }
+
+    fn clear_held(&mut self, invite: TransactionId) {
+        if let Some(Tx {
+            kind: TxKind::Client(c),
+            ..
+        }) = self.slots[invite.index as usize].tx.as_mut()
+        {
+            c.held_cancel = None;
+        }
+    }
+
+    fn on_request(&mut self, now: Instant, req: Message, source: Source) {
+        if !self.extensions.is_empty()
+            && self.run_hooks(
+                now,
+                |ext, cx| ext.on_inbound_request(cx, &req, &source),
+                false,
+            ) == Flow::Consumed
+        {
+            return;
+        }
+        let Some(key) = ServerKey::of_request(&req) else {
+            tracing::debug!("request without Via, CSeq or Call-ID: not matched");
+            return;
+        };
+        let is_ack = req.method() == Some(&Method::Ack);
+        if let Some(&id) = self.servers.get(&key) {
+            if is_ack {
+                // RFC 2543 matching also needs the To tag of our response.
+                let tag_ok = match (&key, self.get(id).map(|t| &t.kind)) {
+                    (ServerKey::Rfc2543 { .. }, Some(TxKind::Server(s))) => {
+                        s.to_tag.as_deref() == req.to_tag()
+                    }
+                    _ => true,
+                };
+                if tag_ok {
+                    self.with_tx(now, id, |tx, fx| {
+                        if let TxKind::Server(s) = tx {
+                            s.on_ack(fx, req, source)
+                        }
+                    });
+                    self.reap(id);
+                    return;
+                }
+            } else {
+                self.with_tx(now, id, |tx, fx| {
+                    if let TxKind::Server(s) = tx {
+                        s.on_retransmission(fx)
+                    }
+                });
+                return;
+            }
+        }
+        if is_ack {
+            // The ACK for a 2xx (or a stray): the dialog layer's business.
+            self.out.push_back(Output::Event(TransactionEvent::Ack {
+                request: req,
+                source,
+            }));
+            return;
+        }
+        let cancels = if req.method() == Some(&Method::Cancel) {
+            let invite_key = match &key {
+                ServerKey::Rfc3261 {
+                    branch, sent_by, ..
+                } => ServerKey::Rfc3261 {
+                    branch: branch.clone(),
+                    sent_by: sent_by.clone(),
+                    method: Method::Invite,
+                },
+                ServerKey::Rfc2543 {
+                    request_uri,
+                    from_tag,
+                    call_id,
+                    cseq,
+                    via,
+                    ..
+                } => ServerKey::Rfc2543 {
+                    request_uri: request_uri.clone(),
+                    from_tag: from_tag.clone(),
+                    call_id: call_id.clone(),
+                    cseq: *cseq,
+                    via: via.clone(),
+                    method: Method::Invite,
+                },
+            };
+            self.servers.get(&invite_key).copied()
+        } else {
+            None
+        };
+        let id = self.insert(TxKind::Server(Server::new(
+            key.clone(),
+            req.clone(),
+            source.clone(),
+        )));
+        self.servers.insert(key.clone(), id);
+        self.with_tx(now, id, |tx, fx| {
+            if let TxKind::Server(s) = tx {
+                s.start(fx)
+            }
+        });
+        self.out.push_back(Output::Event(TransactionEvent::Request {
+            id,
+            key,
+            request: req,
+            source,
+            cancels,
+        }));
+    }
+
+    /// Runs due timers (transactions' and extensions').
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some((_, id, timer, gen)) = self.timers.pop_due(now) {
+            let live = self.get(id).is_some_and(|t| t.gens[timer.index()] == gen);
+            if !live {
+                continue;
+            }
+            let done = self
+                .with_tx(now, id, |tx, fx| match tx {
+                    TxKind::Client(c) => c.on_timer(fx, timer),
+                    TxKind::Server(s) => s.on_timer(fx, timer),
+                })
+                .unwrap_or(false);
+            if done {
+                self.terminate(id);
+            }
+        }
+        while let Some(Reverse((at, ext, token, gen))) = self.ext_timers.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.ext_timers.pop();
+            if self.ext_gens.get(&(ext, token)) != Some(&gen) {
+                continue;
+            }
+            self.ext_gens.remove(&(ext, token));
+            self.run_one_hook(now, ext, |e, cx| e.on_timer(cx, token));
+        }
+    }
+
+    /// The transport could not send for transaction `id`.
+    pub fn handle_transport_error(&mut self, now: Instant, id: TransactionId) {
+        self.with_tx(now, id, |tx, fx| match tx {
+            TxKind::Client(c) => c.on_transport_error(fx),
+            TxKind::Server(s) => s.on_transport_error(fx),
+        });
+        self.reap(id);
+    }
+
+    // ---- outputs ------------------------------------------------------
+
+    /// The next thing to do, if any.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) is next due.
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        let slots = &self.slots;
+        self.timers.prune(|id, t, g| {
+            slots
+                .get(id.index as usize)
+                .filter(|s| s.generation == id.generation)
+                .and_then(|s| s.tx.as_ref())
+                .is_some_and(|tx| tx.gens[t.index()] == g)
+        });
+        let gens = &self.ext_gens;
+        while let Some(Reverse((_, ext, token, gen))) = self.ext_timers.peek() {
+            if gens.get(&(*ext, *token)) == Some(gen) {
+                break;
+            }
+            self.ext_timers.pop();
+        }
+        let a = self.timers.peek().map(|e| e.0);
+        let b = self.ext_timers.peek().map(|Reverse(e)| e.0);
+        match (a, b) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    // ---- hooks --------------------------------------------------------
+
+    fn run_outbound_request_hooks(&mut self, now: Instant, request: &mut Message) -> Flow {
+        if self.extensions.is_empty() {
+            return Flow::Continue;
+        }
+        self.run_hooks(now, |ext, cx| ext.on_outbound_request(cx, request), true)
+    }
+
+    /// Runs a hook on every extension (inbound: ascending priority;
+    /// outbound: descending) until one consumes, then applies the commands.
+    fn run_hooks(
+        &mut self,
+        now: Instant,
+        mut f: impl FnMut(&mut dyn Extension, &mut HookCx<'_>) -> Flow,
+        outbound: bool,
+    ) -> Flow {
+        let mut exts = std::mem::take(&mut self.extensions);
+        let order: Vec<usize> = if outbound {
+            (0..exts.len()).rev().collect()
+        } else {
+            (0..exts.len()).collect()
+        };
+        let mut flow = Flow::Continue;
+        let mut pending = Vec::new();
+        for i in order {
+            let mut cx = HookCx {
+                now,
+                config: &self.config,
+                rng: &mut *self.rng,
+                commands: Vec::new(),
+            };
+            flow = f(&mut *exts[i], &mut cx);
+            pending.push((i, cx.commands));
+            if flow == Flow::Consumed {
+                break;
+            }
+        }
+        self.extensions = exts;
+        for (i, cmds) in pending {
+            self.apply(now, i, cmds);
+        }
+        flow
+    }
+
+    fn run_one_hook(
+        &mut self,
+        now: Instant,
+        i: usize,
+        f: impl FnOnce(&mut dyn Extension, &mut HookCx<'_>),
+    ) {
+        let mut exts = std::mem::take(&mut self.extensions);
+        let mut cx = HookCx {
+            now,
+            config: &self.config,
+            rng: &mut *self.rng,
+            commands: Vec::new(),
+        };
+        if let Some(e) = exts.get_mut(i) {
+            f(&mut **e, &mut cx);
+        }
+        let cmds = cx.commands;
+        self.extensions = exts;
+        self.apply(now, i, cmds);
+    }
+
+    fn apply(&mut self, now: Instant, ext: usize, cmds: Vec<Command>) {
+        for c in cmds {
+            match c {
+                Command::Schedule { at, token } => {
+                    let g = self.ext_gens.entry((ext, token)).or_insert(0);
+                    *g = g.wrapping_add(1);
+                    self.ext_timers.push(Reverse((at, ext, token, *g)));
+                }
+                Command::Cancel { token } => {
+                    self.ext_gens.remove(&(ext, token));
+                }
+                Command::SendRequest { request, target } => {
+                    if let Err(e) = self.send_request(now, request, target) {
+                        tracing::warn!(error = %e, "extension request not sent");
+                    }
+                }
+                Command::SendResponse { id, response } => {
+                    // Straight to the transaction: a hook's own response does
+                    // not run the outbound hooks again.
+                    let r = self
+                        .with_tx(now, id, |tx, fx| match tx {
+                            TxKind::Server(s) => s.send_response(fx, response),
+                            TxKind::Client(_) => Err(TransactionError::UnknownTransaction(id)),
+                        })
+                        .unwrap_or(Err(TransactionError::UnknownTransaction(id)));
+                    if let Err(e) = r {
+                        tracing::warn!(error = %e, "extension response not sent");
+                    }
+                    self.reap(id);
+                }
+                Command::Emit(payload) => {
+                    let name = self.extensions.get(ext).map_or("?", |e| e.name());
+                    self.out
+                        .push_back(Output::Event(TransactionEvent::Extension { name, payload }));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,46 @@
+//! The random source for branches (injected so tests are reproducible).
+
+use std::hash::{BuildHasher, Hasher};
+
+/// Produces random 64-bit values.
+pub trait RandomSource: Send {
+    /// The next value.
+    fn next_u64(&mut self) -> u64;
+}
+
+/// xorshift64* seeded from the OS (through std's hasher keys) or from a
+/// fixed seed for tests. Not cryptographic; branches and tags only need
+/// to be unique and hard to guess by accident.
+#[derive(Debug, Clone)]
+pub struct Xorshift(u64);
+
+impl Xorshift {
+    /// A generator with a fixed seed (reproducible runs).
+    pub fn seeded(seed: u64) -> Xorshift {
+        Xorshift(seed.max(1))
+    }
+    /// A generator seeded from the process's random hasher keys.
+    pub fn from_os() -> Xorshift {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(0x9e37_79b9_7f4a_7c15);
+        Xorshift::seeded(h.finish())
+    }
+}
+
+impl RandomSource for Xorshift {
+    fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+}
+
+/// A new branch: the magic cookie and 96 random bits in hex.
+pub(crate) fn branch(rng: &mut dyn RandomSource) -> String {
+    let a = rng.next_u64();
+    let b = rng.next_u64() as u32;
+    format!("{}{a:016x}{b:08x}", sip_message::headers::MAGIC_COOKIE)
+}
