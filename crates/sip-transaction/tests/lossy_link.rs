@@ -9,9 +9,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use sip_message::headers::Transport as Kind;
 use sip_message::{HeaderName, Message, Method, RequestBuilder};
-use sip_transaction::{
-    Output, RandomSource, TransactionEvent, TransactionId, TransactionLayer, Transmit, Xorshift,
-};
+use sip_transaction::{Output, RandomSource, TransactionEvent, TransactionId, Transmit, Xorshift};
 
 struct Link {
     rng: Xorshift,

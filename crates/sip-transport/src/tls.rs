@@ -68,7 +68,9 @@ pub fn native_client_config() -> Result<Arc<rustls::ClientConfig>, TransportErro
     let mut roots = rustls::RootCertStore::empty();
     let (added, _ignored) = roots.add_parsable_certificates(found.certs);
     if added == 0 {
-        return Err(TransportError::Tls("no usable certificate in the platform root store".into()));
+        return Err(TransportError::Tls(
+            "no usable certificate in the platform root store".into(),
+        ));
     }
     client_config(roots)
 }
