@@ -14,7 +14,8 @@ use crate::transport::Shared;
 use crate::via;
 
 /// Parses one message and turns it into an [`Inbound`], or drops it with a
-/// log line and a counter. `None` means dropped.
+/// log line and a counter. `None` means dropped. The caller counts it as
+/// received once it is handed up.
 pub(crate) fn accept(
     shared: &Shared,
     bytes: Bytes,
@@ -42,14 +43,28 @@ pub(crate) fn accept(
             }
         }
     } else {
-        if !via::response_is_ours(&msg, &shared.sent_by) {
+        // §18.3: a UDP response shorter than its Content-Length is discarded
+        // (a request goes up: the UA answers it 400).
+        if connection.is_none()
+            && msg
+                .content_length()
+                .is_some_and(|n| msg.body_bytes().len() < n as usize)
+        {
+            inc(&shared.counters.parse_errors);
+            debug!(%remote, "dropping UDP response shorter than its Content-Length (RFC 3261 §18.3)");
+            return None;
+        }
+        // §18.1.2: the sent-by we put in the request. A connection opened
+        // without a listener used its own address.
+        let ours = via::response_is_ours(&msg, &shared.sent_by)
+            || (connection.is_some() && via::response_is_ours(&msg, &[local]));
+        if !ours {
             inc(&shared.counters.dropped_responses);
             debug!(%remote, "dropping response whose top Via is not ours (RFC 3261 §18.1.2)");
             return None;
         }
         msg
     };
-    inc(&shared.counters.received);
     Some(Inbound {
         message: msg,
         transport: kind,

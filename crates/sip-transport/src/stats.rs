@@ -30,7 +30,8 @@ pub struct Stats {
     pub parse_errors: u64,
     /// Responses dropped because their top Via was not ours (§18.1.2).
     pub dropped_responses: u64,
-    /// CRLF keep-alives seen (RFC 5626 §3.5.1).
+    /// CRLF keep-alives seen (RFC 5626 §3.5.1): pings and pongs on streams,
+    /// and all-CRLF UDP datagrams.
     pub keepalives: u64,
     /// TCP/TLS connections opened (both directions).
     pub connections_opened: u64,
@@ -38,7 +39,8 @@ pub struct Stats {
     pub connections_rejected: u64,
     /// Connections closed for any reason.
     pub connections_closed: u64,
-    /// Connections closed for idleness (including a stalled half message).
+    /// Connections closed for idleness (including a stalled half message)
+    /// or because the peer stopped reading (a write stalled that long).
     pub idle_closed: u64,
     /// TLS handshakes that failed.
     pub tls_failures: u64,

@@ -39,6 +39,7 @@ where
 {
     let (tx, rx) = mpsc::channel(shared.config.send_queue);
     let id = shared.next_connection_id();
+    let inbound = shared.inbound_sender();
     let handle = ConnHandle {
         kind,
         local,
@@ -50,13 +51,16 @@ where
     inc(&shared.counters.connections_opened);
     let shared2 = shared.clone();
     let task = tokio::spawn(async move {
-        run(&shared2, stream, id, kind, local, remote, rx).await;
+        if let Some(inbound) = inbound {
+            run(&shared2, stream, id, kind, local, remote, rx, inbound).await;
+        }
         shared2.forget_connection(id, kind, remote);
     });
     shared.track(task);
     (id, handle)
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn run<S>(
     shared: &Arc<Shared>,
     stream: S,
@@ -65,6 +69,7 @@ async fn run<S>(
     local: SocketAddr,
     remote: SocketAddr,
     mut queue: mpsc::Receiver<Bytes>,
+    inbound_tx: mpsc::Sender<crate::inbound::Inbound>,
 ) where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
@@ -97,7 +102,7 @@ async fn run<S>(
                         Ok(Status::KeepAlive { len, ping }) => {
                             buf.advance(len);
                             inc(&shared.counters.keepalives);
-                            if ping && wr.write_all(b"\r\n").await.is_err() {
+                            if ping && !write_within(&mut wr, b"\r\n", idle, shared, remote, id).await {
                                 return;
                             }
                         }
@@ -105,9 +110,10 @@ async fn run<S>(
                             let bytes = buf.split_to(n).freeze();
                             if let Some(inbound) = crate::receive::accept(shared, bytes, kind, local, remote, Some(id)) {
                                 // Streams apply backpressure instead of dropping.
-                                if shared.inbound.send(inbound).await.is_err() {
+                                if inbound_tx.send(inbound).await.is_err() {
                                     return;
                                 }
+                                inc(&shared.counters.received);
                             }
                         }
                         Err(e) => {
@@ -126,8 +132,7 @@ async fn run<S>(
             m = queue.recv() => {
                 let Some(bytes) = m else { return };
                 trace!(%remote, %id, len = bytes.len(), "writing");
-                if let Err(e) = wr.write_all(&bytes).await {
-                    debug!(%remote, %id, error = %e, "connection write error");
+                if !write_within(&mut wr, &bytes, idle, shared, remote, id).await {
                     return;
                 }
                 sleep.as_mut().reset(tokio::time::Instant::now() + idle);
@@ -138,6 +143,30 @@ async fn run<S>(
                 let _ = wr.shutdown().await;
                 return;
             }
+        }
+    }
+}
+
+/// Writes with a deadline: a peer that stops reading cannot hold the
+/// connection (and its slot under the limit) forever. False means close.
+async fn write_within<W: AsyncWrite + Unpin>(
+    wr: &mut W,
+    bytes: &[u8],
+    limit: std::time::Duration,
+    shared: &Shared,
+    remote: SocketAddr,
+    id: ConnectionId,
+) -> bool {
+    match tokio::time::timeout(limit, wr.write_all(bytes)).await {
+        Ok(Ok(())) => true,
+        Ok(Err(e)) => {
+            debug!(%remote, %id, error = %e, "connection write error");
+            false
+        }
+        Err(_) => {
+            inc(&shared.counters.idle_closed);
+            debug!(%remote, %id, "peer stopped reading: closing connection");
+            false
         }
     }
 }

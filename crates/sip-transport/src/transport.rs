@@ -26,7 +26,11 @@ use crate::{tls, udp, via};
 pub(crate) struct Shared {
     pub(crate) config: TransportConfig,
     pub(crate) counters: Counters,
-    pub(crate) inbound: mpsc::Sender<Inbound>,
+    /// Where inbound messages go. Tasks take their own clone when they
+    /// start; `shutdown` empties it so that the receiver ends once the tasks
+    /// are gone.
+    inbound: Mutex<Option<mpsc::Sender<Inbound>>>,
+    shut_down: std::sync::atomic::AtomicBool,
     /// Every address we put in Via sent-by (§18.1.2 checks responses against it).
     pub(crate) sent_by: Vec<SocketAddr>,
     udp: Vec<(SocketAddr, Arc<UdpSocket>)>,
@@ -43,6 +47,18 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// A sender for a new task, unless the layer is shut down.
+    pub(crate) fn inbound_sender(&self) -> Option<mpsc::Sender<Inbound>> {
+        if self.is_shut_down() {
+            return None;
+        }
+        self.inbound.lock().ok()?.clone()
+    }
+
+    pub(crate) fn is_shut_down(&self) -> bool {
+        self.shut_down.load(Ordering::Acquire)
+    }
+
     pub(crate) fn next_connection_id(&self) -> ConnectionId {
         ConnectionId(self.next_id.fetch_add(1, Ordering::Relaxed))
     }
@@ -198,7 +214,8 @@ impl Transport {
             .collect();
         let shared = Arc::new(Shared {
             counters: Counters::default(),
-            inbound: tx,
+            inbound: Mutex::new(Some(tx)),
+            shut_down: std::sync::atomic::AtomicBool::new(false),
             sent_by,
             udp: udp_sockets,
             tcp: tcp_listeners.iter().map(|(a, _)| *a).collect(),
@@ -214,7 +231,10 @@ impl Transport {
             config,
         });
         for (local, sock) in &shared.udp {
-            let task = tokio::spawn(udp::run(sock.clone(), *local, shared.clone()));
+            let Some(tx) = shared.inbound_sender() else {
+                break;
+            };
+            let task = tokio::spawn(udp::run(sock.clone(), *local, shared.clone(), tx));
             shared.track(task);
         }
         for (local, l) in tcp_listeners {
@@ -270,6 +290,9 @@ impl Transport {
     /// UDP if the TCP connection cannot be made. A response is sent as
     /// given; see [`Transport::send_response`] for §18.2.2 routing.
     pub async fn send(&self, msg: &Message, target: &Target) -> Result<Sent, TransportError> {
+        if self.shared.is_shut_down() {
+            return Err(TransportError::Shutdown);
+        }
         if !msg.is_request() {
             return self.send_bytes(msg.as_bytes().clone(), target).await;
         }
@@ -296,14 +319,22 @@ impl Transport {
 
     async fn send_request(&self, msg: &Message, target: &Target) -> Result<Sent, TransportError> {
         let kind = target.transport;
+        // sent-by: the listener of this transport, where new connections
+        // and UDP responses can reach us; without a listener, the
+        // connection's own address (responses come back on it).
         let via_local = match kind {
             Kind::Udp => self.udp_socket(target.addr)?.0,
-            Kind::Tcp => self
-                .listener_for(&self.shared.tcp, target.addr)
-                .unwrap_or(self.unspecified_for(target.addr)),
-            Kind::Tls => self
-                .listener_for(&self.shared.tls, target.addr)
-                .unwrap_or(self.unspecified_for(target.addr)),
+            Kind::Tcp | Kind::Tls => {
+                let list = if kind == Kind::Tcp {
+                    &self.shared.tcp
+                } else {
+                    &self.shared.tls
+                };
+                match self.listener_for(list, target.addr) {
+                    Some(a) => a,
+                    None => self.connection(target).await?.1.local,
+                }
+            }
             other => return Err(TransportError::Unsupported(other)),
         };
         let stamped = if msg.top_via().is_some() {
@@ -348,6 +379,9 @@ impl Transport {
 
     /// Sends pre-serialized bytes as they are.
     pub async fn send_bytes(&self, bytes: Bytes, target: &Target) -> Result<Sent, TransportError> {
+        if self.shared.is_shut_down() {
+            return Err(TransportError::Shutdown);
+        }
         let len = bytes.len();
         if len > self.shared.config.parse_limits.max_message_size {
             return Err(TransportError::TooLarge(len));
@@ -399,14 +433,6 @@ impl Transport {
 
     fn listener_for(&self, list: &[SocketAddr], to: SocketAddr) -> Option<SocketAddr> {
         list.iter().find(|a| a.is_ipv4() == to.is_ipv4()).copied()
-    }
-
-    fn unspecified_for(&self, to: SocketAddr) -> SocketAddr {
-        if to.is_ipv4() {
-            SocketAddr::from(([0, 0, 0, 0], 0))
-        } else {
-            SocketAddr::from(([0u16; 8], 0))
-        }
     }
 
     /// An open connection for the target: the one it names, one to the same
@@ -486,9 +512,14 @@ impl Transport {
         }
     }
 
-    /// Stops every listener and connection task. Inbound senders are
-    /// dropped with them, so the inbound receiver ends.
+    /// Stops every listener and connection task and refuses further sends
+    /// ([`TransportError::Shutdown`]). Every inbound sender goes with them,
+    /// so the inbound receiver ends.
     pub async fn shutdown(&self) {
+        self.shared.shut_down.store(true, Ordering::Release);
+        if let Ok(mut s) = self.shared.inbound.lock() {
+            s.take();
+        }
         let tasks: Vec<JoinHandle<()>> = match self.shared.tasks.lock() {
             Ok(mut t) => t.drain(..).collect(),
             Err(_) => Vec::new(),

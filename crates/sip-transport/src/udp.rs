@@ -32,7 +32,12 @@ pub(crate) fn bind(addr: SocketAddr, buffer: Option<usize>) -> std::io::Result<U
 }
 
 /// Receives datagrams until the socket fails or the task is aborted.
-pub(crate) async fn run(socket: Arc<UdpSocket>, local: SocketAddr, shared: Arc<Shared>) {
+pub(crate) async fn run(
+    socket: Arc<UdpSocket>,
+    local: SocketAddr,
+    shared: Arc<Shared>,
+    inbound_tx: tokio::sync::mpsc::Sender<crate::inbound::Inbound>,
+) {
     let mut buf = vec![0u8; MAX_DATAGRAM];
     loop {
         let (n, remote) = match socket.recv_from(&mut buf).await {
@@ -60,9 +65,13 @@ pub(crate) async fn run(socket: Arc<UdpSocket>, local: SocketAddr, shared: Arc<S
         ) else {
             continue;
         };
-        if shared.inbound.try_send(inbound).is_err() {
-            inc(&shared.counters.inbound_overflow);
-            warn!(%local, "inbound queue full: UDP message dropped");
+        match inbound_tx.try_send(inbound) {
+            Ok(()) => inc(&shared.counters.received),
+            Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => {
+                inc(&shared.counters.inbound_overflow);
+                warn!(%local, "inbound queue full: UDP message dropped");
+            }
+            Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => return,
         }
     }
 }

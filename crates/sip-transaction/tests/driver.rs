@@ -1,0 +1,111 @@
+//! The tokio driver over real loopback sockets.
+
+use std::time::Duration;
+
+use sip_message::headers::Transport as Kind;
+use sip_message::{Message, ResponseBuilder};
+use sip_transaction::driver::{self, ClientTransaction};
+use sip_transaction::{Timer, TimerConfig, TransactionEvent, TransactionLayer};
+use sip_transport::{Target, Transport, TransportConfig};
+
+fn options(branch: &str, to: std::net::SocketAddr) -> Message {
+    Message::parse(format!(
+        "OPTIONS sip:{to} SIP/2.0\r\nVia: SIP/2.0/UDP placeholder.invalid;branch={branch}\r\nMax-Forwards: 70\r\n\
+         From: <sip:a@example.com>;tag=1\r\nTo: <sip:{to}>\r\nCall-ID: drv-{branch}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+    ))
+    .unwrap()
+}
+
+async fn udp() -> (
+    Transport,
+    tokio::sync::mpsc::Receiver<sip_transport::Inbound>,
+) {
+    Transport::bind(TransportConfig::default().udp("127.0.0.1:0".parse().unwrap()))
+        .await
+        .unwrap()
+}
+
+async fn next(ct: &mut ClientTransaction) -> TransactionEvent {
+    tokio::time::timeout(Duration::from_secs(60), ct.events.recv())
+        .await
+        .expect("timed out")
+        .expect("ended")
+}
+
+#[tokio::test]
+async fn options_through_two_drivers_over_udp() {
+    let (a, a_in) = udp().await;
+    let (b, b_in) = udp().await;
+    let b_addr = b.local_addr(Kind::Udp).unwrap();
+    let (client, _client_events, _t1) = driver::spawn(
+        TransactionLayer::new(TimerConfig::default()),
+        a.clone(),
+        a_in,
+    );
+    let (server, mut server_events, _t2) = driver::spawn(
+        TransactionLayer::new(TimerConfig::default()),
+        b.clone(),
+        b_in,
+    );
+    tokio::spawn(async move {
+        while let Some(e) = server_events.recv().await {
+            if let TransactionEvent::Request { id, request, .. } = e {
+                let ok = ResponseBuilder::from_request(&request, 200)
+                    .with_to_tag("srv")
+                    .build()
+                    .unwrap();
+                server.send_response(id, ok).await.unwrap();
+            }
+        }
+    });
+    let branch = client.new_branch().await;
+    let mut ct = client
+        .send_request(options(&branch, b_addr), Target::new(Kind::Udp, b_addr))
+        .await
+        .unwrap();
+    match next(&mut ct).await {
+        TransactionEvent::Response { response, .. } => {
+            assert_eq!(response.status(), Some(200));
+            assert_eq!(response.to_tag(), Some("srv"));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn timer_f_fires_on_virtual_time_when_nobody_answers() {
+    let (a, a_in) = udp().await;
+    // A socket that receives and never answers.
+    let (silent, _silent_in) = udp().await;
+    let to = silent.local_addr(Kind::Udp).unwrap();
+    let (client, _ev, _t) = driver::spawn(TransactionLayer::new(TimerConfig::default()), a, a_in);
+    let started = tokio::time::Instant::now();
+    let wall = std::time::Instant::now();
+    let branch = client.new_branch().await;
+    let mut ct = client
+        .send_request(options(&branch, to), Target::new(Kind::Udp, to))
+        .await
+        .unwrap();
+    match next(&mut ct).await {
+        TransactionEvent::Timeout { timer, .. } => assert_eq!(timer, Timer::F),
+        other => panic!("{other:?}"),
+    }
+    let virtual_elapsed = started.elapsed();
+    assert!(
+        virtual_elapsed >= Duration::from_secs(32),
+        "{virtual_elapsed:?}"
+    );
+    assert!(
+        virtual_elapsed < Duration::from_secs(33),
+        "{virtual_elapsed:?}"
+    );
+    assert!(
+        wall.elapsed() < Duration::from_secs(10),
+        "virtual time, not real time"
+    );
+    // The stream ends once the transaction is gone.
+    assert!(matches!(
+        next(&mut ct).await,
+        TransactionEvent::Terminated { .. }
+    ));
+}
