@@ -67,9 +67,10 @@ pub fn check_with(buf: &[u8], limits: &ParseLimits) -> Result<Status, ParseError
     if buf == b"\r" {
         return Ok(Status::Partial);
     }
-    let window = &buf[..buf.len().min(limits.max_head_size + 4)];
+    // The header section, blank line included, may be max_head_size bytes.
+    let window = &buf[..buf.len().min(limits.max_head_size)];
     let Some(head_end) = memmem::find(window, b"\r\n\r\n") else {
-        if buf.len() > limits.max_head_size {
+        if buf.len() >= limits.max_head_size {
             return Err(ParseError::new(K::TooLarge, limits.max_head_size));
         }
         return Ok(Status::Partial);
@@ -80,7 +81,9 @@ pub fn check_with(buf: &[u8], limits: &ParseLimits) -> Result<Status, ParseError
     while pos < head.len() {
         let end = memmem::find(&head[pos..], b"\r\n").map_or(head.len(), |p| pos + p);
         let line = &head[pos..end];
-        if let Some(colon) = memchr::memchr(b':', line) {
+        // A line starting with SP/HT continues the previous header (§7.3.1).
+        let continuation = matches!(line.first(), Some(b' ' | b'\t'));
+        if let Some(colon) = memchr::memchr(b':', line).filter(|_| !continuation) {
             let name = lex::trim(&line[..colon]);
             if name.eq_ignore_ascii_case(b"content-length") || name.eq_ignore_ascii_case(b"l") {
                 // The value runs on over any continuation lines.

@@ -243,15 +243,21 @@ pub fn unquote(q: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
-/// Puts a string in quotes, escaping `"` and `\` (RFC 3261 §25.1).
+/// Puts a string in quotes, escaping `"` and `\` (RFC 3261 §25.1). CR and
+/// LF cannot appear in a quoted string, even escaped (`quoted-pair`
+/// excludes them): each becomes a space.
 pub fn quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {
-        if c == '"' || c == '\\' {
-            out.push('\\');
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\r' | '\n' => out.push(' '),
+            _ => out.push(c),
         }
-        out.push(c);
     }
     out.push('"');
     out

@@ -389,6 +389,7 @@ impl Builder<StatusLine> {
                     if matches!(crate::headers::eager_tag(v), Some(None)) {
                         let new = format!("{};tag={tag}", String::from_utf8_lossy(v));
                         b.entries.remove(i);
+                        b.in_order = false;
                         b.push_value(Name::Known(HeaderName::To), &new, Some(i));
                     }
                 }

@@ -360,11 +360,12 @@ impl fmt::Display for Contact {
 /// Checks a whole single-valued From/To value and returns its tag; used by
 /// the eager decoder.
 pub(crate) fn eager_tag(v: &[u8]) -> Option<Option<&[u8]>> {
-    let mut tag = None;
+    // The first `tag` parameter counts, as Params::value reads it.
+    let mut tag: Option<Option<&[u8]>> = None;
     let (_, _, rest) = scan_name_addr(v, |n, val| {
         if tag.is_none() && lex::eq_ic(n, b"tag") {
-            tag = val;
+            tag = Some(val);
         }
     })?;
-    skip_ws(rest).is_empty().then_some(tag)
+    skip_ws(rest).is_empty().then_some(tag.flatten())
 }

@@ -103,14 +103,13 @@ pub(crate) fn scan_via<'a>(
 ) -> Option<(ViaHead<'a>, &'a [u8])> {
     let i = skip_ws(i);
     // Fast path for the form nearly everyone writes: "SIP/2.0/<t> ".
-    let (i, protocol, version, transport) = match i.strip_prefix(b"SIP/2.0/") {
-        Some(r) => {
-            let n = r.iter().position(|b| !lex::is_token(*b)).unwrap_or(r.len());
-            if n == 0 {
-                return None;
-            }
-            (&r[n..], &i[..3], &i[4..7], &r[..n])
-        }
+    let fast = i.strip_prefix(b"SIP/2.0/").and_then(|r| {
+        let n = r.iter().position(|b| !lex::is_token(*b)).unwrap_or(r.len());
+        // White space after the slash (SLASH = SWS "/" SWS) takes the general path.
+        (n > 0).then(|| (&r[n..], &i[..3], &i[4..7], &r[..n]))
+    });
+    let (i, protocol, version, transport) = match fast {
+        Some(parts) => parts,
         None => {
             let (i, protocol) = token(i).ok()?;
             let (i, ()) = sep(b'/')(i).ok()?;

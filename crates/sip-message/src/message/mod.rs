@@ -93,6 +93,9 @@ pub(crate) struct Base {
     pub(crate) call_id: Option<Span>,
     pub(crate) from_tag: Option<Span>,
     pub(crate) to_tag: Option<Span>,
+    /// The first From / To line was decoded (later ones are not eager).
+    pub(crate) from_seen: bool,
+    pub(crate) to_seen: bool,
     pub(crate) content_length: Option<u32>,
     pub(crate) content_length_conflict: bool,
     pub(crate) max_forwards: Option<u8>,
@@ -129,14 +132,19 @@ pub(crate) struct Base {
 /// assert_eq!(contact.addr().unwrap().uri().to_string(), "sip:alice@pc33.atlanta.com");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// A `Message` is a cheap handle: cloning it shares the parsed view and
+/// the bytes (one reference count), so layers pass messages around freely.
 #[derive(Clone)]
-pub struct Message {
-    buf: Bytes,
-    start: StartLine,
-    version: Version,
-    headers: smallvec::SmallVec<[HeaderField; 20]>,
-    body: Span,
-    base: Base,
+pub struct Message(std::sync::Arc<Inner>);
+
+pub(crate) struct Inner {
+    pub(crate) buf: Bytes,
+    pub(crate) start: StartLine,
+    pub(crate) version: Version,
+    pub(crate) headers: smallvec::SmallVec<[HeaderField; 20]>,
+    pub(crate) body: Span,
+    pub(crate) base: Base,
 }
 
 impl Message {
@@ -158,7 +166,7 @@ impl Message {
     }
 
     fn slice(&self, s: Span) -> &[u8] {
-        &self.buf[s.range()]
+        &self.0.buf[s.range()]
     }
 
     fn str_of(&self, s: Span) -> &str {
@@ -169,17 +177,17 @@ impl Message {
     /// The message bytes (start line through the end of the body; trailing
     /// octets after the body are not included).
     pub fn as_bytes(&self) -> &Bytes {
-        &self.buf
+        &self.0.buf
     }
 
     /// True for a request.
     pub fn is_request(&self) -> bool {
-        matches!(self.start, StartLine::Request { .. })
+        matches!(self.0.start, StartLine::Request { .. })
     }
 
     /// The request method, for a request.
     pub fn method(&self) -> Option<&Method> {
-        match &self.start {
+        match &self.0.start {
             StartLine::Request { method, .. } => Some(method),
             StartLine::Response { .. } => None,
         }
@@ -187,7 +195,7 @@ impl Message {
 
     /// The Request-URI text, for a request.
     pub fn request_uri_str(&self) -> Option<&str> {
-        match &self.start {
+        match &self.0.start {
             StartLine::Request { uri, .. } => std::str::from_utf8(self.slice(*uri)).ok(),
             StartLine::Response { .. } => None,
         }
@@ -195,15 +203,15 @@ impl Message {
 
     /// The Request-URI, parsed, for a request.
     pub fn request_uri(&self) -> Option<Result<Uri, UriError>> {
-        match &self.start {
-            StartLine::Request { uri, .. } => Some(Uri::parse_in(&self.buf, self.slice(*uri))),
+        match &self.0.start {
+            StartLine::Request { uri, .. } => Some(Uri::parse_in(&self.0.buf, self.slice(*uri))),
             StartLine::Response { .. } => None,
         }
     }
 
     /// The status code, for a response.
     pub fn status(&self) -> Option<u16> {
-        match self.start {
+        match self.0.start {
             StartLine::Response { code, .. } => Some(code),
             StartLine::Request { .. } => None,
         }
@@ -211,7 +219,7 @@ impl Message {
 
     /// The reason phrase, for a response (invalid UTF-8 replaced).
     pub fn reason_phrase(&self) -> Option<Cow<'_, str>> {
-        match self.start {
+        match self.0.start {
             StartLine::Response { reason, .. } => Some(String::from_utf8_lossy(self.slice(reason))),
             StartLine::Request { .. } => None,
         }
@@ -219,68 +227,68 @@ impl Message {
 
     /// The SIP version of the start line.
     pub fn version(&self) -> Version {
-        self.version
+        self.0.version
     }
 
     /// The top Via, decoded at parse time.
     pub fn top_via(&self) -> Option<TopVia<'_>> {
-        self.base.via.as_ref().map(|v| v.view(&self.buf))
+        self.0.base.via.as_ref().map(|v| v.view(&self.0.buf))
     }
 
     /// Number of Via values (all lines, comma-separated values counted).
     pub fn via_count(&self) -> usize {
-        self.base.via_count as usize
+        self.0.base.via_count as usize
     }
 
     /// CSeq number and method.
     pub fn cseq(&self) -> Option<(u32, &Method)> {
-        self.base.cseq.as_ref().map(|(n, m)| (*n, m))
+        self.0.base.cseq.as_ref().map(|(n, m)| (*n, m))
     }
 
     /// Call-ID.
     pub fn call_id(&self) -> Option<&str> {
-        self.base.call_id.map(|s| self.str_of(s))
+        self.0.base.call_id.map(|s| self.str_of(s))
     }
 
     /// The From tag.
     pub fn from_tag(&self) -> Option<&str> {
-        self.base.from_tag.map(|s| self.str_of(s))
+        self.0.base.from_tag.map(|s| self.str_of(s))
     }
 
     /// The To tag.
     pub fn to_tag(&self) -> Option<&str> {
-        self.base.to_tag.map(|s| self.str_of(s))
+        self.0.base.to_tag.map(|s| self.str_of(s))
     }
 
     /// Content-Length as declared.
     pub fn content_length(&self) -> Option<u32> {
-        self.base.content_length
+        self.0.base.content_length
     }
 
     /// True if two Content-Length values disagree (RFC 4475 §3.3.9); the
     /// first one framed the body.
     pub fn content_length_conflict(&self) -> bool {
-        self.base.content_length_conflict
+        self.0.base.content_length_conflict
     }
 
     /// Max-Forwards.
     pub fn max_forwards(&self) -> Option<u8> {
-        self.base.max_forwards
+        self.0.base.max_forwards
     }
 
     /// The body (a view of the message buffer).
     pub fn body(&self) -> Bytes {
-        self.buf.slice(self.body.range())
+        self.0.buf.slice(self.0.body.range())
     }
 
     /// The body as a byte slice.
     pub fn body_bytes(&self) -> &[u8] {
-        self.slice(self.body)
+        self.slice(self.0.body)
     }
 
     /// Every header line in order.
     pub fn headers(&self) -> impl Iterator<Item = HeaderRef<'_>> {
-        self.headers.iter().map(move |h| HeaderRef {
+        self.0.headers.iter().map(move |h| HeaderRef {
             name: h.name,
             raw_name: self.slice(h.raw_name()),
             value: self.slice(h.value),
@@ -289,7 +297,8 @@ impl Message {
 
     /// The raw values of every line of a known header, in order.
     pub fn values(&self, name: HeaderName) -> impl Iterator<Item = &[u8]> {
-        self.headers
+        self.0
+            .headers
             .iter()
             .filter(move |h| h.name == name)
             .map(move |h| self.slice(h.value))
@@ -299,7 +308,8 @@ impl Message {
     /// known or not; compact forms of known headers included).
     pub fn values_by_name<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
         let known = HeaderName::from_bytes(name.as_bytes());
-        self.headers
+        self.0
+            .headers
             .iter()
             .filter(move |h| {
                 if known == HeaderName::Other {
@@ -314,7 +324,7 @@ impl Message {
 
     /// True if at least one line of this header is present.
     pub fn has(&self, name: HeaderName) -> bool {
-        self.headers.iter().any(|h| h.name == name)
+        self.0.headers.iter().any(|h| h.name == name)
     }
 
     /// The first value of a typed header (for a list header, the first
@@ -328,7 +338,8 @@ impl Message {
     /// Every value of a typed header, across all its lines; list headers
     /// are split at commas outside quotes and angle brackets.
     pub fn get_all<H: TypedHeader>(&self) -> impl Iterator<Item = Result<H, HeaderError>> + '_ {
-        self.headers
+        self.0
+            .headers
             .iter()
             .filter(|h| h.name == H::NAME)
             .flat_map(move |h| {
@@ -343,7 +354,7 @@ impl Message {
                 };
                 let start = h.value.start as usize;
                 parts.into_iter().map(move |p| {
-                    H::decode(&self.buf, p).ok_or(HeaderError::malformed(
+                    H::decode(&self.0.buf, p).ok_or(HeaderError::malformed(
                         H::NAME,
                         start + lex::offset_in(self.slice(h.value), p),
                     ))
@@ -372,15 +383,15 @@ impl Message {
         &self,
         f: impl FnOnce(&mut crate::headers::Via),
     ) -> Result<Message, ViaEditError> {
-        let spans = self.base.via.as_ref().ok_or(ViaEditError::NoVia)?;
+        let spans = self.0.base.via.as_ref().ok_or(ViaEditError::NoVia)?;
         let el = spans.element;
-        let mut via = <crate::headers::Via as TypedHeader>::decode(&self.buf, self.slice(el))
+        let mut via = <crate::headers::Via as TypedHeader>::decode(&self.0.buf, self.slice(el))
             .ok_or(ViaEditError::Malformed)?;
         f(&mut via);
-        let mut out = Vec::with_capacity(self.buf.len() + 64);
-        out.extend_from_slice(&self.buf[..el.start as usize]);
+        let mut out = Vec::with_capacity(self.0.buf.len() + 64);
+        out.extend_from_slice(&self.0.buf[..el.start as usize]);
         via.encode_value(&mut out);
-        out.extend_from_slice(&self.buf[el.end as usize..]);
+        out.extend_from_slice(&self.0.buf[el.end as usize..]);
         Message::parse(out).map_err(ViaEditError::Reparse)
     }
 
@@ -447,10 +458,10 @@ impl HeaderRef<'_> {
 
 impl fmt::Debug for Message {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let head_end = self.body.start as usize;
+        let head_end = self.0.body.start as usize;
         f.debug_struct("Message")
-            .field("head", &String::from_utf8_lossy(&self.buf[..head_end]))
-            .field("body_len", &(self.body.end - self.body.start))
+            .field("head", &String::from_utf8_lossy(&self.0.buf[..head_end]))
+            .field("body_len", &(self.0.body.end - self.0.body.start))
             .finish()
     }
 }
@@ -458,6 +469,6 @@ impl fmt::Debug for Message {
 impl PartialEq for Message {
     /// Two messages are equal when their bytes are.
     fn eq(&self, other: &Message) -> bool {
-        self.buf == other.buf
+        self.0.buf == other.0.buf
     }
 }

@@ -83,7 +83,9 @@ pub(super) fn parse(mut buf: Bytes, limits: &ParseLimits) -> Result<Message, Par
     let mut fields: SmallVec<[HeaderField; 20]> = SmallVec::new();
     let mut base = Base::default();
     loop {
-        if pos > limits.max_head_size {
+        // The header section, blank line included, may be max_head_size
+        // bytes (as framing::check counts it).
+        if pos + 2 > limits.max_head_size {
             return Err(ParseError::new(K::TooLarge, pos));
         }
         if b[pos..].starts_with(b"\r\n") {
@@ -155,14 +157,14 @@ pub(super) fn parse(mut buf: Bytes, limits: &ParseLimits) -> Result<Message, Par
     };
     let body_end = pos + body_len;
     buf.truncate(body_end);
-    Ok(Message {
+    Ok(Message(std::sync::Arc::new(super::Inner {
         buf,
         start,
         version,
         headers: fields,
         body: Span::new(pos, body_end),
         base,
-    })
+    })))
 }
 
 fn version(v: &[u8], at: usize) -> Result<Version, ParseError> {
@@ -272,14 +274,15 @@ fn eager(
                 let (head, rest) = headers::scan_via(value, |n, val| {
                     first_param.get_or_insert(n);
                     last_end = Some(val.unwrap_or(n));
+                    // The first of a repeated parameter counts, as in Params.
                     if lex::eq_ic(n, b"branch") {
-                        branch = val;
+                        branch.get_or_insert(val);
                     } else if lex::eq_ic(n, b"received") {
-                        received = val;
+                        received.get_or_insert(val);
                     } else if lex::eq_ic(n, b"rport") {
-                        rport = Some(val);
+                        rport.get_or_insert(val);
                     } else if lex::eq_ic(n, b"maddr") {
-                        maddr = val;
+                        maddr.get_or_insert(val);
                     }
                 })
                 .ok_or_else(err)?;
@@ -301,10 +304,10 @@ fn eager(
                     transport_name: span(head.transport),
                     host: span(head.host),
                     port: head.port,
-                    branch: branch.map(span),
-                    received: received.map(span),
+                    branch: branch.flatten().map(span),
+                    received: received.flatten().map(span),
                     rport: rport.and_then(rport_of),
-                    maddr: maddr.map(span),
+                    maddr: maddr.flatten().map(span),
                     params,
                     element: Span::new(at, at + (value.len() - rest.len())),
                 });
@@ -330,10 +333,12 @@ fn eager(
             }
             base.call_id = Some(span(value));
         }
-        HeaderName::From if base.from_tag.is_none() => {
+        HeaderName::From if !base.from_seen => {
+            base.from_seen = true;
             base.from_tag = headers::eager_tag(value).ok_or_else(err)?.map(span);
         }
-        HeaderName::To if base.to_tag.is_none() => {
+        HeaderName::To if !base.to_seen => {
+            base.to_seen = true;
             base.to_tag = headers::eager_tag(value).ok_or_else(err)?.map(span);
         }
         HeaderName::ContentLength => {
