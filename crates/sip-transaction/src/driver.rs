@@ -144,6 +144,7 @@ async fn run(
     let mut subscribers: HashMap<TransactionId, mpsc::UnboundedSender<TransactionEvent>> =
         HashMap::new();
     let (err_tx, mut err_rx) = mpsc::unbounded_channel::<TransactionId>();
+    let mut lanes: Lanes = HashMap::new();
     let mut inbound_open = true;
     let mut commands_open = true;
     loop {
@@ -165,7 +166,7 @@ async fn run(
         }
         while let Some(out) = layer.poll_output() {
             match out {
-                Output::Transmit(t) => transmit(&transport, t, &err_tx).await,
+                Output::Transmit(t) => transmit(&transport, t, &err_tx, &mut lanes).await,
                 Output::Event(e) => route(&mut subscribers, &events, e).await,
             }
         }
@@ -217,54 +218,94 @@ fn handle_command(
     }
 }
 
-async fn transmit(
-    transport: &Transport,
-    t: Transmit,
-    errors: &mpsc::UnboundedSender<TransactionId>,
-) {
+/// Where stream sends queue up: order is kept per destination (a 180
+/// before its 200, an INVITE before its CANCEL), and a slow connect to one
+/// peer does not hold up the others.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Lane {
+    Connection(sip_transport::ConnectionId),
+    Peer(Kind, std::net::SocketAddr),
+}
+
+type Lanes = HashMap<Lane, mpsc::UnboundedSender<Transmit>>;
+
+/// How long an idle lane's task waits before it ends.
+const LANE_IDLE: std::time::Duration = std::time::Duration::from_secs(60);
+
+async fn send_one(transport: &Transport, t: Transmit) -> Result<(), TransactionId> {
     match t {
         Transmit::Request {
             id,
             message,
             target,
-        } => {
-            if target.transport == Kind::Udp {
-                if let Err(e) = transport.send(&message, &target).await {
-                    debug!(%id, error = %e, "send failed");
-                    let _ = errors.send(id);
-                }
-            } else {
-                // A connect may take a while: not in the driver's loop.
-                let transport = transport.clone();
-                let errors = errors.clone();
-                tokio::spawn(async move {
-                    if let Err(e) = transport.send(&message, &target).await {
-                        debug!(%id, error = %e, "send failed");
-                        let _ = errors.send(id);
-                    }
-                });
-            }
-        }
+        } => transport
+            .send(&message, &target)
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                debug!(%id, error = %e, "send failed");
+                id
+            }),
         Transmit::Response {
             id,
             message,
             connection,
-        } => {
-            let transport = transport.clone();
-            let errors = errors.clone();
-            let send = async move {
-                if let Err(e) = transport.send_response(&message, connection).await {
-                    debug!(%id, error = %e, "response send failed");
-                    let _ = errors.send(id);
-                }
-            };
-            if connection.is_some() {
-                tokio::spawn(send);
-            } else {
-                send.await;
+        } => transport
+            .send_response(&message, connection)
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                debug!(%id, error = %e, "response send failed");
+                id
+            }),
+    }
+}
+
+async fn transmit(
+    transport: &Transport,
+    t: Transmit,
+    errors: &mpsc::UnboundedSender<TransactionId>,
+    lanes: &mut Lanes,
+) {
+    let lane = match &t {
+        Transmit::Request { target, .. } if target.transport == Kind::Udp => None,
+        Transmit::Request { target, .. } => Some(Lane::Peer(target.transport, target.addr)),
+        Transmit::Response {
+            connection: Some(c),
+            ..
+        } => Some(Lane::Connection(*c)),
+        Transmit::Response {
+            connection: None, ..
+        } => None,
+    };
+    let Some(lane) = lane else {
+        // UDP: a datagram send does not wait on anything.
+        if let Err(id) = send_one(transport, t).await {
+            let _ = errors.send(id);
+        }
+        return;
+    };
+    let t = match lanes.get(&lane) {
+        Some(q) => match q.send(t) {
+            Ok(()) => return,
+            Err(mpsc::error::SendError(t)) => t,
+        },
+        None => t,
+    };
+    // No live lane: start one.
+    let (q, mut rx) = mpsc::unbounded_channel::<Transmit>();
+    let _ = q.send(t);
+    lanes.retain(|_, q| !q.is_closed());
+    lanes.insert(lane, q);
+    let transport = transport.clone();
+    let errors = errors.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(t)) = tokio::time::timeout(LANE_IDLE, rx.recv()).await {
+            if let Err(id) = send_one(&transport, t).await {
+                let _ = errors.send(id);
             }
         }
-    }
+    });
 }
 
 async fn route(

@@ -109,3 +109,57 @@ async fn timer_f_fires_on_virtual_time_when_nobody_answers() {
         TransactionEvent::Terminated { .. }
     ));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn responses_on_one_tcp_connection_keep_their_order() {
+    let any: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let (a, a_in) = Transport::bind(TransportConfig::default().udp(any).tcp(any))
+        .await
+        .unwrap();
+    let (b, b_in) = Transport::bind(TransportConfig::default().udp(any).tcp(any))
+        .await
+        .unwrap();
+    let b_addr = b.local_addr(Kind::Tcp).unwrap();
+    let (client, _ce, _t1) = driver::spawn(TransactionLayer::new(TimerConfig::default()), a, a_in);
+    let (server, mut se, _t2) =
+        driver::spawn(TransactionLayer::new(TimerConfig::default()), b, b_in);
+    tokio::spawn(async move {
+        while let Some(e) = se.recv().await {
+            if let TransactionEvent::Request { id, request, .. } = e {
+                // Back to back: 180 then 200 must arrive in this order.
+                for code in [180, 200] {
+                    let r = ResponseBuilder::from_request(&request, code)
+                        .with_to_tag("s")
+                        .build()
+                        .unwrap();
+                    server.send_response(id, r).await.unwrap();
+                }
+            }
+        }
+    });
+    for i in 0..20 {
+        let branch = client.new_branch().await;
+        let invite = Message::parse(format!(
+            "INVITE sip:{b_addr};transport=tcp SIP/2.0\r\nVia: SIP/2.0/TCP placeholder.invalid;branch={branch}\r\n\
+             Max-Forwards: 70\r\nFrom: <sip:a@example.com>;tag={i}\r\nTo: <sip:{b_addr}>\r\nCall-ID: order-{i}\r\n\
+             CSeq: 1 INVITE\r\nContact: <sip:a@127.0.0.1>\r\nContent-Length: 0\r\n\r\n"
+        ))
+        .unwrap();
+        let target = Target {
+            explicit_transport: true,
+            ..Target::new(Kind::Tcp, b_addr)
+        };
+        let mut ct = client.send_request(invite, target).await.unwrap();
+        let mut codes = Vec::new();
+        while codes.last() != Some(&200) {
+            match next(&mut ct).await {
+                TransactionEvent::Response { response, .. } => {
+                    codes.push(response.status().unwrap())
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        codes.retain(|c| *c != 100);
+        assert_eq!(codes, vec![180, 200], "call {i}");
+    }
+}
