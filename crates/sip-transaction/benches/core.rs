@@ -105,7 +105,11 @@ fn rss_kib() -> Option<u64> {
 }
 
 fn main() {
-    let quick = std::env::args().any(|a| a == "--quick") || std::env::var("BENCH_QUICK").is_ok();
+    // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this
+    // binary without it, as a smoke test: then the short run is enough.
+    let quick = !std::env::args().any(|a| a == "--bench")
+        || std::env::args().any(|a| a == "--quick")
+        || std::env::var("BENCH_QUICK").is_ok();
     let n = if quick { 50_000 } else { 300_000 };
     let now = Instant::now();
 

@@ -286,7 +286,10 @@ async fn scenario(
 }
 
 fn main() {
-    let quick = std::env::args().any(|a| a == "--quick")
+    // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this
+    // binary without it, as a smoke test: then the short run is enough.
+    let quick = !std::env::args().any(|a| a == "--bench")
+        || std::env::args().any(|a| a == "--quick")
         || std::env::var("BENCH_QUICK").is_ok_and(|v| v == "1");
     let plan = if quick {
         Plan {
