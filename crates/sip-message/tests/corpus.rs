@@ -14,6 +14,9 @@
 
 use std::path::PathBuf;
 
+mod common;
+
+use common::corpus_message;
 use sip_message::validate::{validate_request, validate_response, Policy, Problem};
 use sip_message::{HeaderName, Message, ParseErrorKind as K, SyntaxError};
 
@@ -29,38 +32,6 @@ enum Expect {
     SyntaxFails(fn(&SyntaxError) -> bool),
     /// Parses and decodes; validation reports a problem matching this.
     Semantic(fn(&Problem) -> bool),
-}
-
-fn data(path: &str) -> Vec<u8> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("testdata/corpus")
-        .join(path);
-    let raw = std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-    if path.starts_with("rfc5118/") {
-        to_wire(&raw)
-    } else {
-        raw
-    }
-}
-
-/// RFC 5118 archive members use bare LF: convert to CRLF (the data stays
-/// as archived). Two members end without the blank line that closes the
-/// header section (a quirk of the RFC text, see corpus README): add it.
-fn to_wire(raw: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(raw.len() + 64);
-    for &b in raw {
-        if b == b'\n' {
-            out.push(b'\r');
-        }
-        out.push(b);
-    }
-    if !out.windows(4).any(|w| w == b"\r\n\r\n") {
-        if !out.ends_with(b"\r\n") {
-            out.extend_from_slice(b"\r\n");
-        }
-        out.extend_from_slice(b"\r\n");
-    }
-    out
 }
 
 fn manifest_verdict(path: &str) -> String {
@@ -105,7 +76,7 @@ fn run(path: &str, expect: Expect) {
         agrees,
         "{path}: manifest says {verdict}, test expects {expect:?}"
     );
-    let bytes = data(path);
+    let bytes = corpus_message(path);
     let parsed = Message::parse(bytes.clone());
     match expect {
         Expect::ParseFails(kind) => {

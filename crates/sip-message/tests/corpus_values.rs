@@ -1,17 +1,15 @@
 //! What the parser reads out of the trickiest RFC 4475 / RFC 5118 messages:
 //! not just "it parses", but the right values.
 
-use std::path::PathBuf;
+mod common;
+use common::corpus_message;
 
 use sip_message::headers::{Contact, From, Route, To, Transport, Via};
 use sip_message::uri::{unescape, Host, Uri};
 use sip_message::{HeaderName, Message, Method};
 
 fn msg(path: &str) -> Message {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("testdata/corpus")
-        .join(path);
-    Message::parse(std::fs::read(p).unwrap()).unwrap()
+    Message::parse(corpus_message(path)).unwrap()
 }
 
 #[test]
@@ -194,21 +192,7 @@ fn rfc4475_3_3_14_regescrt_escaped_route_kept() {
 
 #[test]
 fn rfc5118_4_4_port_unambiguous() {
-    let raw = std::fs::read(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/corpus/rfc5118/port-unambiguous"),
-    )
-    .unwrap();
-    let wire: Vec<u8> = raw
-        .iter()
-        .flat_map(|b| {
-            if *b == b'\n' {
-                vec![b'\r', b'\n']
-            } else {
-                vec![*b]
-            }
-        })
-        .collect();
-    let m = Message::parse(wire).unwrap();
+    let m = msg("rfc5118/port-unambiguous");
     let Some(Ok(Uri::Sip(u))) = m.request_uri() else {
         panic!()
     };

@@ -19,8 +19,9 @@
 //! About 20,000 mutants in all, a few seconds in a debug build;
 //! `SIP_MUTANTS_SCALE=k` multiplies them for a longer search.
 
+mod common;
+
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::PathBuf;
 
 use sip_message::framing::{self, Status};
 use sip_message::headers::{
@@ -64,48 +65,12 @@ impl Rng {
     }
 }
 
-fn crate_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Bare LF to CRLF, plus the blank line two RFC 5118 members lack.
-fn lf_to_crlf(raw: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(raw.len() + 64);
-    for &b in raw {
-        if b == b'\n' {
-            out.push(b'\r');
-        }
-        out.push(b);
-    }
-    if !out.windows(4).any(|w| w == b"\r\n\r\n") {
-        if !out.ends_with(b"\r\n") {
-            out.extend_from_slice(b"\r\n");
-        }
-        out.extend_from_slice(b"\r\n");
-    }
-    out
-}
-
-/// Every corpus and bench message in wire form (sorted, so runs repeat).
+/// Every corpus and bench message in wire form (see `common`).
 fn seeds() -> Vec<Vec<u8>> {
-    let mut out = Vec::new();
-    for (dir, convert) in [
-        ("testdata/corpus/rfc4475", false),
-        ("testdata/corpus/rfc5118", true),
-        ("testdata/bench", false),
-    ] {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(crate_dir().join(dir))
-            .unwrap_or_else(|e| panic!("{dir}: {e}"))
-            .map(|e| e.expect("dir entry").path())
-            .collect();
-        files.sort();
-        for f in files {
-            let raw = std::fs::read(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
-            out.push(if convert { lf_to_crlf(&raw) } else { raw });
-        }
-    }
-    assert!(out.len() >= 60, "corpus not found: {} files", out.len());
-    out
+    common::wire_messages()
+        .into_iter()
+        .map(|(_, m)| m)
+        .collect()
 }
 
 const BYTES: &[u8] =

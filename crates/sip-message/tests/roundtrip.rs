@@ -17,8 +17,9 @@
 //! The last section holds the smallest reproducers of what these found
 //! (all fixed since); they stay as regression tests.
 
+mod common;
+
 use std::net::{Ipv4Addr, Ipv6Addr};
-use std::path::PathBuf;
 
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
@@ -1367,49 +1368,12 @@ fn reference_escape(s: &str, part: UriPart) -> String {
 // (b) Parse → serialize identity over the corpus and bench messages
 // ---------------------------------------------------------------------------
 
-fn crate_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Bare LF to CRLF; a missing blank line after the headers is added (two
-/// RFC 5118 members lack it, see testdata/corpus/README.md).
-fn lf_to_crlf(raw: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(raw.len() + 64);
-    for &b in raw {
-        if b == b'\n' {
-            out.push(b'\r');
-        }
-        out.push(b);
-    }
-    if !out.windows(4).any(|w| w == b"\r\n\r\n") {
-        if !out.ends_with(b"\r\n") {
-            out.extend_from_slice(b"\r\n");
-        }
-        out.extend_from_slice(b"\r\n");
-    }
-    out
-}
-
 /// Every corpus and bench message in wire form, with its file name.
 fn wire_messages() -> Vec<(String, Vec<u8>)> {
-    let mut out = Vec::new();
-    for (dir, convert) in [
-        ("testdata/corpus/rfc4475", false),
-        ("testdata/corpus/rfc5118", true),
-        ("testdata/bench", false),
-    ] {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(crate_dir().join(dir))
-            .unwrap_or_else(|e| panic!("{dir}: {e}"))
-            .map(|e| e.expect("dir entry").path())
-            .collect();
-        files.sort();
-        for f in files {
-            let raw = std::fs::read(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
-            let bytes = if convert { lf_to_crlf(&raw) } else { raw };
-            out.push((f.display().to_string(), bytes));
-        }
-    }
-    out
+    common::wire_messages()
+        .into_iter()
+        .map(|(p, m)| (p.display().to_string(), m))
+        .collect()
 }
 
 type Snapshot = (

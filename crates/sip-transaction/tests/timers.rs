@@ -240,10 +240,7 @@ fn rfc3261_17_1_2_2_non_invite_final_then_timer_k_t4_on_udp_zero_on_tcp() {
         l.handle_inbound(t0 + ms(200), inbound(response(&req, 200, Some("z")), kind));
         assert!(drain(&mut l).is_empty());
         let outs = run_until(&mut l, t0, ms(60_000));
-        let end = outs
-            .iter()
-            .find(|(_, o)| matches!(o, Output::Event(TransactionEvent::Terminated { .. })))
-            .map(|(d, _)| d.as_millis() as u64);
+        let end = terminated_at(&outs);
         assert_eq!(end, Some(100 + k), "{kind}");
     }
 }
@@ -323,20 +320,7 @@ fn rfc3261_17_2_1_ack_confirms_and_timer_i_is_t4_on_udp_zero_on_tcp() {
         let busy = response(&req, 486, Some("uas"));
         l.send_response(t0, id, busy.clone()).unwrap();
         drain(&mut l);
-        let ack =
-            sip_message::RequestBuilder::new(Method::Ack, &req.request_uri().unwrap().unwrap())
-                .copy_from(
-                    &req,
-                    &[
-                        sip_message::HeaderName::Via,
-                        sip_message::HeaderName::From,
-                        sip_message::HeaderName::CallId,
-                    ],
-                )
-                .raw_header("To", "Bob <sip:bob@example.com>;tag=uas")
-                .raw_header("CSeq", "1 ACK")
-                .build()
-                .unwrap();
+        let ack = ack_for_non_2xx(&req, "uas");
         l.handle_inbound(t0 + ms(200), inbound(ack.clone(), kind));
         assert_eq!(l.server_state(id), Some(ServerState::Confirmed));
         // A retransmitted ACK is absorbed, not shown to the TU.
@@ -347,10 +331,7 @@ fn rfc3261_17_2_1_ack_confirms_and_timer_i_is_t4_on_udp_zero_on_tcp() {
             response_times(&outs).is_empty(),
             "{kind}: no retransmission after ACK"
         );
-        let end = outs
-            .iter()
-            .find(|(_, o)| matches!(o, Output::Event(TransactionEvent::Terminated { .. })))
-            .map(|(d, _)| d.as_millis() as u64);
+        let end = terminated_at(&outs);
         assert_eq!(end, Some(200 + i), "{kind}");
     }
 }
@@ -374,19 +355,7 @@ fn rfc6026_7_1_accepted_absorbs_invite_retransmissions_and_passes_ack_until_time
         .unwrap();
     assert_eq!(transmits(&drain(&mut l)).len(), 1);
     // ACK for the 2xx: to the TU.
-    let ack = sip_message::RequestBuilder::new(Method::Ack, &req.request_uri().unwrap().unwrap())
-        .copy_from(
-            &req,
-            &[
-                sip_message::HeaderName::Via,
-                sip_message::HeaderName::From,
-                sip_message::HeaderName::CallId,
-            ],
-        )
-        .raw_header("To", "Bob <sip:bob@example.com>;tag=uas")
-        .raw_header("CSeq", "1 ACK")
-        .build()
-        .unwrap();
+    let ack = ack_for_non_2xx(&req, "uas");
     l.handle_inbound(t0 + ms(600), inbound(ack, Kind::Udp));
     assert!(matches!(
         events(&drain(&mut l))[..],
@@ -422,10 +391,7 @@ fn rfc3261_17_2_2_non_invite_server_absorbs_in_trying_resends_in_completed_timer
             assert_eq!(transmits(&drain(&mut l)).len(), 1);
         }
         let outs = run_until(&mut l, t0, ms(60_000));
-        let end = outs
-            .iter()
-            .find(|(_, o)| matches!(o, Output::Event(TransactionEvent::Terminated { .. })))
-            .map(|(d, _)| d.as_millis() as u64);
+        let end = terminated_at(&outs);
         assert_eq!(end, Some(700 + j), "{kind}");
     }
 }
@@ -471,21 +437,7 @@ fn rfc3261_17_2_3_rfc2543_fallback_matches_retransmission_and_ack() {
     l.send_response(t0 + ms(600), id, response(&invite, 404, Some("nf")))
         .unwrap();
     drain(&mut l);
-    let ack = |tag: &str| {
-        sip_message::RequestBuilder::new(Method::Ack, &invite.request_uri().unwrap().unwrap())
-            .copy_from(
-                &invite,
-                &[
-                    sip_message::HeaderName::Via,
-                    sip_message::HeaderName::From,
-                    sip_message::HeaderName::CallId,
-                ],
-            )
-            .raw_header("To", &format!("Bob <sip:bob@example.com>;tag={tag}"))
-            .raw_header("CSeq", "1 ACK")
-            .build()
-            .unwrap()
-    };
+    let ack = |tag: &str| ack_for_non_2xx(&invite, tag);
     // An ACK with another To tag does not match (it goes to the TU).
     l.handle_inbound(t0 + ms(700), inbound(ack("other"), Kind::Udp));
     assert!(matches!(

@@ -434,30 +434,6 @@ async fn udp_inbound_overflow_is_counted_and_not_reported_as_received() {
     server.shutdown().await;
 }
 
-#[tokio::test]
-async fn udp_inbound_overflow_drops_and_counts_then_recovers() {
-    let mut cfg = TransportConfig::default().udp(lo());
-    cfg.inbound_queue = 2;
-    let (server, mut rx) = Transport::bind(cfg).await.unwrap();
-    let to = server.local_addr(Kind::Udp).unwrap();
-    let peer = UdpSocket::bind(lo()).await.unwrap();
-    let me = peer.local_addr().unwrap();
-    for i in 0..6 {
-        peer.send_to(options_text(&format!("ovf{i}"), "UDP", me).as_bytes(), to)
-            .await
-            .unwrap();
-    }
-    let s = wait_stats(&server, "4 overflows", |s| s.inbound_overflow >= 4).await;
-    assert_eq!(s.inbound_overflow, 4, "{s:?}");
-    for i in 0..2 {
-        let got = within("queued message", rx.recv()).await.unwrap();
-        assert_eq!(got.message.call_id(), Some(format!("ovf{i}").as_str()));
-    }
-    assert_nothing_delivered(&mut rx);
-    assert_still_serves(&server, &mut rx, Kind::Udp, None).await;
-    server.shutdown().await;
-}
-
 // ---------------------------------------------------------------------------
 // Oversize and unframable streams
 // ---------------------------------------------------------------------------

@@ -105,3 +105,25 @@ pub fn transmit_times(outs: &[(Duration, Output)]) -> Vec<u64> {
         .map(|(d, _)| d.as_millis() as u64)
         .collect()
 }
+
+/// The ACK a UAC sends for a non-2xx final with this To tag (§17.1.1.3),
+/// built by hand to feed a server transaction.
+pub fn ack_for_non_2xx(invite: &Message, to_tag: &str) -> Message {
+    use sip_message::{HeaderName, Method, RequestBuilder};
+    RequestBuilder::new(Method::Ack, &invite.request_uri().unwrap().unwrap())
+        .copy_from(
+            invite,
+            &[HeaderName::Via, HeaderName::From, HeaderName::CallId],
+        )
+        .raw_header("To", &format!("Bob <sip:bob@example.com>;tag={to_tag}"))
+        .raw_header("CSeq", "1 ACK")
+        .build()
+        .unwrap()
+}
+
+/// When (in ms from the start) the transaction reached Terminated.
+pub fn terminated_at(outs: &[(Duration, Output)]) -> Option<u64> {
+    outs.iter()
+        .find(|(_, o)| matches!(o, Output::Event(TransactionEvent::Terminated { .. })))
+        .map(|(d, _)| d.as_millis() as u64)
+}
