@@ -1,0 +1,320 @@
+//! One dialog (RFC 3261 §12): its state and the rules for requests in it.
+
+use sip_message::headers::{Contact, From, NameAddr, RecordRoute, To, Transport, TypedHeader, Via};
+use sip_message::uri::{Host, Uri};
+use sip_message::{Message, Method, RequestBuilder};
+
+use crate::error::DialogError;
+use crate::id::DialogId;
+
+/// Which side of the dialog we are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// We sent the dialog-creating request.
+    Uac,
+    /// We received it.
+    Uas,
+}
+
+/// Dialog states (§12): early after a provisional with a tag, confirmed
+/// after a 2xx.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DialogState {
+    /// Created by a 101-199 response.
+    Early,
+    /// Created or confirmed by a 2xx.
+    Confirmed,
+    /// Ended.
+    Terminated,
+}
+
+/// The state RFC 3261 §12.1 keeps for a dialog.
+#[derive(Debug, Clone)]
+pub struct Dialog {
+    id: DialogId,
+    role: Role,
+    state: DialogState,
+    local_seq: u32,
+    remote_seq: Option<u32>,
+    /// Our address (From for a UAC, To for a UAS), tag included.
+    local: NameAddr,
+    /// The peer's address, tag included.
+    remote: NameAddr,
+    remote_target: Uri,
+    /// Route set, in the order requests carry it.
+    route_set: Vec<NameAddr>,
+    secure: bool,
+    /// Our Contact for target refresh requests.
+    local_contact: Option<NameAddr>,
+}
+
+fn first<H: TypedHeader>(m: &Message, what: &'static str) -> Result<H, DialogError> {
+    m.get::<H>().map_err(|_| DialogError::MissingHeader(what))
+}
+
+fn contact_uri(m: &Message) -> Result<Uri, DialogError> {
+    match m.get::<Contact>() {
+        Ok(Contact::Addr(a)) => Ok(a.uri().clone()),
+        _ => Err(DialogError::MissingContact),
+    }
+}
+
+fn record_route(m: &Message) -> Result<Vec<NameAddr>, DialogError> {
+    m.get_all::<RecordRoute>()
+        .map(|r| {
+            r.map(|r| r.0)
+                .map_err(|_| DialogError::MissingHeader("Record-Route"))
+        })
+        .collect()
+}
+
+fn is_target_refresh(m: &Method) -> bool {
+    matches!(
+        m,
+        Method::Invite | Method::Update | Method::Subscribe | Method::Notify | Method::Refer
+    )
+}
+
+impl Dialog {
+    /// The UAC side of a dialog created by `response` (a 101-199 with a To
+    /// tag, or a 2xx) to our dialog-creating `request` (§12.1.2).
+    ///
+    /// The route set is the response's Record-Route in reverse; the remote
+    /// target its Contact (an early dialog without one keeps the
+    /// Request-URI; a 2xx without one is an error).
+    pub fn uac(request: &Message, response: &Message) -> Result<Dialog, DialogError> {
+        let code = response
+            .status()
+            .ok_or(DialogError::MissingHeader("status"))?;
+        let call_id = request
+            .call_id()
+            .ok_or(DialogError::MissingHeader("Call-ID"))?;
+        let local_tag = request
+            .from_tag()
+            .ok_or(DialogError::MissingHeader("From tag"))?;
+        let remote_tag = response
+            .to_tag()
+            .ok_or(DialogError::MissingHeader("To tag"))?;
+        let (seq, _) = request.cseq().ok_or(DialogError::MissingHeader("CSeq"))?;
+        let request_uri = request
+            .request_uri()
+            .and_then(Result::ok)
+            .ok_or(DialogError::MissingHeader("Request-URI"))?;
+        let remote_target = match contact_uri(response) {
+            Ok(u) => u,
+            Err(e) if code >= 200 => return Err(e),
+            Err(_) => request_uri.clone(),
+        };
+        let mut route_set = record_route(response)?;
+        route_set.reverse();
+        let secure = request_uri.as_sip().is_some_and(|u| u.is_secure())
+            && request
+                .top_via()
+                .is_some_and(|v| v.transport() == Transport::Tls);
+        Ok(Dialog {
+            id: DialogId::new(call_id, local_tag, remote_tag),
+            role: Role::Uac,
+            state: if code >= 200 {
+                DialogState::Confirmed
+            } else {
+                DialogState::Early
+            },
+            local_seq: seq,
+            remote_seq: None,
+            local: first::<From>(request, "From")?.0,
+            remote: first::<To>(response, "To")?.0,
+            remote_target,
+            route_set,
+            secure,
+            local_contact: request
+                .get::<Contact>()
+                .ok()
+                .and_then(|c| c.addr().cloned()),
+        })
+    }
+
+    /// The UAS side of a dialog created by the received `request`, which we
+    /// answer with `local_tag` in To (§12.1.1). The route set is the
+    /// request's Record-Route in order; the remote target its Contact.
+    /// `local_seq` is where our own CSeq numbering starts (§8.1.1.5).
+    pub fn uas(
+        request: &Message,
+        local_tag: &str,
+        local_contact: Option<NameAddr>,
+        local_seq: u32,
+        over_tls: bool,
+    ) -> Result<Dialog, DialogError> {
+        let call_id = request
+            .call_id()
+            .ok_or(DialogError::MissingHeader("Call-ID"))?;
+        let (seq, _) = request.cseq().ok_or(DialogError::MissingHeader("CSeq"))?;
+        let request_uri = request
+            .request_uri()
+            .and_then(Result::ok)
+            .ok_or(DialogError::MissingHeader("Request-URI"))?;
+        let to = first::<To>(request, "To")?
+            .0
+            .with_param("tag", Some(local_tag));
+        Ok(Dialog {
+            // A request without From tag (RFC 2543) has a null remote tag.
+            id: DialogId::new(call_id, local_tag, request.from_tag().unwrap_or("")),
+            role: Role::Uas,
+            state: DialogState::Early,
+            local_seq,
+            remote_seq: Some(seq),
+            local: to,
+            remote: first::<From>(request, "From")?.0,
+            remote_target: contact_uri(request)?,
+            route_set: record_route(request)?,
+            secure: request_uri.as_sip().is_some_and(|u| u.is_secure()) && over_tls,
+            local_contact,
+        })
+    }
+
+    /// A 2xx confirms an early dialog; the route set and remote target are
+    /// recomputed from it (§13.2.2.4).
+    pub fn confirm(&mut self, response: &Message) -> Result<(), DialogError> {
+        if self.role == Role::Uac {
+            let mut rs = record_route(response)?;
+            rs.reverse();
+            self.route_set = rs;
+            self.remote_target = contact_uri(response)?;
+        }
+        self.state = DialogState::Confirmed;
+        Ok(())
+    }
+
+    /// Ends the dialog.
+    pub fn terminate(&mut self) {
+        self.state = DialogState::Terminated;
+    }
+
+    /// Applies a request received in this dialog (§12.2.2): the CSeq must not
+    /// go back (500), and a target refresh request replaces the remote
+    /// target with its Contact.
+    pub fn receive_request(&mut self, req: &Message) -> Result<(), DialogError> {
+        let (seq, method) = req.cseq().ok_or(DialogError::MissingHeader("CSeq"))?;
+        if let Some(last) = self.remote_seq {
+            if seq < last {
+                return Err(DialogError::CSeqOutOfOrder { got: seq, last });
+            }
+        }
+        // ACK and CANCEL carry the INVITE's number; PRACK and the rest go up.
+        self.remote_seq = Some(self.remote_seq.map_or(seq, |l| l.max(seq)));
+        if is_target_refresh(method) {
+            if let Ok(uri) = contact_uri(req) {
+                self.remote_target = uri;
+            }
+        }
+        Ok(())
+    }
+
+    /// A request within the dialog (§12.2.1.1). ACK and CANCEL reuse the
+    /// CSeq number `invite_seq` of their INVITE; any other method takes the
+    /// next local sequence number. `branch` and `transport` make the top Via
+    /// (the transport fills in sent-by). The route set decides Request-URI
+    /// and Route: loose routing (`lr` on the first route) keeps the remote
+    /// target as Request-URI; strict routing puts the first route there and
+    /// the remote target last in Route.
+    pub fn request(
+        &mut self,
+        method: Method,
+        invite_seq: Option<u32>,
+        branch: &str,
+        transport: Transport,
+    ) -> RequestBuilder {
+        let seq = match (&method, invite_seq) {
+            (Method::Ack | Method::Cancel, Some(s)) => s,
+            _ => {
+                self.local_seq = self.local_seq.wrapping_add(1);
+                self.local_seq
+            }
+        };
+        let (request_uri, routes): (Uri, Vec<NameAddr>) = match self.route_set.first() {
+            None => (self.remote_target.clone(), Vec::new()),
+            Some(r) if r.uri().as_sip().is_some_and(|u| u.lr()) => {
+                (self.remote_target.clone(), self.route_set.clone())
+            }
+            Some(r) => {
+                // Strict routing (§12.2.1.1, §16.12.1.2): the first route
+                // (without URI headers) becomes the Request-URI.
+                let ruri = match r.uri().as_sip() {
+                    Some(s) => s
+                        .to_builder()
+                        .clear_headers()
+                        .build()
+                        .map(Uri::Sip)
+                        .unwrap_or_else(|_| r.uri().clone()),
+                    None => r.uri().clone(),
+                };
+                let mut rest: Vec<NameAddr> = self.route_set[1..].to_vec();
+                rest.push(NameAddr::new(self.remote_target.clone()));
+                (ruri, rest)
+            }
+        };
+        let via = Via::new(
+            transport,
+            Host::Domain("placeholder.invalid".into()),
+            None,
+            branch,
+        );
+        let mut b = RequestBuilder::new(method.clone(), &request_uri)
+            .header(&via)
+            .raw_header("Max-Forwards", "70")
+            .header(&From(self.local.clone()))
+            .header(&To(self.remote.clone()))
+            .raw_header("Call-ID", &self.id.call_id)
+            .header(&sip_message::headers::CSeq::new(seq, method.clone()));
+        for r in &routes {
+            b = b.header(&sip_message::headers::Route(r.clone()));
+        }
+        if is_target_refresh(&method) {
+            if let Some(c) = &self.local_contact {
+                b = b.header(&Contact::Addr(c.clone()));
+            }
+        }
+        b
+    }
+
+    /// The dialog id.
+    pub fn id(&self) -> &DialogId {
+        &self.id
+    }
+    /// Our role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+    /// The state.
+    pub fn state(&self) -> DialogState {
+        self.state
+    }
+    /// Last CSeq number we used.
+    pub fn local_seq(&self) -> u32 {
+        self.local_seq
+    }
+    /// Last CSeq number the peer used.
+    pub fn remote_seq(&self) -> Option<u32> {
+        self.remote_seq
+    }
+    /// The peer's current target (its Contact).
+    pub fn remote_target(&self) -> &Uri {
+        &self.remote_target
+    }
+    /// The route set in request order.
+    pub fn route_set(&self) -> &[NameAddr] {
+        &self.route_set
+    }
+    /// True for a sips/TLS dialog.
+    pub fn secure(&self) -> bool {
+        self.secure
+    }
+    /// Our address with our tag.
+    pub fn local(&self) -> &NameAddr {
+        &self.local
+    }
+    /// The peer's address with its tag.
+    pub fn remote(&self) -> &NameAddr {
+        &self.remote
+    }
+}

@@ -1,0 +1,40 @@
+//! Dialog errors, each with the response a UAS sends for it.
+
+use crate::id::DialogId;
+
+/// Why a message could not be applied to a dialog.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DialogError {
+    /// No dialog matches (§12.2.2): 481.
+    #[error("no dialog {0}")]
+    UnknownDialog(DialogId),
+    /// The request has no dialog identifiers (Call-ID, tags).
+    #[error("the message carries no dialog identifiers")]
+    NotInDialog,
+    /// A lower CSeq than the last one from the peer (§12.2.2): 500.
+    #[error("CSeq {got} is lower than {last}")]
+    CSeqOutOfOrder {
+        /// Received.
+        got: u32,
+        /// Last seen.
+        last: u32,
+    },
+    /// A dialog-creating message without a usable Contact (§12.1): 400.
+    #[error("missing or malformed Contact")]
+    MissingContact,
+    /// A header the dialog needs is missing or malformed: 400.
+    #[error("missing or malformed {0}")]
+    MissingHeader(&'static str),
+}
+
+impl DialogError {
+    /// The response a UAS sends, if one is due.
+    pub fn status_code(&self) -> Option<u16> {
+        Some(match self {
+            DialogError::UnknownDialog(_) | DialogError::NotInDialog => 481,
+            DialogError::CSeqOutOfOrder { .. } => 500,
+            DialogError::MissingContact | DialogError::MissingHeader(_) => 400,
+        })
+    }
+}

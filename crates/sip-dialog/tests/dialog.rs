@@ -1,0 +1,384 @@
+//! RFC 3261 §12 dialog rules, on call-flow messages in the style of RFC 3665.
+
+use sip_dialog::{Dialog, DialogError, DialogId, DialogState, DialogUpdate, Dialogs};
+use sip_message::headers::{NameAddr, Route, Transport};
+use sip_message::{Message, Method};
+
+const CALL: &str = "3848276298220188511@atlanta.example.com";
+
+fn invite() -> Message {
+    Message::parse(format!(
+        "INVITE sip:bob@biloxi.example.com SIP/2.0\r\n\
+         Via: SIP/2.0/UDP client.atlanta.example.com:5060;branch=z9hG4bK74bf9\r\n\
+         Max-Forwards: 70\r\nFrom: Alice <sip:alice@atlanta.example.com>;tag=9fxced76sl\r\n\
+         To: Bob <sip:bob@biloxi.example.com>\r\nCall-ID: {CALL}\r\nCSeq: 1 INVITE\r\n\
+         Contact: <sip:alice@client.atlanta.example.com;transport=udp>\r\nContent-Length: 0\r\n\r\n"
+    ))
+    .unwrap()
+}
+
+fn response(code: u16, tag: &str, contact: Option<&str>, rr: &[&str]) -> Message {
+    let reason = sip_message::reason_phrase(code);
+    let mut s = format!(
+        "SIP/2.0 {code} {reason}\r\nVia: SIP/2.0/UDP client.atlanta.example.com:5060;branch=z9hG4bK74bf9\r\n"
+    );
+    for r in rr {
+        s += &format!("Record-Route: {r}\r\n");
+    }
+    s += &format!(
+        "From: Alice <sip:alice@atlanta.example.com>;tag=9fxced76sl\r\nTo: Bob <sip:bob@biloxi.example.com>;tag={tag}\r\n\
+         Call-ID: {CALL}\r\nCSeq: 1 INVITE\r\n"
+    );
+    if let Some(c) = contact {
+        s += &format!("Contact: {c}\r\n");
+    }
+    s += "Content-Length: 0\r\n\r\n";
+    Message::parse(s).unwrap()
+}
+
+fn routes(m: &Message) -> Vec<String> {
+    m.get_all::<Route>()
+        .map(|r| r.unwrap().uri().to_string())
+        .collect()
+}
+
+#[test]
+fn rfc3261_12_1_2_forking_gives_one_early_dialog_per_to_tag_and_a_2xx_confirms_one() {
+    let inv = invite();
+    let mut d = Dialogs::new();
+    assert_eq!(
+        d.on_response(&inv, &response(100, "x", None, &[])).unwrap(),
+        DialogUpdate::None
+    );
+    let rr = [
+        "<sip:ss2.biloxi.example.com;lr>",
+        "<sip:ss1.atlanta.example.com;lr>",
+    ];
+    let a = match d
+        .on_response(
+            &inv,
+            &response(180, "fork-a", Some("<sip:bob@a.biloxi.example.com>"), &rr),
+        )
+        .unwrap()
+    {
+        DialogUpdate::Early(id) => id,
+        other => panic!("{other:?}"),
+    };
+    let b = match d
+        .on_response(
+            &inv,
+            &response(183, "fork-b", Some("<sip:bob@b.biloxi.example.com>"), &rr),
+        )
+        .unwrap()
+    {
+        DialogUpdate::Early(id) => id,
+        other => panic!("{other:?}"),
+    };
+    assert_ne!(a, b);
+    assert_eq!(d.early_of(CALL, "9fxced76sl"), vec![a.clone(), b.clone()]);
+    // A repeated 180 of fork A is known.
+    assert_eq!(
+        d.on_response(
+            &inv,
+            &response(180, "fork-a", Some("<sip:bob@a.biloxi.example.com>"), &rr)
+        )
+        .unwrap(),
+        DialogUpdate::Known(a.clone())
+    );
+    // The 2xx of fork A: confirmed, route set and target recomputed from it (§13.2.2.4).
+    let ok = response(
+        200,
+        "fork-a",
+        Some("<sip:bob@final.biloxi.example.com>"),
+        &["<sip:ss3.biloxi.example.com;lr>"],
+    );
+    assert_eq!(
+        d.on_response(&inv, &ok).unwrap(),
+        DialogUpdate::EarlyConfirmed(a.clone())
+    );
+    let da = d.get(&a).unwrap();
+    assert_eq!(da.state(), DialogState::Confirmed);
+    assert_eq!(
+        da.remote_target().to_string(),
+        "sip:bob@final.biloxi.example.com"
+    );
+    assert_eq!(da.route_set().len(), 1);
+    // The INVITE is over: the other fork's early dialog goes.
+    assert_eq!(
+        d.drop_early_except(CALL, "9fxced76sl", Some(&a)),
+        vec![b.clone()]
+    );
+    assert!(d.get(&b).is_none());
+    assert_eq!(d.len(), 1);
+}
+
+#[test]
+fn rfc3261_12_1_2_route_set_is_record_route_reversed_and_ids_are_local_first() {
+    let inv = invite();
+    let ok = response(
+        200,
+        "314159",
+        Some("<sip:bob@client.biloxi.example.com>"),
+        &[
+            "<sip:ss2.biloxi.example.com;lr>",
+            "<sip:ss1.atlanta.example.com;lr>",
+        ],
+    );
+    let dlg = Dialog::uac(&inv, &ok).unwrap();
+    assert_eq!(dlg.id(), &DialogId::new(CALL, "9fxced76sl", "314159"));
+    let rs: Vec<String> = dlg
+        .route_set()
+        .iter()
+        .map(|r| r.uri().to_string())
+        .collect();
+    assert_eq!(
+        rs,
+        vec![
+            "sip:ss1.atlanta.example.com;lr",
+            "sip:ss2.biloxi.example.com;lr"
+        ]
+    );
+    assert_eq!(dlg.local_seq(), 1);
+    assert_eq!(dlg.remote_seq(), None);
+}
+
+#[test]
+fn rfc3261_12_2_1_1_loose_routing_keeps_the_remote_target_as_request_uri() {
+    let inv = invite();
+    let ok = response(
+        200,
+        "t",
+        Some("<sip:bob@client.biloxi.example.com>"),
+        &[
+            "<sip:ss2.biloxi.example.com;lr>",
+            "<sip:ss1.atlanta.example.com;lr>",
+        ],
+    );
+    let mut dlg = Dialog::uac(&inv, &ok).unwrap();
+    let bye = dlg
+        .request(Method::Bye, None, "z9hG4bKbye1", Transport::Udp)
+        .build()
+        .unwrap();
+    assert_eq!(
+        bye.request_uri_str(),
+        Some("sip:bob@client.biloxi.example.com")
+    );
+    assert_eq!(
+        routes(&bye),
+        vec![
+            "sip:ss1.atlanta.example.com;lr",
+            "sip:ss2.biloxi.example.com;lr"
+        ]
+    );
+    assert_eq!(bye.cseq(), Some((2, &Method::Bye)));
+    assert_eq!(
+        (bye.from_tag(), bye.to_tag()),
+        (Some("9fxced76sl"), Some("t"))
+    );
+    assert_eq!(bye.call_id(), Some(CALL));
+    assert_eq!(bye.top_via().unwrap().branch(), Some("z9hG4bKbye1"));
+}
+
+#[test]
+fn rfc3261_12_2_1_1_strict_routing_puts_the_first_route_in_the_request_uri() {
+    let inv = invite();
+    // The next hop is a strict router (no lr).
+    let ok = response(
+        200,
+        "t",
+        Some("<sip:bob@client.biloxi.example.com>"),
+        &[
+            "<sip:ss2.biloxi.example.com;lr>",
+            "<sip:strict.atlanta.example.com;maddr=192.0.2.9>",
+        ],
+    );
+    let mut dlg = Dialog::uac(&inv, &ok).unwrap();
+    let bye = dlg
+        .request(Method::Bye, None, "z9hG4bKbye2", Transport::Udp)
+        .build()
+        .unwrap();
+    assert_eq!(
+        bye.request_uri_str(),
+        Some("sip:strict.atlanta.example.com;maddr=192.0.2.9")
+    );
+    assert_eq!(
+        routes(&bye),
+        vec![
+            "sip:ss2.biloxi.example.com;lr",
+            "sip:bob@client.biloxi.example.com"
+        ]
+    );
+}
+
+#[test]
+fn rfc3261_12_2_1_1_cseq_increments_but_ack_and_cancel_reuse_the_invites() {
+    let inv = invite();
+    let ok = response(200, "t", Some("<sip:bob@client.biloxi.example.com>"), &[]);
+    let mut dlg = Dialog::uac(&inv, &ok).unwrap();
+    let ack = dlg
+        .request(Method::Ack, Some(1), "z9hG4bKa", Transport::Udp)
+        .build()
+        .unwrap();
+    assert_eq!(ack.cseq(), Some((1, &Method::Ack)));
+    assert!(routes(&ack).is_empty());
+    let info = dlg
+        .request(Method::Info, None, "z9hG4bKb", Transport::Udp)
+        .build()
+        .unwrap();
+    let reinvite = dlg
+        .request(Method::Invite, None, "z9hG4bKc", Transport::Udp)
+        .build()
+        .unwrap();
+    assert_eq!(info.cseq().unwrap().0, 2);
+    assert_eq!(reinvite.cseq().unwrap().0, 3);
+    // A target refresh request carries our Contact.
+    assert!(reinvite.has(sip_message::HeaderName::Contact));
+    assert!(!info.has(sip_message::HeaderName::Contact));
+}
+
+fn in_dialog(method: &str, cseq: u32, contact: Option<&str>, to_tag: &str) -> Message {
+    let mut s = format!(
+        "{method} sip:alice@client.atlanta.example.com SIP/2.0\r\nVia: SIP/2.0/UDP client.biloxi.example.com;branch=z9hG4bK{cseq}{method}\r\n\
+         From: Bob <sip:bob@biloxi.example.com>;tag=314159\r\nTo: Alice <sip:alice@atlanta.example.com>;tag={to_tag}\r\n\
+         Call-ID: {CALL}\r\nCSeq: {cseq} {method}\r\n"
+    );
+    if let Some(c) = contact {
+        s += &format!("Contact: {c}\r\n");
+    }
+    s += "Content-Length: 0\r\n\r\n";
+    Message::parse(s).unwrap()
+}
+
+#[test]
+fn rfc3261_12_2_2_unknown_dialog_is_481_lower_cseq_is_500_target_refresh_updates() {
+    let inv = invite();
+    let mut d = Dialogs::new();
+    d.on_response(
+        &inv,
+        &response(
+            200,
+            "314159",
+            Some("<sip:bob@client.biloxi.example.com>"),
+            &[],
+        ),
+    )
+    .unwrap();
+    // Unknown dialog (wrong To tag): 481.
+    let e = d
+        .receive_request(&in_dialog("INFO", 10, None, "someone-else"))
+        .unwrap_err();
+    assert_eq!(e.status_code(), Some(481));
+    // First request from the peer sets the remote sequence.
+    let id = d
+        .receive_request(&in_dialog("INFO", 10, None, "9fxced76sl"))
+        .unwrap();
+    assert_eq!(d.get(&id).unwrap().remote_seq(), Some(10));
+    // Lower: 500.
+    let e = d
+        .receive_request(&in_dialog("INFO", 9, None, "9fxced76sl"))
+        .unwrap_err();
+    assert_eq!(e, DialogError::CSeqOutOfOrder { got: 9, last: 10 });
+    assert_eq!(e.status_code(), Some(500));
+    // Target refresh: a re-INVITE with a new Contact moves the remote target.
+    d.receive_request(&in_dialog(
+        "INVITE",
+        11,
+        Some("<sip:bob@new.biloxi.example.com>"),
+        "9fxced76sl",
+    ))
+    .unwrap();
+    assert_eq!(
+        d.get(&id).unwrap().remote_target().to_string(),
+        "sip:bob@new.biloxi.example.com"
+    );
+    // INFO is not a target refresh: its Contact changes nothing.
+    d.receive_request(&in_dialog(
+        "INFO",
+        12,
+        Some("<sip:bob@other.example.com>"),
+        "9fxced76sl",
+    ))
+    .unwrap();
+    assert_eq!(
+        d.get(&id).unwrap().remote_target().to_string(),
+        "sip:bob@new.biloxi.example.com"
+    );
+    // BYE ends the dialog.
+    d.receive_request(&in_dialog("BYE", 13, None, "9fxced76sl"))
+        .unwrap();
+    assert_eq!(d.get(&id).unwrap().state(), DialogState::Terminated);
+}
+
+#[test]
+fn rfc3261_12_1_1_uas_route_set_in_order_and_local_tag() {
+    let req = Message::parse(format!(
+        "INVITE sip:bob@client.biloxi.example.com SIP/2.0\r\nVia: SIP/2.0/UDP ss2.biloxi.example.com;branch=z9hG4bK1\r\n\
+         Record-Route: <sip:ss2.biloxi.example.com;lr>\r\nRecord-Route: <sip:ss1.atlanta.example.com;lr>\r\n\
+         From: Alice <sip:alice@atlanta.example.com>;tag=9fxced76sl\r\nTo: Bob <sip:bob@biloxi.example.com>\r\n\
+         Call-ID: {CALL}\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@client.atlanta.example.com>\r\nContent-Length: 0\r\n\r\n"
+    ))
+    .unwrap();
+    let contact = NameAddr::new(
+        sip_message::uri::SipUri::parse("sip:bob@client.biloxi.example.com").unwrap(),
+    );
+    let mut dlg = Dialog::uas(&req, "314159", Some(contact), 100, false).unwrap();
+    assert_eq!(dlg.id(), &DialogId::new(CALL, "314159", "9fxced76sl"));
+    assert_eq!(dlg.remote_seq(), Some(1));
+    let rs: Vec<String> = dlg
+        .route_set()
+        .iter()
+        .map(|r| r.uri().to_string())
+        .collect();
+    assert_eq!(
+        rs,
+        vec![
+            "sip:ss2.biloxi.example.com;lr",
+            "sip:ss1.atlanta.example.com;lr"
+        ]
+    );
+    // The callee's BYE: From is our To with our tag, To is the caller.
+    let bye = dlg
+        .request(Method::Bye, None, "z9hG4bKuasbye", Transport::Udp)
+        .build()
+        .unwrap();
+    assert_eq!(
+        (bye.from_tag(), bye.to_tag()),
+        (Some("314159"), Some("9fxced76sl"))
+    );
+    assert_eq!(
+        bye.request_uri_str(),
+        Some("sip:alice@client.atlanta.example.com")
+    );
+    assert_eq!(bye.cseq().unwrap().0, 101);
+}
+
+#[test]
+fn a_2xx_without_contact_is_refused_an_early_dialog_falls_back_to_the_request_uri() {
+    let inv = invite();
+    assert_eq!(
+        Dialog::uac(&inv, &response(200, "t", None, &[])).unwrap_err(),
+        DialogError::MissingContact
+    );
+    let early = Dialog::uac(&inv, &response(180, "t", None, &[])).unwrap();
+    assert_eq!(
+        early.remote_target().to_string(),
+        "sip:bob@biloxi.example.com"
+    );
+}
+
+#[test]
+fn dialog_handles_round_trip_with_awkward_characters() {
+    for (c, l, r) in [
+        ("a/b@c", "x%y", ""),
+        ("simple", "1", "2"),
+        ("sp ace;semi", "t/g", "\u{e9}"),
+    ] {
+        let id = DialogId::new(c, l, r);
+        let h = id.to_string();
+        assert!(h.starts_with("dlg/"));
+        assert_eq!(h.matches('/').count(), 3, "{h}");
+        assert_eq!(h.parse::<DialogId>().unwrap(), id);
+    }
+    assert!("nope".parse::<DialogId>().is_err());
+    assert!("dlg/a/b".parse::<DialogId>().is_err());
+}
