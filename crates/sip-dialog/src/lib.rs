@@ -8,9 +8,10 @@
 //! that arrive (§12.2.2: 481 unknown dialog, 500 out-of-order CSeq, target
 //! refresh).
 //!
-//! State: this crate covers the dialog core. INVITE sessions (ACK for 2xx,
-//! 2xx retransmission, forking policy, offer/answer) and subscriptions
-//! (RFC 6665) build on it in later work.
+//! [`Sessions`] keeps the INVITE usage (RFC 3261 §13): NkSIP's states and
+//! stop reasons, the ACK for a 2xx, 2xx retransmission until the ACK, and
+//! forked 2xx handling. Offer/answer and subscriptions (RFC 6665) build on
+//! these in later work.
 //!
 //! ```
 //! use sip_dialog::{Dialogs, DialogUpdate};
@@ -47,8 +48,10 @@ mod dialog;
 mod dialogs;
 mod error;
 mod id;
+mod invite;
 
 pub use dialog::{Dialog, DialogState, Role};
 pub use dialogs::{DialogUpdate, Dialogs};
 pub use error::DialogError;
 pub use id::{BadHandle, DialogId};
+pub use invite::{InviteState, SessionOutput, Sessions, StopReason};
