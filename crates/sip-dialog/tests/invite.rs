@@ -248,7 +248,7 @@ fn uac_early_sessions_stop_with_the_invites_final() {
     let mut s = sessions();
     s.uac_early(dialogs.get(&id).unwrap(), &inv);
     assert_eq!(s.state(&id), Some(InviteState::ProceedingUac));
-    s.uac_failed(&[id.clone()], StopReason::for_final(486));
+    s.uac_failed(std::slice::from_ref(&id), StopReason::for_final(486));
     assert!(s.drain().iter().any(|o| matches!(
         o,
         SessionOutput::Status {
