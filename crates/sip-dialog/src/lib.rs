@@ -49,9 +49,11 @@ mod dialogs;
 mod error;
 mod id;
 mod invite;
+mod offer_answer;
 
 pub use dialog::{Dialog, DialogState, Role};
 pub use dialogs::{DialogUpdate, Dialogs};
 pub use error::DialogError;
 pub use id::{BadHandle, DialogId};
 pub use invite::{InviteState, SessionOutput, Sessions, StopReason};
+pub use offer_answer::{Carrier, Exchange, NegotiationState, OfferAnswer, OfferError};
