@@ -10,8 +10,10 @@
 //!
 //! [`Sessions`] keeps the INVITE usage (RFC 3261 §13): NkSIP's states and
 //! stop reasons, the ACK for a 2xx, 2xx retransmission until the ACK, and
-//! forked 2xx handling. Offer/answer and subscriptions (RFC 6665) build on
-//! these in later work.
+//! forked 2xx handling. [`OfferAnswer`] tracks offer/answer (RFC 3264,
+//! RFC 6337) with 491 for overlapping offers. [`Subscriptions`] keeps the
+//! subscriber side of RFC 6665: ids, states, expiry and refresh deadlines,
+//! NOTIFY before the 2xx and from forks, REFER's implicit subscription.
 //!
 //! ```
 //! use sip_dialog::{Dialogs, DialogUpdate};
@@ -50,6 +52,7 @@ mod error;
 mod id;
 mod invite;
 mod offer_answer;
+mod subscription;
 
 pub use dialog::{Dialog, DialogState, Role};
 pub use dialogs::{DialogUpdate, Dialogs};
@@ -57,3 +60,6 @@ pub use error::DialogError;
 pub use id::{BadHandle, DialogId};
 pub use invite::{InviteState, SessionOutput, Sessions, StopReason};
 pub use offer_answer::{Carrier, Exchange, NegotiationState, OfferAnswer, OfferError};
+pub use subscription::{
+    NotifyError, SubscriptionEvent, SubscriptionId, SubscriptionStatus, Subscriptions,
+};

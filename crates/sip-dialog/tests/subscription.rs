@@ -1,0 +1,207 @@
+//! Subscriber side of RFC 6665 on explicit instants.
+
+use std::time::{Duration, Instant};
+
+use sip_dialog::{
+    DialogId, NotifyError, SubscriptionEvent, SubscriptionId, SubscriptionStatus, Subscriptions,
+};
+use sip_message::headers::TerminationReason;
+use sip_message::Message;
+
+fn notify(from_tag: &str, state: &str, event: &str) -> Message {
+    Message::parse(format!(
+        "NOTIFY sip:alice@client.atlanta.example.com SIP/2.0\r\nVia: SIP/2.0/UDP pres.example.com;branch=z9hG4bKn{from_tag}{state}\r\n\
+         From: <sip:bob@example.com>;tag={from_tag}\r\nTo: <sip:alice@example.com>;tag=sub1\r\nCall-ID: sub-call\r\n\
+         CSeq: 1 NOTIFY\r\nEvent: {event}\r\nSubscription-State: {state}\r\nContact: <sip:pres.example.com>\r\nContent-Length: 0\r\n\r\n"
+    ))
+    .unwrap()
+}
+
+fn subs() -> Subscriptions {
+    Subscriptions::new(Duration::from_millis(500))
+}
+
+fn dialog(remote: &str) -> DialogId {
+    DialogId::new("sub-call", "sub1", remote)
+}
+
+#[test]
+fn rfc6665_4_1_2_4_no_notify_within_64_t1_after_the_2xx_is_a_timeout() {
+    let mut s = subs();
+    let id = SubscriptionId::new(dialog("n1"), "presence", None);
+    s.subscribe_sent(id.clone());
+    let t0 = Instant::now();
+    s.on_2xx(t0, &id, Some(3600));
+    assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(32)));
+    s.handle_timeout(t0 + Duration::from_secs(32));
+    assert_eq!(
+        s.status(&id),
+        Some(&SubscriptionStatus::Terminated {
+            reason: Some(TerminationReason::Timeout),
+            retry_after: None
+        })
+    );
+}
+
+#[test]
+fn rfc6665_4_1_2_2_refresh_at_half_time_expiry_at_the_end() {
+    let mut s = subs();
+    let id = SubscriptionId::new(dialog("n1"), "presence", None);
+    s.subscribe_sent(id.clone());
+    let t0 = Instant::now();
+    s.on_2xx(t0, &id, Some(600));
+    s.on_notify(
+        t0,
+        &id.dialog,
+        &notify("n1", "active;expires=600", "presence"),
+        &[],
+    )
+    .unwrap();
+    assert_eq!(s.status(&id), Some(&SubscriptionStatus::Active));
+    assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(300)));
+    s.handle_timeout(t0 + Duration::from_secs(300));
+    assert!(s
+        .drain()
+        .contains(&SubscriptionEvent::RefreshDue { id: id.clone() }));
+    // NOTIFY expires shortens it (§4.1.3).
+    s.on_notify(
+        t0 + Duration::from_secs(301),
+        &id.dialog,
+        &notify("n1", "active;expires=100", "presence"),
+        &[],
+    )
+    .unwrap();
+    assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(351)));
+    s.handle_timeout(t0 + Duration::from_secs(401));
+    assert!(matches!(
+        s.status(&id),
+        Some(SubscriptionStatus::Terminated {
+            reason: Some(TerminationReason::Timeout),
+            ..
+        })
+    ));
+}
+
+#[test]
+fn rfc6665_4_1_2_4_notify_before_the_2xx_and_from_two_forks() {
+    let mut s = subs();
+    // We sent SUBSCRIBE: we know Call-ID and our tag, not the remote tag.
+    let expected = SubscriptionId::new(DialogId::new("sub-call", "sub1", ""), "presence", None);
+    let t0 = Instant::now();
+    let a = s
+        .on_notify(
+            t0,
+            &dialog("forkA"),
+            &notify("forkA", "pending", "presence"),
+            std::slice::from_ref(&expected),
+        )
+        .unwrap();
+    let b = s
+        .on_notify(
+            t0,
+            &dialog("forkB"),
+            &notify("forkB", "active;expires=3600", "presence"),
+            std::slice::from_ref(&expected),
+        )
+        .unwrap();
+    assert_ne!(a, b);
+    assert_eq!(s.len(), 2);
+    assert_eq!(s.status(&a), Some(&SubscriptionStatus::Pending));
+    assert_eq!(s.status(&b), Some(&SubscriptionStatus::Active));
+    // The 2xx arriving later does not arm the NOTIFY wait for a subscription that has one.
+    s.on_2xx(t0, &a, Some(3600));
+    assert!(s.poll_timeout().unwrap() > t0 + Duration::from_secs(32));
+}
+
+#[test]
+fn rfc6665_4_1_3_terminated_with_reason_and_retry_after() {
+    let mut s = subs();
+    let id = SubscriptionId::new(dialog("n1"), "presence", None);
+    s.subscribe_sent(id.clone());
+    s.on_notify(
+        Instant::now(),
+        &id.dialog,
+        &notify(
+            "n1",
+            "terminated;reason=probation;retry-after=30",
+            "presence",
+        ),
+        &[],
+    )
+    .unwrap();
+    assert_eq!(
+        s.status(&id),
+        Some(&SubscriptionStatus::Terminated {
+            reason: Some(TerminationReason::Probation),
+            retry_after: Some(30)
+        })
+    );
+    assert_eq!(s.poll_timeout(), None);
+}
+
+#[test]
+fn notify_errors_name_their_response_codes() {
+    let mut s = subs();
+    let unknown = s
+        .on_notify(
+            Instant::now(),
+            &dialog("x"),
+            &notify("x", "active", "presence"),
+            &[],
+        )
+        .unwrap_err();
+    assert_eq!(
+        (unknown, unknown.status_code()),
+        (NotifyError::Unknown, 481)
+    );
+    let no_event = Message::parse(
+        String::from_utf8_lossy(notify("x", "active", "presence").as_bytes())
+            .replace("Event: presence\r\n", ""),
+    )
+    .unwrap();
+    let e = s
+        .on_notify(Instant::now(), &dialog("x"), &no_event, &[])
+        .unwrap_err();
+    assert_eq!(e.status_code(), 489);
+}
+
+#[test]
+fn rfc3515_2_4_4_refer_implicit_subscription_and_event_id() {
+    let mut s = subs();
+    let id = SubscriptionId::refer(dialog("n1"), 93809824);
+    assert_eq!(
+        (id.event.as_str(), id.id.as_deref()),
+        ("refer", Some("93809824"))
+    );
+    s.subscribe_sent(id.clone());
+    let got = s
+        .on_notify(
+            Instant::now(),
+            &id.dialog,
+            &notify("n1", "active;expires=60", "refer;id=93809824"),
+            &[],
+        )
+        .unwrap();
+    assert_eq!(got, id);
+    // A NOTIFY for another REFER in the same dialog is a different subscription.
+    assert!(s
+        .on_notify(
+            Instant::now(),
+            &id.dialog,
+            &notify("n1", "active", "refer;id=1"),
+            &[]
+        )
+        .is_err());
+}
+
+#[test]
+fn subscription_handles_round_trip() {
+    for (ev, i) in [
+        ("presence", None),
+        ("dialog", Some("a/b")),
+        ("refer", Some("17")),
+    ] {
+        let id = SubscriptionId::new(DialogId::new("c/1", "l", "r%"), ev, i);
+        assert_eq!(id.to_string().parse::<SubscriptionId>().unwrap(), id);
+    }
+}
