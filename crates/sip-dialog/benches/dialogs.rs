@@ -12,7 +12,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use sip_dialog::{DialogUpdate, Dialogs, Sessions};
+use sip_dialog::{DialogId, DialogUpdate, Dialogs, Sessions, SubscriptionId, Subscriptions};
 use sip_message::Message;
 
 fn invite(i: usize) -> Message {
@@ -75,17 +75,54 @@ fn main() {
                 sip_message::headers::Transport::Udp,
             )
             .unwrap();
+        // The INVITE transaction ends (Timer M): the stored ACK goes.
+        sessions.forget_ack(&id);
         sessions.drain();
     }
     let after = rss_kib();
     match (before, after) {
         (Some(b), Some(a)) => println!(
-            "memory: {n} confirmed dialogs with an INVITE usage: {} KiB RSS growth = {} bytes per dialog (incl. its stored ACK, excl. route set and descriptions)",
+            "memory: {n} confirmed dialogs with an INVITE usage: {} KiB RSS growth = {} bytes per dialog (steady state after Timer M; no route set or descriptions stored)",
             a - b,
             (a - b) * 1024 / n as u64
         ),
         _ => println!("memory: /proc/self/status not readable"),
     }
+    // Subscriptions (subscriber side), each active with expiry deadlines.
+    let notify = Message::parse(
+        "NOTIFY sip:a@192.0.2.1 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.4;branch=z9hG4bKn\r\nFrom: <sip:p@x>;tag=p\r\n\
+         To: <sip:a@x>;tag=s\r\nCall-ID: x\r\nCSeq: 1 NOTIFY\r\nEvent: presence\r\n\
+         Subscription-State: active;expires=3600\r\nContent-Length: 0\r\n\r\n",
+    )
+    .unwrap();
+    let ids: Vec<SubscriptionId> = (0..n)
+        .map(|i| {
+            SubscriptionId::new(
+                DialogId::new(&format!("sub-{i}"), "s", "p"),
+                "presence",
+                None,
+            )
+        })
+        .collect();
+    let mut subs = Subscriptions::new(Duration::from_millis(500));
+    let now = Instant::now();
+    let before = rss_kib();
+    for id in &ids {
+        subs.subscribe_sent(id.clone());
+        subs.on_2xx(now, id, Some(3600));
+        subs.on_notify(now, &id.dialog, &notify, &[]).unwrap();
+        subs.drain();
+    }
+    let after = rss_kib();
+    if let (Some(b), Some(a)) = (before, after) {
+        println!(
+            "memory: {n} active subscriptions: {} KiB RSS growth = {} bytes per subscription (its dialog not included)",
+            a - b,
+            (a - b) * 1024 / n as u64
+        );
+    }
+    drop(ids);
+
     let probes: Vec<Message> = (0..n).map(|i| bye(i, 2)).collect();
     let start = Instant::now();
     let rounds = if quick { 2 } else { 10 };

@@ -30,6 +30,10 @@ pub enum DialogState {
 }
 
 /// The state RFC 3261 §12.1 keeps for a dialog.
+///
+/// Addresses are kept as compact text (the header values as this side
+/// writes them) and parsed only when a request is built or when asked for:
+/// a confirmed dialog costs a few hundred bytes.
 #[derive(Debug, Clone)]
 pub struct Dialog {
     id: DialogId,
@@ -38,15 +42,32 @@ pub struct Dialog {
     local_seq: u32,
     remote_seq: Option<u32>,
     /// Our address (From for a UAC, To for a UAS), tag included.
-    local: NameAddr,
+    local: Box<str>,
     /// The peer's address, tag included.
-    remote: NameAddr,
-    remote_target: Uri,
-    /// Route set, in the order requests carry it.
-    route_set: Vec<NameAddr>,
+    remote: Box<str>,
+    remote_target: Box<str>,
+    /// Route set, in the order requests carry it (name-addr text).
+    route_set: Vec<Box<str>>,
+    /// The first route lacks `lr`: strict routing (§12.2.1.1).
+    strict: bool,
     secure: bool,
     /// Our Contact for target refresh requests.
-    local_contact: Option<NameAddr>,
+    local_contact: Option<Box<str>>,
+}
+
+fn text(n: &impl std::fmt::Display) -> Box<str> {
+    n.to_string().into_boxed_str()
+}
+
+fn routes_text(rs: &[NameAddr]) -> (Vec<Box<str>>, bool) {
+    let strict = rs
+        .first()
+        .is_some_and(|r| !r.uri().as_sip().is_some_and(|u| u.lr()));
+    (rs.iter().map(text).collect(), strict)
+}
+
+fn parse_name_addr(s: &str) -> Option<NameAddr> {
+    s.parse().ok()
 }
 
 fn first<H: TypedHeader>(m: &Message, what: &'static str) -> Result<H, DialogError> {
@@ -108,6 +129,7 @@ impl Dialog {
         };
         let mut route_set = record_route(response)?;
         route_set.reverse();
+        let (route_set, strict) = routes_text(&route_set);
         let secure = request_uri.as_sip().is_some_and(|u| u.is_secure())
             && request
                 .top_via()
@@ -122,15 +144,16 @@ impl Dialog {
             },
             local_seq: seq,
             remote_seq: None,
-            local: first::<From>(request, "From")?.0,
-            remote: first::<To>(response, "To")?.0,
-            remote_target,
+            local: text(&first::<From>(request, "From")?.0),
+            remote: text(&first::<To>(response, "To")?.0),
+            remote_target: text(&remote_target),
             route_set,
+            strict,
             secure,
             local_contact: request
                 .get::<Contact>()
                 .ok()
-                .and_then(|c| c.addr().cloned()),
+                .and_then(|c| c.addr().map(text)),
         })
     }
 
@@ -156,6 +179,7 @@ impl Dialog {
         let to = first::<To>(request, "To")?
             .0
             .with_param("tag", Some(local_tag));
+        let (route_set, strict) = routes_text(&record_route(request)?);
         Ok(Dialog {
             // A request without From tag (RFC 2543) has a null remote tag.
             id: DialogId::new(call_id, local_tag, request.from_tag().unwrap_or("")),
@@ -163,12 +187,13 @@ impl Dialog {
             state: DialogState::Early,
             local_seq,
             remote_seq: Some(seq),
-            local: to,
-            remote: first::<From>(request, "From")?.0,
-            remote_target: contact_uri(request)?,
-            route_set: record_route(request)?,
+            local: text(&to),
+            remote: text(&first::<From>(request, "From")?.0),
+            remote_target: text(&contact_uri(request)?),
+            route_set,
+            strict,
             secure: request_uri.as_sip().is_some_and(|u| u.is_secure()) && over_tls,
-            local_contact,
+            local_contact: local_contact.as_ref().map(text),
         })
     }
 
@@ -178,8 +203,8 @@ impl Dialog {
         if self.role == Role::Uac {
             let mut rs = record_route(response)?;
             rs.reverse();
-            self.route_set = rs;
-            self.remote_target = contact_uri(response)?;
+            (self.route_set, self.strict) = routes_text(&rs);
+            self.remote_target = text(&contact_uri(response)?);
         }
         self.state = DialogState::Confirmed;
         Ok(())
@@ -204,7 +229,7 @@ impl Dialog {
         self.remote_seq = Some(self.remote_seq.map_or(seq, |l| l.max(seq)));
         if is_target_refresh(method) {
             if let Ok(uri) = contact_uri(req) {
-                self.remote_target = uri;
+                self.remote_target = text(&uri);
             }
         }
         Ok(())
@@ -223,7 +248,11 @@ impl Dialog {
         invite_seq: Option<u32>,
         branch: &str,
         transport: Transport,
-    ) -> RequestBuilder {
+    ) -> Result<RequestBuilder, DialogError> {
+        // The remote target was stored from a parsed URI, so it parses again.
+        let target = self
+            .remote_target_uri()
+            .ok_or(DialogError::MissingContact)?;
         let seq = match (&method, invite_seq) {
             (Method::Ack | Method::Cancel, Some(s)) => s,
             _ => {
@@ -231,27 +260,24 @@ impl Dialog {
                 self.local_seq
             }
         };
-        let (request_uri, routes): (Uri, Vec<NameAddr>) = match self.route_set.first() {
-            None => (self.remote_target.clone(), Vec::new()),
-            Some(r) if r.uri().as_sip().is_some_and(|u| u.lr()) => {
-                (self.remote_target.clone(), self.route_set.clone())
-            }
-            Some(r) => {
-                // Strict routing (§12.2.1.1, §16.12.1.2): the first route
-                // (without URI headers) becomes the Request-URI.
-                let ruri = match r.uri().as_sip() {
-                    Some(s) => s
-                        .to_builder()
-                        .clear_headers()
-                        .build()
-                        .map(Uri::Sip)
-                        .unwrap_or_else(|_| r.uri().clone()),
-                    None => r.uri().clone(),
-                };
-                let mut rest: Vec<NameAddr> = self.route_set[1..].to_vec();
-                rest.push(NameAddr::new(self.remote_target.clone()));
-                (ruri, rest)
-            }
+        let (request_uri, routes): (Uri, Vec<&str>) = if !self.strict {
+            (target, self.route_set.iter().map(|r| &**r).collect())
+        } else {
+            // Strict routing (§12.2.1.1, §16.12.1.2): the first route
+            // (without URI headers) becomes the Request-URI, and the remote
+            // target goes last in Route.
+            let first = self.route_set.first().and_then(|r| parse_name_addr(r));
+            let ruri = match first.as_ref().map(NameAddr::uri) {
+                Some(Uri::Sip(s)) => s
+                    .to_builder()
+                    .clear_headers()
+                    .build()
+                    .map(Uri::Sip)
+                    .unwrap_or_else(|_| Uri::Sip(s.clone())),
+                Some(other) => other.clone(),
+                None => target.clone(),
+            };
+            (ruri, self.route_set[1..].iter().map(|r| &**r).collect())
         };
         let via = Via::new(
             transport,
@@ -262,19 +288,22 @@ impl Dialog {
         let mut b = RequestBuilder::new(method.clone(), &request_uri)
             .header(&via)
             .raw_header("Max-Forwards", "70")
-            .header(&From(self.local.clone()))
-            .header(&To(self.remote.clone()))
+            .raw_header("From", &self.local)
+            .raw_header("To", &self.remote)
             .raw_header("Call-ID", &self.id.call_id)
             .header(&sip_message::headers::CSeq::new(seq, method.clone()));
-        for r in &routes {
-            b = b.header(&sip_message::headers::Route(r.clone()));
+        for r in routes {
+            b = b.raw_header("Route", r);
+        }
+        if self.strict {
+            b = b.raw_header("Route", &format!("<{}>", self.remote_target));
         }
         if is_target_refresh(&method) {
             if let Some(c) = &self.local_contact {
-                b = b.header(&Contact::Addr(c.clone()));
+                b = b.raw_header("Contact", c);
             }
         }
-        b
+        Ok(b)
     }
 
     /// The dialog id.
@@ -297,24 +326,31 @@ impl Dialog {
     pub fn remote_seq(&self) -> Option<u32> {
         self.remote_seq
     }
-    /// The peer's current target (its Contact).
-    pub fn remote_target(&self) -> &Uri {
+    /// The peer's current target (its Contact) as text.
+    pub fn remote_target(&self) -> &str {
         &self.remote_target
     }
-    /// The route set in request order.
-    pub fn route_set(&self) -> &[NameAddr] {
-        &self.route_set
+    /// The peer's current target, parsed.
+    pub fn remote_target_uri(&self) -> Option<Uri> {
+        self.remote_target.parse().ok()
+    }
+    /// The route set in request order, parsed.
+    pub fn route_set(&self) -> Vec<NameAddr> {
+        self.route_set
+            .iter()
+            .filter_map(|r| parse_name_addr(r))
+            .collect()
     }
     /// True for a sips/TLS dialog.
     pub fn secure(&self) -> bool {
         self.secure
     }
     /// Our address with our tag.
-    pub fn local(&self) -> &NameAddr {
-        &self.local
+    pub fn local(&self) -> Option<NameAddr> {
+        parse_name_addr(&self.local)
     }
     /// The peer's address with its tag.
-    pub fn remote(&self) -> &NameAddr {
-        &self.remote
+    pub fn remote(&self) -> Option<NameAddr> {
+        parse_name_addr(&self.remote)
     }
 }

@@ -76,8 +76,8 @@ impl Dialogs {
             .values()
             .filter(|d| {
                 d.state() == DialogState::Early
-                    && d.id().call_id == call_id
-                    && d.id().local_tag == local_tag
+                    && &*d.id().call_id == call_id
+                    && &*d.id().local_tag == local_tag
             })
             .map(|d| d.id().clone())
             .collect();

@@ -20,20 +20,20 @@ use sip_message::uri::{escape, unescape_str, UriPart};
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct DialogId {
     /// Call-ID.
-    pub call_id: String,
+    pub call_id: Box<str>,
     /// This side's tag.
-    pub local_tag: String,
+    pub local_tag: Box<str>,
     /// The peer's tag.
-    pub remote_tag: String,
+    pub remote_tag: Box<str>,
 }
 
 impl DialogId {
     /// A dialog id.
     pub fn new(call_id: &str, local_tag: &str, remote_tag: &str) -> DialogId {
         DialogId {
-            call_id: call_id.to_owned(),
-            local_tag: local_tag.to_owned(),
-            remote_tag: remote_tag.to_owned(),
+            call_id: call_id.into(),
+            local_tag: local_tag.into(),
+            remote_tag: remote_tag.into(),
         }
     }
 }

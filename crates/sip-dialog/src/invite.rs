@@ -184,16 +184,30 @@ impl Sessions {
     ) -> Result<(), DialogError> {
         let id = dialog.id().clone();
         let seq = invite.cseq().ok_or(DialogError::MissingHeader("CSeq"))?.0;
-        if let Some(s) = self.map.get(&id) {
-            if let (Some(ack), InviteState::Confirmed | InviteState::Bye) = (&s.ack, s.state) {
-                // A retransmitted 2xx: the same ACK again.
-                self.out.push(SessionOutput::SendAck(ack.clone()));
-                return Ok(());
-            }
+        let known = self
+            .map
+            .get(&id)
+            .filter(|s| matches!(s.state, InviteState::Confirmed | InviteState::Bye));
+        if let Some(s) = known {
+            // A retransmitted 2xx: the same ACK again while it is kept, a
+            // freshly built one after `forget_ack`. The state does not change.
+            let ack = match &s.ack {
+                Some(ack) => ack.clone(),
+                None => dialog
+                    .request(Method::Ack, Some(seq), ack_branch, transport)?
+                    .copy_from(
+                        invite,
+                        &[HeaderName::Authorization, HeaderName::ProxyAuthorization],
+                    )
+                    .build()
+                    .map_err(|_| DialogError::MissingHeader("well-formed ACK"))?,
+            };
+            self.out.push(SessionOutput::SendAck(ack));
+            return Ok(());
         }
         // §13.2.2.4: the ACK has the INVITE's CSeq number, the route set of
         // the dialog and the INVITE's credentials.
-        let mut b = dialog.request(Method::Ack, Some(seq), ack_branch, transport);
+        let mut b = dialog.request(Method::Ack, Some(seq), ack_branch, transport)?;
         b = b.copy_from(
             invite,
             &[HeaderName::Authorization, HeaderName::ProxyAuthorization],
@@ -207,7 +221,7 @@ impl Sessions {
         let losing = winner.is_some_and(|w| *w != id);
         if losing {
             let bye = dialog
-                .request(Method::Bye, None, bye_branch, transport)
+                .request(Method::Bye, None, bye_branch, transport)?
                 .build()
                 .map_err(|_| DialogError::MissingHeader("well-formed BYE"))?;
             self.out.push(SessionOutput::SendBye(bye));
@@ -333,6 +347,16 @@ impl Sessions {
             }
             self.out
                 .push(status(&id, InviteState::Bye, Some(StopReason::AckTimeout)));
+        }
+    }
+
+    /// Drops the stored ACK of a UAC session. Call it when the INVITE client
+    /// transaction ends (Timer M, RFC 6026): a 2xx after that is a stray
+    /// retransmission and gets a freshly built ACK; a confirmed session then
+    /// keeps no message.
+    pub fn forget_ack(&mut self, id: &DialogId) {
+        if let Some(s) = self.map.get_mut(id) {
+            s.ack = None;
         }
     }
 

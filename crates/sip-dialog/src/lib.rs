@@ -34,7 +34,7 @@
 //! let mut dialogs = Dialogs::new();
 //! let DialogUpdate::Confirmed(id) = dialogs.on_response(&invite, &ok)? else { panic!() };
 //! let bye = dialogs.get_mut(&id).unwrap()
-//!     .request(Method::Bye, None, "z9hG4bKnashds10", Transport::Udp)
+//!     .request(Method::Bye, None, "z9hG4bKnashds10", Transport::Udp)?
 //!     .build()?;
 //! // Loose routing: the Request-URI is the remote target, the route set goes in Route.
 //! assert_eq!(bye.request_uri_str(), Some("sip:bob@client.biloxi.example.com"));

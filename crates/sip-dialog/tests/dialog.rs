@@ -157,6 +157,7 @@ fn rfc3261_12_2_1_1_loose_routing_keeps_the_remote_target_as_request_uri() {
     let mut dlg = Dialog::uac(&inv, &ok).unwrap();
     let bye = dlg
         .request(Method::Bye, None, "z9hG4bKbye1", Transport::Udp)
+        .unwrap()
         .build()
         .unwrap();
     assert_eq!(
@@ -195,6 +196,7 @@ fn rfc3261_12_2_1_1_strict_routing_puts_the_first_route_in_the_request_uri() {
     let mut dlg = Dialog::uac(&inv, &ok).unwrap();
     let bye = dlg
         .request(Method::Bye, None, "z9hG4bKbye2", Transport::Udp)
+        .unwrap()
         .build()
         .unwrap();
     assert_eq!(
@@ -217,16 +219,19 @@ fn rfc3261_12_2_1_1_cseq_increments_but_ack_and_cancel_reuse_the_invites() {
     let mut dlg = Dialog::uac(&inv, &ok).unwrap();
     let ack = dlg
         .request(Method::Ack, Some(1), "z9hG4bKa", Transport::Udp)
+        .unwrap()
         .build()
         .unwrap();
     assert_eq!(ack.cseq(), Some((1, &Method::Ack)));
     assert!(routes(&ack).is_empty());
     let info = dlg
         .request(Method::Info, None, "z9hG4bKb", Transport::Udp)
+        .unwrap()
         .build()
         .unwrap();
     let reinvite = dlg
         .request(Method::Invite, None, "z9hG4bKc", Transport::Udp)
+        .unwrap()
         .build()
         .unwrap();
     assert_eq!(info.cseq().unwrap().0, 2);
@@ -339,6 +344,7 @@ fn rfc3261_12_1_1_uas_route_set_in_order_and_local_tag() {
     // The callee's BYE: From is our To with our tag, To is the caller.
     let bye = dlg
         .request(Method::Bye, None, "z9hG4bKuasbye", Transport::Udp)
+        .unwrap()
         .build()
         .unwrap();
     assert_eq!(

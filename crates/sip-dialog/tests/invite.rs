@@ -188,6 +188,7 @@ fn rfc3261_13_3_1_4_no_ack_within_64_t1_ends_the_session_with_bye() {
     s.handle_timeout(t0 + Duration::from_secs(32), |_| {
         Some(
             d2.request(Method::Bye, None, "z9hG4bKbye", Transport::Udp)
+                .unwrap()
                 .build()
                 .unwrap(),
         )
@@ -257,4 +258,65 @@ fn uac_early_sessions_stop_with_the_invites_final() {
         }
     )));
     assert_eq!(s.state(&id), Some(InviteState::Bye));
+}
+
+#[test]
+fn after_forget_ack_a_late_2xx_gets_a_fresh_ack_and_the_state_stays() {
+    let inv = invite();
+    let mut dialogs = Dialogs::new();
+    let DialogUpdate::Confirmed(a) = dialogs.on_response(&inv, &ok("a")).unwrap() else {
+        panic!()
+    };
+    let DialogUpdate::Confirmed(b) = dialogs.on_response(&inv, &ok("b")).unwrap() else {
+        panic!()
+    };
+    let mut s = sessions();
+    s.uac_2xx(
+        dialogs.get_mut(&a).unwrap(),
+        &inv,
+        None,
+        "z9hG4bK1",
+        "z9hG4bK2",
+        Transport::Udp,
+    )
+    .unwrap();
+    s.uac_2xx(
+        dialogs.get_mut(&b).unwrap(),
+        &inv,
+        Some(&a),
+        "z9hG4bK3",
+        "z9hG4bK4",
+        Transport::Udp,
+    )
+    .unwrap();
+    let first = acks(&s.drain())[0].clone();
+    s.forget_ack(&a);
+    s.forget_ack(&b);
+    s.uac_2xx(
+        dialogs.get_mut(&a).unwrap(),
+        &inv,
+        Some(&a),
+        "z9hG4bK5",
+        "z9hG4bK6",
+        Transport::Udp,
+    )
+    .unwrap();
+    let out = s.drain();
+    let fresh = acks(&out)[0];
+    assert_eq!(fresh.cseq(), first.cseq());
+    assert_eq!(fresh.to_tag(), first.to_tag());
+    assert_eq!(fresh.request_uri_str(), first.request_uri_str());
+    assert_eq!(out.len(), 1, "no status change, no BYE");
+    // The losing fork stays ended: its late 2xx is ACKed, not revived.
+    s.uac_2xx(
+        dialogs.get_mut(&b).unwrap(),
+        &inv,
+        Some(&a),
+        "z9hG4bK7",
+        "z9hG4bK8",
+        Transport::Udp,
+    )
+    .unwrap();
+    assert_eq!(s.drain().len(), 1);
+    assert_eq!(s.state(&b), Some(InviteState::Bye));
 }
