@@ -1,6 +1,7 @@
 //! Every dialog of an endpoint, matched by id.
 
 use std::collections::HashMap;
+use std::time::Instant;
 
 use sip_message::{Message, Method};
 
@@ -8,10 +9,80 @@ use crate::dialog::{Dialog, DialogState, Role};
 use crate::error::DialogError;
 use crate::id::DialogId;
 
+/// A use of a dialog (RFC 5057): the INVITE session, or one subscription.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Usage {
+    /// The INVITE session.
+    Invite,
+    /// A subscription (RFC 6665), named by its event package and id.
+    Subscription {
+        /// Event package.
+        event: String,
+        /// Event id.
+        id: Option<String>,
+    },
+}
+
+/// Why a dialog ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DialogStop {
+    /// A BYE ended it (sent or received).
+    Bye,
+    /// Its last usage ended.
+    LastUsageEnded,
+    /// An early dialog outlived its INVITE (Timer C / INVITE expiry) or
+    /// its INVITE ended with another fork or a failure.
+    EarlyEnded,
+    /// The TU removed it.
+    Removed,
+}
+
+/// What happened to the dialogs, for the TU (NkSIP's dialog callbacks).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DialogEvent {
+    /// A dialog was created (early or confirmed).
+    Start {
+        /// Dialog.
+        id: DialogId,
+        /// Its state.
+        state: DialogState,
+    },
+    /// An early dialog was confirmed.
+    Confirmed {
+        /// Dialog.
+        id: DialogId,
+    },
+    /// The remote target changed (target refresh, or the 2xx's Contact).
+    TargetUpdate {
+        /// Dialog.
+        id: DialogId,
+        /// The new target.
+        target: String,
+    },
+    /// The dialog ended.
+    Stop {
+        /// Dialog.
+        id: DialogId,
+        /// Why.
+        reason: DialogStop,
+    },
+}
+
+#[derive(Debug, Default)]
+struct Extra {
+    usages: Vec<Usage>,
+    early_deadline: Option<Instant>,
+}
+
 /// The dialogs an endpoint takes part in.
 #[derive(Debug, Default)]
 pub struct Dialogs {
     map: HashMap<DialogId, Dialog>,
+    extra: HashMap<DialogId, Extra>,
+    events: Vec<DialogEvent>,
 }
 
 /// What a response did to the dialogs.
@@ -59,13 +130,105 @@ impl Dialogs {
     /// Adds a dialog made by hand (e.g. the UAS side).
     pub fn insert(&mut self, d: Dialog) -> DialogId {
         let id = d.id().clone();
+        self.events.push(DialogEvent::Start {
+            id: id.clone(),
+            state: d.state(),
+        });
         self.map.insert(id.clone(), d);
         id
     }
 
     /// Removes a dialog.
     pub fn remove(&mut self, id: &DialogId) -> Option<Dialog> {
-        self.map.remove(id)
+        self.stop(id, DialogStop::Removed)
+    }
+
+    fn stop(&mut self, id: &DialogId, reason: DialogStop) -> Option<Dialog> {
+        self.extra.remove(id);
+        let d = self.map.remove(id)?;
+        // A dialog a BYE already ended has had its Stop event.
+        if d.state() != DialogState::Terminated {
+            self.events.push(DialogEvent::Stop {
+                id: id.clone(),
+                reason,
+            });
+        }
+        Some(d)
+    }
+
+    /// Events since the last call.
+    pub fn drain_events(&mut self) -> Vec<DialogEvent> {
+        std::mem::take(&mut self.events)
+    }
+
+    /// Records a usage of the dialog (RFC 5057: an INVITE session and
+    /// subscriptions may share one dialog).
+    pub fn add_usage(&mut self, id: &DialogId, usage: Usage) {
+        if self.map.contains_key(id) {
+            let e = self.extra.entry(id.clone()).or_default();
+            if !e.usages.contains(&usage) {
+                e.usages.push(usage);
+            }
+        }
+    }
+
+    /// A usage ended; the dialog ends with its last usage (RFC 5057 §4).
+    /// Returns true if the dialog ended.
+    pub fn end_usage(&mut self, id: &DialogId, usage: &Usage) -> bool {
+        let Some(e) = self.extra.get_mut(id) else {
+            return false;
+        };
+        e.usages.retain(|u| u != usage);
+        if e.usages.is_empty() {
+            self.stop(id, DialogStop::LastUsageEnded);
+            return true;
+        }
+        false
+    }
+
+    /// The usages of a dialog.
+    pub fn usages(&self, id: &DialogId) -> &[Usage] {
+        self.extra.get(id).map_or(&[], |e| &e.usages)
+    }
+
+    /// Sets when an early dialog gives up: the INVITE's own timer (Timer C
+    /// or its Expires), never a fixed short time (a ringing phone may ring
+    /// for minutes; NkSIP's 32 s early-dialog BYE is a known bug).
+    pub fn set_early_deadline(&mut self, id: &DialogId, at: Instant) {
+        if self
+            .map
+            .get(id)
+            .is_some_and(|d| d.state() == DialogState::Early)
+        {
+            self.extra.entry(id.clone()).or_default().early_deadline = Some(at);
+        }
+    }
+
+    /// The next early-dialog deadline.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.extra.values().filter_map(|e| e.early_deadline).min()
+    }
+
+    /// Ends early dialogs whose deadline passed.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let mut due: Vec<DialogId> = self
+            .extra
+            .iter()
+            .filter(|(_, e)| e.early_deadline.is_some_and(|t| now >= t))
+            .map(|(id, _)| id.clone())
+            .collect();
+        due.sort();
+        for id in due {
+            if self
+                .map
+                .get(&id)
+                .is_some_and(|d| d.state() == DialogState::Early)
+            {
+                self.stop(&id, DialogStop::EarlyEnded);
+            } else if let Some(e) = self.extra.get_mut(&id) {
+                e.early_deadline = None;
+            }
+        }
     }
 
     /// The early dialogs of one dialog-creating request (same Call-ID and
@@ -107,13 +270,29 @@ impl Dialogs {
         let id = DialogId::new(call_id, local, remote);
         match self.map.get_mut(&id) {
             Some(d) if code >= 200 && d.state() == DialogState::Early => {
+                let before = d.remote_target().to_owned();
                 d.confirm(response)?;
+                let after = d.remote_target().to_owned();
+                if let Some(e) = self.extra.get_mut(&id) {
+                    e.early_deadline = None;
+                }
+                self.events.push(DialogEvent::Confirmed { id: id.clone() });
+                if before != after {
+                    self.events.push(DialogEvent::TargetUpdate {
+                        id: id.clone(),
+                        target: after,
+                    });
+                }
                 Ok(DialogUpdate::EarlyConfirmed(id))
             }
             Some(_) => Ok(DialogUpdate::Known(id)),
             None => {
                 let d = Dialog::uac(request, response)?;
                 let confirmed = d.state() == DialogState::Confirmed;
+                self.events.push(DialogEvent::Start {
+                    id: id.clone(),
+                    state: d.state(),
+                });
                 self.map.insert(id.clone(), d);
                 Ok(if confirmed {
                     DialogUpdate::Confirmed(id)
@@ -143,9 +322,23 @@ impl Dialogs {
             .map
             .get_mut(&id)
             .ok_or_else(|| DialogError::UnknownDialog(id.clone()))?;
+        let before = d.remote_target().to_owned();
         d.receive_request(req)?;
-        if req.method() == Some(&Method::Bye) {
+        let after = d.remote_target().to_owned();
+        if before != after {
+            self.events.push(DialogEvent::TargetUpdate {
+                id: id.clone(),
+                target: after,
+            });
+        }
+        if req.method() == Some(&Method::Bye) && d.state() != DialogState::Terminated {
+            // The dialog stays (Terminated) for the TU to read until it
+            // removes it.
             d.terminate();
+            self.events.push(DialogEvent::Stop {
+                id: id.clone(),
+                reason: DialogStop::Bye,
+            });
         }
         Ok(id)
     }
@@ -164,7 +357,7 @@ impl Dialogs {
             .filter(|id| Some(id) != keep)
             .collect();
         for id in &gone {
-            self.map.remove(id);
+            self.stop(id, DialogStop::EarlyEnded);
         }
         gone
     }

@@ -388,3 +388,134 @@ fn dialog_handles_round_trip_with_awkward_characters() {
     assert!("nope".parse::<DialogId>().is_err());
     assert!("dlg/a/b".parse::<DialogId>().is_err());
 }
+
+#[test]
+fn dialog_events_start_confirm_target_update_and_stop() {
+    use sip_dialog::{DialogEvent, DialogStop};
+    let inv = invite();
+    let mut d = Dialogs::new();
+    let early = response(180, "314159", Some("<sip:bob@ringing.example.com>"), &[]);
+    let DialogUpdate::Early(id) = d.on_response(&inv, &early).unwrap() else {
+        panic!()
+    };
+    d.on_response(
+        &inv,
+        &response(200, "314159", Some("<sip:bob@answered.example.com>"), &[]),
+    )
+    .unwrap();
+    d.receive_request(&in_dialog(
+        "INVITE",
+        5,
+        Some("<sip:bob@moved.example.com>"),
+        "9fxced76sl",
+    ))
+    .unwrap();
+    d.receive_request(&in_dialog("BYE", 6, None, "9fxced76sl"))
+        .unwrap();
+    // Still there for the TU to read, Terminated.
+    assert_eq!(d.get(&id).unwrap().state(), DialogState::Terminated);
+    d.remove(&id);
+    assert_eq!(
+        d.drain_events(),
+        vec![
+            DialogEvent::Start {
+                id: id.clone(),
+                state: DialogState::Early
+            },
+            DialogEvent::Confirmed { id: id.clone() },
+            DialogEvent::TargetUpdate {
+                id: id.clone(),
+                target: "sip:bob@answered.example.com".into()
+            },
+            DialogEvent::TargetUpdate {
+                id: id.clone(),
+                target: "sip:bob@moved.example.com".into()
+            },
+            DialogEvent::Stop {
+                id: id.clone(),
+                reason: DialogStop::Bye
+            },
+        ]
+    );
+}
+
+#[test]
+fn rfc5057_usages_share_a_dialog_which_ends_with_the_last() {
+    use sip_dialog::{DialogEvent, DialogStop, Usage};
+    let inv = invite();
+    let mut d = Dialogs::new();
+    let DialogUpdate::Confirmed(id) = d
+        .on_response(
+            &inv,
+            &response(200, "u", Some("<sip:bob@x.example.com>"), &[]),
+        )
+        .unwrap()
+    else {
+        panic!()
+    };
+    let sub = Usage::Subscription {
+        event: "refer".into(),
+        id: Some("7".into()),
+    };
+    d.add_usage(&id, Usage::Invite);
+    d.add_usage(&id, sub.clone());
+    assert_eq!(d.usages(&id).len(), 2);
+    assert!(!d.end_usage(&id, &Usage::Invite));
+    assert!(
+        d.get(&id).is_some(),
+        "the REFER subscription keeps the dialog"
+    );
+    assert!(d.end_usage(&id, &sub));
+    assert!(d.get(&id).is_none());
+    assert!(d.drain_events().contains(&DialogEvent::Stop {
+        id,
+        reason: DialogStop::LastUsageEnded
+    }));
+}
+
+#[test]
+fn early_dialogs_live_until_the_invites_own_deadline() {
+    use sip_dialog::{DialogEvent, DialogStop};
+    use std::time::{Duration, Instant};
+    let inv = invite();
+    let mut d = Dialogs::new();
+    let DialogUpdate::Early(id) = d
+        .on_response(
+            &inv,
+            &response(180, "ring", Some("<sip:bob@r.example.com>"), &[]),
+        )
+        .unwrap()
+    else {
+        panic!()
+    };
+    let t0 = Instant::now();
+    // A caller ringing for three minutes (Timer C) keeps its early dialog.
+    d.set_early_deadline(&id, t0 + Duration::from_secs(180));
+    d.handle_timeout(t0 + Duration::from_secs(32));
+    assert!(d.get(&id).is_some(), "not killed at 32 s");
+    assert_eq!(d.poll_timeout(), Some(t0 + Duration::from_secs(180)));
+    d.handle_timeout(t0 + Duration::from_secs(180));
+    assert!(d.get(&id).is_none());
+    assert!(d.drain_events().contains(&DialogEvent::Stop {
+        id: id.clone(),
+        reason: DialogStop::EarlyEnded
+    }));
+    // A confirmed dialog is not touched by an early deadline.
+    let DialogUpdate::Early(id2) = d
+        .on_response(
+            &inv,
+            &response(180, "ring2", Some("<sip:bob@r.example.com>"), &[]),
+        )
+        .unwrap()
+    else {
+        panic!()
+    };
+    d.set_early_deadline(&id2, t0 + Duration::from_secs(10));
+    d.on_response(
+        &inv,
+        &response(200, "ring2", Some("<sip:bob@r.example.com>"), &[]),
+    )
+    .unwrap();
+    d.handle_timeout(t0 + Duration::from_secs(60));
+    assert!(d.get(&id2).is_some());
+}
