@@ -75,9 +75,11 @@ fn main() {
                 sip_message::headers::Transport::Udp,
             )
             .unwrap();
-        // The INVITE transaction ends (Timer M): the stored ACK goes.
+        // The INVITE transaction ends (Timer M): the stored ACK goes. The TU
+        // takes the events as they come.
         sessions.forget_ack(&id);
         sessions.drain();
+        dialogs.drain_events();
     }
     let after = rss_kib();
     match (before, after) {
