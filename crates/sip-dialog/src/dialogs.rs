@@ -71,6 +71,31 @@ pub enum DialogEvent {
     },
 }
 
+/// What a final response to a request inside a dialog does to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ResponseEffect {
+    /// Only the transaction failed; the usage and dialog go on.
+    TransactionOnly,
+    /// The usage the request belonged to ended (the dialog too if it was
+    /// the last one).
+    UsageEnded,
+}
+
+impl ResponseEffect {
+    /// RFC 3261 §12.2.1.2: a 481 or 408 to a request within a dialog
+    /// terminates it; RFC 5057 §5 narrows that to the usage the request
+    /// belongs to. Other codes leave the usage alone here (RFC 5057's finer
+    /// classes, such as the codes that mean the request reached the wrong
+    /// element, are not applied yet).
+    pub fn of(code: u16) -> ResponseEffect {
+        match code {
+            481 | 408 => ResponseEffect::UsageEnded,
+            _ => ResponseEffect::TransactionOnly,
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct Extra {
     usages: Vec<Usage>,
@@ -184,6 +209,26 @@ impl Dialogs {
             return true;
         }
         false
+    }
+
+    /// A final response to a request we sent in dialog `id` for `usage`:
+    /// applies [`ResponseEffect::of`]. Returns what it did.
+    pub fn on_in_dialog_response(
+        &mut self,
+        id: &DialogId,
+        usage: &Usage,
+        code: u16,
+    ) -> ResponseEffect {
+        let effect = ResponseEffect::of(code);
+        if effect == ResponseEffect::UsageEnded {
+            // A dialog with no recorded usages has this one only.
+            if self.usages(id).is_empty() {
+                self.stop(id, DialogStop::LastUsageEnded);
+            } else {
+                self.end_usage(id, usage);
+            }
+        }
+        effect
     }
 
     /// The usages of a dialog.

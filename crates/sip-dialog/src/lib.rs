@@ -55,7 +55,7 @@ mod offer_answer;
 mod subscription;
 
 pub use dialog::{Dialog, DialogState, Role};
-pub use dialogs::{DialogEvent, DialogStop, DialogUpdate, Dialogs, Usage};
+pub use dialogs::{DialogEvent, DialogStop, DialogUpdate, Dialogs, ResponseEffect, Usage};
 pub use error::DialogError;
 pub use id::{BadHandle, DialogId};
 pub use invite::{InviteState, SessionOutput, Sessions, StopReason};

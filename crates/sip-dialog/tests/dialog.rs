@@ -519,3 +519,44 @@ fn early_dialogs_live_until_the_invites_own_deadline() {
     d.handle_timeout(t0 + Duration::from_secs(60));
     assert!(d.get(&id2).is_some());
 }
+
+#[test]
+fn rfc3261_12_2_1_2_and_rfc5057_481_ends_the_usage_not_the_shared_dialog() {
+    use sip_dialog::{ResponseEffect, Usage};
+    let inv = invite();
+    let mut d = Dialogs::new();
+    let DialogUpdate::Confirmed(id) = d
+        .on_response(
+            &inv,
+            &response(200, "u5", Some("<sip:bob@x.example.com>"), &[]),
+        )
+        .unwrap()
+    else {
+        panic!()
+    };
+    let sub = Usage::Subscription {
+        event: "dialog".into(),
+        id: None,
+    };
+    d.add_usage(&id, Usage::Invite);
+    d.add_usage(&id, sub.clone());
+    // A 486 to a re-INVITE fails that transaction only.
+    assert_eq!(
+        d.on_in_dialog_response(&id, &Usage::Invite, 486),
+        ResponseEffect::TransactionOnly
+    );
+    assert_eq!(d.usages(&id).len(), 2);
+    // A 481 to a re-SUBSCRIBE ends the subscription; the call goes on.
+    assert_eq!(
+        d.on_in_dialog_response(&id, &sub, 481),
+        ResponseEffect::UsageEnded
+    );
+    assert_eq!(d.usages(&id), &[Usage::Invite]);
+    assert!(d.get(&id).is_some());
+    // A 408 to the INVITE usage's request ends the last usage and the dialog.
+    assert_eq!(
+        d.on_in_dialog_response(&id, &Usage::Invite, 408),
+        ResponseEffect::UsageEnded
+    );
+    assert!(d.get(&id).is_none());
+}
