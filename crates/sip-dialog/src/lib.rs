@@ -11,9 +11,13 @@
 //! [`Sessions`] keeps the INVITE usage (RFC 3261 §13): NkSIP's states and
 //! stop reasons, the ACK for a 2xx, 2xx retransmission until the ACK, and
 //! forked 2xx handling. [`OfferAnswer`] tracks offer/answer (RFC 3264,
-//! RFC 6337) with 491 for overlapping offers. [`Subscriptions`] keeps the
-//! subscriber side of RFC 6665: ids, states, expiry and refresh deadlines,
-//! NOTIFY before the 2xx and from forks, REFER's implicit subscription.
+//! RFC 6337) with 491 for overlapping offers and the §14.1 glare retry
+//! delay. [`Subscriptions`] keeps the subscriber side of RFC 6665: ids,
+//! states, expiry and refresh deadlines, NOTIFY before the 2xx and from
+//! forks, REFER's implicit subscription and its sipfrag progress;
+//! [`Notifier`] the notifier side's grants and expiry. [`Dialogs`] emits
+//! typed [`DialogEvent`]s, tracks the usages sharing a dialog (RFC 5057)
+//! and ends early dialogs at the INVITE's own deadline.
 //!
 //! ```
 //! use sip_dialog::{Dialogs, DialogUpdate};
@@ -59,7 +63,10 @@ pub use dialogs::{DialogEvent, DialogStop, DialogUpdate, Dialogs, ResponseEffect
 pub use error::DialogError;
 pub use id::{BadHandle, DialogId};
 pub use invite::{InviteState, SessionOutput, Sessions, StopReason};
-pub use offer_answer::{Carrier, Exchange, NegotiationState, OfferAnswer, OfferError};
+pub use offer_answer::{
+    glare_retry_delay, Carrier, Exchange, NegotiationState, OfferAnswer, OfferError,
+};
 pub use subscription::{
-    NotifyError, SubscriptionEvent, SubscriptionId, SubscriptionStatus, Subscriptions,
+    sipfrag_status, Notifier, NotifyError, SubscriptionEvent, SubscriptionId, SubscriptionStatus,
+    Subscriptions,
 };

@@ -202,3 +202,15 @@ impl OfferAnswer {
         }
     }
 }
+
+/// How long to wait before retrying a re-INVITE that drew a 491 (RFC 3261
+/// §14.1): 2.1 to 4 s, in 10 ms units, if we own the Call-ID (we sent the
+/// dialog-creating request), else 0 to 2 s. `random` is any random number.
+pub fn glare_retry_delay(call_id_owner: bool, random: u64) -> std::time::Duration {
+    let ms = if call_id_owner {
+        2100 + (random % 191) * 10
+    } else {
+        (random % 201) * 10
+    };
+    std::time::Duration::from_millis(ms)
+}

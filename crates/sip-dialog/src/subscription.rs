@@ -336,3 +336,107 @@ fn set_expiry(s: &mut Sub, now: Instant, seconds: u32) {
     s.expires_at = Some(now + e);
     s.refresh_at = Some(now + e / 2);
 }
+
+/// The status code in a `message/sipfrag` body of a REFER's NOTIFY (RFC
+/// 3515 §2.4.5): `SIP/2.0 180 Ringing` gives 180. `None` if the body does
+/// not start with a status line.
+pub fn sipfrag_status(body: &[u8]) -> Option<u16> {
+    let line = body.split(|b| *b == b'\n').next()?;
+    let line = std::str::from_utf8(line).ok()?.trim_end_matches('\r');
+    let mut parts = line.splitn(3, ' ');
+    let version = parts.next()?;
+    let code = parts.next()?;
+    if !version.eq_ignore_ascii_case("SIP/2.0") || code.len() != 3 {
+        return None;
+    }
+    code.parse().ok().filter(|c| (100..700).contains(c))
+}
+
+/// Notifier side: the subscriptions others hold on us (RFC 6665 §4.2).
+#[derive(Debug, Default)]
+pub struct Notifier {
+    subs: HashMap<SubscriptionId, Instant>,
+}
+
+impl Notifier {
+    /// No subscriptions.
+    pub fn new() -> Notifier {
+        Notifier::default()
+    }
+
+    /// A SUBSCRIBE (or refresh) asking for `requested` seconds; returns the
+    /// granted time, capped at `max` (RFC 6665 §4.2.1.1: the notifier may
+    /// shorten, never lengthen). `Some(0)` asks to end the subscription
+    /// (fetch or unsubscribe): it is removed and the caller sends a final
+    /// NOTIFY with `terminated`.
+    pub fn on_subscribe(
+        &mut self,
+        now: Instant,
+        id: SubscriptionId,
+        requested: u32,
+        max: u32,
+    ) -> u32 {
+        let granted = requested.min(max);
+        if granted == 0 {
+            self.subs.remove(&id);
+        } else {
+            self.subs
+                .insert(id, now + Duration::from_secs(u64::from(granted)));
+        }
+        granted
+    }
+
+    /// The Subscription-State value for a NOTIFY now: `active` (or
+    /// `pending` when not yet authorized) with the remaining seconds, or
+    /// `terminated;reason=timeout` once expired (RFC 6665 §4.2.2).
+    pub fn state_for_notify(
+        &self,
+        now: Instant,
+        id: &SubscriptionId,
+        authorized: bool,
+    ) -> SubscriptionState {
+        match self.subs.get(id) {
+            Some(until) if *until > now => {
+                let left = (*until - now).as_secs().max(1).to_string();
+                let state = if authorized {
+                    SubState::Active
+                } else {
+                    SubState::Pending
+                };
+                SubscriptionState::new(state).with_param("expires", Some(&left))
+            }
+            _ => SubscriptionState::new(SubState::Terminated).with_param("reason", Some("timeout")),
+        }
+    }
+
+    /// Subscriptions whose time ran out: removed and returned, so the
+    /// caller sends each a final NOTIFY with `terminated;reason=timeout`.
+    pub fn expire(&mut self, now: Instant) -> Vec<SubscriptionId> {
+        let mut gone: Vec<SubscriptionId> = self
+            .subs
+            .iter()
+            .filter(|(_, t)| **t <= now)
+            .map(|(id, _)| id.clone())
+            .collect();
+        gone.sort();
+        for id in &gone {
+            self.subs.remove(id);
+        }
+        gone
+    }
+
+    /// The next expiry.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.subs.values().min().copied()
+    }
+
+    /// Number of subscriptions.
+    pub fn len(&self) -> usize {
+        self.subs.len()
+    }
+
+    /// True if none.
+    pub fn is_empty(&self) -> bool {
+        self.subs.is_empty()
+    }
+}

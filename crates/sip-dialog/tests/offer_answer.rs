@@ -117,3 +117,21 @@ fn rfc6337_2_1_bodies_outside_offer_answer_are_ignored() {
     );
     assert_eq!(a.state(), NegotiationState::LocalOffer);
 }
+
+#[test]
+fn rfc3261_14_1_glare_retry_delays_by_call_id_ownership() {
+    use sip_dialog::glare_retry_delay;
+    use std::time::Duration;
+    for r in [0u64, 1, 190, 191, 12345, u64::MAX] {
+        let owner = glare_retry_delay(true, r);
+        assert!(
+            owner >= Duration::from_millis(2100) && owner <= Duration::from_secs(4),
+            "{owner:?}"
+        );
+        assert_eq!(owner.as_millis() % 10, 0);
+        let other = glare_retry_delay(false, r);
+        assert!(other <= Duration::from_secs(2), "{other:?}");
+    }
+    assert_eq!(glare_retry_delay(true, 190), Duration::from_secs(4));
+    assert_eq!(glare_retry_delay(false, 200), Duration::from_secs(2));
+}

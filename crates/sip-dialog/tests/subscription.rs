@@ -205,3 +205,45 @@ fn subscription_handles_round_trip() {
         assert_eq!(id.to_string().parse::<SubscriptionId>().unwrap(), id);
     }
 }
+
+#[test]
+fn rfc3515_2_4_5_sipfrag_bodies_give_the_referred_requests_status() {
+    use sip_dialog::sipfrag_status;
+    assert_eq!(sipfrag_status(b"SIP/2.0 100 Trying\r\n"), Some(100));
+    assert_eq!(sipfrag_status(b"SIP/2.0 200 OK"), Some(200));
+    assert_eq!(
+        sipfrag_status(b"SIP/2.0 603 Declined\r\nContent-Length: 0\r\n\r\n"),
+        Some(603)
+    );
+    assert_eq!(sipfrag_status(b"INVITE sip:x SIP/2.0\r\n"), None);
+    assert_eq!(sipfrag_status(b"SIP/2.0 9999 x"), None);
+    assert_eq!(sipfrag_status(b""), None);
+}
+
+#[test]
+fn rfc6665_4_2_notifier_grants_shortens_and_expires() {
+    use sip_dialog::Notifier;
+    use sip_message::headers::SubState;
+    let mut n = Notifier::new();
+    let id = SubscriptionId::new(dialog("watcher"), "presence", None);
+    let t0 = Instant::now();
+    // Asked for a day, granted at most an hour.
+    assert_eq!(n.on_subscribe(t0, id.clone(), 86_400, 3600), 3600);
+    let st = n.state_for_notify(t0 + Duration::from_secs(600), &id, true);
+    assert_eq!((st.state(), st.expires()), (&SubState::Active, Some(3000)));
+    assert_eq!(
+        n.state_for_notify(t0, &id, false).state(),
+        &SubState::Pending
+    );
+    assert_eq!(n.poll_timeout(), Some(t0 + Duration::from_secs(3600)));
+    assert_eq!(n.expire(t0 + Duration::from_secs(3600)), vec![id.clone()]);
+    let end = n.state_for_notify(t0 + Duration::from_secs(3600), &id, true);
+    assert_eq!(
+        (end.state(), end.reason()),
+        (&SubState::Terminated, Some(TerminationReason::Timeout))
+    );
+    // Expires: 0 ends it at once.
+    n.on_subscribe(t0, id.clone(), 600, 3600);
+    assert_eq!(n.on_subscribe(t0, id.clone(), 0, 3600), 0);
+    assert!(n.is_empty());
+}
