@@ -37,6 +37,8 @@ pub enum DialogStop {
     EarlyEnded,
     /// The TU removed it.
     Removed,
+    /// A response to a request in it ended the whole dialog (RFC 5057 §5.1).
+    Failed(u16),
 }
 
 /// What happened to the dialogs, for the TU (NkSIP's dialog callbacks).
@@ -71,7 +73,8 @@ pub enum DialogEvent {
     },
 }
 
-/// What a final response to a request inside a dialog does to it.
+/// What a final response to a request inside a dialog does to it
+/// (RFC 5057 §5.1, RFC 3261 §12.2.1.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ResponseEffect {
@@ -80,17 +83,23 @@ pub enum ResponseEffect {
     /// The usage the request belonged to ended (the dialog too if it was
     /// the last one).
     UsageEnded,
+    /// The whole dialog, with every usage, ended.
+    DialogEnded,
 }
 
 impl ResponseEffect {
-    /// RFC 3261 §12.2.1.2: a 481 or 408 to a request within a dialog
-    /// terminates it; RFC 5057 §5 narrows that to the usage the request
-    /// belongs to. Other codes leave the usage alone here (RFC 5057's finer
-    /// classes, such as the codes that mean the request reached the wrong
-    /// element, are not applied yet).
+    /// The effect of a final response code:
+    /// - the dialog ends for the codes that say the request never reached
+    ///   the element that holds the dialog (404, 410, 416, 482, 484, 485,
+    ///   502, 604; RFC 5057 §5.1, as reSIProcate also classifies them);
+    /// - the usage ends for 481 and 408 (RFC 3261 §12.2.1.2, narrowed to
+    ///   the usage by RFC 5057) and 489 Bad Event (a subscription);
+    /// - anything else fails the transaction only. 483 stays here until
+    ///   RFC 5057's text for it is checked.
     pub fn of(code: u16) -> ResponseEffect {
         match code {
-            481 | 408 => ResponseEffect::UsageEnded,
+            404 | 410 | 416 | 482 | 484 | 485 | 502 | 604 => ResponseEffect::DialogEnded,
+            481 | 408 | 489 => ResponseEffect::UsageEnded,
             _ => ResponseEffect::TransactionOnly,
         }
     }
@@ -220,7 +229,9 @@ impl Dialogs {
         code: u16,
     ) -> ResponseEffect {
         let effect = ResponseEffect::of(code);
-        if effect == ResponseEffect::UsageEnded {
+        if effect == ResponseEffect::DialogEnded {
+            self.stop(id, DialogStop::Failed(code));
+        } else if effect == ResponseEffect::UsageEnded {
             // A dialog with no recorded usages has this one only.
             if self.usages(id).is_empty() {
                 self.stop(id, DialogStop::LastUsageEnded);

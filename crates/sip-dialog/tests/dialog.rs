@@ -560,3 +560,50 @@ fn rfc3261_12_2_1_2_and_rfc5057_481_ends_the_usage_not_the_shared_dialog() {
     );
     assert!(d.get(&id).is_none());
 }
+
+#[test]
+fn rfc5057_5_1_misrouted_request_codes_end_the_whole_dialog() {
+    use sip_dialog::{DialogEvent, DialogStop, ResponseEffect, Usage};
+    for code in [404u16, 410, 416, 482, 484, 485, 502, 604] {
+        assert_eq!(
+            ResponseEffect::of(code),
+            ResponseEffect::DialogEnded,
+            "{code}"
+        );
+    }
+    for code in [400u16, 401, 403, 486, 487, 488, 491, 500, 503, 603] {
+        assert_eq!(
+            ResponseEffect::of(code),
+            ResponseEffect::TransactionOnly,
+            "{code}"
+        );
+    }
+    let inv = invite();
+    let mut d = Dialogs::new();
+    let DialogUpdate::Confirmed(id) = d
+        .on_response(
+            &inv,
+            &response(200, "m1", Some("<sip:bob@x.example.com>"), &[]),
+        )
+        .unwrap()
+    else {
+        panic!()
+    };
+    d.add_usage(&id, Usage::Invite);
+    d.add_usage(
+        &id,
+        Usage::Subscription {
+            event: "refer".into(),
+            id: Some("1".into()),
+        },
+    );
+    assert_eq!(
+        d.on_in_dialog_response(&id, &Usage::Invite, 404),
+        ResponseEffect::DialogEnded
+    );
+    assert!(d.get(&id).is_none(), "every usage goes with it");
+    assert!(d.drain_events().contains(&DialogEvent::Stop {
+        id,
+        reason: DialogStop::Failed(404)
+    }));
+}
