@@ -197,6 +197,26 @@ impl Dialog {
         })
     }
 
+    /// The subscriber's dialog created by a NOTIFY for our `subscribe`
+    /// (which may arrive before the SUBSCRIBE's 2xx, or from any fork;
+    /// RFC 6665 §4.1.2.4): our tag from the SUBSCRIBE, the peer's from the
+    /// NOTIFY's From, the route set from the NOTIFY's Record-Route (in
+    /// order, as a UAS would), the remote target from its Contact.
+    pub fn from_notify(subscribe: &Message, notify: &Message) -> Result<Dialog, DialogError> {
+        let local_tag = subscribe
+            .from_tag()
+            .ok_or(DialogError::MissingHeader("From tag"))?;
+        let (seq, _) = subscribe.cseq().ok_or(DialogError::MissingHeader("CSeq"))?;
+        let mut d = Dialog::uas(notify, local_tag, None, seq, false)?;
+        d.role = Role::Uac;
+        d.state = DialogState::Confirmed;
+        d.local_contact = subscribe
+            .get::<Contact>()
+            .ok()
+            .and_then(|c| c.addr().map(text));
+        Ok(d)
+    }
+
     /// A 2xx confirms an early dialog; the route set and remote target are
     /// recomputed from it (§13.2.2.4).
     pub fn confirm(&mut self, response: &Message) -> Result<(), DialogError> {

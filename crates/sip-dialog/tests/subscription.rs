@@ -247,3 +247,30 @@ fn rfc6665_4_2_notifier_grants_shortens_and_expires() {
     assert_eq!(n.on_subscribe(t0, id.clone(), 0, 3600), 0);
     assert!(n.is_empty());
 }
+
+#[test]
+fn rfc6665_4_1_2_4_a_notify_before_the_2xx_creates_the_dialog() {
+    use sip_dialog::{Dialog, DialogState, Dialogs, Role};
+    let subscribe = Message::parse(
+        "SUBSCRIBE sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKs1\r\n\
+         From: <sip:alice@example.com>;tag=sub1\r\nTo: <sip:bob@example.com>\r\nCall-ID: sub-call\r\nCSeq: 7 SUBSCRIBE\r\n\
+         Event: presence\r\nExpires: 600\r\nContact: <sip:alice@192.0.2.1>\r\nContent-Length: 0\r\n\r\n",
+    )
+    .unwrap();
+    let notify = notify("forkA", "active;expires=600", "presence");
+    let d = Dialog::from_notify(&subscribe, &notify).unwrap();
+    assert_eq!(d.id(), &DialogId::new("sub-call", "sub1", "forkA"));
+    assert_eq!((d.role(), d.state()), (Role::Uac, DialogState::Confirmed));
+    assert_eq!(d.remote_target(), "sip:pres.example.com");
+    assert_eq!(d.local_seq(), 7);
+    // The NOTIFY is then accepted in that dialog, and the subscription made.
+    let mut dialogs = Dialogs::new();
+    let id = dialogs.insert(d);
+    assert_eq!(Dialogs::id_of_request(&notify), Some(id.clone()));
+    let mut s = subs();
+    let expected = SubscriptionId::new(DialogId::new("sub-call", "sub1", ""), "presence", None);
+    let sub = s
+        .on_notify(Instant::now(), &id, &notify, &[expected])
+        .unwrap();
+    assert_eq!(sub.dialog, id);
+}
