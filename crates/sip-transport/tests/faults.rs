@@ -458,16 +458,7 @@ async fn tcp_head_over_max_head_size_closes_the_connection() {
     raw.write_all(&text.as_bytes()[..text.len() - 2])
         .await
         .unwrap();
-    expect_closed(&mut raw, "head over max_head_size", false).await;
-    let s = wait_stats(&server, "parse error and close", |s| {
-        s.parse_errors == 1 && s.connections_closed == 1
-    })
-    .await;
-    assert_eq!(s.received, 0);
-    wait_connections(&server, 0).await;
-    assert_nothing_delivered(&mut rx);
-    assert_still_serves(&server, &mut rx, Kind::Tcp, None).await;
-    server.shutdown().await;
+    closed_for_a_framing_error(server, &mut rx, &mut raw, "head over max_head_size").await;
 }
 
 #[tokio::test]
@@ -480,16 +471,13 @@ async fn tcp_content_length_over_max_message_size_closes_the_connection() {
         options_text("bigbody", "TCP", me).replace("Content-Length: 0", "Content-Length: 100000");
     // Only the head: the server must not wait for (or buffer) 100 kB.
     raw.write_all(text.as_bytes()).await.unwrap();
-    expect_closed(&mut raw, "Content-Length over max_message_size", false).await;
-    let s = wait_stats(&server, "parse error and close", |s| {
-        s.parse_errors == 1 && s.connections_closed == 1
-    })
+    closed_for_a_framing_error(
+        server,
+        &mut rx,
+        &mut raw,
+        "Content-Length over max_message_size",
+    )
     .await;
-    assert_eq!(s.received, 0);
-    wait_connections(&server, 0).await;
-    assert_nothing_delivered(&mut rx);
-    assert_still_serves(&server, &mut rx, Kind::Tcp, None).await;
-    server.shutdown().await;
 }
 
 /// RFC 4475 §3.3.9 / RFC 3261 §18.3: a stream whose Content-Length values
@@ -506,16 +494,7 @@ async fn rfc4475_conflicting_content_length_on_a_stream_closes_the_connection() 
     raw.write_all(format!("{text}hello..").as_bytes())
         .await
         .unwrap();
-    expect_closed(&mut raw, "conflicting Content-Length", false).await;
-    let s = wait_stats(&server, "parse error and close", |s| {
-        s.parse_errors == 1 && s.connections_closed == 1
-    })
-    .await;
-    assert_eq!(s.received, 0);
-    wait_connections(&server, 0).await;
-    assert_nothing_delivered(&mut rx);
-    assert_still_serves(&server, &mut rx, Kind::Tcp, None).await;
-    server.shutdown().await;
+    closed_for_a_framing_error(server, &mut rx, &mut raw, "conflicting Content-Length").await;
 }
 
 #[tokio::test]
@@ -1002,4 +981,25 @@ async fn send_after_shutdown_fails() {
     sleep(Duration::from_millis(50)).await;
     assert_nothing_delivered(&mut peer_rx);
     peer.shutdown().await;
+}
+
+/// The end every unframeable stream shares: the server closes the
+/// connection, counts one parse error, delivers nothing, and still serves
+/// a new client.
+async fn closed_for_a_framing_error(
+    server: Transport,
+    rx: &mut tokio::sync::mpsc::Receiver<sip_transport::Inbound>,
+    raw: &mut TcpStream,
+    what: &str,
+) {
+    expect_closed(raw, what, false).await;
+    let s = wait_stats(&server, "parse error and close", |s| {
+        s.parse_errors == 1 && s.connections_closed == 1
+    })
+    .await;
+    assert_eq!(s.received, 0);
+    wait_connections(&server, 0).await;
+    assert_nothing_delivered(rx);
+    assert_still_serves(&server, rx, Kind::Tcp, None).await;
+    server.shutdown().await;
 }
