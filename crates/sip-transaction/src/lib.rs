@@ -87,3 +87,8 @@ pub use random::{RandomSource, Xorshift};
 pub use requests::cancel_for;
 pub use server::ServerState;
 pub use timer::{Timer, TimerConfig};
+
+/// The README's examples, compiled and run as doctests so the README stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
