@@ -1,0 +1,24 @@
+//! Errors: only what failed before a request was sent. Timeouts and
+//! transport failures after sending come back as replies (408, 503), as in
+//! NkSIP.
+
+/// Why a request was not sent.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The target or an option's URI does not parse.
+    #[error("invalid URI: {0}")]
+    InvalidUri(String),
+    /// An option's value is unusable.
+    #[error("invalid option {0}")]
+    InvalidOption(&'static str),
+    /// The target cannot be resolved or reached by any listener.
+    #[error("transport: {0}")]
+    Transport(#[from] sip_transport::TransportError),
+    /// The transaction layer refused the request.
+    #[error("transaction: {0}")]
+    Transaction(#[from] sip_transaction::TransactionError),
+    /// The service is stopped.
+    #[error("the service is stopped")]
+    Stopped,
+}

@@ -1,0 +1,29 @@
+//! # sip-uac
+//!
+//! The crate users touch: a [`Service`] (NkSIP's service) with its
+//! listeners and transaction layer, a [`Handler`] that answers what it
+//! receives, and one sending function per method, each waiting for the
+//! final response and returning a [`Reply`]. Timeouts and transport
+//! failures after sending are replies (408, 503), as in NkSIP; errors are
+//! only for what failed before sending.
+//!
+//! State (issue 6, in progress): OPTIONS, MESSAGE, REGISTER (with
+//! unregister and unregister-all) and the generic `request` (method and
+//! headers from the URI) work end to end. INVITE/ACK/BYE/CANCEL/INFO, the
+//! in-dialog functions, digest authentication, per-request callbacks and
+//! async calls come next, on top of `sip-dialog`.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs, unreachable_pub)]
+
+mod error;
+mod handler;
+mod options;
+mod reply;
+mod service;
+
+pub use error::Error;
+pub use handler::{default_answer, Answer, DefaultHandler, Handler, ALLOW};
+pub use options::RequestOptions;
+pub use reply::Reply;
+pub use service::{Service, ServiceBuilder};

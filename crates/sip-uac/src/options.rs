@@ -1,0 +1,79 @@
+//! Per-request options (NkSIP's sending options, a growing subset).
+
+use bytes::Bytes;
+
+/// Options for one request, built with chained calls.
+///
+/// ```
+/// use sip_uac::RequestOptions;
+/// let o = RequestOptions::new()
+///     .header("X-Trace", "abc")
+///     .body("text/plain", "hello")
+///     .expires(60);
+/// # let _ = o;
+/// ```
+#[derive(Debug, Clone, Default)]
+#[must_use]
+pub struct RequestOptions {
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Option<(String, Bytes)>,
+    pub(crate) from: Option<String>,
+    pub(crate) to: Option<String>,
+    pub(crate) call_id: Option<String>,
+    pub(crate) cseq: Option<u32>,
+    pub(crate) contact: Option<String>,
+    pub(crate) expires: Option<u32>,
+    pub(crate) routes: Vec<String>,
+}
+
+impl RequestOptions {
+    /// No options.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Adds a header (name and value as written).
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+    /// Sets the body and its Content-Type.
+    pub fn body(mut self, content_type: &str, body: impl Into<Bytes>) -> Self {
+        self.body = Some((content_type.to_owned(), body.into()));
+        self
+    }
+    /// From (name-addr text; a tag is added if it has none).
+    pub fn from(mut self, from: &str) -> Self {
+        self.from = Some(from.to_owned());
+        self
+    }
+    /// To (name-addr text).
+    pub fn to(mut self, to: &str) -> Self {
+        self.to = Some(to.to_owned());
+        self
+    }
+    /// Call-ID (e.g. to refresh a registration).
+    pub fn call_id(mut self, call_id: &str) -> Self {
+        self.call_id = Some(call_id.to_owned());
+        self
+    }
+    /// CSeq number.
+    pub fn cseq(mut self, n: u32) -> Self {
+        self.cseq = Some(n);
+        self
+    }
+    /// Contact (name-addr text, or `*`).
+    pub fn contact(mut self, contact: &str) -> Self {
+        self.contact = Some(contact.to_owned());
+        self
+    }
+    /// Expires header, in seconds.
+    pub fn expires(mut self, seconds: u32) -> Self {
+        self.expires = Some(seconds);
+        self
+    }
+    /// A Route (name-addr text), after the service's default route set.
+    pub fn route(mut self, route: &str) -> Self {
+        self.routes.push(route.to_owned());
+        self
+    }
+}

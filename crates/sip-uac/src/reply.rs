@@ -1,0 +1,89 @@
+//! The result of a request: the final response (or a synthesized one for a
+//! timeout or transport failure), with NkSIP's metadata accessors.
+
+use std::borrow::Cow;
+
+use sip_message::{HeaderName, Message};
+
+/// A final reply.
+///
+/// For a timeout or a transport failure after sending there is no response
+/// message: the code is 408 ("Timer B Timeout" / "Timer F Timeout") or 503
+/// ("Resend Error"), as NkSIP reports them.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    code: u16,
+    reason: String,
+    response: Option<Message>,
+}
+
+impl Reply {
+    pub(crate) fn from_response(response: Message) -> Reply {
+        Reply {
+            code: response.status().unwrap_or(0),
+            reason: response.reason_phrase().unwrap_or_default().into_owned(),
+            response: Some(response),
+        }
+    }
+
+    pub(crate) fn synthesized(code: u16, reason: &str) -> Reply {
+        Reply {
+            code,
+            reason: reason.to_owned(),
+            response: None,
+        }
+    }
+
+    /// Status code.
+    pub fn code(&self) -> u16 {
+        self.code
+    }
+    /// Reason phrase.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+    /// The response, unless the reply was synthesized.
+    pub fn response(&self) -> Option<&Message> {
+        self.response.as_ref()
+    }
+    /// Call-ID.
+    pub fn call_id(&self) -> Option<&str> {
+        self.response.as_ref()?.call_id()
+    }
+    /// From tag.
+    pub fn from_tag(&self) -> Option<&str> {
+        self.response.as_ref()?.from_tag()
+    }
+    /// To tag.
+    pub fn to_tag(&self) -> Option<&str> {
+        self.response.as_ref()?.to_tag()
+    }
+    /// CSeq number.
+    pub fn cseq_num(&self) -> Option<u32> {
+        self.response.as_ref()?.cseq().map(|c| c.0)
+    }
+    /// Every value of a header (by name, any case; compact forms work).
+    pub fn header(&self, name: &str) -> Vec<String> {
+        match &self.response {
+            Some(r) => r
+                .values_by_name(name)
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+                .collect(),
+            None => Vec::new(),
+        }
+    }
+    /// The Contact values.
+    pub fn contacts(&self) -> Vec<Cow<'_, str>> {
+        match &self.response {
+            Some(r) => r
+                .values(HeaderName::Contact)
+                .map(String::from_utf8_lossy)
+                .collect(),
+            None => Vec::new(),
+        }
+    }
+    /// The body.
+    pub fn body(&self) -> &[u8] {
+        self.response.as_ref().map_or(&[], |r| r.body_bytes())
+    }
+}

@@ -1,0 +1,438 @@
+//! The Service: listeners, transaction layer and the sending functions.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use sip_message::headers::{Date, Transport as Kind};
+use sip_message::uri::{unescape_str, Uri};
+use sip_message::{Message, Method, ResponseBuilder};
+use sip_transaction::driver::{self, TransactionHandle};
+use sip_transaction::{RandomSource, TimerConfig, TransactionEvent, TransactionLayer, Xorshift};
+use sip_transport::{Target, Transport, TransportConfig};
+use tokio::task::JoinHandle;
+use tracing::debug;
+
+use crate::error::Error;
+use crate::handler::{DefaultHandler, Handler, ALLOW};
+use crate::options::RequestOptions;
+use crate::reply::Reply;
+
+/// Starts a [`Service`].
+#[must_use]
+pub struct ServiceBuilder {
+    name: String,
+    transport: TransportConfig,
+    from: Option<String>,
+    routes: Vec<String>,
+    timers: TimerConfig,
+    user_agent: Option<String>,
+    handler: Arc<dyn Handler>,
+}
+
+impl ServiceBuilder {
+    /// Listens on UDP at `addr` (port 0: the OS picks).
+    pub fn udp(mut self, addr: SocketAddr) -> Self {
+        self.transport = self.transport.udp(addr);
+        self
+    }
+    /// Listens on TCP at `addr`.
+    pub fn tcp(mut self, addr: SocketAddr) -> Self {
+        self.transport = self.transport.tcp(addr);
+        self
+    }
+    /// The whole transport configuration (TLS, limits...).
+    pub fn transport(mut self, cfg: TransportConfig) -> Self {
+        self.transport = cfg;
+        self
+    }
+    /// Default From (NkSIP's `sip_from`), e.g. `"Alice" <sip:alice@atlanta.com>`.
+    pub fn from(mut self, from: &str) -> Self {
+        self.from = Some(from.to_owned());
+        self
+    }
+    /// Default route set (outbound proxy), in order.
+    pub fn route(mut self, route: &str) -> Self {
+        self.routes.push(route.to_owned());
+        self
+    }
+    /// T1, T2, T4.
+    pub fn timers(mut self, t: TimerConfig) -> Self {
+        self.timers = t;
+        self
+    }
+    /// User-Agent header for requests.
+    pub fn user_agent(mut self, ua: &str) -> Self {
+        self.user_agent = Some(ua.to_owned());
+        self
+    }
+    /// How received requests are answered.
+    pub fn handler(mut self, h: impl Handler) -> Self {
+        self.handler = Arc::new(h);
+        self
+    }
+
+    /// Binds the listeners and starts the service.
+    pub async fn start(self) -> Result<Service, Error> {
+        let mut transport_cfg = self.transport;
+        if transport_cfg.udp_listeners.is_empty()
+            && transport_cfg.tcp_listeners.is_empty()
+            && transport_cfg.tls_listeners.is_empty()
+        {
+            transport_cfg = transport_cfg.udp(SocketAddr::from(([127, 0, 0, 1], 0)));
+        }
+        let (transport, inbound) = Transport::bind(transport_cfg).await?;
+        let layer = TransactionLayer::new(self.timers);
+        let (tsx, mut events, driver_task) = driver::spawn(layer, transport.clone(), inbound);
+        let handler = self.handler;
+        let tsx2 = tsx.clone();
+        let rng = Arc::new(Mutex::new(Xorshift::from_os()));
+        let rng2 = rng.clone();
+        let server_task = tokio::spawn(async move {
+            while let Some(e) = events.recv().await {
+                if let TransactionEvent::Request { id, request, .. } = e {
+                    let answer = if request.to_tag().is_some() {
+                        handler.on_in_dialog_request(&request)
+                    } else {
+                        handler.on_request(&request)
+                    };
+                    let tag = format!("{:x}", rng2.lock().map(|mut r| r.next_u64()).unwrap_or(0));
+                    match build_answer(&request, &answer, &tag) {
+                        Some(resp) => {
+                            if let Err(e) = tsx2.send_response(id, resp).await {
+                                debug!(error = %e, "response not sent");
+                            }
+                        }
+                        None => debug!("could not build the answer"),
+                    }
+                }
+            }
+        });
+        let name = self.name;
+        let from = self.from.unwrap_or_else(|| format!("<sip:{name}@nksip>"));
+        Ok(Service {
+            inner: Arc::new(Inner {
+                name,
+                transport,
+                tsx,
+                from,
+                routes: self.routes,
+                user_agent: self.user_agent,
+                cseq: AtomicU32::new(1),
+                rng,
+                tasks: Mutex::new(vec![driver_task, server_task]),
+            }),
+        })
+    }
+}
+
+fn build_answer(request: &Message, a: &crate::handler::Answer, tag: &str) -> Option<Message> {
+    let mut b = ResponseBuilder::from_request(request, a.code);
+    if a.code > 100 {
+        b = b.with_to_tag(tag);
+    }
+    if let Some(r) = &a.reason {
+        b = b.reason(r);
+    }
+    for (n, v) in &a.headers {
+        b = b.raw_header(n, v);
+    }
+    if let Some((ct, body)) = &a.body {
+        b = b.body(ct, body.clone());
+    }
+    b.build().ok()
+}
+
+struct Inner {
+    name: String,
+    transport: Transport,
+    tsx: TransactionHandle,
+    from: String,
+    routes: Vec<String>,
+    user_agent: Option<String>,
+    cseq: AtomicU32,
+    rng: Arc<Mutex<Xorshift>>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// A SIP endpoint (NkSIP's service): its listeners, its transaction layer,
+/// the handler that answers requests, and the sending functions.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), sip_uac::Error> {
+/// use sip_uac::{RequestOptions, Service};
+/// use sip_message::headers::Transport;
+///
+/// let bob = Service::builder("bob").udp("127.0.0.1:0".parse().unwrap()).start().await?;
+/// let alice = Service::builder("alice").udp("127.0.0.1:0".parse().unwrap()).start().await?;
+/// let to = format!("sip:bob@{}", bob.local_addr(Transport::Udp).unwrap());
+/// let reply = alice.options(&to, RequestOptions::new()).await?;
+/// assert_eq!(reply.code(), 200);
+/// alice.stop().await;
+/// bob.stop().await;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Service {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service")
+            .field("name", &self.inner.name)
+            .finish()
+    }
+}
+
+impl Service {
+    /// A builder for a service called `name`.
+    pub fn builder(name: &str) -> ServiceBuilder {
+        ServiceBuilder {
+            name: name.to_owned(),
+            transport: TransportConfig::default(),
+            from: None,
+            routes: Vec::new(),
+            timers: TimerConfig::default(),
+            user_agent: None,
+            handler: Arc::new(DefaultHandler),
+        }
+    }
+
+    /// The service's name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The first listener of a transport.
+    pub fn local_addr(&self, kind: Kind) -> Option<SocketAddr> {
+        self.inner.transport.local_addr(kind)
+    }
+
+    /// Stops the listeners and tasks.
+    pub async fn stop(&self) {
+        self.inner.transport.shutdown().await;
+        let tasks: Vec<JoinHandle<()>> = self
+            .inner
+            .tasks
+            .lock()
+            .map(|mut t| t.drain(..).collect())
+            .unwrap_or_default();
+        for t in tasks {
+            t.abort();
+        }
+    }
+
+    fn random(&self) -> u64 {
+        self.inner.rng.lock().map(|mut r| r.next_u64()).unwrap_or(0)
+    }
+
+    /// OPTIONS (adds Supported and Allow).
+    pub async fn options(&self, uri: &str, opts: RequestOptions) -> Result<Reply, Error> {
+        self.send(Some(Method::Options), uri, opts).await
+    }
+
+    /// MESSAGE (RFC 3428); with an Expires option, a Date header is added.
+    pub async fn message(&self, uri: &str, opts: RequestOptions) -> Result<Reply, Error> {
+        self.send(Some(Method::Message), uri, opts).await
+    }
+
+    /// REGISTER: To is the From (the address of record). Without a Contact
+    /// option the registrar returns the current bindings.
+    pub async fn register(&self, uri: &str, opts: RequestOptions) -> Result<Reply, Error> {
+        self.send(Some(Method::Register), uri, opts).await
+    }
+
+    /// REGISTER removing our binding: `Contact` as given and `Expires: 0`.
+    pub async fn unregister(
+        &self,
+        uri: &str,
+        contact: &str,
+        opts: RequestOptions,
+    ) -> Result<Reply, Error> {
+        self.send(
+            Some(Method::Register),
+            uri,
+            opts.contact(contact).expires(0),
+        )
+        .await
+    }
+
+    /// REGISTER removing every binding: `Contact: *`, `Expires: 0`.
+    pub async fn unregister_all(&self, uri: &str, opts: RequestOptions) -> Result<Reply, Error> {
+        self.send(Some(Method::Register), uri, opts.contact("*").expires(0))
+            .await
+    }
+
+    /// Any request with nothing method-specific added. The method comes from
+    /// `method` or, if `None`, from the URI's `method=` parameter
+    /// (`<sip:host;method=REGISTER?contact=*&expires=10>`, escaped).
+    pub async fn request(
+        &self,
+        method: Option<Method>,
+        uri: &str,
+        opts: RequestOptions,
+    ) -> Result<Reply, Error> {
+        self.send_inner(method, uri, opts, false).await
+    }
+
+    async fn send(
+        &self,
+        method: Option<Method>,
+        uri: &str,
+        opts: RequestOptions,
+    ) -> Result<Reply, Error> {
+        self.send_inner(method, uri, opts, true).await
+    }
+
+    async fn send_inner(
+        &self,
+        method: Option<Method>,
+        uri: &str,
+        opts: RequestOptions,
+        auto: bool,
+    ) -> Result<Reply, Error> {
+        let text = uri.trim().trim_start_matches('<').trim_end_matches('>');
+        let target: Uri = text
+            .parse()
+            .map_err(|_| Error::InvalidUri(uri.to_owned()))?;
+        let sip = target
+            .as_sip()
+            .ok_or_else(|| Error::InvalidUri(uri.to_owned()))?
+            .clone();
+        let method = match method {
+            Some(m) => m,
+            None => sip
+                .method_param()
+                .and_then(Method::from_token)
+                .ok_or(Error::InvalidOption("method"))?,
+        };
+        if method == Method::Ack {
+            return Err(Error::InvalidOption("ACK is sent with ack(), in a dialog"));
+        }
+        // The Request-URI loses the method parameter and the headers (§19.1.5).
+        let ruri = sip
+            .to_builder()
+            .remove_param("method")
+            .clear_headers()
+            .build()
+            .map_err(|_| Error::InvalidUri(uri.to_owned()))?;
+        let branch = self.inner.tsx.new_branch().await;
+        let from = {
+            let f = opts.from.clone().unwrap_or_else(|| self.inner.from.clone());
+            if f.contains(";tag=") {
+                f
+            } else {
+                format!("{f};tag={:x}", self.random())
+            }
+        };
+        let to = match (&opts.to, &method) {
+            (Some(t), _) => t.clone(),
+            // REGISTER: To = From (the address of record), without the tag.
+            (None, Method::Register) if auto => {
+                from.split(";tag=").next().unwrap_or(&from).to_owned()
+            }
+            (None, _) => format!(
+                "<{}>",
+                sip.to_builder()
+                    .clear_headers()
+                    .remove_param("method")
+                    .build()
+                    .map(|u| u.to_string())
+                    .unwrap_or_else(|_| ruri.to_string())
+            ),
+        };
+        let call_id = opts
+            .call_id
+            .clone()
+            .unwrap_or_else(|| format!("{:x}@{}", self.random(), self.inner.name));
+        let cseq = opts
+            .cseq
+            .unwrap_or_else(|| self.inner.cseq.fetch_add(1, Ordering::Relaxed));
+        let mut b = sip_message::RequestBuilder::new(method.clone(), &Uri::Sip(ruri.clone()))
+            .raw_header(
+                "Via",
+                &format!("SIP/2.0/UDP placeholder.invalid;branch={branch};rport"),
+            )
+            .raw_header("Max-Forwards", "70")
+            .raw_header("From", &from)
+            .raw_header("To", &to)
+            .raw_header("Call-ID", &call_id)
+            .raw_header("CSeq", &format!("{cseq} {method}"));
+        for r in self.inner.routes.iter().chain(&opts.routes) {
+            b = b.raw_header("Route", r);
+        }
+        if let Some(c) = &opts.contact {
+            b = b.raw_header("Contact", c);
+        }
+        if let Some(e) = opts.expires {
+            b = b.raw_header("Expires", &e.to_string());
+            if auto && method == Method::Message {
+                b = b.header(&Date::from_system_time(SystemTime::now()));
+            }
+        }
+        if auto && matches!(method, Method::Options | Method::Register) {
+            b = b.raw_header("Supported", "").raw_header("Allow", ALLOW);
+        }
+        if let Some(ua) = &self.inner.user_agent {
+            b = b.raw_header("User-Agent", ua);
+        }
+        // Headers carried in the URI (`?name=value`), unescaped; `body` sets the body.
+        let mut body = opts.body.clone();
+        for (n, v) in sip.headers() {
+            let (n, v) = (unescape_str(n), unescape_str(v));
+            if n.eq_ignore_ascii_case("body") {
+                body = Some((String::new(), bytes::Bytes::from(v.into_owned())));
+            } else {
+                b = b.raw_header(&n, &v);
+            }
+        }
+        for (n, v) in &opts.headers {
+            b = b.raw_header(n, v);
+        }
+        if let Some((ct, data)) = body {
+            b = b.body(&ct, data);
+        }
+        let request = b.build().map_err(|_| Error::InvalidOption("headers"))?;
+        // Loose routing: the first Route, if any, is where it goes.
+        let next_hop: Uri = match self.inner.routes.iter().chain(&opts.routes).next() {
+            Some(r) => r
+                .trim()
+                .trim_start_matches('<')
+                .split('>')
+                .next()
+                .unwrap_or_default()
+                .parse()
+                .map_err(|_| Error::InvalidOption("route"))?,
+            None => Uri::Sip(ruri),
+        };
+        let targets =
+            sip_transport::target::resolve(&next_hop, self.inner.transport.resolver()).await?;
+        let target: Target = targets
+            .into_iter()
+            .next()
+            .ok_or(Error::InvalidOption("target"))?;
+        let mut ct = self.inner.tsx.send_request(request, target).await?;
+        // Wait for the final response however long the transaction takes:
+        // never give up before it does (NkSIP's 5 s sync timeout is a bug).
+        while let Some(e) = ct.events.recv().await {
+            match e {
+                TransactionEvent::Response { response, .. }
+                    if response.status().unwrap_or(0) >= 200 =>
+                {
+                    return Ok(Reply::from_response(response));
+                }
+                TransactionEvent::Timeout { timer, .. } => {
+                    return Ok(Reply::synthesized(408, &format!("Timer {timer:?} Timeout")));
+                }
+                TransactionEvent::TransportError { .. } => {
+                    return Ok(Reply::synthesized(503, "Resend Error"))
+                }
+                _ => {}
+            }
+        }
+        Ok(Reply::synthesized(408, "Transaction Timeout"))
+    }
+}

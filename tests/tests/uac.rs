@@ -1,0 +1,218 @@
+//! sip-uac end to end: two services on loopback.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sip_message::headers::Transport;
+use sip_message::uri::{escape, UriPart};
+use sip_message::{HeaderName, Message, Method};
+use sip_uac::{default_answer, Answer, Handler, RequestOptions, Service};
+
+/// Records every request and answers with the defaults, MESSAGE with 202
+/// and REGISTER with 200 echoing the Contact.
+#[derive(Clone, Default)]
+struct Recorder(Arc<Mutex<Vec<Message>>>);
+
+impl Handler for Recorder {
+    fn on_request(&self, r: &Message) -> Answer {
+        self.0.lock().unwrap().push(r.clone());
+        match r.method() {
+            Some(Method::Message) => Answer::code(202),
+            Some(Method::Register) => {
+                let contact = r
+                    .values(HeaderName::Contact)
+                    .next()
+                    .map(|c| String::from_utf8_lossy(c).into_owned());
+                let a = Answer::code(200);
+                match contact {
+                    Some(c) => a.header("Contact", &c),
+                    None => a,
+                }
+            }
+            _ => default_answer(r),
+        }
+    }
+}
+
+async fn pair(kind: Transport, handler: Recorder) -> (Service, Service, String) {
+    let any = "127.0.0.1:0".parse().unwrap();
+    let (b, a) = match kind {
+        Transport::Tcp => (
+            Service::builder("bob").tcp(any).udp(any),
+            Service::builder("alice").tcp(any).udp(any),
+        ),
+        _ => (
+            Service::builder("bob").udp(any),
+            Service::builder("alice").udp(any),
+        ),
+    };
+    let bob = b.handler(handler).start().await.unwrap();
+    let alice = a
+        .from("\"Alice\" <sip:alice@atlanta.example.com>")
+        .start()
+        .await
+        .unwrap();
+    let addr = bob.local_addr(kind).unwrap();
+    let uri = match kind {
+        Transport::Tcp => format!("sip:bob@{addr};transport=tcp"),
+        _ => format!("sip:bob@{addr}"),
+    };
+    (alice, bob, uri)
+}
+
+#[tokio::test]
+async fn options_over_udp_and_tcp() {
+    for kind in [Transport::Udp, Transport::Tcp] {
+        let (alice, bob, uri) = pair(kind, Recorder::default()).await;
+        let r = alice.options(&uri, RequestOptions::new()).await.unwrap();
+        assert_eq!((r.code(), r.reason()), (200, "OK"), "{kind}");
+        assert!(r.header("Allow")[0].contains("INVITE"));
+        assert!(r.to_tag().is_some());
+        alice.stop().await;
+        bob.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn message_reaches_the_handler_with_its_body_and_a_date_when_it_expires() {
+    let rec = Recorder::default();
+    let (alice, bob, uri) = pair(Transport::Udp, rec.clone()).await;
+    let r = alice
+        .message(
+            &uri,
+            RequestOptions::new()
+                .body("text/plain", "Hello Bob")
+                .expires(60),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.code(), 202);
+    let got = rec.0.lock().unwrap()[0].clone();
+    assert_eq!(got.body_bytes(), b"Hello Bob");
+    assert!(
+        got.has(HeaderName::Date),
+        "MESSAGE with Expires carries Date (NkSIP)"
+    );
+    assert_eq!(
+        got.values(HeaderName::ContentType).next(),
+        Some(&b"text/plain"[..])
+    );
+    assert_eq!(got.from_tag().is_some(), true);
+    alice.stop().await;
+    bob.stop().await;
+}
+
+#[tokio::test]
+async fn register_to_is_from_and_unregister_all_sends_star() {
+    let rec = Recorder::default();
+    let (alice, bob, uri) = pair(Transport::Udp, rec.clone()).await;
+    let r = alice
+        .register(
+            &uri,
+            RequestOptions::new()
+                .contact("<sip:alice@192.0.2.1>")
+                .expires(3600),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.code(), 200);
+    assert_eq!(r.contacts(), vec!["<sip:alice@192.0.2.1>"]);
+    let r = alice
+        .unregister_all(&uri, RequestOptions::new())
+        .await
+        .unwrap();
+    assert_eq!(r.code(), 200);
+    let seen = rec.0.lock().unwrap().clone();
+    let reg = &seen[0];
+    let to = String::from_utf8_lossy(reg.values(HeaderName::To).next().unwrap()).into_owned();
+    assert_eq!(
+        to, "\"Alice\" <sip:alice@atlanta.example.com>",
+        "REGISTER: To = From"
+    );
+    assert_eq!(reg.to_tag(), None);
+    let all = &seen[1];
+    assert_eq!(all.values(HeaderName::Contact).next(), Some(&b"*"[..]));
+    assert_eq!(all.values(HeaderName::Expires).next(), Some(&b"0"[..]));
+    assert!(all.cseq().unwrap().0 > reg.cseq().unwrap().0, "CSeq grows");
+    alice.stop().await;
+    bob.stop().await;
+}
+
+#[tokio::test]
+async fn request_takes_its_method_and_headers_from_the_uri() {
+    let rec = Recorder::default();
+    let (alice, bob, uri) = pair(Transport::Udp, rec.clone()).await;
+    // <sip:host;method=REGISTER?contact=*&expires=10>, escaped as NkSIP asks.
+    let with = format!(
+        "<{uri};method=REGISTER?{}={}&expires=10>",
+        escape("contact", UriPart::Header),
+        escape("*", UriPart::Header)
+    );
+    let r = alice
+        .request(None, &with, RequestOptions::new())
+        .await
+        .unwrap();
+    assert_eq!(r.code(), 200);
+    let got = rec.0.lock().unwrap()[0].clone();
+    assert_eq!(got.method(), Some(&Method::Register));
+    assert_eq!(got.values(HeaderName::Contact).next(), Some(&b"*"[..]));
+    assert_eq!(got.values(HeaderName::Expires).next(), Some(&b"10"[..]));
+    assert!(
+        !got.request_uri_str().unwrap().contains("method="),
+        "method= is not part of the Request-URI"
+    );
+    // request() adds nothing method-specific: no Supported/Allow.
+    assert!(!got.has(HeaderName::Allow));
+    alice.stop().await;
+    bob.stop().await;
+}
+
+#[tokio::test]
+async fn unhandled_requests_get_405_and_invites_480_and_bad_uris_are_errors() {
+    let (alice, bob, uri) = pair(Transport::Udp, Recorder::default()).await;
+    let r = alice
+        .request(
+            Some(Method::Publish),
+            &uri,
+            RequestOptions::new().header("Event", "presence"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.code(), 405);
+    assert!(!r.header("Allow").is_empty());
+    assert!(matches!(
+        alice.options("sip::nope", RequestOptions::new()).await,
+        Err(sip_uac::Error::InvalidUri(_))
+    ));
+    assert!(
+        alice
+            .request(None, &uri, RequestOptions::new())
+            .await
+            .is_err(),
+        "no method anywhere"
+    );
+    alice.stop().await;
+    bob.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_answer_gives_408_after_timer_f_never_sooner() {
+    // A socket that swallows everything.
+    let sink = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let to = format!("sip:nobody@{}", sink.local_addr().unwrap());
+    let alice = Service::builder("alice")
+        .udp("127.0.0.1:0".parse().unwrap())
+        .start()
+        .await
+        .unwrap();
+    let start = tokio::time::Instant::now();
+    let r = alice.options(&to, RequestOptions::new()).await.unwrap();
+    assert_eq!((r.code(), r.reason()), (408, "Timer F Timeout"));
+    assert!(r.response().is_none());
+    let waited = start.elapsed();
+    assert!(
+        waited >= Duration::from_secs(32),
+        "{waited:?}: the call must not give up before the transaction"
+    );
+    alice.stop().await;
+}
