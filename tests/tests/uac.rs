@@ -97,7 +97,7 @@ async fn message_reaches_the_handler_with_its_body_and_a_date_when_it_expires() 
         got.values(HeaderName::ContentType).next(),
         Some(&b"text/plain"[..])
     );
-    assert_eq!(got.from_tag().is_some(), true);
+    assert!(got.from_tag().is_some());
     alice.stop().await;
     bob.stop().await;
 }
