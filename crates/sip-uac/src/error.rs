@@ -18,6 +18,9 @@ pub enum Error {
     /// The transaction layer refused the request.
     #[error("transaction: {0}")]
     Transaction(#[from] sip_transaction::TransactionError),
+    /// No such dialog (it ended, or never existed).
+    #[error("unknown dialog")]
+    UnknownDialog,
     /// The service is stopped.
     #[error("the service is stopped")]
     Stopped,

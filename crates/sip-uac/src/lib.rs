@@ -8,14 +8,17 @@
 //! only for what failed before sending.
 //!
 //! State (issue 6, in progress): OPTIONS, MESSAGE, REGISTER (with
-//! unregister and unregister-all) and the generic `request` (method and
-//! headers from the URI) work end to end. INVITE/ACK/BYE/CANCEL/INFO, the
-//! in-dialog functions, digest authentication, per-request callbacks and
-//! async calls come next, on top of `sip-dialog`.
+//! unregister and unregister-all), the generic `request` (method and
+//! headers from the URI), INVITE (with the ACK for the 2xx sent
+//! automatically), BYE and INFO work end to end; received INVITEs answered
+//! 2xx make UAS dialogs whose 2xx is retransmitted until the ACK.
+//! Manual ACK, CANCEL, the remaining in-dialog functions, digest
+//! authentication, per-request callbacks and async calls come next.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 
+mod core;
 mod error;
 mod handler;
 mod options;

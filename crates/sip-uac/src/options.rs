@@ -24,6 +24,7 @@ pub struct RequestOptions {
     pub(crate) contact: Option<String>,
     pub(crate) expires: Option<u32>,
     pub(crate) routes: Vec<String>,
+    pub(crate) auto_ack: Option<bool>,
 }
 
 impl RequestOptions {
@@ -69,6 +70,11 @@ impl RequestOptions {
     /// Expires header, in seconds.
     pub fn expires(mut self, seconds: u32) -> Self {
         self.expires = Some(seconds);
+        self
+    }
+    /// For INVITE: send the ACK for the 2xx automatically (default true).
+    pub fn auto_ack(mut self, on: bool) -> Self {
+        self.auto_ack = Some(on);
         self
     }
     /// A Route (name-addr text), after the service's default route set.

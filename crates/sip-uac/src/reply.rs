@@ -15,6 +15,7 @@ pub struct Reply {
     code: u16,
     reason: String,
     response: Option<Message>,
+    dialog: Option<sip_dialog::DialogId>,
 }
 
 impl Reply {
@@ -23,6 +24,7 @@ impl Reply {
             code: response.status().unwrap_or(0),
             reason: response.reason_phrase().unwrap_or_default().into_owned(),
             response: Some(response),
+            dialog: None,
         }
     }
 
@@ -31,7 +33,18 @@ impl Reply {
             code,
             reason: reason.to_owned(),
             response: None,
+            dialog: None,
         }
+    }
+
+    pub(crate) fn with_dialog(mut self, id: sip_dialog::DialogId) -> Reply {
+        self.dialog = Some(id);
+        self
+    }
+
+    /// The dialog a 2xx to INVITE created (NkSIP always returns it).
+    pub fn dialog(&self) -> Option<&sip_dialog::DialogId> {
+        self.dialog.as_ref()
     }
 
     /// Status code.

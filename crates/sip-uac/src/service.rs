@@ -5,15 +5,16 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
+use sip_dialog::{DialogId, DialogUpdate};
 use sip_message::headers::{Date, Transport as Kind};
 use sip_message::uri::{unescape_str, Uri};
-use sip_message::{Message, Method, ResponseBuilder};
+use sip_message::{Message, Method};
 use sip_transaction::driver::{self, TransactionHandle};
 use sip_transaction::{RandomSource, TimerConfig, TransactionEvent, TransactionLayer, Xorshift};
 use sip_transport::{Target, Transport, TransportConfig};
 use tokio::task::JoinHandle;
-use tracing::debug;
 
+use crate::core::Core;
 use crate::error::Error;
 use crate::handler::{DefaultHandler, Handler, ALLOW};
 use crate::options::RequestOptions;
@@ -84,31 +85,29 @@ impl ServiceBuilder {
         }
         let (transport, inbound) = Transport::bind(transport_cfg).await?;
         let layer = TransactionLayer::new(self.timers);
-        let (tsx, mut events, driver_task) = driver::spawn(layer, transport.clone(), inbound);
-        let handler = self.handler;
-        let tsx2 = tsx.clone();
+        let (tsx, events, driver_task) = driver::spawn(layer, transport.clone(), inbound);
         let rng = Arc::new(Mutex::new(Xorshift::from_os()));
-        let rng2 = rng.clone();
-        let server_task = tokio::spawn(async move {
-            while let Some(e) = events.recv().await {
-                if let TransactionEvent::Request { id, request, .. } = e {
-                    let answer = if request.to_tag().is_some() {
-                        handler.on_in_dialog_request(&request)
-                    } else {
-                        handler.on_request(&request)
-                    };
-                    let tag = format!("{:x}", rng2.lock().map(|mut r| r.next_u64()).unwrap_or(0));
-                    match build_answer(&request, &answer, &tag) {
-                        Some(resp) => {
-                            if let Err(e) = tsx2.send_response(id, resp).await {
-                                debug!(error = %e, "response not sent");
-                            }
-                        }
-                        None => debug!("could not build the answer"),
-                    }
-                }
-            }
-        });
+        let local = transport
+            .local_addr(Kind::Udp)
+            .or_else(|| transport.local_addr(Kind::Tcp))
+            .or_else(|| transport.local_addr(Kind::Tls));
+        let contact = match local {
+            Some(a) => format!("<sip:{}@{a}>", self.name),
+            None => format!("<sip:{}@127.0.0.1>", self.name),
+        };
+        let core = Arc::new(Core::new(
+            self.timers.t1,
+            self.timers.t2,
+            contact,
+            rng.clone(),
+        ));
+        let server_task = tokio::spawn(crate::core::serve(
+            core.clone(),
+            self.handler,
+            tsx.clone(),
+            transport.clone(),
+            events,
+        ));
         let name = self.name;
         let from = self.from.unwrap_or_else(|| format!("<sip:{name}@nksip>"));
         Ok(Service {
@@ -121,27 +120,11 @@ impl ServiceBuilder {
                 user_agent: self.user_agent,
                 cseq: AtomicU32::new(1),
                 rng,
+                core,
                 tasks: Mutex::new(vec![driver_task, server_task]),
             }),
         })
     }
-}
-
-fn build_answer(request: &Message, a: &crate::handler::Answer, tag: &str) -> Option<Message> {
-    let mut b = ResponseBuilder::from_request(request, a.code);
-    if a.code > 100 {
-        b = b.with_to_tag(tag);
-    }
-    if let Some(r) = &a.reason {
-        b = b.reason(r);
-    }
-    for (n, v) in &a.headers {
-        b = b.raw_header(n, v);
-    }
-    if let Some((ct, body)) = &a.body {
-        b = b.body(ct, body.clone());
-    }
-    b.build().ok()
 }
 
 struct Inner {
@@ -153,6 +136,7 @@ struct Inner {
     user_agent: Option<String>,
     cseq: AtomicU32,
     rng: Arc<Mutex<Xorshift>>,
+    core: Arc<Core>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -294,6 +278,18 @@ impl Service {
         opts: RequestOptions,
         auto: bool,
     ) -> Result<Reply, Error> {
+        let (request, target) = self.prepare(method, uri, opts, auto).await?;
+        let mut ct = self.inner.tsx.send_request(request, target).await?;
+        Ok(wait_final(&mut ct).await)
+    }
+
+    async fn prepare(
+        &self,
+        method: Option<Method>,
+        uri: &str,
+        opts: RequestOptions,
+        auto: bool,
+    ) -> Result<(Message, Target), Error> {
         let text = uri.trim().trim_start_matches('<').trim_end_matches('>');
         let target: Uri = text
             .parse()
@@ -414,25 +410,171 @@ impl Service {
             .into_iter()
             .next()
             .ok_or(Error::InvalidOption("target"))?;
-        let mut ct = self.inner.tsx.send_request(request, target).await?;
-        // Wait for the final response however long the transaction takes:
-        // never give up before it does (NkSIP's 5 s sync timeout is a bug).
-        while let Some(e) = ct.events.recv().await {
-            match e {
-                TransactionEvent::Response { response, .. }
-                    if response.status().unwrap_or(0) >= 200 =>
-                {
-                    return Ok(Reply::from_response(response));
-                }
-                TransactionEvent::Timeout { timer, .. } => {
-                    return Ok(Reply::synthesized(408, &format!("Timer {timer:?} Timeout")));
-                }
-                TransactionEvent::TransportError { .. } => {
-                    return Ok(Reply::synthesized(503, "Resend Error"))
-                }
-                _ => {}
-            }
-        }
-        Ok(Reply::synthesized(408, "Transaction Timeout"))
+        Ok((request, target))
     }
+
+    /// INVITE. It always carries a Contact (NkSIP). A 2xx gives the reply a
+    /// dialog id; with `auto_ack` (the default here) the ACK goes out at once
+    /// and again for every retransmitted 2xx (§13.2.2.4).
+    pub async fn invite(&self, uri: &str, opts: RequestOptions) -> Result<Reply, Error> {
+        let auto_ack = opts.auto_ack.unwrap_or(true);
+        let opts = if opts.contact.is_none() {
+            let c = self.inner.core.contact.clone();
+            opts.contact(&c)
+        } else {
+            opts
+        };
+        let (invite, target) = self.prepare(Some(Method::Invite), uri, opts, true).await?;
+        let kind = target.transport;
+        let mut ct = self.inner.tsx.send_request(invite.clone(), target).await?;
+        let reply = wait_final(&mut ct).await;
+        let Some(ok) = reply
+            .response()
+            .filter(|_| (200..300).contains(&reply.code()))
+            .cloned()
+        else {
+            return Ok(reply);
+        };
+        let core = self.inner.core.clone();
+        let id = match core.dialogs.lock().map(|mut d| d.on_response(&invite, &ok)) {
+            Ok(Ok(
+                DialogUpdate::Confirmed(id)
+                | DialogUpdate::EarlyConfirmed(id)
+                | DialogUpdate::Known(id),
+            )) => id,
+            _ => return Ok(reply),
+        };
+        if let Ok(mut inv) = core.invites.lock() {
+            inv.insert(id.clone(), invite.clone());
+        }
+        if auto_ack {
+            self.ack_2xx(&id, &invite, kind).await;
+            // Retransmitted 2xx keep coming while the INVITE transaction is
+            // Accepted (RFC 6026): ACK each.
+            let svc = self.clone();
+            let id2 = id.clone();
+            tokio::spawn(async move {
+                while let Some(e) = ct.events.recv().await {
+                    if let TransactionEvent::Response { response, .. } = e {
+                        let ok2xx = response.status().is_some_and(|c| (200..300).contains(&c));
+                        if ok2xx && response.to_tag() == Some(&*id2.remote_tag) {
+                            svc.ack_2xx(&id2, &invite, kind).await;
+                        }
+                    }
+                }
+                if let Ok(mut s) = svc.inner.core.sessions.lock() {
+                    s.forget_ack(&id2);
+                }
+            });
+        }
+        Ok(reply.with_dialog(id))
+    }
+
+    async fn ack_2xx(&self, id: &DialogId, invite: &Message, kind: Kind) {
+        let core = &self.inner.core;
+        let branch = self.inner.tsx.new_branch().await;
+        let ack = {
+            let (Ok(mut d), Ok(mut s)) = (core.dialogs.lock(), core.sessions.lock()) else {
+                return;
+            };
+            let Some(dlg) = d.get_mut(id) else { return };
+            if s.uac_2xx(dlg, invite, None, &branch, "z9hG4bKunused", kind)
+                .is_err()
+            {
+                return;
+            }
+            s.drain().into_iter().find_map(|o| match o {
+                sip_dialog::SessionOutput::SendAck(m) => Some(m),
+                _ => None,
+            })
+        };
+        if let (Some(ack), Some(target)) =
+            (ack, core.dialog_target(&self.inner.transport, id).await)
+        {
+            let _ = self.inner.transport.send(&ack, &target).await;
+        }
+    }
+
+    /// BYE in a dialog; the dialog ends with it.
+    pub async fn bye(&self, dialog: &DialogId, opts: RequestOptions) -> Result<Reply, Error> {
+        let reply = self.in_dialog(Method::Bye, dialog, opts).await?;
+        let core = &self.inner.core;
+        let caller = core
+            .invites
+            .lock()
+            .map(|i| i.contains_key(dialog))
+            .unwrap_or(false);
+        if let Ok(mut s) = core.sessions.lock() {
+            s.bye(dialog, caller);
+        }
+        if let Ok(mut d) = core.dialogs.lock() {
+            d.remove(dialog);
+        }
+        if let Ok(mut i) = core.invites.lock() {
+            i.remove(dialog);
+        }
+        Ok(reply)
+    }
+
+    /// INFO in a dialog (RFC 6086).
+    pub async fn info(&self, dialog: &DialogId, opts: RequestOptions) -> Result<Reply, Error> {
+        self.in_dialog(Method::Info, dialog, opts).await
+    }
+
+    async fn in_dialog(
+        &self,
+        method: Method,
+        dialog: &DialogId,
+        opts: RequestOptions,
+    ) -> Result<Reply, Error> {
+        let core = &self.inner.core;
+        let target = core
+            .dialog_target(&self.inner.transport, dialog)
+            .await
+            .ok_or(Error::UnknownDialog)?;
+        let branch = self.inner.tsx.new_branch().await;
+        let request = {
+            let mut d = core.dialogs.lock().map_err(|_| Error::Stopped)?;
+            let dlg = d.get_mut(dialog).ok_or(Error::UnknownDialog)?;
+            let mut b = dlg
+                .request(method, None, &branch, target.transport)
+                .map_err(|_| Error::UnknownDialog)?;
+            for (n, v) in &opts.headers {
+                b = b.raw_header(n, v);
+            }
+            if let Some((ct, body)) = &opts.body {
+                b = b.body(ct, body.clone());
+            }
+            b.build().map_err(|_| Error::InvalidOption("headers"))?
+        };
+        let mut ct = self.inner.tsx.send_request(request, target).await?;
+        Ok(wait_final(&mut ct).await)
+    }
+
+    /// The dialogs this service takes part in.
+    pub fn dialog_count(&self) -> usize {
+        self.inner.core.dialogs.lock().map_or(0, |d| d.len())
+    }
+}
+
+/// Waits for the final response however long the transaction takes: never
+/// gives up before it does (NkSIP's 5 s sync timeout is a known bug).
+async fn wait_final(ct: &mut sip_transaction::driver::ClientTransaction) -> Reply {
+    while let Some(e) = ct.events.recv().await {
+        match e {
+            TransactionEvent::Response { response, .. }
+                if response.status().unwrap_or(0) >= 200 =>
+            {
+                return Reply::from_response(response);
+            }
+            TransactionEvent::Timeout { timer, .. } => {
+                return Reply::synthesized(408, &format!("Timer {timer:?} Timeout"));
+            }
+            TransactionEvent::TransportError { .. } => {
+                return Reply::synthesized(503, "Resend Error")
+            }
+            _ => {}
+        }
+    }
+    Reply::synthesized(408, "Transaction Timeout")
 }

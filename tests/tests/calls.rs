@@ -1,0 +1,152 @@
+//! Calls between two services: INVITE with SDP, the automatic ACK, INFO,
+//! BYE, a busy callee, the default answer.
+
+use std::sync::{Arc, Mutex};
+
+use sip_message::headers::Transport;
+use sip_message::{Message, Method};
+use sip_uac::{default_answer, Answer, Handler, RequestOptions, Service};
+
+const SDP: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
+
+#[derive(Clone, Default)]
+struct Callee(Arc<Mutex<Vec<Message>>>);
+
+impl Handler for Callee {
+    fn on_request(&self, r: &Message) -> Answer {
+        self.0.lock().unwrap().push(r.clone());
+        let user = r
+            .request_uri()
+            .and_then(Result::ok)
+            .and_then(|u| u.as_sip().and_then(|s| s.user().map(str::to_owned)));
+        match (r.method(), user.as_deref()) {
+            (Some(Method::Invite), Some("busy")) => Answer::code(486),
+            (Some(Method::Invite), _) => Answer::code(200).body("application/sdp", SDP),
+            _ => default_answer(r),
+        }
+    }
+    fn on_in_dialog_request(&self, r: &Message) -> Answer {
+        self.0.lock().unwrap().push(r.clone());
+        Answer::code(200)
+    }
+}
+
+async fn services(kind: Transport) -> (Service, Service, Callee, std::net::SocketAddr) {
+    let any = "127.0.0.1:0".parse().unwrap();
+    let callee = Callee::default();
+    let (b, a) = match kind {
+        Transport::Tcp => (
+            Service::builder("bob").udp(any).tcp(any),
+            Service::builder("alice").udp(any).tcp(any),
+        ),
+        _ => (
+            Service::builder("bob").udp(any),
+            Service::builder("alice").udp(any),
+        ),
+    };
+    let bob = b.handler(callee.clone()).start().await.unwrap();
+    let alice = a.start().await.unwrap();
+    let addr = bob.local_addr(kind).unwrap();
+    (alice, bob, callee, addr)
+}
+
+async fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    for _ in 0..200 {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("{what} did not happen");
+}
+
+#[tokio::test]
+async fn invite_ack_info_bye_over_udp_and_tcp() {
+    for kind in [Transport::Udp, Transport::Tcp] {
+        let (alice, bob, callee, addr) = services(kind).await;
+        let t = if kind == Transport::Tcp {
+            ";transport=tcp"
+        } else {
+            ""
+        };
+        let uri = format!("sip:bob@{addr}{t}");
+        let r = alice
+            .invite(&uri, RequestOptions::new().body("application/sdp", SDP))
+            .await
+            .unwrap();
+        assert_eq!(r.code(), 200, "{kind}");
+        assert_eq!(r.body(), SDP.as_bytes());
+        let dialog = r.dialog().cloned().expect("a 2xx to INVITE gives a dialog");
+        assert_eq!(alice.dialog_count(), 1);
+        // The callee made its dialog; our automatic ACK reaches it.
+        eventually("callee dialog", || bob.dialog_count() == 1).await;
+        let invite = callee.0.lock().unwrap()[0].clone();
+        assert!(
+            invite.has(sip_message::HeaderName::Contact),
+            "INVITE always has a Contact"
+        );
+        // INFO and BYE inside the dialog.
+        let info = alice
+            .info(
+                &dialog,
+                RequestOptions::new()
+                    .body("application/dtmf-relay", "Signal=5\r\nDuration=160\r\n"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(info.code(), 200);
+        let bye = alice.bye(&dialog, RequestOptions::new()).await.unwrap();
+        assert_eq!(bye.code(), 200);
+        assert_eq!(alice.dialog_count(), 0);
+        eventually("callee dialog gone", || bob.dialog_count() == 0).await;
+        let seen: Vec<Method> = callee
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|m| m.method().cloned())
+            .collect();
+        assert_eq!(
+            seen,
+            vec![Method::Invite, Method::Info, Method::Bye],
+            "{kind}"
+        );
+        // The dialog is gone: a second BYE is refused before sending.
+        assert!(matches!(
+            alice.bye(&dialog, RequestOptions::new()).await,
+            Err(sip_uac::Error::UnknownDialog)
+        ));
+        alice.stop().await;
+        bob.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_busy_callee_gives_486_and_no_dialog_and_the_default_is_480() {
+    let (alice, bob, _callee, addr) = services(Transport::Udp).await;
+    let r = alice
+        .invite(&format!("sip:busy@{addr}"), RequestOptions::new())
+        .await
+        .unwrap();
+    assert_eq!(r.code(), 486);
+    assert!(r.dialog().is_none());
+    assert_eq!(alice.dialog_count(), 0);
+    // A service with the default handler has nobody to ring.
+    let carol = Service::builder("carol")
+        .udp("127.0.0.1:0".parse().unwrap())
+        .start()
+        .await
+        .unwrap();
+    let c = carol.local_addr(Transport::Udp).unwrap();
+    assert_eq!(
+        alice
+            .invite(&format!("sip:carol@{c}"), RequestOptions::new())
+            .await
+            .unwrap()
+            .code(),
+        480
+    );
+    alice.stop().await;
+    bob.stop().await;
+    carol.stop().await;
+}
