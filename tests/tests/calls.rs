@@ -150,3 +150,42 @@ async fn a_busy_callee_gives_486_and_no_dialog_and_the_default_is_480() {
     bob.stop().await;
     carol.stop().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn rfc3261_13_3_1_4_without_an_ack_the_callee_ends_the_call_with_bye_after_64_t1() {
+    let (alice, bob, callee, addr) = services(Transport::Udp).await;
+    let r = alice
+        .invite(
+            &format!("sip:bob@{addr}"),
+            RequestOptions::new().auto_ack(false),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.code(), 200);
+    assert_eq!(alice.dialog_count(), 1);
+    let start = tokio::time::Instant::now();
+    // The callee retransmits its 2xx, then gives up and sends BYE, which
+    // ends the caller's dialog.
+    for _ in 0..200 {
+        if alice.dialog_count() == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    assert_eq!(alice.dialog_count(), 0, "the BYE arrived");
+    let waited = start.elapsed();
+    assert!(
+        waited >= std::time::Duration::from_secs(31),
+        "not before 64*T1: {waited:?}"
+    );
+    let invites = callee
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|m| m.method() == Some(&Method::Invite))
+        .count();
+    assert_eq!(invites, 1);
+    alice.stop().await;
+    bob.stop().await;
+}
