@@ -189,3 +189,86 @@ async fn rfc3261_13_3_1_4_without_an_ack_the_callee_ends_the_call_with_bye_after
     alice.stop().await;
     bob.stop().await;
 }
+
+/// Rings for user "slow" (a provisional only), answers others as Callee.
+#[derive(Clone, Default)]
+struct SlowCallee;
+
+impl Handler for SlowCallee {
+    fn on_request(&self, r: &Message) -> Answer {
+        match r.method() {
+            Some(Method::Invite) => Answer::code(180),
+            _ => default_answer(r),
+        }
+    }
+}
+
+#[tokio::test]
+async fn async_invite_cancelled_while_ringing_gets_487() {
+    for kind in [Transport::Udp, Transport::Tcp] {
+        let any = "127.0.0.1:0".parse().unwrap();
+        let bob = Service::builder("bob")
+            .udp(any)
+            .tcp(any)
+            .handler(SlowCallee)
+            .start()
+            .await
+            .unwrap();
+        let alice = Service::builder("alice")
+            .udp(any)
+            .tcp(any)
+            .start()
+            .await
+            .unwrap();
+        let addr = bob.local_addr(kind).unwrap();
+        let t = if kind == Transport::Tcp {
+            ";transport=tcp"
+        } else {
+            ""
+        };
+        let pending = alice
+            .invite_async(&format!("sip:slow@{addr}{t}"), RequestOptions::new())
+            .await
+            .unwrap();
+        // Give the 180 a moment; the CANCEL would wait for it anyway (§9.1).
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        alice.cancel(&pending).await.unwrap();
+        let reply = tokio::time::timeout(std::time::Duration::from_secs(5), pending.reply())
+            .await
+            .unwrap();
+        assert_eq!(reply.code(), 487, "{kind}");
+        assert!(reply.dialog().is_none());
+        alice.stop().await;
+        bob.stop().await;
+    }
+}
+
+/// RFC 3261 §13.3.1: an INVITE that expires while ringing gets 487 from the
+/// callee, which also keeps the callee from holding it forever.
+#[tokio::test]
+async fn rfc3261_13_3_1_a_ringing_invite_that_expires_gets_487() {
+    let any = "127.0.0.1:0".parse().unwrap();
+    let bob = Service::builder("bob")
+        .udp(any)
+        .handler(SlowCallee)
+        .start()
+        .await
+        .unwrap();
+    let alice = Service::builder("alice").udp(any).start().await.unwrap();
+    let addr = bob.local_addr(Transport::Udp).unwrap();
+    let started = std::time::Instant::now();
+    let reply = alice
+        .invite(
+            &format!("sip:slow@{addr}"),
+            RequestOptions::new().expires(1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(reply.code(), 487);
+    assert!(reply.dialog().is_none());
+    // Not a timing assertion on speed: only that the expiry, not Timer B
+    // (32 s), ended it.
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    alice.stop().await;
+    bob.stop().await;
+}

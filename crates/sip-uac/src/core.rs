@@ -24,6 +24,10 @@ pub(crate) struct Core {
     pub(crate) invites: Mutex<HashMap<DialogId, Message>>,
     pub(crate) contact: String,
     pub(crate) rng: Arc<Mutex<Xorshift>>,
+    /// INVITEs answered with a provisional only (ringing), by server
+    /// transaction, with the instant they expire: a CANCEL answers them 487
+    /// (§9.2), and so does their expiry (§13.3.1), which bounds the map.
+    pub(crate) ringing: Mutex<HashMap<sip_transaction::TransactionId, Ringing>>,
 }
 
 impl Core {
@@ -39,6 +43,7 @@ impl Core {
             invites: Mutex::new(HashMap::new()),
             contact,
             rng,
+            ringing: Mutex::new(HashMap::new()),
         }
     }
 
@@ -99,13 +104,23 @@ pub(crate) async fn serve(
     mut events: tokio::sync::mpsc::Receiver<TransactionEvent>,
 ) {
     loop {
-        let deadline = core.sessions.lock().ok().and_then(|s| s.poll_timeout());
+        let sessions = core.sessions.lock().ok().and_then(|s| s.poll_timeout());
+        let ringing = core
+            .ringing
+            .lock()
+            .ok()
+            .and_then(|r| r.values().map(|v| v.expires_at).min());
+        let deadline = match (sessions, ringing) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         tokio::select! {
             e = events.recv() => match e {
                 Some(e) => on_event(&core, &*handler, &tsx, e).await,
                 None => return,
             },
             _ = sleep_until(deadline) => {
+                expire_ringing(&core, &tsx).await;
                 let outs = {
                     let Ok(mut s) = core.sessions.lock() else { return };
                     let core2 = &core;
@@ -135,6 +150,50 @@ pub(crate) async fn serve(
     }
 }
 
+/// An INVITE answered only provisionally, waiting for CANCEL or expiry.
+pub(crate) struct Ringing {
+    invite: Message,
+    /// The To tag its provisional carried.
+    tag: String,
+    expires_at: Instant,
+}
+
+/// How long an INVITE answered only provisionally may ring: its Expires
+/// (§13.3.1), else three minutes (the floor RFC 3261 §16.6 sets for Timer C).
+fn ringing_for(invite: &Message) -> Duration {
+    let secs = invite
+        .values(sip_message::HeaderName::Expires)
+        .next()
+        .and_then(|v| std::str::from_utf8(v).ok()?.trim().parse::<u64>().ok())
+        .unwrap_or(180);
+    Duration::from_secs(secs.min(180))
+}
+
+/// Answers 487 to the ringing INVITEs whose time is up (§13.3.1: "If the
+/// request has expired, the UAS ... should generate a 487").
+async fn expire_ringing(core: &Core, tsx: &TransactionHandle) {
+    let t = now();
+    let expired: Vec<_> = match core.ringing.lock() {
+        Ok(mut r) => {
+            let ids: Vec<_> = r
+                .iter()
+                .filter(|(_, v)| v.expires_at <= t)
+                .map(|(id, _)| *id)
+                .collect();
+            ids.into_iter()
+                .filter_map(|id| r.remove(&id).map(|v| (id, v)))
+                .collect()
+        }
+        Err(_) => return,
+    };
+    for (id, v) in expired {
+        // §12.1.1: the final response carries the provisional's To tag.
+        if let Some(resp) = answer_message(&v.invite, &Answer::code(487), &v.tag) {
+            let _ = tsx.send_response(id, resp).await;
+        }
+    }
+}
+
 async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
@@ -149,8 +208,35 @@ async fn on_event(
     e: TransactionEvent,
 ) {
     match e {
-        TransactionEvent::Request { id, request, .. } => {
+        TransactionEvent::Request {
+            id,
+            request,
+            cancels,
+            ..
+        } => {
             let tag = format!("{:x}", core.random());
+            if request.method() == Some(&Method::Cancel) {
+                // §9.2: 200 to the CANCEL; 487 to the INVITE if it is still ringing
+                // (481 if there is no such INVITE).
+                let ringing = cancels
+                    .and_then(|inv| core.ringing.lock().ok()?.remove(&inv).map(|r| (inv, r)));
+                let code = if ringing.is_some() || cancels.is_some() {
+                    200
+                } else {
+                    481
+                };
+                // §9.2: the CANCEL's response SHOULD carry the INVITE's To tag.
+                let tag = ringing.as_ref().map_or(tag, |(_, r)| r.tag.clone());
+                if let Some(resp) = answer_message(&request, &Answer::code(code), &tag) {
+                    let _ = tsx.send_response(id, resp).await;
+                }
+                if let Some((inv, r)) = ringing {
+                    if let Some(resp) = answer_message(&r.invite, &Answer::code(487), &r.tag) {
+                        let _ = tsx.send_response(inv, resp).await;
+                    }
+                }
+                return;
+            }
             let (answer, invite_2xx) = if request.to_tag().is_some() {
                 // §12.2.2: unknown dialog 481, lower CSeq 500.
                 let checked = core.dialogs.lock().map(|mut d| d.receive_request(&request));
@@ -209,8 +295,23 @@ async fn on_event(
                     }
                 }
             }
+            let rings =
+                request.method() == Some(&Method::Invite) && resp.status().is_some_and(|c| c < 200);
             if let Err(e) = tsx.send_response(id, resp).await {
                 debug!(error = %e, "response not sent");
+            }
+            if rings {
+                if let Ok(mut r) = core.ringing.lock() {
+                    let expires_at = now() + ringing_for(&request);
+                    r.insert(
+                        id,
+                        Ringing {
+                            invite: request.clone(),
+                            tag: tag.clone(),
+                            expires_at,
+                        },
+                    );
+                }
             }
             // A dialog a BYE ended is gone once the BYE is answered.
             if request.method() == Some(&Method::Bye) {

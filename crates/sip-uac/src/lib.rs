@@ -10,10 +10,12 @@
 //! State (issue 6, in progress): OPTIONS, MESSAGE, REGISTER (with
 //! unregister and unregister-all), the generic `request` (method and
 //! headers from the URI), INVITE (with the ACK for the 2xx sent
-//! automatically), BYE and INFO work end to end; received INVITEs answered
+//! automatically), async INVITE with CANCEL, BYE and INFO work end to end; received INVITEs answered
 //! 2xx make UAS dialogs whose 2xx is retransmitted until the ACK.
-//! Manual ACK, CANCEL, the remaining in-dialog functions, digest
-//! authentication, per-request callbacks and async calls come next.
+//! Manual ACK, the remaining in-dialog functions, digest
+//! authentication and per-request callbacks come next. An INVITE the
+//! handler answers only provisionally rings until CANCEL or its Expires
+//! (at most 3 min), then gets 487.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
@@ -29,4 +31,4 @@ pub use error::Error;
 pub use handler::{default_answer, Answer, DefaultHandler, Handler, ALLOW};
 pub use options::RequestOptions;
 pub use reply::Reply;
-pub use service::{Service, ServiceBuilder};
+pub use service::{PendingInvite, Service, ServiceBuilder};

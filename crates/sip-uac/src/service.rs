@@ -470,6 +470,71 @@ impl Service {
         Ok(reply.with_dialog(id))
     }
 
+    /// INVITE without waiting (NkSIP's `async` option): returns as soon as
+    /// the request is handed to its transaction, with a handle to CANCEL it
+    /// and to await the final reply.
+    pub async fn invite_async(
+        &self,
+        uri: &str,
+        opts: RequestOptions,
+    ) -> Result<PendingInvite, Error> {
+        let opts = if opts.contact.is_none() {
+            let c = self.inner.core.contact.clone();
+            opts.contact(&c)
+        } else {
+            opts
+        };
+        let (invite, target) = self.prepare(Some(Method::Invite), uri, opts, true).await?;
+        let kind = target.transport;
+        let mut ct = self.inner.tsx.send_request(invite.clone(), target).await?;
+        let transaction = ct.id;
+        let svc = self.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            let reply = wait_final(&mut ct).await;
+            let reply = match reply
+                .response()
+                .filter(|_| (200..300).contains(&reply.code()))
+                .cloned()
+            {
+                Some(ok) => {
+                    let core = svc.inner.core.clone();
+                    // Bind first so the lock guard is dropped before any await.
+                    let update = core
+                        .dialogs
+                        .lock()
+                        .ok()
+                        .map(|mut d| d.on_response(&invite, &ok));
+                    match update {
+                        Some(Ok(
+                            DialogUpdate::Confirmed(id) | DialogUpdate::EarlyConfirmed(id),
+                        )) => {
+                            if let Ok(mut inv) = core.invites.lock() {
+                                inv.insert(id.clone(), invite.clone());
+                            }
+                            svc.ack_2xx(&id, &invite, kind).await;
+                            reply.with_dialog(id)
+                        }
+                        _ => reply,
+                    }
+                }
+                None => reply,
+            };
+            let _ = tx.send(reply);
+        });
+        Ok(PendingInvite {
+            transaction,
+            reply: rx,
+        })
+    }
+
+    /// CANCELs a pending INVITE (§9.1). The CANCEL waits for a provisional
+    /// if none has come yet; the INVITE's reply is then normally 487.
+    pub async fn cancel(&self, pending: &PendingInvite) -> Result<(), Error> {
+        self.inner.tsx.send_cancel(pending.transaction).await?;
+        Ok(())
+    }
+
     async fn ack_2xx(&self, id: &DialogId, invite: &Message, kind: Kind) {
         let core = &self.inner.core;
         let branch = self.inner.tsx.new_branch().await;
@@ -577,4 +642,20 @@ async fn wait_final(ct: &mut sip_transaction::driver::ClientTransaction) -> Repl
         }
     }
     Reply::synthesized(408, "Transaction Timeout")
+}
+
+/// An INVITE sent with [`Service::invite_async`].
+#[derive(Debug)]
+pub struct PendingInvite {
+    transaction: sip_transaction::TransactionId,
+    reply: tokio::sync::oneshot::Receiver<Reply>,
+}
+
+impl PendingInvite {
+    /// Waits for the final reply.
+    pub async fn reply(self) -> Reply {
+        self.reply
+            .await
+            .unwrap_or_else(|_| Reply::synthesized(503, "Service Stopped"))
+    }
 }
