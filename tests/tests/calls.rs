@@ -272,3 +272,47 @@ async fn rfc3261_13_3_1_a_ringing_invite_that_expires_gets_487() {
     alice.stop().await;
     bob.stop().await;
 }
+
+/// Answers INVITEs 200 and keeps every in-dialog default.
+struct Answering;
+
+impl Handler for Answering {
+    fn on_request(&self, r: &Message) -> Answer {
+        match r.method() {
+            Some(Method::Invite) => Answer::code(200).body("application/sdp", SDP),
+            _ => default_answer(r),
+        }
+    }
+}
+
+#[tokio::test]
+async fn default_in_dialog_answers_are_200_for_info_and_bye() {
+    let any = "127.0.0.1:0".parse().unwrap();
+    let bob = Service::builder("bob")
+        .udp(any)
+        .handler(Answering)
+        .start()
+        .await
+        .unwrap();
+    let alice = Service::builder("alice").udp(any).start().await.unwrap();
+    let addr = bob.local_addr(Transport::Udp).unwrap();
+    let reply = alice
+        .invite(&format!("sip:bob@{addr}"), RequestOptions::new())
+        .await
+        .unwrap();
+    assert_eq!(reply.code(), 200);
+    let dialog = reply.dialog().unwrap().clone();
+    let info = alice.info(&dialog, RequestOptions::new()).await.unwrap();
+    assert_eq!(info.code(), 200);
+    let bye = alice.bye(&dialog, RequestOptions::new()).await.unwrap();
+    assert_eq!(bye.code(), 200);
+    // The dialog is gone after the BYE: a second BYE is refused locally or
+    // answered 481 by the callee, never 200.
+    let again = alice.bye(&dialog, RequestOptions::new()).await;
+    assert!(
+        again.map_or(true, |r| r.code() == 481),
+        "a second BYE must not succeed"
+    );
+    alice.stop().await;
+    bob.stop().await;
+}

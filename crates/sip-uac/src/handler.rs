@@ -51,10 +51,11 @@ pub trait Handler: Send + Sync + 'static {
         default_answer(request)
     }
 
-    /// A request inside a dialog (To tag present). Without the dialog layer
-    /// wired into the Service yet, the default is 481 (no such dialog).
-    fn on_in_dialog_request(&self, _request: &Message) -> Answer {
-        Answer::code(481)
+    /// A request inside a known dialog (To tag present; the Service has
+    /// already answered 481 to unknown dialogs and 500 to a lower CSeq,
+    /// RFC 3261 §12.2.2). Defaults: see [`default_in_dialog_answer`].
+    fn on_in_dialog_request(&self, request: &Message) -> Answer {
+        default_in_dialog_answer(request)
     }
 }
 
@@ -66,6 +67,23 @@ pub fn default_answer(request: &Message) -> Answer {
             .header("Accept", "application/sdp")
             .header("Supported", ""),
         Some(Method::Invite) => Answer::code(480),
+        _ => Answer::code(405).header("Allow", ALLOW),
+    }
+}
+
+/// The default answer of [`Handler::on_in_dialog_request`]: BYE, INFO,
+/// OPTIONS, MESSAGE, NOTIFY and an UPDATE without a body get 200. A
+/// re-INVITE or an UPDATE with an offer gets 488, since the default handler
+/// has no media to answer with (RFC 3261 §14.2: a UAS that cannot accept
+/// the change answers 488 and the session stays as it was). Anything else
+/// gets 405 with Allow.
+pub fn default_in_dialog_answer(request: &Message) -> Answer {
+    match request.method() {
+        Some(Method::Bye | Method::Info | Method::Options | Method::Message | Method::Notify) => {
+            Answer::code(200)
+        }
+        Some(Method::Update) if request.body().is_empty() => Answer::code(200),
+        Some(Method::Invite | Method::Update) => Answer::code(488),
         _ => Answer::code(405).header("Allow", ALLOW),
     }
 }

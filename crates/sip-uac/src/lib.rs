@@ -28,7 +28,9 @@ mod reply;
 mod service;
 
 pub use error::Error;
-pub use handler::{default_answer, Answer, DefaultHandler, Handler, ALLOW};
+pub use handler::{
+    default_answer, default_in_dialog_answer, Answer, DefaultHandler, Handler, ALLOW,
+};
 pub use options::RequestOptions;
 pub use reply::Reply;
 pub use service::{PendingInvite, Service, ServiceBuilder};
