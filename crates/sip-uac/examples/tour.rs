@@ -1,0 +1,162 @@
+//! The main demo: two Services on 127.0.0.1, "alice" calling "bob", each a
+//! full stack (transport, transactions, dialogs). Over UDP and then TCP,
+//! alice sends OPTIONS, REGISTER, MESSAGE, a busy INVITE, an answered INVITE
+//! (the ACK goes out by itself) followed by INFO and BYE, and an INVITE she
+//! CANCELs while it rings.
+//!
+//! `cargo run -p sip-uac --example tour`
+//!
+//! Bob's behaviour is picked by the Request-URI user: `busy` gets 486,
+//! `slow` rings until cancelled, anyone else is answered with SDP.
+
+use std::time::Instant;
+
+use sip_message::headers::Transport;
+use sip_message::{Message, Method};
+use sip_uac::{default_answer, Answer, Handler, Reply, RequestOptions, Service};
+
+const SDP: &str = "v=0\r\no=bob 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 49170 RTP/AVP 0\r\n";
+
+/// Bob: a tiny callee and registrar.
+struct Bob;
+
+impl Handler for Bob {
+    fn on_request(&self, r: &Message) -> Answer {
+        let user = r
+            .request_uri()
+            .and_then(Result::ok)
+            .and_then(|u| u.as_sip().and_then(|s| s.user().map(str::to_owned)));
+        match (r.method(), user.as_deref()) {
+            (Some(Method::Invite), Some("busy")) => Answer::code(486),
+            (Some(Method::Invite), Some("slow")) => Answer::code(180),
+            (Some(Method::Invite), _) => Answer::code(200).body("application/sdp", SDP),
+            (Some(Method::Message), _) => {
+                println!(
+                    "    bob got MESSAGE: {:?}",
+                    String::from_utf8_lossy(r.body_bytes())
+                );
+                Answer::code(200)
+            }
+            // A registrar would store the binding; this one accepts it.
+            (Some(Method::Register), _) => Answer::code(200),
+            _ => default_answer(r),
+        }
+    }
+}
+
+/// Prints a reply; counts it as a surprise when its code is not `expected`
+/// (the demo then exits with an error, so `scripts/test` notices).
+fn show(what: &str, t: Instant, r: &Reply, expected: u16, surprises: &mut u32) {
+    let mark = if r.code() == expected {
+        ""
+    } else {
+        *surprises += 1;
+        "   <-- unexpected"
+    };
+    println!(
+        "  {what:<28} -> {} {} ({} us){}{mark}",
+        r.code(),
+        r.reason(),
+        t.elapsed().as_micros(),
+        r.dialog()
+            .map(|d| format!(" dialog {d}"))
+            .unwrap_or_default()
+    );
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let any = "127.0.0.1:0".parse()?;
+    let bob = Service::builder("bob")
+        .udp(any)
+        .tcp(any)
+        .handler(Bob)
+        .start()
+        .await?;
+    let alice = Service::builder("alice")
+        .udp(any)
+        .tcp(any)
+        .from("\"Alice\" <sip:alice@127.0.0.1>")
+        .start()
+        .await?;
+
+    let mut surprises = 0;
+    for kind in [Transport::Udp, Transport::Tcp] {
+        let addr = bob.local_addr(kind).ok_or("bob has no listener")?;
+        let t = if kind == Transport::Tcp {
+            ";transport=tcp"
+        } else {
+            ""
+        };
+        println!("{kind} to bob at {addr}");
+
+        let at = Instant::now();
+        let r = alice
+            .options(&format!("sip:{addr}{t}"), RequestOptions::new())
+            .await?;
+        show("OPTIONS", at, &r, 200, &mut surprises);
+
+        let at = Instant::now();
+        let r = alice
+            .register(
+                &format!("sip:{addr}{t}"),
+                RequestOptions::new().expires(600),
+            )
+            .await?;
+        show("REGISTER", at, &r, 200, &mut surprises);
+
+        let at = Instant::now();
+        let r = alice
+            .message(
+                &format!("sip:bob@{addr}{t}"),
+                RequestOptions::new().body("text/plain", "hello from alice"),
+            )
+            .await?;
+        show("MESSAGE", at, &r, 200, &mut surprises);
+
+        let at = Instant::now();
+        let r = alice
+            .invite(&format!("sip:busy@{addr}{t}"), RequestOptions::new())
+            .await?;
+        show("INVITE busy", at, &r, 486, &mut surprises);
+
+        let at = Instant::now();
+        let r = alice
+            .invite(
+                &format!("sip:bob@{addr}{t}"),
+                RequestOptions::new().body("application/sdp", SDP.replace("bob", "alice")),
+            )
+            .await?;
+        show("INVITE (ACK sent by itself)", at, &r, 200, &mut surprises);
+        if let Some(dialog) = r.dialog().cloned() {
+            let at = Instant::now();
+            let r = alice.info(&dialog, RequestOptions::new()).await?;
+            show("  INFO", at, &r, 200, &mut surprises);
+            let at = Instant::now();
+            let r = alice.bye(&dialog, RequestOptions::new()).await?;
+            show("  BYE", at, &r, 200, &mut surprises);
+        }
+
+        let at = Instant::now();
+        let pending = alice
+            .invite_async(&format!("sip:slow@{addr}{t}"), RequestOptions::new())
+            .await?;
+        // The CANCEL waits for the 180 anyway (RFC 3261 §9.1).
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        alice.cancel(&pending).await?;
+        let r = pending.reply().await;
+        show("INVITE ringing, CANCELled", at, &r, 487, &mut surprises);
+    }
+
+    println!(
+        "dialogs left: alice {}, bob {}",
+        alice.dialog_count(),
+        bob.dialog_count()
+    );
+    alice.stop().await;
+    bob.stop().await;
+    if surprises > 0 {
+        return Err(format!("{surprises} unexpected replies").into());
+    }
+    Ok(())
+}
