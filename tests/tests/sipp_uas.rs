@@ -1,0 +1,238 @@
+//! sip-uac against SIPp (Debian package `sip-tester`) as the UAS, over UDP
+//! and TCP, with the scenarios in `tests/sipp/`: a basic call
+//! (INVITE/180/200/ACK, then BYE/200), a busy call (486 and its ACK) and a
+//! CANCEL while ringing (200 to the CANCEL, 487 and its ACK). SIPp's exit
+//! code says whether our side behaved as its scenario scripts; our side
+//! checks the replies.
+//!
+//! Without `sipp` on PATH these tests print why and skip on a developer
+//! machine; with `CI=true` they fail.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use sip_message::headers::Transport;
+use sip_uac::{RequestOptions, Service};
+
+fn sipp_available() -> bool {
+    let found = Command::new("sipp")
+        .arg("-v")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    if !found {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("sipp (Debian package sip-tester) is required in CI; scripts/test installs it");
+        }
+        eprintln!("skipping: sipp not installed (apt-get install sip-tester, or run scripts/test)");
+    }
+    found
+}
+
+fn free_port(kind: Transport) -> u16 {
+    match kind {
+        Transport::Udp => std::net::UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port(),
+        _ => std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port(),
+    }
+}
+
+struct Sipp {
+    child: Child,
+    dir: PathBuf,
+}
+
+impl Sipp {
+    /// Starts SIPp as the UAS of `scenario` on 127.0.0.1:`port` and waits
+    /// (bounded) until it listens.
+    async fn uas(scenario: &str, kind: Transport, port: u16) -> Sipp {
+        let dir = std::env::temp_dir().join(format!(
+            "sipp-uac-{}-{scenario}-{kind}-{port}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let sf = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("sipp")
+            .join(scenario);
+        let child = Command::new("sipp")
+            .args([
+                "-sf",
+                sf.to_str().unwrap(),
+                "-i",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
+            .args(["-t", if kind == Transport::Udp { "u1" } else { "t1" }])
+            .args([
+                "-m",
+                "1",
+                "-timeout",
+                "20s",
+                "-timeout_error",
+                "-nostdin",
+                "-trace_err",
+            ])
+            .arg("-error_file")
+            .arg(dir.join("errors.log"))
+            .current_dir(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start sipp");
+        let sipp = Sipp { child, dir };
+        // UDP needs no wait (Timer A retransmits); TCP must find a listener.
+        if kind == Transport::Tcp {
+            for _ in 0..100 {
+                if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                    .await
+                    .is_ok()
+                {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        sipp
+    }
+
+    /// Waits (bounded) for SIPp to finish; returns its exit code.
+    async fn finish(mut self) -> i32 {
+        for _ in 0..300 {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code().unwrap_or(-1);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let _ = self.child.kill();
+        panic!("sipp did not finish; errors: {}", self.errors());
+    }
+
+    fn errors(&self) -> String {
+        std::fs::read_to_string(self.dir.join("errors.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Sipp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn caller() -> Service {
+    let any = "127.0.0.1:0".parse().unwrap();
+    Service::builder("alice")
+        .udp(any)
+        .tcp(any)
+        .start()
+        .await
+        .unwrap()
+}
+
+fn uri(user: &str, kind: Transport, port: u16) -> String {
+    let t = if kind == Transport::Tcp {
+        ";transport=tcp"
+    } else {
+        ""
+    };
+    format!("sip:{user}@127.0.0.1:{port}{t}")
+}
+
+async fn basic_call(kind: Transport) {
+    if !sipp_available() {
+        return;
+    }
+    let port = free_port(kind);
+    let sipp = Sipp::uas("uas_call.xml", kind, port).await;
+    let alice = caller().await;
+    let reply = alice
+        .invite(&uri("sipp", kind, port), RequestOptions::new())
+        .await
+        .unwrap();
+    assert_eq!(reply.code(), 200, "{}", sipp.errors());
+    assert!(reply.body().starts_with(b"v=0"));
+    let dialog = reply
+        .dialog()
+        .expect("a 2xx to INVITE has a dialog")
+        .clone();
+    let bye = alice.bye(&dialog, RequestOptions::new()).await.unwrap();
+    assert_eq!(bye.code(), 200, "{}", sipp.errors());
+    let errs = sipp.errors();
+    assert_eq!(sipp.finish().await, 0, "sipp errors: {errs}");
+    alice.stop().await;
+}
+
+async fn busy_call(kind: Transport) {
+    if !sipp_available() {
+        return;
+    }
+    let port = free_port(kind);
+    let sipp = Sipp::uas("uas_busy.xml", kind, port).await;
+    let alice = caller().await;
+    let reply = alice
+        .invite(&uri("sipp", kind, port), RequestOptions::new())
+        .await
+        .unwrap();
+    assert_eq!(reply.code(), 486);
+    assert!(reply.dialog().is_none());
+    let errs = sipp.errors();
+    assert_eq!(sipp.finish().await, 0, "sipp errors: {errs}");
+    alice.stop().await;
+}
+
+async fn cancelled_call(kind: Transport) {
+    if !sipp_available() {
+        return;
+    }
+    let port = free_port(kind);
+    let sipp = Sipp::uas("uas_cancel.xml", kind, port).await;
+    let alice = caller().await;
+    let pending = alice
+        .invite_async(&uri("sipp", kind, port), RequestOptions::new())
+        .await
+        .unwrap();
+    // §9.1: the CANCEL waits for a provisional if none came yet.
+    alice.cancel(&pending).await.unwrap();
+    let reply = tokio::time::timeout(Duration::from_secs(20), pending.reply())
+        .await
+        .expect("the INVITE ends");
+    assert_eq!(reply.code(), 487, "{}", sipp.errors());
+    let errs = sipp.errors();
+    assert_eq!(sipp.finish().await, 0, "sipp errors: {errs}");
+    alice.stop().await;
+}
+
+#[tokio::test]
+async fn sipp_uas_basic_call_udp() {
+    basic_call(Transport::Udp).await
+}
+#[tokio::test]
+async fn sipp_uas_basic_call_tcp() {
+    basic_call(Transport::Tcp).await
+}
+#[tokio::test]
+async fn sipp_uas_busy_call_udp() {
+    busy_call(Transport::Udp).await
+}
+#[tokio::test]
+async fn sipp_uas_busy_call_tcp() {
+    busy_call(Transport::Tcp).await
+}
+#[tokio::test]
+async fn sipp_uas_cancelled_call_udp() {
+    cancelled_call(Transport::Udp).await
+}
+#[tokio::test]
+async fn sipp_uas_cancelled_call_tcp() {
+    cancelled_call(Transport::Tcp).await
+}
