@@ -1,0 +1,298 @@
+//! Load: OPTIONS transactions per second and calls per second
+//! (INVITE/200/ACK/BYE) between two Services on UDP loopback, then, with
+//! `--sipp`, our UAC against SIPp's built-in UAS next to SIPp's own UAC
+//! against the same UAS, so the CPU per call is compared in one run.
+//! Bounded in time and count; it prints rates, failures, setup latency
+//! percentiles and CPU time per transaction or call.
+//!
+//! `cargo run --release -p sip-uac --example load -- [--seconds 5] [--concurrency 200] [--max 1000000] [--sipp]`
+//!
+//! CPU time comes from /proc/self/stat (Linux; clock ticks, 10 ms
+//! resolution). In the loopback phases both services share this process, so
+//! the CPU per call counts both sides; against SIPp it is our UAC alone.
+
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sip_message::headers::Transport;
+use sip_message::{Message, Method};
+use sip_transport::TransportConfig;
+use sip_uac::{default_answer, Answer, Handler, RequestOptions, Service};
+
+const SDP: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 49170 RTP/AVP 0\r\n";
+const BUFFER: usize = 4 << 20;
+
+struct Answering;
+
+impl Handler for Answering {
+    fn on_request(&self, r: &Message) -> Answer {
+        match r.method() {
+            Some(Method::Invite) => Answer::code(200).body("application/sdp", SDP),
+            _ => default_answer(r),
+        }
+    }
+}
+
+struct Args {
+    seconds: u64,
+    concurrency: usize,
+    max: u64,
+    sipp: bool,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        seconds: 5,
+        concurrency: 200,
+        max: 1_000_000,
+        sipp: false,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(k) = it.next() {
+        let mut num = || it.next().and_then(|v| v.parse::<u64>().ok());
+        match k.as_str() {
+            "--seconds" => a.seconds = num().unwrap_or(a.seconds).clamp(1, 600),
+            "--concurrency" => a.concurrency = num().unwrap_or(200).clamp(1, 10_000) as usize,
+            "--max" => a.max = num().unwrap_or(a.max).max(1),
+            "--sipp" => a.sipp = true,
+            // `cargo bench`-style flags are ignored.
+            _ => {}
+        }
+    }
+    a
+}
+
+/// (user+system CPU of this process, of its waited-for children), from
+/// /proc/self/stat; zero where unavailable.
+fn cpu() -> (Duration, Duration) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which is in parentheses).
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0))
+        .collect();
+    let tick = |i: usize| Duration::from_millis(f.get(i).copied().unwrap_or(0) * 10);
+    // utime, stime, cutime, cstime are fields 14-17: indices 11-14 here.
+    (tick(11) + tick(12), tick(13) + tick(14))
+}
+
+struct Outcome {
+    done: u64,
+    failed: u64,
+    elapsed: Duration,
+    latencies_us: Vec<u64>,
+    cpu: Duration,
+}
+
+impl Outcome {
+    fn print(&self, what: &str, unit: &str) {
+        let mut l = self.latencies_us.clone();
+        l.sort_unstable();
+        let pct = |p: f64| {
+            l.get(((l.len() as f64 * p) as usize).min(l.len().saturating_sub(1)))
+                .copied()
+                .unwrap_or(0)
+        };
+        let rate = self.done as f64 / self.elapsed.as_secs_f64();
+        let cpu_us = if self.done > 0 {
+            self.cpu.as_secs_f64() * 1e6 / self.done as f64
+        } else {
+            0.0
+        };
+        println!(
+            "{what:<34} {rate:>9.0} {unit}/s  {} ok  {} failed  p50 {} us  p99 {} us  CPU {cpu_us:.1} us/{unit}",
+            self.done,
+            self.failed,
+            pct(0.50),
+            pct(0.99)
+        );
+    }
+}
+
+/// Runs `one` from `concurrency` tasks until time or count runs out.
+async fn drive<F, Fut>(a: &Args, one: F) -> Outcome
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let one = Arc::new(one);
+    let started = Instant::now();
+    let cpu0 = cpu().0;
+    let deadline = started + Duration::from_secs(a.seconds);
+    let issued = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..a.concurrency {
+        let (one, issued, failed, max) = (one.clone(), issued.clone(), failed.clone(), a.max);
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            while Instant::now() < deadline && issued.fetch_add(1, Ordering::Relaxed) < max {
+                let t = Instant::now();
+                if one().await {
+                    lat.push(t.elapsed().as_micros() as u64);
+                } else {
+                    failed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            lat
+        }));
+    }
+    let mut latencies_us = Vec::new();
+    for t in tasks {
+        latencies_us.extend(t.await.unwrap_or_default());
+    }
+    Outcome {
+        done: latencies_us.len() as u64,
+        failed: failed.load(Ordering::Relaxed),
+        elapsed: started.elapsed(),
+        latencies_us,
+        cpu: cpu().0.saturating_sub(cpu0),
+    }
+}
+
+/// One call: INVITE (ACK sent by the stack), then BYE. Latency is the setup
+/// time (INVITE to 200); a call fails unless both are 200.
+async fn call(alice: &Service, uri: &str) -> Option<Duration> {
+    let t = Instant::now();
+    let r = alice.invite(uri, RequestOptions::new()).await.ok()?;
+    let setup = t.elapsed();
+    let d = r.dialog()?.clone();
+    if r.code() != 200 {
+        return None;
+    }
+    let bye = alice.bye(&d, RequestOptions::new()).await.ok()?;
+    (bye.code() == 200).then_some(setup)
+}
+
+async fn service(name: &str, h: impl Handler) -> Service {
+    let cfg = TransportConfig::default()
+        .socket_buffer(BUFFER)
+        .udp("127.0.0.1:0".parse().unwrap());
+    Service::builder(name)
+        .transport(cfg)
+        .handler(h)
+        .start()
+        .await
+        .expect("bind 127.0.0.1")
+}
+
+#[tokio::main]
+async fn main() {
+    let a = args();
+    println!(
+        "load: {} s per phase, concurrency {}, at most {} per phase, UDP loopback, {} MiB socket buffers",
+        a.seconds,
+        a.concurrency,
+        a.max,
+        BUFFER >> 20
+    );
+    let bob = service("bob", Answering).await;
+    let alice = Arc::new(service("alice", Answering).await);
+    let addr = bob.local_addr(Transport::Udp).expect("udp");
+
+    let uri: Arc<str> = format!("sip:{addr}").into();
+    let (al, u) = (alice.clone(), uri.clone());
+    let o =
+        drive(&a, move || {
+            let (al, u) = (al.clone(), u.clone());
+            async move {
+                matches!(al.options(&u, RequestOptions::new()).await, Ok(r) if r.code() == 200)
+            }
+        })
+        .await;
+    o.print("OPTIONS, ours to ours (both sides)", "tx");
+
+    let uri: Arc<str> = format!("sip:bob@{addr}").into();
+    let (al, u) = (alice.clone(), uri.clone());
+    let o = calls(&a, al, u).await;
+    o.print("calls, ours to ours (both sides)", "call");
+    println!(
+        "dialogs left: alice {}, bob {}",
+        alice.dialog_count(),
+        bob.dialog_count()
+    );
+    bob.stop().await;
+
+    if a.sipp {
+        sipp(&a, alice.clone()).await;
+    }
+    alice.stop().await;
+}
+
+async fn calls(a: &Args, al: Arc<Service>, u: Arc<str>) -> Outcome {
+    let lat = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let l2 = lat.clone();
+    let mut o = drive(a, move || {
+        let (al, u, l2) = (al.clone(), u.clone(), l2.clone());
+        async move {
+            match call(&al, &u).await {
+                Some(setup) => {
+                    if let Ok(mut l) = l2.lock() {
+                        l.push(setup.as_micros() as u64);
+                    }
+                    true
+                }
+                None => false,
+            }
+        }
+    })
+    .await;
+    // Report setup latency (INVITE to 200), not the whole call.
+    if let Ok(l) = lat.lock() {
+        o.latencies_us = l.clone();
+    }
+    o
+}
+
+async fn sipp(a: &Args, alice: Arc<Service>) {
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(15060);
+    let buf = BUFFER.to_string();
+    let uas = Command::new("sipp")
+        .args(["-sn", "uas", "-i", "127.0.0.1", "-p", &port.to_string()])
+        .args(["-buff_size", &buf, "-nostdin", "-timeout", "600s"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+    let Ok(mut uas) = uas else {
+        println!("--sipp: sipp not found (apt-get install sip-tester); skipped");
+        return;
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let uri: Arc<str> = format!("sip:service@127.0.0.1:{port}").into();
+    let o = calls(a, alice, uri).await;
+    o.print("calls, ours to SIPp uas (our UAC)", "call");
+
+    // SIPp's UAC against the same UAS, at the rate we reached, same count.
+    let rate = (o.done as f64 / o.elapsed.as_secs_f64()).max(1.0) as u64;
+    let count = o.done.max(1);
+    let before = cpu().1;
+    let started = Instant::now();
+    let status = Command::new("sipp")
+        .args(["-sn", "uac", &format!("127.0.0.1:{port}")])
+        .args(["-i", "127.0.0.1", "-p", "0", "-buff_size", &buf, "-nostdin"])
+        .args(["-r", &rate.to_string(), "-m", &count.to_string()])
+        .args(["-l", &(a.concurrency * 4).to_string(), "-timeout", "120s"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    let elapsed = started.elapsed();
+    let sipp_cpu = cpu().1.saturating_sub(before);
+    match status {
+        Ok(s) => println!(
+            "{:<34} {:>9.0} call/s  {count} calls at -r {rate}  exit {}  CPU {:.1} us/call",
+            "calls, SIPp uac to SIPp uas (UAC)",
+            count as f64 / elapsed.as_secs_f64(),
+            s.code().unwrap_or(-1),
+            sipp_cpu.as_secs_f64() * 1e6 / count as f64
+        ),
+        Err(e) => println!("sipp uac did not run: {e}"),
+    }
+    let _ = uas.kill();
+    let _ = uas.wait();
+}
