@@ -216,3 +216,36 @@ async fn no_answer_gives_408_after_timer_f_never_sooner() {
     );
     alice.stop().await;
 }
+
+/// Errors are for what failed before sending (NkSIP): a TCP connection
+/// that is refused is an error, not a reply, and comes at once.
+#[tokio::test]
+async fn a_refused_tcp_connection_is_an_error() {
+    let any = "127.0.0.1:0".parse().unwrap();
+    let alice = Service::builder("alice")
+        .udp(any)
+        .tcp(any)
+        .start()
+        .await
+        .unwrap();
+    // A port nobody listens on: bind, note it, close.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let r = tokio::time::timeout(
+        Duration::from_secs(10),
+        alice.options(
+            &format!("sip:127.0.0.1:{port};transport=tcp"),
+            RequestOptions::new(),
+        ),
+    )
+    .await
+    .expect("a refused connection must not wait for Timer F");
+    match r {
+        Err(e) => eprintln!("refused: {e}"),
+        Ok(reply) => panic!("expected an error, got {} {}", reply.code(), reply.reason()),
+    }
+    alice.stop().await;
+}

@@ -323,6 +323,14 @@ impl Dialogs {
         else {
             return Ok(DialogUpdate::None);
         };
+        // §8.2.6.2: the UAS copies Call-ID and From (with its tag); a
+        // response that does not is not this request's and makes no dialog.
+        if response.call_id() != Some(call_id) {
+            return Err(DialogError::ResponseMismatch("Call-ID"));
+        }
+        if response.from_tag() != Some(local) {
+            return Err(DialogError::ResponseMismatch("From tag"));
+        }
         let id = DialogId::new(call_id, local, remote);
         match self.map.get_mut(&id) {
             Some(d) if code >= 200 && d.state() == DialogState::Early => {

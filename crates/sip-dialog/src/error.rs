@@ -26,6 +26,11 @@ pub enum DialogError {
     /// A header the dialog needs is missing or malformed: 400.
     #[error("missing or malformed {0}")]
     MissingHeader(&'static str),
+    /// A response whose Call-ID or From tag is not its request's: it cannot
+    /// belong to a dialog the request creates (§12.1.2 takes the Call-ID
+    /// and local tag from the request, §8.2.6.2 has the UAS copy them).
+    #[error("the response's {0} differs from its request's")]
+    ResponseMismatch(&'static str),
 }
 
 impl DialogError {
@@ -35,6 +40,8 @@ impl DialogError {
             DialogError::UnknownDialog(_) | DialogError::NotInDialog => 481,
             DialogError::CSeqOutOfOrder { .. } => 500,
             DialogError::MissingContact | DialogError::MissingHeader(_) => 400,
+            // Nothing is sent back for a response.
+            DialogError::ResponseMismatch(_) => return None,
         })
     }
 }

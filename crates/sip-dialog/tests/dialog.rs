@@ -607,3 +607,28 @@ fn rfc5057_5_1_misrouted_request_codes_end_the_whole_dialog() {
         reason: DialogStop::Failed(404)
     }));
 }
+
+/// §8.2.6.2: a UAS copies Call-ID and From into its responses. A 2xx whose
+/// Call-ID or From tag differs is not the INVITE's and makes no dialog.
+#[test]
+fn rfc3261_8_2_6_2_a_response_with_another_call_id_or_from_tag_makes_no_dialog() {
+    let inv = invite();
+    let ok = response(200, "b1", Some("<sip:bob@192.0.2.4>"), &[]);
+    let text = String::from_utf8(ok.as_bytes().to_vec()).unwrap();
+    let other_call = Message::parse(text.replace(CALL, "someone-else@example.com")).unwrap();
+    let other_from = Message::parse(text.replace("tag=9fxced76sl", "tag=forged")).unwrap();
+    let mut d = Dialogs::new();
+    assert_eq!(
+        d.on_response(&inv, &other_call),
+        Err(DialogError::ResponseMismatch("Call-ID"))
+    );
+    assert_eq!(
+        d.on_response(&inv, &other_from),
+        Err(DialogError::ResponseMismatch("From tag"))
+    );
+    assert_eq!(d.len(), 0);
+    assert!(matches!(
+        d.on_response(&inv, &ok),
+        Ok(DialogUpdate::Confirmed(_))
+    ));
+}

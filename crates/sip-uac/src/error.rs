@@ -18,6 +18,10 @@ pub enum Error {
     /// The transaction layer refused the request.
     #[error("transaction: {0}")]
     Transaction(#[from] sip_transaction::TransactionError),
+    /// The request could not be sent: the connection was refused or the
+    /// destination is unreachable (reliable transports; nothing was sent).
+    #[error("not sent: connection refused or destination unreachable")]
+    NotSent,
     /// No such dialog (it ended, or never existed).
     #[error("unknown dialog")]
     UnknownDialog,

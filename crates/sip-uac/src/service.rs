@@ -279,8 +279,9 @@ impl Service {
         auto: bool,
     ) -> Result<Reply, Error> {
         let (request, target) = self.prepare(method, uri, opts, auto).await?;
+        let reliable = target.transport != Kind::Udp;
         let mut ct = self.inner.tsx.send_request(request, target).await?;
-        Ok(wait_final(&mut ct).await)
+        wait_final(&mut ct, reliable).await
     }
 
     async fn prepare(
@@ -426,8 +427,9 @@ impl Service {
         };
         let (invite, target) = self.prepare(Some(Method::Invite), uri, opts, true).await?;
         let kind = target.transport;
+        let reliable = kind != Kind::Udp;
         let mut ct = self.inner.tsx.send_request(invite.clone(), target).await?;
-        let reply = wait_final(&mut ct).await;
+        let reply = wait_final(&mut ct, reliable).await?;
         let Some(ok) = reply
             .response()
             .filter(|_| (200..300).contains(&reply.code()))
@@ -491,7 +493,9 @@ impl Service {
         let svc = self.clone();
         let (tx, rx) = tokio::sync::oneshot::channel();
         tokio::spawn(async move {
-            let reply = wait_final(&mut ct).await;
+            let reply = wait_final(&mut ct, kind != Kind::Udp)
+                .await
+                .unwrap_or_else(|e| Reply::synthesized(503, &e.to_string()));
             let reply = match reply
                 .response()
                 .filter(|_| (200..300).contains(&reply.code()))
@@ -612,8 +616,9 @@ impl Service {
             }
             b.build().map_err(|_| Error::InvalidOption("headers"))?
         };
+        let reliable = target.transport != Kind::Udp;
         let mut ct = self.inner.tsx.send_request(request, target).await?;
-        Ok(wait_final(&mut ct).await)
+        wait_final(&mut ct, reliable).await
     }
 
     /// The dialogs this service takes part in.
@@ -624,24 +629,36 @@ impl Service {
 
 /// Waits for the final response however long the transaction takes: never
 /// gives up before it does (NkSIP's 5 s sync timeout is a known bug).
-async fn wait_final(ct: &mut sip_transaction::driver::ClientTransaction) -> Reply {
+///
+/// On a reliable transport (TCP, TLS) a transport error before any response
+/// is the first send failing (connection refused or unreachable): an error,
+/// since nothing was sent. Later, or over UDP, it is a 503 reply (§8.1.3.1).
+async fn wait_final(
+    ct: &mut sip_transaction::driver::ClientTransaction,
+    reliable: bool,
+) -> Result<Reply, Error> {
+    let mut heard = false;
     while let Some(e) = ct.events.recv().await {
         match e {
-            TransactionEvent::Response { response, .. }
-                if response.status().unwrap_or(0) >= 200 =>
-            {
-                return Reply::from_response(response);
+            TransactionEvent::Response { response, .. } => {
+                if response.status().unwrap_or(0) >= 200 {
+                    return Ok(Reply::from_response(response));
+                }
+                heard = true;
             }
             TransactionEvent::Timeout { timer, .. } => {
-                return Reply::synthesized(408, &format!("Timer {timer:?} Timeout"));
+                return Ok(Reply::synthesized(408, &format!("Timer {timer:?} Timeout")));
+            }
+            TransactionEvent::TransportError { .. } if reliable && !heard => {
+                return Err(Error::NotSent);
             }
             TransactionEvent::TransportError { .. } => {
-                return Reply::synthesized(503, "Resend Error")
+                return Ok(Reply::synthesized(503, "Resend Error"))
             }
             _ => {}
         }
     }
-    Reply::synthesized(408, "Transaction Timeout")
+    Ok(Reply::synthesized(408, "Transaction Timeout"))
 }
 
 /// An INVITE sent with [`Service::invite_async`].
