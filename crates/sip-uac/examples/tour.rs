@@ -1,6 +1,7 @@
 //! The main demo: two Services on 127.0.0.1, "alice" calling "bob", each a
 //! full stack (transport, transactions, dialogs). Over UDP and then TCP,
-//! alice sends OPTIONS, REGISTER, MESSAGE, a busy INVITE, an answered INVITE
+//! alice sends OPTIONS, REGISTER (challenged with 401, answered with digest
+//! credentials), MESSAGE, a busy INVITE, an answered INVITE
 //! (the ACK goes out by itself) followed by INFO and BYE, and an INVITE she
 //! CANCELs while it rings.
 //!
@@ -11,8 +12,9 @@
 
 use std::time::Instant;
 
+use md5::{Digest, Md5};
 use sip_message::headers::Transport;
-use sip_message::{Message, Method};
+use sip_message::{HeaderName, Message, Method};
 use sip_uac::{default_answer, Answer, Handler, Reply, RequestOptions, Service};
 
 const SDP: &str = "v=0\r\no=bob 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 49170 RTP/AVP 0\r\n";
@@ -37,8 +39,21 @@ impl Handler for Bob {
                 );
                 Answer::code(200)
             }
-            // A registrar would store the binding; this one accepts it.
-            (Some(Method::Register), _) => Answer::code(200),
+            // A registrar with digest authentication (RFC 3261 §22.4):
+            // 401 until the credentials check out.
+            (Some(Method::Register), _) => {
+                let auth = r
+                    .values(HeaderName::Authorization)
+                    .next()
+                    .map(|v| String::from_utf8_lossy(v).into_owned());
+                match auth {
+                    Some(a) if digest_ok(&a, "REGISTER") => Answer::code(200),
+                    _ => Answer::code(401).header(
+                        "WWW-Authenticate",
+                        "Digest realm=\"tour\", nonce=\"5f2b1c\", qop=\"auth\"",
+                    ),
+                }
+            }
             _ => default_answer(r),
         }
     }
@@ -46,6 +61,26 @@ impl Handler for Bob {
 
 /// Prints a reply; counts it as a surprise when its code is not `expected`
 /// (the demo then exits with an error, so `scripts/test` notices).
+/// Bob's check of alice's digest (RFC 7616 §3.4.1, MD5, qop=auth); the
+/// password is "secret".
+fn digest_ok(value: &str, method: &str) -> bool {
+    let p = |name: &str| {
+        value.split(',').find_map(|kv| {
+            let (k, v) = kv.trim().trim_start_matches("Digest ").split_once('=')?;
+            (k.trim() == name).then(|| v.trim().trim_matches('"').to_owned())
+        })
+    };
+    let h = |s: String| format!("{:x}", Md5::digest(s.as_bytes()));
+    let (Some(user), Some(uri), Some(nc), Some(cnonce), Some(resp)) =
+        (p("username"), p("uri"), p("nc"), p("cnonce"), p("response"))
+    else {
+        return false;
+    };
+    let ha1 = h(format!("{user}:tour:secret"));
+    let ha2 = h(format!("{method}:{uri}"));
+    resp == h(format!("{ha1}:5f2b1c:{nc}:{cnonce}:auth:{ha2}"))
+}
+
 fn show(what: &str, t: Instant, r: &Reply, expected: u16, surprises: &mut u32) {
     let mark = if r.code() == expected {
         ""
@@ -100,10 +135,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let r = alice
             .register(
                 &format!("sip:{addr}{t}"),
-                RequestOptions::new().expires(600),
+                RequestOptions::new().expires(600).auth("alice", "secret"),
             )
             .await?;
-        show("REGISTER", at, &r, 200, &mut surprises);
+        show("REGISTER (401, then digest)", at, &r, 200, &mut surprises);
 
         let at = Instant::now();
         let r = alice

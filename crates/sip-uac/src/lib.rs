@@ -12,14 +12,16 @@
 //! headers from the URI), INVITE (with the ACK for the 2xx sent
 //! automatically), async INVITE with CANCEL, BYE and INFO work end to end; received INVITEs answered
 //! 2xx make UAS dialogs whose 2xx is retransmitted until the ACK.
-//! Manual ACK, the remaining in-dialog functions, digest
-//! authentication and per-request callbacks come next. An INVITE the
+//! Manual ACK, the remaining in-dialog functions,
+//! Digest authentication (MD5/SHA-256, qop=auth, 401 and 407) retries
+//! with credentials. Per-request callbacks come next. An INVITE the
 //! handler answers only provisionally rings until CANCEL or its Expires
 //! (at most 3 min), then gets 487.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 
+mod auth;
 mod core;
 mod error;
 mod handler;
@@ -27,10 +29,11 @@ mod options;
 mod reply;
 mod service;
 
+pub use auth::{Credentials, Secret};
 pub use error::Error;
 pub use handler::{
     default_answer, default_in_dialog_answer, Answer, DefaultHandler, Handler, ALLOW,
 };
 pub use options::RequestOptions;
 pub use reply::Reply;
-pub use service::{PendingInvite, Service, ServiceBuilder};
+pub use service::{PendingInvite, Service, ServiceBuilder, MAX_AUTH_TRIES};

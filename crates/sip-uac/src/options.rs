@@ -25,6 +25,7 @@ pub struct RequestOptions {
     pub(crate) expires: Option<u32>,
     pub(crate) routes: Vec<String>,
     pub(crate) auto_ack: Option<bool>,
+    pub(crate) credentials: crate::auth::Credentials,
 }
 
 impl RequestOptions {
@@ -80,6 +81,44 @@ impl RequestOptions {
     /// A Route (name-addr text), after the service's default route set.
     pub fn route(mut self, route: &str) -> Self {
         self.routes.push(route.to_owned());
+        self
+    }
+    /// Digest credentials for any realm (NkSIP's `sip_pass`): on 401/407
+    /// the request is sent again with them (RFC 3261 §22.2). Without a
+    /// user name the From URI's user is used.
+    pub fn auth(mut self, user: &str, password: &str) -> Self {
+        self.credentials.user = Some(user.to_owned());
+        self.credentials
+            .secrets
+            .push((None, crate::auth::Secret::Password(password.to_owned())));
+        self
+    }
+    /// A password for one realm only, tried before any-realm ones.
+    pub fn auth_realm(mut self, realm: &str, password: &str) -> Self {
+        self.credentials.secrets.insert(
+            0,
+            (
+                Some(realm.to_owned()),
+                crate::auth::Secret::Password(password.to_owned()),
+            ),
+        );
+        self
+    }
+    /// A precomputed `H(user:realm:password)` for one realm, so the
+    /// password itself need not be configured.
+    pub fn auth_ha1(mut self, realm: &str, ha1: &str) -> Self {
+        self.credentials.secrets.insert(
+            0,
+            (
+                Some(realm.to_owned()),
+                crate::auth::Secret::Ha1(ha1.to_owned()),
+            ),
+        );
+        self
+    }
+    /// The user name for digest credentials.
+    pub fn auth_user(mut self, user: &str) -> Self {
+        self.credentials.user = Some(user.to_owned());
         self
     }
 }

@@ -30,9 +30,19 @@ pub struct ServiceBuilder {
     timers: TimerConfig,
     user_agent: Option<String>,
     handler: Arc<dyn Handler>,
+    credentials: crate::auth::Credentials,
 }
 
 impl ServiceBuilder {
+    /// Default digest credentials for every request (a request's own come
+    /// first).
+    pub fn credentials(mut self, user: &str, password: &str) -> Self {
+        self.credentials.user = Some(user.to_owned());
+        self.credentials
+            .secrets
+            .push((None, crate::auth::Secret::Password(password.to_owned())));
+        self
+    }
     /// Listens on UDP at `addr` (port 0: the OS picks).
     pub fn udp(mut self, addr: SocketAddr) -> Self {
         self.transport = self.transport.udp(addr);
@@ -118,6 +128,7 @@ impl ServiceBuilder {
                 from,
                 routes: self.routes,
                 user_agent: self.user_agent,
+                credentials: self.credentials,
                 cseq: AtomicU32::new(1),
                 rng,
                 core,
@@ -134,6 +145,7 @@ struct Inner {
     from: String,
     routes: Vec<String>,
     user_agent: Option<String>,
+    credentials: crate::auth::Credentials,
     cseq: AtomicU32,
     rng: Arc<Mutex<Xorshift>>,
     core: Arc<Core>,
@@ -182,6 +194,7 @@ impl Service {
             timers: TimerConfig::default(),
             user_agent: None,
             handler: Arc::new(DefaultHandler),
+            credentials: crate::auth::Credentials::default(),
         }
     }
 
@@ -278,10 +291,119 @@ impl Service {
         opts: RequestOptions,
         auto: bool,
     ) -> Result<Reply, Error> {
-        let (request, target) = self.prepare(method, uri, opts, auto).await?;
-        let reliable = target.transport != Kind::Udp;
-        let mut ct = self.inner.tsx.send_request(request, target).await?;
-        wait_final(&mut ct, reliable).await
+        let (_, _, _, reply) = self.send_with_auth(method, uri, opts, auto).await?;
+        Ok(reply)
+    }
+
+    /// Sends and waits for the final response; on 401/407 sends again with
+    /// credentials (RFC 3261 §22.2: same Call-ID and From tag, CSeq + 1),
+    /// at most [`MAX_AUTH_TRIES`] times and never twice for a realm whose
+    /// credentials were refused (a wrong password ends in the server's
+    /// reply, not a loop). Returns the last request, its transport, its
+    /// client transaction and the reply.
+    async fn send_with_auth(
+        &self,
+        method: Option<Method>,
+        uri: &str,
+        opts: RequestOptions,
+        auto: bool,
+    ) -> Result<
+        (
+            Message,
+            Kind,
+            sip_transaction::driver::ClientTransaction,
+            Reply,
+        ),
+        Error,
+    > {
+        let mut opts = opts;
+        let mut answered: Vec<String> = Vec::new();
+        let mut tries = 0;
+        loop {
+            let (request, target) = self
+                .prepare(method.clone(), uri, opts.clone(), auto)
+                .await?;
+            let kind = target.transport;
+            let mut ct = self.inner.tsx.send_request(request.clone(), target).await?;
+            let reply = wait_final(&mut ct, kind != Kind::Udp).await?;
+            if tries < MAX_AUTH_TRIES && matches!(reply.code(), 401 | 407) {
+                if let Some(next) =
+                    self.retry_with_credentials(&request, &reply, &opts, &mut answered)
+                {
+                    tries += 1;
+                    opts = next;
+                    continue;
+                }
+            }
+            return Ok((request, kind, ct, reply));
+        }
+    }
+
+    /// The options for the authenticated retry of `request`, or `None` when
+    /// no credentials apply (no secret for the realm, a realm already
+    /// refused without `stale=true`, no usable challenge).
+    fn retry_with_credentials(
+        &self,
+        request: &Message,
+        reply: &Reply,
+        opts: &RequestOptions,
+        answered: &mut Vec<String>,
+    ) -> Option<RequestOptions> {
+        let (challenge_header, credentials_header) = match reply.code() {
+            401 => (sip_message::HeaderName::WwwAuthenticate, "Authorization"),
+            _ => (
+                sip_message::HeaderName::ProxyAuthenticate,
+                "Proxy-Authorization",
+            ),
+        };
+        let response = reply.response()?;
+        let challenge = crate::auth::best(
+            response
+                .values(challenge_header)
+                .filter_map(|v| std::str::from_utf8(v).ok()),
+        )?;
+        // RFC 7616 §3.3 stale=true: the nonce, not the password, was wrong.
+        if answered.contains(&challenge.realm) && !challenge.stale {
+            return None;
+        }
+        let mut creds = opts.credentials.clone();
+        creds
+            .secrets
+            .extend(self.inner.credentials.secrets.iter().cloned());
+        if creds.user.is_none() {
+            creds.user = self.inner.credentials.user.clone();
+        }
+        let from = request.values(sip_message::HeaderName::From).next()?;
+        let from = std::str::from_utf8(from).ok()?.to_owned();
+        let from_user = from
+            .split_once("sip:")
+            .or_else(|| from.split_once("sips:"))
+            .and_then(|(_, r)| r.split_once('@'))
+            .map(|(u, _)| u.to_owned())
+            .unwrap_or_else(|| self.inner.name.clone());
+        let ruri = request.request_uri()?.ok()?.to_string();
+        let cnonce = format!("{:x}", self.random());
+        let value = crate::auth::authorization(
+            &challenge,
+            &creds,
+            &from_user,
+            &crate::auth::Attempt {
+                method: request.method()?.as_str(),
+                uri: &ruri,
+                cnonce: &cnonce,
+                nc: 1,
+            },
+        )?;
+        answered.push(challenge.realm);
+        let (cseq, _) = request.cseq()?;
+        let mut next = opts
+            .clone()
+            .from(&from)
+            .call_id(request.call_id()?)
+            .cseq(cseq.wrapping_add(1));
+        next.headers
+            .retain(|(n, _)| !n.eq_ignore_ascii_case(credentials_header));
+        Some(next.header(credentials_header, &value))
     }
 
     async fn prepare(
@@ -425,11 +547,9 @@ impl Service {
         } else {
             opts
         };
-        let (invite, target) = self.prepare(Some(Method::Invite), uri, opts, true).await?;
-        let kind = target.transport;
-        let reliable = kind != Kind::Udp;
-        let mut ct = self.inner.tsx.send_request(invite.clone(), target).await?;
-        let reply = wait_final(&mut ct, reliable).await?;
+        let (invite, kind, mut ct, reply) = self
+            .send_with_auth(Some(Method::Invite), uri, opts, true)
+            .await?;
         let Some(ok) = reply
             .response()
             .filter(|_| (200..300).contains(&reply.code()))
@@ -626,6 +746,10 @@ impl Service {
         self.inner.core.dialogs.lock().map_or(0, |d| d.len())
     }
 }
+
+/// How many times one request is sent again with credentials (RFC 3261
+/// §22: a 401/407 may follow from a proxy and then the registrar).
+pub const MAX_AUTH_TRIES: u32 = 3;
 
 /// Waits for the final response however long the transaction takes: never
 /// gives up before it does (NkSIP's 5 s sync timeout is a known bug).
