@@ -9,14 +9,14 @@
 //!
 //! State (issue 6, in progress): OPTIONS, MESSAGE, REGISTER (with
 //! unregister and unregister-all), the generic `request` (method and
-//! headers from the URI), INVITE (with the ACK for the 2xx sent
-//! automatically), async INVITE with CANCEL, BYE and INFO work end to end; received INVITEs answered
-//! 2xx make UAS dialogs whose 2xx is retransmitted until the ACK.
-//! Manual ACK, the remaining in-dialog functions,
-//! Digest authentication (MD5/SHA-256, qop=auth, 401 and 407) retries
-//! with credentials. Per-request callbacks come next. An INVITE the
-//! handler answers only provisionally rings until CANCEL or its Expires
-//! (at most 3 min), then gets 487.
+//! headers from the URI), INVITE (the ACK for the 2xx sent automatically),
+//! async INVITE with CANCEL, BYE and INFO work end to end, with digest
+//! authentication (MD5/SHA-256, qop=auth, 401 and 407) retried
+//! automatically. Received INVITEs answered 2xx make UAS dialogs whose 2xx
+//! is retransmitted until the ACK; one answered only provisionally rings
+//! until CANCEL or its Expires (at most 3 min), then gets 487. Manual ACK,
+//! UPDATE/SUBSCRIBE/NOTIFY/REFER/PUBLISH and per-request callbacks come
+//! next.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
