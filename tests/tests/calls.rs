@@ -226,12 +226,19 @@ async fn async_invite_cancelled_while_ringing_gets_487() {
         } else {
             ""
         };
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let pending = alice
-            .invite_async(&format!("sip:slow@{addr}{t}"), RequestOptions::new())
+            .invite_async(
+                &format!("sip:slow@{addr}{t}"),
+                RequestOptions::new().on_provisional(move |r| {
+                    let _ = tx.send(r.code());
+                }),
+            )
             .await
             .unwrap();
-        // Give the 180 a moment; the CANCEL would wait for it anyway (§9.1).
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        // The callback reports the 180 while the INVITE is still pending.
+        let first = tokio::time::timeout(std::time::Duration::from_secs(5), rx.recv()).await;
+        assert_eq!(first.ok().flatten(), Some(180), "{kind}");
         alice.cancel(&pending).await.unwrap();
         let reply = tokio::time::timeout(std::time::Duration::from_secs(5), pending.reply())
             .await

@@ -155,12 +155,19 @@ async fn basic_call(kind: Transport) {
     let port = free_port(kind);
     let sipp = Sipp::uas("uas_call.xml", kind, port).await;
     let alice = caller().await;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let s2 = seen.clone();
     let reply = alice
-        .invite(&uri("sipp", kind, port), RequestOptions::new())
+        .invite(
+            &uri("sipp", kind, port),
+            RequestOptions::new().on_provisional(move |r| s2.lock().unwrap().push(r.code())),
+        )
         .await
         .unwrap();
     assert_eq!(reply.code(), 200, "{}", sipp.errors());
     assert!(reply.body().starts_with(b"v=0"));
+    // The callback saw the 180 before the call returned its 200.
+    assert_eq!(*seen.lock().unwrap(), vec![180]);
     let dialog = reply
         .dialog()
         .expect("a 2xx to INVITE has a dialog")

@@ -1,6 +1,10 @@
 //! Per-request options (NkSIP's sending options, a growing subset).
 
+use std::sync::Arc;
+
 use bytes::Bytes;
+
+use crate::Reply;
 
 /// Options for one request, built with chained calls.
 ///
@@ -26,6 +30,18 @@ pub struct RequestOptions {
     pub(crate) routes: Vec<String>,
     pub(crate) auto_ack: Option<bool>,
     pub(crate) credentials: crate::auth::Credentials,
+    pub(crate) on_provisional: Option<ProvisionalCallback>,
+}
+
+/// A callback for provisional responses (see
+/// [`RequestOptions::on_provisional`]).
+#[derive(Clone)]
+pub(crate) struct ProvisionalCallback(pub(crate) Arc<dyn Fn(&Reply) + Send + Sync>);
+
+impl std::fmt::Debug for ProvisionalCallback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ProvisionalCallback")
+    }
 }
 
 impl RequestOptions {
@@ -119,6 +135,19 @@ impl RequestOptions {
     /// The user name for digest credentials.
     pub fn auth_user(mut self, user: &str) -> Self {
         self.credentials.user = Some(user.to_owned());
+        self
+    }
+    /// Called with each provisional response above 100 as it arrives
+    /// (NkSIP's `callback`), always before the call returns its final
+    /// reply. Keep it quick: it runs on the service's task.
+    ///
+    /// ```
+    /// use sip_uac::RequestOptions;
+    /// let o = RequestOptions::new().on_provisional(|r| println!("{} {}", r.code(), r.reason()));
+    /// # let _ = o;
+    /// ```
+    pub fn on_provisional(mut self, f: impl Fn(&Reply) + Send + Sync + 'static) -> Self {
+        self.on_provisional = Some(ProvisionalCallback(Arc::new(f)));
         self
     }
 }

@@ -325,7 +325,8 @@ impl Service {
                 .await?;
             let kind = target.transport;
             let mut ct = self.inner.tsx.send_request(request.clone(), target).await?;
-            let reply = wait_final(&mut ct, kind != Kind::Udp).await?;
+            let reply =
+                wait_final(&mut ct, kind != Kind::Udp, opts.on_provisional.as_ref()).await?;
             if tries < MAX_AUTH_TRIES && matches!(reply.code(), 401 | 407) {
                 if let Some(next) =
                     self.retry_with_credentials(&request, &reply, &opts, &mut answered)
@@ -606,6 +607,7 @@ impl Service {
         } else {
             opts
         };
+        let callback = opts.on_provisional.clone();
         let (invite, target) = self.prepare(Some(Method::Invite), uri, opts, true).await?;
         let kind = target.transport;
         let mut ct = self.inner.tsx.send_request(invite.clone(), target).await?;
@@ -613,7 +615,7 @@ impl Service {
         let svc = self.clone();
         let (tx, rx) = tokio::sync::oneshot::channel();
         tokio::spawn(async move {
-            let reply = wait_final(&mut ct, kind != Kind::Udp)
+            let reply = wait_final(&mut ct, kind != Kind::Udp, callback.as_ref())
                 .await
                 .unwrap_or_else(|e| Reply::synthesized(503, &e.to_string()));
             let reply = match reply
@@ -738,7 +740,7 @@ impl Service {
         };
         let reliable = target.transport != Kind::Udp;
         let mut ct = self.inner.tsx.send_request(request, target).await?;
-        wait_final(&mut ct, reliable).await
+        wait_final(&mut ct, reliable, opts.on_provisional.as_ref()).await
     }
 
     /// The dialogs this service takes part in.
@@ -760,13 +762,20 @@ pub const MAX_AUTH_TRIES: u32 = 3;
 async fn wait_final(
     ct: &mut sip_transaction::driver::ClientTransaction,
     reliable: bool,
+    on_provisional: Option<&crate::options::ProvisionalCallback>,
 ) -> Result<Reply, Error> {
     let mut heard = false;
     while let Some(e) = ct.events.recv().await {
         match e {
             TransactionEvent::Response { response, .. } => {
-                if response.status().unwrap_or(0) >= 200 {
+                let code = response.status().unwrap_or(0);
+                if code >= 200 {
                     return Ok(Reply::from_response(response));
+                }
+                if code > 100 {
+                    if let Some(cb) = on_provisional {
+                        (cb.0)(&Reply::from_response(response));
+                    }
                 }
                 heard = true;
             }
