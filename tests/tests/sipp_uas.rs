@@ -1,7 +1,8 @@
 //! sip-uac against SIPp (Debian package `sip-tester`) as the UAS, over UDP
 //! and TCP, with the scenarios in `tests/sipp/`: a basic call
 //! (INVITE/180/200/ACK, then BYE/200), a busy call (486 and its ACK) and a
-//! CANCEL while ringing (200 to the CANCEL, 487 and its ACK). SIPp's exit
+//! CANCEL while ringing (200 to the CANCEL, 487 and its ACK), and a
+//! registrar's 401 challenge whose answer SIPp verifies. SIPp's exit
 //! code says whether our side behaved as its scenario scripts; our side
 //! checks the replies.
 //!
@@ -217,6 +218,50 @@ async fn cancelled_call(kind: Transport) {
     let errs = sipp.errors();
     assert_eq!(sipp.finish().await, 0, "sipp errors: {errs}");
     alice.stop().await;
+}
+
+async fn challenged_register(kind: Transport, password: &str) -> u16 {
+    if !sipp_available() {
+        return 0;
+    }
+    let port = free_port(kind);
+    let sipp = Sipp::uas("uas_auth.xml", kind, port).await;
+    let alice = caller().await;
+    let t = if kind == Transport::Tcp {
+        ";transport=tcp"
+    } else {
+        ""
+    };
+    let reply = alice
+        .register(
+            &format!("sip:127.0.0.1:{port}{t}"),
+            RequestOptions::new().auth("alice", password),
+        )
+        .await
+        .unwrap();
+    let errs = sipp.errors();
+    assert_eq!(sipp.finish().await, 0, "sipp errors: {errs}");
+    alice.stop().await;
+    reply.code()
+}
+
+/// SIPp verifies our digest response itself (its `verifyauth` action).
+#[tokio::test]
+async fn sipp_registrar_401_challenge_is_answered_with_credentials_sipp_accepts() {
+    for kind in [Transport::Udp, Transport::Tcp] {
+        let code = challenged_register(kind, "secret").await;
+        assert!(
+            code == 200 || (code == 0 && !sipp_available()),
+            "{kind}: {code}"
+        );
+    }
+}
+
+/// And refuses a wrong one: the check above can fail.
+#[tokio::test]
+async fn sipp_registrar_refuses_a_wrong_password() {
+    let code = challenged_register(Transport::Udp, "not-the-password").await;
+    assert!(code == 403 || (code == 0 && !sipp_available()), "{code}");
 }
 
 #[tokio::test]
