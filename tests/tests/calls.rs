@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use sip_message::headers::Transport;
 use sip_message::{Message, Method};
-use sip_uac::{default_answer, Answer, Handler, RequestOptions, Service};
+use sip_uac::{default_answer, default_in_dialog_answer, Answer, Handler, RequestOptions, Service};
 
 const SDP: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
 
@@ -322,4 +322,84 @@ async fn default_in_dialog_answers_are_200_for_info_and_bye() {
     );
     alice.stop().await;
     bob.stop().await;
+}
+
+/// Records the ACKs and UPDATEs the callee gets.
+#[derive(Clone, Default)]
+struct LateOffer(Arc<Mutex<Vec<Message>>>);
+
+impl Handler for LateOffer {
+    fn on_request(&self, r: &Message) -> Answer {
+        match r.method() {
+            // An INVITE without SDP: the offer goes in the 2xx (RFC 3264).
+            Some(Method::Invite) => Answer::code(200).body("application/sdp", SDP),
+            _ => default_answer(r),
+        }
+    }
+    fn on_in_dialog_request(&self, r: &Message) -> Answer {
+        self.0.lock().unwrap().push(r.clone());
+        default_in_dialog_answer(r)
+    }
+    fn on_ack(&self, ack: &Message) {
+        self.0.lock().unwrap().push(ack.clone());
+    }
+}
+
+/// RFC 3261 §13.2.2.4 with `auto_ack(false)`: the caller sends the ACK
+/// itself, carrying the SDP answer to the offer in the 2xx; then UPDATE
+/// (RFC 3311) works in the dialog.
+#[tokio::test]
+async fn manual_ack_carries_the_answer_to_a_late_offer_and_update_works() {
+    for kind in [Transport::Udp, Transport::Tcp] {
+        let any = "127.0.0.1:0".parse().unwrap();
+        let seen = LateOffer::default();
+        let bob = Service::builder("bob")
+            .udp(any)
+            .tcp(any)
+            .handler(seen.clone())
+            .start()
+            .await
+            .unwrap();
+        let alice = Service::builder("alice")
+            .udp(any)
+            .tcp(any)
+            .start()
+            .await
+            .unwrap();
+        let addr = bob.local_addr(kind).unwrap();
+        let t = if kind == Transport::Tcp {
+            ";transport=tcp"
+        } else {
+            ""
+        };
+        let reply = alice
+            .invite(
+                &format!("sip:bob@{addr}{t}"),
+                RequestOptions::new().auto_ack(false),
+            )
+            .await
+            .unwrap();
+        assert_eq!(reply.code(), 200);
+        let d = reply.dialog().unwrap().clone();
+        let answer = "v=0\r\no=alice 2 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 5004 RTP/AVP 0\r\n";
+        alice
+            .ack(&d, RequestOptions::new().body("application/sdp", answer))
+            .await
+            .unwrap();
+        let up = alice.update(&d, RequestOptions::new()).await.unwrap();
+        assert_eq!(up.code(), 200, "{kind}");
+        let got = seen.0.lock().unwrap().clone();
+        let ack = got
+            .iter()
+            .find(|m| m.method() == Some(&Method::Ack))
+            .expect("the callee got the ACK");
+        assert_eq!(ack.body_bytes(), answer.as_bytes());
+        assert!(got.iter().any(|m| m.method() == Some(&Method::Update)));
+        // Unknown dialogs are errors, not sends.
+        let bye = alice.bye(&d, RequestOptions::new()).await.unwrap();
+        assert_eq!(bye.code(), 200);
+        assert!(alice.ack(&d, RequestOptions::new()).await.is_err());
+        alice.stop().await;
+        bob.stop().await;
+    }
 }

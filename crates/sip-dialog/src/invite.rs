@@ -182,6 +182,25 @@ impl Sessions {
         bye_branch: &str,
         transport: Transport,
     ) -> Result<(), DialogError> {
+        self.uac_2xx_with_body(
+            dialog, invite, winner, ack_branch, bye_branch, transport, None,
+        )
+    }
+
+    /// [`Sessions::uac_2xx`] with a body for the ACK: the SDP answer when
+    /// the offer came in the 2xx (RFC 3261 §13.2.2.4, RFC 3264 late offer).
+    /// Retransmitted 2xx get that same ACK, body included.
+    #[allow(clippy::too_many_arguments)]
+    pub fn uac_2xx_with_body(
+        &mut self,
+        dialog: &mut Dialog,
+        invite: &Message,
+        winner: Option<&DialogId>,
+        ack_branch: &str,
+        bye_branch: &str,
+        transport: Transport,
+        body: Option<(&str, bytes::Bytes)>,
+    ) -> Result<(), DialogError> {
         let id = dialog.id().clone();
         let seq = invite.cseq().ok_or(DialogError::MissingHeader("CSeq"))?.0;
         let known = self
@@ -212,6 +231,9 @@ impl Sessions {
             invite,
             &[HeaderName::Authorization, HeaderName::ProxyAuthorization],
         );
+        if let Some((content_type, data)) = body {
+            b = b.body(content_type, data);
+        }
         let ack = b
             .build()
             .map_err(|_| DialogError::MissingHeader("well-formed ACK"))?;

@@ -330,6 +330,7 @@ async fn on_event(
                     s.drain();
                 }
             }
+            handler.on_ack(&request);
         }
         _ => {}
     }

@@ -57,6 +57,10 @@ pub trait Handler: Send + Sync + 'static {
     fn on_in_dialog_request(&self, request: &Message) -> Answer {
         default_in_dialog_answer(request)
     }
+
+    /// The ACK for a 2xx this service sent (NkSIP's `sip_ack`), e.g. to read
+    /// the SDP answer of a late-offer call. ACKs get no response (§17).
+    fn on_ack(&self, _ack: &Message) {}
 }
 
 /// The default answer of [`Handler::on_request`].

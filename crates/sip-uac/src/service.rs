@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use sip_dialog::{DialogId, DialogUpdate};
+use sip_dialog::{DialogId, DialogUpdate, InviteState};
 use sip_message::headers::{Date, Transport as Kind};
 use sip_message::uri::{unescape_str, Uri};
 use sip_message::{Message, Method};
@@ -571,25 +571,32 @@ impl Service {
             inv.insert(id.clone(), invite.clone());
         }
         if auto_ack {
-            self.ack_2xx(&id, &invite, kind).await;
-            // Retransmitted 2xx keep coming while the INVITE transaction is
-            // Accepted (RFC 6026): ACK each.
-            let svc = self.clone();
-            let id2 = id.clone();
-            tokio::spawn(async move {
-                while let Some(e) = ct.events.recv().await {
-                    if let TransactionEvent::Response { response, .. } = e {
-                        let ok2xx = response.status().is_some_and(|c| (200..300).contains(&c));
-                        if ok2xx && response.to_tag() == Some(&*id2.remote_tag) {
-                            svc.ack_2xx(&id2, &invite, kind).await;
-                        }
+            self.ack_2xx(&id, &invite, kind, None).await;
+        }
+        // Retransmitted 2xx keep coming while the INVITE transaction is
+        // Accepted (RFC 6026): each gets the ACK again once one was sent
+        // (automatically, or later by `ack`).
+        let svc = self.clone();
+        let id2 = id.clone();
+        tokio::spawn(async move {
+            while let Some(e) = ct.events.recv().await {
+                if let TransactionEvent::Response { response, .. } = e {
+                    let ok2xx = response.status().is_some_and(|c| (200..300).contains(&c));
+                    let acked = svc.inner.core.sessions.lock().is_ok_and(|s| {
+                        matches!(
+                            s.state(&id2),
+                            Some(InviteState::Confirmed | InviteState::Bye)
+                        )
+                    });
+                    if ok2xx && acked && response.to_tag() == Some(&*id2.remote_tag) {
+                        svc.ack_2xx(&id2, &invite, kind, None).await;
                     }
                 }
-                if let Ok(mut s) = svc.inner.core.sessions.lock() {
-                    s.forget_ack(&id2);
-                }
-            });
-        }
+            }
+            if let Ok(mut s) = svc.inner.core.sessions.lock() {
+                s.forget_ack(&id2);
+            }
+        });
         Ok(reply.with_dialog(id))
     }
 
@@ -638,7 +645,7 @@ impl Service {
                             if let Ok(mut inv) = core.invites.lock() {
                                 inv.insert(id.clone(), invite.clone());
                             }
-                            svc.ack_2xx(&id, &invite, kind).await;
+                            svc.ack_2xx(&id, &invite, kind, None).await;
                             reply.with_dialog(id)
                         }
                         _ => reply,
@@ -661,29 +668,72 @@ impl Service {
         Ok(())
     }
 
-    async fn ack_2xx(&self, id: &DialogId, invite: &Message, kind: Kind) {
+    /// ACK for the 2xx of an INVITE sent with `auto_ack(false)` (§13.2.2.4),
+    /// with the options' body (the SDP answer to an offer in the 2xx). An
+    /// ACK sent already (automatically or by an earlier call) is sent again
+    /// unchanged.
+    pub async fn ack(&self, dialog: &DialogId, opts: RequestOptions) -> Result<(), Error> {
+        let core = &self.inner.core;
+        let invite = core
+            .invites
+            .lock()
+            .map_err(|_| Error::Stopped)?
+            .get(dialog)
+            .cloned()
+            .ok_or(Error::UnknownDialog)?;
+        let target = core
+            .dialog_target(&self.inner.transport, dialog)
+            .await
+            .ok_or(Error::UnknownDialog)?;
+        let body = opts.body.as_ref().map(|(ct, b)| (ct.as_str(), b.clone()));
+        if self.ack_2xx(dialog, &invite, target.transport, body).await {
+            Ok(())
+        } else {
+            Err(Error::UnknownDialog)
+        }
+    }
+
+    /// Sends the ACK for `id`'s 2xx; false when there is no such dialog or
+    /// the ACK cannot be built.
+    async fn ack_2xx(
+        &self,
+        id: &DialogId,
+        invite: &Message,
+        kind: Kind,
+        body: Option<(&str, bytes::Bytes)>,
+    ) -> bool {
         let core = &self.inner.core;
         let branch = self.inner.tsx.new_branch().await;
         let ack = {
             let (Ok(mut d), Ok(mut s)) = (core.dialogs.lock(), core.sessions.lock()) else {
-                return;
+                return false;
             };
-            let Some(dlg) = d.get_mut(id) else { return };
-            if s.uac_2xx(dlg, invite, None, &branch, "z9hG4bKunused", kind)
+            let Some(dlg) = d.get_mut(id) else {
+                return false;
+            };
+            if s.uac_2xx_with_body(dlg, invite, None, &branch, "z9hG4bKunused", kind, body)
                 .is_err()
             {
-                return;
+                return false;
             }
             s.drain().into_iter().find_map(|o| match o {
                 sip_dialog::SessionOutput::SendAck(m) => Some(m),
                 _ => None,
             })
         };
-        if let (Some(ack), Some(target)) =
-            (ack, core.dialog_target(&self.inner.transport, id).await)
-        {
-            let _ = self.inner.transport.send(&ack, &target).await;
+        match (ack, core.dialog_target(&self.inner.transport, id).await) {
+            (Some(ack), Some(target)) => {
+                let _ = self.inner.transport.send(&ack, &target).await;
+                true
+            }
+            _ => false,
         }
+    }
+
+    /// UPDATE in a dialog (RFC 3311): a target refresh, or a new offer
+    /// with the options' body.
+    pub async fn update(&self, dialog: &DialogId, opts: RequestOptions) -> Result<Reply, Error> {
+        self.in_dialog(Method::Update, dialog, opts).await
     }
 
     /// BYE in a dialog; the dialog ends with it.
