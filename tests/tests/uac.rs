@@ -249,3 +249,79 @@ async fn a_refused_tcp_connection_is_an_error() {
     }
     alice.stop().await;
 }
+
+/// A tiny event state compositor (RFC 3903 §6).
+struct Compositor(Arc<Mutex<u32>>);
+
+impl Handler for Compositor {
+    fn on_request(&self, r: &Message) -> Answer {
+        if r.method() != Some(&Method::Publish) {
+            return default_answer(r);
+        }
+        let get = |n: &str| {
+            r.values_by_name(n)
+                .next()
+                .map(|v| String::from_utf8_lossy(v).trim().to_owned())
+        };
+        if get("Event").as_deref() != Some("presence") {
+            return Answer::code(489);
+        }
+        let mut n = self.0.lock().unwrap();
+        match get("SIP-If-Match") {
+            // §6 step 4: an unknown entity tag is 412.
+            Some(tag) if tag != format!("e{}", *n) => Answer::code(412),
+            _ => {
+                *n += 1;
+                Answer::code(200)
+                    .header("SIP-ETag", &format!("e{}", *n))
+                    .header("Expires", "3600")
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn publish_needs_an_event_and_refreshes_with_the_etag() {
+    let any = "127.0.0.1:0".parse().unwrap();
+    let esc = Service::builder("esc")
+        .udp(any)
+        .handler(Compositor(Arc::new(Mutex::new(0))))
+        .start()
+        .await
+        .unwrap();
+    let alice = Service::builder("alice").udp(any).start().await.unwrap();
+    let uri = format!("sip:alice@{}", esc.local_addr(Transport::Udp).unwrap());
+    assert!(alice.publish(&uri, RequestOptions::new()).await.is_err());
+    let first = alice
+        .publish(
+            &uri,
+            RequestOptions::new()
+                .event("presence")
+                .expires(3600)
+                .body("application/pidf+xml", "<presence/>"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(first.code(), 200);
+    let etag = first.header("SIP-ETag").pop().unwrap();
+    let refresh = alice
+        .publish(
+            &uri,
+            RequestOptions::new().event("presence").sip_if_match(&etag),
+        )
+        .await
+        .unwrap();
+    assert_eq!(refresh.code(), 200);
+    assert_ne!(refresh.header("SIP-ETag"), vec![etag.clone()]);
+    // The old tag is stale now.
+    let stale = alice
+        .publish(
+            &uri,
+            RequestOptions::new().event("presence").sip_if_match(&etag),
+        )
+        .await
+        .unwrap();
+    assert_eq!(stale.code(), 412);
+    alice.stop().await;
+    esc.stop().await;
+}

@@ -150,4 +150,18 @@ impl RequestOptions {
         self.on_provisional = Some(ProvisionalCallback(Arc::new(f)));
         self
     }
+    /// Event header (RFC 6665 §8.2.1), e.g. `presence` or `dialog;id=1`;
+    /// required by PUBLISH and SUBSCRIBE.
+    pub fn event(self, event: &str) -> Self {
+        self.replace_header("Event", event)
+    }
+    /// SIP-If-Match (RFC 3903 §11.3.2): the entity tag of the publication to
+    /// refresh, modify or remove.
+    pub fn sip_if_match(self, etag: &str) -> Self {
+        self.replace_header("SIP-If-Match", etag)
+    }
+    fn replace_header(mut self, name: &str, value: &str) -> Self {
+        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        self.header(name, value)
+    }
 }

@@ -236,6 +236,22 @@ impl Service {
         self.send(Some(Method::Message), uri, opts).await
     }
 
+    /// PUBLISH (RFC 3903): the options must carry an event
+    /// ([`RequestOptions::event`]); refresh or modify with
+    /// [`RequestOptions::sip_if_match`] set to the reply's `SIP-ETag`
+    /// (`reply.header("SIP-ETag")`), remove with `expires(0)`.
+    pub async fn publish(&self, uri: &str, opts: RequestOptions) -> Result<Reply, Error> {
+        // RFC 3903 §4: "The PUBLISH request MUST contain an Event header".
+        if !opts
+            .headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("Event"))
+        {
+            return Err(Error::InvalidOption("PUBLISH needs an event"));
+        }
+        self.send(Some(Method::Publish), uri, opts).await
+    }
+
     /// REGISTER: To is the From (the address of record). Without a Contact
     /// option the registrar returns the current bindings.
     pub async fn register(&self, uri: &str, opts: RequestOptions) -> Result<Reply, Error> {
