@@ -186,6 +186,8 @@ async fn rfc3261_13_3_1_4_without_an_ack_the_callee_ends_the_call_with_bye_after
         .filter(|m| m.method() == Some(&Method::Invite))
         .count();
     assert_eq!(invites, 1);
+    // The callee forgets the call it ended (no dialog kept after its BYE).
+    assert_eq!(bob.dialog_count(), 0, "the callee keeps nothing");
     alice.stop().await;
     bob.stop().await;
 }

@@ -5,7 +5,7 @@
 //! Time comes from `tokio::time::Instant`, so `#[tokio::test(start_paused
 //! = true)]` drives every timer on virtual time.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 use sip_message::headers::Transport as Kind;
@@ -147,7 +147,24 @@ async fn run(
     let mut lanes: Lanes = HashMap::new();
     let mut inbound_open = true;
     let mut commands_open = true;
+    // Subscribers whose receiver is gone (a TU that had its final response)
+    // are swept whenever the map has doubled: amortized O(1), and their
+    // channels are freed long before Timer K/M ends the transaction.
+    let mut sweep_at = 1024;
+    let mut swept: HashSet<TransactionId> = HashSet::new();
     loop {
+        if subscribers.len() >= sweep_at {
+            subscribers.retain(|id, s| {
+                let closed = s.is_closed();
+                if closed {
+                    // Remembered (16 bytes, not a channel) so that their
+                    // later events are dropped, not handed to the TU.
+                    swept.insert(*id);
+                }
+                !closed
+            });
+            sweep_at = (subscribers.len() * 2).max(1024);
+        }
         let deadline = layer.poll_timeout().map(tokio::time::Instant::from_std);
         tokio::select! {
             m = inbound.recv(), if inbound_open => match m {
@@ -167,7 +184,7 @@ async fn run(
         while let Some(out) = layer.poll_output() {
             match out {
                 Output::Transmit(t) => transmit(&transport, t, &err_tx, &mut lanes).await,
-                Output::Event(e) => route(&mut subscribers, &events, e).await,
+                Output::Event(e) => route(&mut subscribers, &mut swept, &events, e).await,
             }
         }
     }
@@ -310,6 +327,7 @@ async fn transmit(
 
 async fn route(
     subscribers: &mut HashMap<TransactionId, mpsc::UnboundedSender<TransactionEvent>>,
+    swept: &mut HashSet<TransactionId>,
     events: &mpsc::Sender<TransactionEvent>,
     e: TransactionEvent,
 ) {
@@ -330,6 +348,16 @@ async fn route(
             let _ = sub.send(e);
             if terminated {
                 subscribers.remove(&id);
+            }
+            return;
+        }
+        if swept.contains(&id) {
+            // Its TU stopped listening: nobody wants the event.
+            if matches!(
+                e,
+                TransactionEvent::Terminated { .. } | TransactionEvent::CancelDropped { .. }
+            ) {
+                swept.remove(&id);
             }
             return;
         }

@@ -31,6 +31,22 @@ pub(crate) struct Core {
 }
 
 impl Core {
+    /// Drops everything kept for an ended dialog: the dialog, its INVITE
+    /// session and the INVITE kept for ACKs. Without this, every call would
+    /// stay in memory and in the per-event timer scan.
+    pub(crate) fn forget(&self, id: &DialogId) {
+        if let Ok(mut s) = self.sessions.lock() {
+            s.remove(id);
+        }
+        if let Ok(mut d) = self.dialogs.lock() {
+            d.remove(id);
+            d.drain_events();
+        }
+        if let Ok(mut i) = self.invites.lock() {
+            i.remove(id);
+        }
+    }
+
     pub(crate) fn new(
         t1: Duration,
         t2: Duration,
@@ -140,6 +156,8 @@ pub(crate) async fn serve(
                                 if let Some(t) = core.dialog_target(&transport, &id).await {
                                     let _ = tsx.send_request(bye, t).await;
                                 }
+                                // §13.3.1.4: the call is over once its BYE is out.
+                                core.forget(&id);
                             }
                         }
                         _ => {}
@@ -313,13 +331,11 @@ async fn on_event(
                     );
                 }
             }
-            // A dialog a BYE ended is gone once the BYE is answered.
+            // A dialog a BYE ended is gone once the BYE is answered, with
+            // its INVITE session and, if we called, the INVITE kept for ACKs.
             if request.method() == Some(&Method::Bye) {
-                if let (Some(did), Ok(mut d)) =
-                    (Dialogs::id_of_request(&request), core.dialogs.lock())
-                {
-                    d.remove(&did);
-                    d.drain_events();
+                if let Some(did) = Dialogs::id_of_request(&request) {
+                    core.forget(&did);
                 }
             }
         }

@@ -764,12 +764,7 @@ impl Service {
         if let Ok(mut s) = core.sessions.lock() {
             s.bye(dialog, caller);
         }
-        if let Ok(mut d) = core.dialogs.lock() {
-            d.remove(dialog);
-        }
-        if let Ok(mut i) = core.invites.lock() {
-            i.remove(dialog);
-        }
+        core.forget(dialog);
         Ok(reply)
     }
 
