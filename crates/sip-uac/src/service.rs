@@ -226,6 +226,18 @@ impl Service {
         self.inner.rng.lock().map(|mut r| r.next_u64()).unwrap_or(0)
     }
 
+    /// A fresh branch (§8.1.1.7: the magic cookie, then 96 random bits),
+    /// made here rather than by a round trip through the driver task.
+    fn branch(&self) -> String {
+        let (a, b) = self
+            .inner
+            .rng
+            .lock()
+            .map(|mut r| (r.next_u64(), r.next_u64() as u32))
+            .unwrap_or_default();
+        format!("{}{a:016x}{b:08x}", sip_message::headers::MAGIC_COOKIE)
+    }
+
     /// OPTIONS (adds Supported and Allow).
     pub async fn options(&self, uri: &str, opts: RequestOptions) -> Result<Reply, Error> {
         self.send(Some(Method::Options), uri, opts).await
@@ -455,7 +467,7 @@ impl Service {
             .clear_headers()
             .build()
             .map_err(|_| Error::InvalidUri(uri.to_owned()))?;
-        let branch = self.inner.tsx.new_branch().await;
+        let branch = self.branch();
         let from = {
             let f = opts.from.clone().unwrap_or_else(|| self.inner.from.clone());
             if f.contains(";tag=") {
@@ -719,7 +731,7 @@ impl Service {
         body: Option<(&str, bytes::Bytes)>,
     ) -> bool {
         let core = &self.inner.core;
-        let branch = self.inner.tsx.new_branch().await;
+        let branch = self.branch();
         let ack = {
             let (Ok(mut d), Ok(mut s)) = (core.dialogs.lock(), core.sessions.lock()) else {
                 return false;
@@ -784,7 +796,7 @@ impl Service {
             .dialog_target(&self.inner.transport, dialog)
             .await
             .ok_or(Error::UnknownDialog)?;
-        let branch = self.inner.tsx.new_branch().await;
+        let branch = self.branch();
         let request = {
             let mut d = core.dialogs.lock().map_err(|_| Error::Stopped)?;
             let dlg = d.get_mut(dialog).ok_or(Error::UnknownDialog)?;
