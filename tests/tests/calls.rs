@@ -405,3 +405,42 @@ async fn manual_ack_carries_the_answer_to_a_late_offer_and_update_works() {
         bob.stop().await;
     }
 }
+
+/// Dialog look-up by handle (NkSIP's dialog `get_meta`): the caller's view
+/// of a confirmed call, and nothing once it ended.
+#[tokio::test]
+async fn dialog_lookup_shows_role_state_target_and_ends_with_the_call() {
+    let any = "127.0.0.1:0".parse().unwrap();
+    let bob = Service::builder("bob")
+        .udp(any)
+        .handler(Answering)
+        .start()
+        .await
+        .unwrap();
+    let alice = Service::builder("alice").udp(any).start().await.unwrap();
+    let addr = bob.local_addr(Transport::Udp).unwrap();
+    let r = alice
+        .invite(&format!("sip:bob@{addr}"), RequestOptions::new())
+        .await
+        .unwrap();
+    let id = r.dialog().unwrap().clone();
+    let info = alice.dialog(&id).expect("a confirmed dialog");
+    assert_eq!(info.role, sip_uac::Role::Uac);
+    assert_eq!(info.state, sip_uac::DialogState::Confirmed);
+    assert_eq!(info.invite_state, Some(sip_uac::InviteState::Confirmed));
+    // §12.1.2: the remote target is bob's Contact.
+    assert!(
+        info.remote_target.contains(&addr.to_string()),
+        "{}",
+        info.remote_target
+    );
+    assert!(info.route_set.is_empty());
+    assert_eq!(Some(info.local_seq), r.cseq_num());
+    let seq = info.local_seq;
+    alice.info(&id, RequestOptions::new()).await.unwrap();
+    assert_eq!(alice.dialog(&id).unwrap().local_seq, seq + 1);
+    alice.bye(&id, RequestOptions::new()).await.unwrap();
+    assert!(alice.dialog(&id).is_none());
+    alice.stop().await;
+    bob.stop().await;
+}

@@ -23,6 +23,7 @@
 
 mod auth;
 mod core;
+mod dialog_info;
 mod error;
 mod handler;
 mod options;
@@ -30,6 +31,7 @@ mod reply;
 mod service;
 
 pub use auth::{Credentials, Secret};
+pub use dialog_info::DialogInfo;
 pub use error::Error;
 pub use handler::{
     default_answer, default_in_dialog_answer, Answer, DefaultHandler, Handler, ALLOW,
@@ -37,3 +39,4 @@ pub use handler::{
 pub use options::RequestOptions;
 pub use reply::Reply;
 pub use service::{PendingInvite, Service, ServiceBuilder, MAX_AUTH_TRIES};
+pub use sip_dialog::{DialogId, DialogState, InviteState, Role};

@@ -816,6 +816,28 @@ impl Service {
         wait_final(&mut ct, reliable, opts.on_provisional.as_ref()).await
     }
 
+    /// A snapshot of one dialog's fields (NkSIP's dialog `get_meta`), or
+    /// `None` once it has ended.
+    pub fn dialog(&self, id: &DialogId) -> Option<crate::DialogInfo> {
+        let core = &self.inner.core;
+        let invite_state = core.sessions.lock().ok().and_then(|s| s.state(id));
+        let d = core.dialogs.lock().ok()?;
+        let d = d.get(id)?;
+        Some(crate::DialogInfo {
+            id: d.id().clone(),
+            role: d.role(),
+            state: d.state(),
+            invite_state,
+            local_uri: d.local().map(|n| n.uri().to_string()),
+            remote_uri: d.remote().map(|n| n.uri().to_string()),
+            remote_target: d.remote_target().to_owned(),
+            route_set: d.route_set().iter().map(|r| r.uri().to_string()).collect(),
+            local_seq: d.local_seq(),
+            remote_seq: d.remote_seq(),
+            secure: d.secure(),
+        })
+    }
+
     /// The dialogs this service takes part in.
     pub fn dialog_count(&self) -> usize {
         self.inner.core.dialogs.lock().map_or(0, |d| d.len())
