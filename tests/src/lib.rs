@@ -1,1 +1,26 @@
-//! End-to-end tests live in `tests/`; this library is empty.
+//! Helpers shared by the end-to-end tests in `tests/`.
+
+use sip_message::headers::Transport;
+use sip_uac::{Handler, Service};
+
+/// A service named `name` on 127.0.0.1 with UDP and TCP listeners (ports
+/// picked by the OS) answering with `handler`.
+pub async fn service(name: &str, handler: impl Handler) -> Service {
+    let any = "127.0.0.1:0".parse().expect("an address");
+    Service::builder(name)
+        .udp(any)
+        .tcp(any)
+        .handler(handler)
+        .start()
+        .await
+        .expect("bind 127.0.0.1")
+}
+
+/// The URI parameter that selects `kind`: `;transport=tcp` for TCP, nothing
+/// for UDP (the default).
+pub fn transport_param(kind: Transport) -> &'static str {
+    match kind {
+        Transport::Tcp => ";transport=tcp",
+        _ => "",
+    }
+}

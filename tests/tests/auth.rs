@@ -10,6 +10,8 @@ use md5::{Digest, Md5};
 use sha2::Sha256;
 use sip_message::headers::Transport;
 use sip_message::{HeaderName, Message, Method};
+use sip_tests::{service, transport_param};
+use sip_uac::DefaultHandler;
 use sip_uac::{default_answer, Answer, Handler, RequestOptions, Service};
 
 const REALM: &str = "test.example";
@@ -97,13 +99,7 @@ impl Handler for Challenger {
 async fn pair(kind: Transport) -> (Service, Service, Challenger, String) {
     let any = "127.0.0.1:0".parse().unwrap();
     let ch = Challenger::default();
-    let server = Service::builder("registrar")
-        .udp(any)
-        .tcp(any)
-        .handler(ch.clone())
-        .start()
-        .await
-        .unwrap();
+    let server = service("registrar", ch.clone()).await;
     let client = Service::builder("alice")
         .udp(any)
         .tcp(any)
@@ -112,11 +108,7 @@ async fn pair(kind: Transport) -> (Service, Service, Challenger, String) {
         .await
         .unwrap();
     let addr = server.local_addr(kind).unwrap();
-    let t = if kind == Transport::Tcp {
-        ";transport=tcp"
-    } else {
-        ""
-    };
+    let t = transport_param(kind);
     (server, client, ch, format!("{addr}{t}"))
 }
 
@@ -217,7 +209,7 @@ async fn service_credentials_apply_and_another_realm_gets_none() {
         .unwrap();
     assert_eq!(r.code(), 200);
     // A password only for another realm is not offered here.
-    let other = Service::builder("carol").udp(any).start().await.unwrap();
+    let other = service("carol", DefaultHandler).await;
     let before = ch.seen.load(Ordering::SeqCst);
     let r = other
         .register(

@@ -5,6 +5,8 @@ use std::sync::{Arc, Mutex};
 
 use sip_message::headers::Transport;
 use sip_message::{Message, Method};
+use sip_tests::{service, transport_param};
+use sip_uac::DefaultHandler;
 use sip_uac::{default_answer, default_in_dialog_answer, Answer, Handler, RequestOptions, Service};
 
 const SDP: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
@@ -64,11 +66,7 @@ async fn eventually(what: &str, mut f: impl FnMut() -> bool) {
 async fn invite_ack_info_bye_over_udp_and_tcp() {
     for kind in [Transport::Udp, Transport::Tcp] {
         let (alice, bob, callee, addr) = services(kind).await;
-        let t = if kind == Transport::Tcp {
-            ";transport=tcp"
-        } else {
-            ""
-        };
+        let t = transport_param(kind);
         let uri = format!("sip:bob@{addr}{t}");
         let r = alice
             .invite(&uri, RequestOptions::new().body("application/sdp", SDP))
@@ -208,26 +206,10 @@ impl Handler for SlowCallee {
 #[tokio::test]
 async fn async_invite_cancelled_while_ringing_gets_487() {
     for kind in [Transport::Udp, Transport::Tcp] {
-        let any = "127.0.0.1:0".parse().unwrap();
-        let bob = Service::builder("bob")
-            .udp(any)
-            .tcp(any)
-            .handler(SlowCallee)
-            .start()
-            .await
-            .unwrap();
-        let alice = Service::builder("alice")
-            .udp(any)
-            .tcp(any)
-            .start()
-            .await
-            .unwrap();
+        let bob = service("bob", SlowCallee).await;
+        let alice = service("alice", DefaultHandler).await;
         let addr = bob.local_addr(kind).unwrap();
-        let t = if kind == Transport::Tcp {
-            ";transport=tcp"
-        } else {
-            ""
-        };
+        let t = transport_param(kind);
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let pending = alice
             .invite_async(
@@ -256,14 +238,8 @@ async fn async_invite_cancelled_while_ringing_gets_487() {
 /// callee, which also keeps the callee from holding it forever.
 #[tokio::test]
 async fn rfc3261_13_3_1_a_ringing_invite_that_expires_gets_487() {
-    let any = "127.0.0.1:0".parse().unwrap();
-    let bob = Service::builder("bob")
-        .udp(any)
-        .handler(SlowCallee)
-        .start()
-        .await
-        .unwrap();
-    let alice = Service::builder("alice").udp(any).start().await.unwrap();
+    let bob = service("bob", SlowCallee).await;
+    let alice = service("alice", DefaultHandler).await;
     let addr = bob.local_addr(Transport::Udp).unwrap();
     let started = std::time::Instant::now();
     let reply = alice
@@ -296,14 +272,8 @@ impl Handler for Answering {
 
 #[tokio::test]
 async fn default_in_dialog_answers_are_200_for_info_and_bye() {
-    let any = "127.0.0.1:0".parse().unwrap();
-    let bob = Service::builder("bob")
-        .udp(any)
-        .handler(Answering)
-        .start()
-        .await
-        .unwrap();
-    let alice = Service::builder("alice").udp(any).start().await.unwrap();
+    let bob = service("bob", Answering).await;
+    let alice = service("alice", DefaultHandler).await;
     let addr = bob.local_addr(Transport::Udp).unwrap();
     let reply = alice
         .invite(&format!("sip:bob@{addr}"), RequestOptions::new())
@@ -353,27 +323,11 @@ impl Handler for LateOffer {
 #[tokio::test]
 async fn manual_ack_carries_the_answer_to_a_late_offer_and_update_works() {
     for kind in [Transport::Udp, Transport::Tcp] {
-        let any = "127.0.0.1:0".parse().unwrap();
         let seen = LateOffer::default();
-        let bob = Service::builder("bob")
-            .udp(any)
-            .tcp(any)
-            .handler(seen.clone())
-            .start()
-            .await
-            .unwrap();
-        let alice = Service::builder("alice")
-            .udp(any)
-            .tcp(any)
-            .start()
-            .await
-            .unwrap();
+        let bob = service("bob", seen.clone()).await;
+        let alice = service("alice", DefaultHandler).await;
         let addr = bob.local_addr(kind).unwrap();
-        let t = if kind == Transport::Tcp {
-            ";transport=tcp"
-        } else {
-            ""
-        };
+        let t = transport_param(kind);
         let reply = alice
             .invite(
                 &format!("sip:bob@{addr}{t}"),
@@ -410,14 +364,8 @@ async fn manual_ack_carries_the_answer_to_a_late_offer_and_update_works() {
 /// of a confirmed call, and nothing once it ended.
 #[tokio::test]
 async fn dialog_lookup_shows_role_state_target_and_ends_with_the_call() {
-    let any = "127.0.0.1:0".parse().unwrap();
-    let bob = Service::builder("bob")
-        .udp(any)
-        .handler(Answering)
-        .start()
-        .await
-        .unwrap();
-    let alice = Service::builder("alice").udp(any).start().await.unwrap();
+    let bob = service("bob", Answering).await;
+    let alice = service("alice", DefaultHandler).await;
     let addr = bob.local_addr(Transport::Udp).unwrap();
     let r = alice
         .invite(&format!("sip:bob@{addr}"), RequestOptions::new())

@@ -14,6 +14,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use sip_message::headers::Transport;
+use sip_tests::{service, transport_param};
+use sip_uac::DefaultHandler;
 use sip_uac::{RequestOptions, Service};
 
 fn sipp_available() -> bool {
@@ -131,21 +133,11 @@ impl Drop for Sipp {
 }
 
 async fn caller() -> Service {
-    let any = "127.0.0.1:0".parse().unwrap();
-    Service::builder("alice")
-        .udp(any)
-        .tcp(any)
-        .start()
-        .await
-        .unwrap()
+    service("alice", DefaultHandler).await
 }
 
 fn uri(user: &str, kind: Transport, port: u16) -> String {
-    let t = if kind == Transport::Tcp {
-        ";transport=tcp"
-    } else {
-        ""
-    };
+    let t = transport_param(kind);
     format!("sip:{user}@127.0.0.1:{port}{t}")
 }
 
@@ -227,11 +219,7 @@ async fn challenged_register(kind: Transport, password: &str) -> u16 {
     let port = free_port(kind);
     let sipp = Sipp::uas("uas_auth.xml", kind, port).await;
     let alice = caller().await;
-    let t = if kind == Transport::Tcp {
-        ";transport=tcp"
-    } else {
-        ""
-    };
+    let t = transport_param(kind);
     let reply = alice
         .register(
             &format!("sip:127.0.0.1:{port}{t}"),

@@ -6,6 +6,8 @@ use std::time::Duration;
 use sip_message::headers::Transport;
 use sip_message::uri::{escape, UriPart};
 use sip_message::{HeaderName, Message, Method};
+use sip_tests::service;
+use sip_uac::DefaultHandler;
 use sip_uac::{default_answer, Answer, Handler, RequestOptions, Service};
 
 /// Records every request and answers with the defaults, MESSAGE with 202
@@ -221,13 +223,7 @@ async fn no_answer_gives_408_after_timer_f_never_sooner() {
 /// that is refused is an error, not a reply, and comes at once.
 #[tokio::test]
 async fn a_refused_tcp_connection_is_an_error() {
-    let any = "127.0.0.1:0".parse().unwrap();
-    let alice = Service::builder("alice")
-        .udp(any)
-        .tcp(any)
-        .start()
-        .await
-        .unwrap();
+    let alice = service("alice", DefaultHandler).await;
     // A port nobody listens on: bind, note it, close.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -289,7 +285,7 @@ async fn publish_needs_an_event_and_refreshes_with_the_etag() {
         .start()
         .await
         .unwrap();
-    let alice = Service::builder("alice").udp(any).start().await.unwrap();
+    let alice = service("alice", DefaultHandler).await;
     let uri = format!("sip:alice@{}", esc.local_addr(Transport::Udp).unwrap());
     assert!(alice.publish(&uri, RequestOptions::new()).await.is_err());
     let first = alice
