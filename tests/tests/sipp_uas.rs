@@ -252,6 +252,37 @@ async fn sipp_registrar_refuses_a_wrong_password() {
     assert!(code == 403 || (code == 0 && !sipp_available()), "{code}");
 }
 
+/// INVITE `expires`: with no final response by then, we CANCEL it
+/// ourselves (SIPp ignores Expires, so the CANCEL can only be ours).
+async fn expired_invite(kind: Transport) {
+    if !sipp_available() {
+        return;
+    }
+    let port = free_port(kind);
+    let sipp = Sipp::uas("uas_cancel.xml", kind, port).await;
+    let alice = caller().await;
+    let reply = tokio::time::timeout(
+        Duration::from_secs(20),
+        alice.invite(&uri("sipp", kind, port), RequestOptions::new().expires(1)),
+    )
+    .await
+    .expect("the INVITE ends")
+    .unwrap();
+    assert_eq!(reply.code(), 487, "{}", sipp.errors());
+    let errs = sipp.errors();
+    assert_eq!(sipp.finish().await, 0, "sipp errors: {errs}");
+    alice.stop().await;
+}
+
+#[tokio::test]
+async fn sipp_uas_invite_expires_and_we_cancel_it_udp() {
+    expired_invite(Transport::Udp).await
+}
+#[tokio::test]
+async fn sipp_uas_invite_expires_and_we_cancel_it_tcp() {
+    expired_invite(Transport::Tcp).await
+}
+
 #[tokio::test]
 async fn sipp_uas_basic_call_udp() {
     basic_call(Transport::Udp).await

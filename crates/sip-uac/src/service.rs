@@ -353,8 +353,30 @@ impl Service {
                 .await?;
             let kind = target.transport;
             let mut ct = self.inner.tsx.send_request(request.clone(), target).await?;
-            let reply =
-                wait_final(&mut ct, kind != Kind::Udp, opts.on_provisional.as_ref()).await?;
+            let id = ct.id;
+            // An INVITE with Expires is CANCELled by us when it runs out
+            // without a final response (NkSIP's INVITE `expires`; §13.2.1
+            // lets the UAC send CANCEL then). Its reply is then normally 487.
+            let cancel_after = opts
+                .expires
+                .filter(|_| method == Some(Method::Invite))
+                .map(|s| std::time::Duration::from_secs(u64::from(s)));
+            let waiting = wait_final(&mut ct, kind != Kind::Udp, opts.on_provisional.as_ref());
+            let reply = match cancel_after {
+                None => waiting.await?,
+                Some(after) => {
+                    tokio::pin!(waiting);
+                    tokio::select! {
+                        r = &mut waiting => r?,
+                        _ = tokio::time::sleep(after) => {
+                            if let Err(e) = self.inner.tsx.send_cancel(id).await {
+                                tracing::debug!(error = %e, "expired INVITE not cancelled");
+                            }
+                            waiting.await?
+                        }
+                    }
+                }
+            };
             if tries < MAX_AUTH_TRIES && matches!(reply.code(), 401 | 407) {
                 if let Some(next) =
                     self.retry_with_credentials(&request, &reply, &opts, &mut answered)
