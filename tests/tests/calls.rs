@@ -242,13 +242,16 @@ async fn rfc3261_13_3_1_a_ringing_invite_that_expires_gets_487() {
     let alice = service("alice", DefaultHandler).await;
     let addr = bob.local_addr(Transport::Udp).unwrap();
     let started = std::time::Instant::now();
-    let reply = alice
-        .invite(
+    // `invite_async` does not CANCEL on expiry (the sync `invite` does), so
+    // the 487 here can only be the callee's.
+    let pending = alice
+        .invite_async(
             &format!("sip:slow@{addr}"),
             RequestOptions::new().expires(1),
         )
         .await
         .unwrap();
+    let reply = pending.reply().await;
     assert_eq!(reply.code(), 487);
     assert!(reply.dialog().is_none());
     // Not a timing assertion on speed: only that the expiry, not Timer B
