@@ -13,8 +13,9 @@
 use std::time::Instant;
 
 use md5::{Digest, Md5};
+use sip_message::headers::Authorization;
 use sip_message::headers::Transport;
-use sip_message::{HeaderName, Message, Method};
+use sip_message::{Message, Method};
 use sip_uac::{default_answer, Answer, Handler, Reply, RequestOptions, Service};
 
 const SDP: &str = "v=0\r\no=bob 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 49170 RTP/AVP 0\r\n";
@@ -41,35 +42,22 @@ impl Handler for Bob {
             }
             // A registrar with digest authentication (RFC 3261 §22.4):
             // 401 until the credentials check out.
-            (Some(Method::Register), _) => {
-                let auth = r
-                    .values(HeaderName::Authorization)
-                    .next()
-                    .map(|v| String::from_utf8_lossy(v).into_owned());
-                match auth {
-                    Some(a) if digest_ok(&a, "REGISTER") => Answer::code(200),
-                    _ => Answer::code(401).header(
-                        "WWW-Authenticate",
-                        "Digest realm=\"tour\", nonce=\"5f2b1c\", qop=\"auth\"",
-                    ),
-                }
-            }
+            (Some(Method::Register), _) => match r.get::<Authorization>() {
+                Ok(a) if digest_ok(&a, "REGISTER") => Answer::code(200),
+                _ => Answer::code(401).header(
+                    "WWW-Authenticate",
+                    "Digest realm=\"tour\", nonce=\"5f2b1c\", qop=\"auth\"",
+                ),
+            },
             _ => default_answer(r),
         }
     }
 }
 
-/// Prints a reply; counts it as a surprise when its code is not `expected`
-/// (the demo then exits with an error, so `scripts/test` notices).
 /// Bob's check of alice's digest (RFC 7616 §3.4.1, MD5, qop=auth); the
 /// password is "secret".
-fn digest_ok(value: &str, method: &str) -> bool {
-    let p = |name: &str| {
-        value.split(',').find_map(|kv| {
-            let (k, v) = kv.trim().trim_start_matches("Digest ").split_once('=')?;
-            (k.trim() == name).then(|| v.trim().trim_matches('"').to_owned())
-        })
-    };
+fn digest_ok(a: &Authorization, method: &str) -> bool {
+    let p = |name: &str| a.param(name).map(|v| v.into_owned());
     let h = |s: String| format!("{:x}", Md5::digest(s.as_bytes()));
     let (Some(user), Some(uri), Some(nc), Some(cnonce), Some(resp)) =
         (p("username"), p("uri"), p("nc"), p("cnonce"), p("response"))
@@ -81,6 +69,8 @@ fn digest_ok(value: &str, method: &str) -> bool {
     resp == h(format!("{ha1}:5f2b1c:{nc}:{cnonce}:auth:{ha2}"))
 }
 
+/// Prints a reply; counts it as a surprise when its code is not `expected`
+/// (the demo then exits with an error, so `scripts/test` notices).
 fn show(what: &str, t: Instant, r: &Reply, expected: u16, surprises: &mut u32) {
     let mark = if r.code() == expected {
         ""

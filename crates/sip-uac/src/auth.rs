@@ -1,9 +1,10 @@
 //! Digest authentication for requests (RFC 3261 §22, RFC 7616, RFC 2617):
-//! parse a `WWW-Authenticate`/`Proxy-Authenticate` challenge and build the
-//! matching `Authorization`/`Proxy-Authorization` value.
+//! from a challenge (parsed by sip-message's `WwwAuthenticate` /
+//! `ProxyAuthenticate`), the matching credentials value.
 
 use md5::Md5;
 use sha2::{Digest, Sha256};
+use sip_message::headers::AuthValue;
 
 /// A password for the credentials: plain, or the precomputed
 /// `H(username:realm:password)` (HA1) that keeps the password off the box.
@@ -77,7 +78,7 @@ impl Algorithm {
     }
 }
 
-/// A parsed `Digest` challenge.
+/// A `Digest` challenge with the fields the response needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Challenge {
     pub realm: String,
@@ -89,42 +90,33 @@ pub(crate) struct Challenge {
     pub stale: bool,
 }
 
-/// Parses `Digest realm="...", nonce="...", ...`; `None` for another scheme,
-/// an unknown algorithm or a missing realm/nonce.
-pub(crate) fn parse_challenge(value: &str) -> Option<Challenge> {
-    let v = value.trim();
-    let (scheme, rest) = v.split_once(|c: char| c.is_ascii_whitespace())?;
-    if !scheme.eq_ignore_ascii_case("Digest") {
+/// The Digest challenge in a parsed `WWW-Authenticate`/`Proxy-Authenticate`
+/// value (sip-message does the parsing); `None` for another scheme, an
+/// unknown algorithm or a missing realm/nonce.
+pub(crate) fn challenge(v: &AuthValue) -> Option<Challenge> {
+    if !v.is_digest() {
         return None;
     }
-    let params = parse_params(rest)?;
-    let get = |k: &str| {
-        params
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(k))
-            .map(|(_, v)| v.as_str())
-    };
-    let algorithm = match get("algorithm") {
-        Some(a) => Algorithm::parse(a)?,
+    let algorithm = match v.algorithm() {
+        Some(a) => Algorithm::parse(&a)?,
         None => Algorithm::Md5,
     };
     Some(Challenge {
-        realm: get("realm")?.to_owned(),
-        nonce: get("nonce")?.to_owned(),
-        opaque: get("opaque").map(str::to_owned),
+        realm: v.realm()?.into_owned(),
+        nonce: v.nonce()?.into_owned(),
+        opaque: v.opaque().map(|o| o.into_owned()),
         algorithm,
-        qop_auth: get("qop")
-            .is_some_and(|q| q.split(',').any(|t| t.trim().eq_ignore_ascii_case("auth"))),
-        stale: get("stale").is_some_and(|s| s.eq_ignore_ascii_case("true")),
+        qop_auth: v.qop().iter().any(|q| q.eq_ignore_ascii_case("auth")),
+        stale: v.stale(),
     })
 }
 
 /// The strongest usable challenge among several (RFC 7616 §3.7: a client
 /// uses the first one it supports, servers list the preferred first; we
 /// prefer SHA-256 over MD5 whatever the order).
-pub(crate) fn best<'a>(values: impl Iterator<Item = &'a str>) -> Option<Challenge> {
+pub(crate) fn best<'a>(values: impl Iterator<Item = &'a AuthValue>) -> Option<Challenge> {
     let mut best: Option<Challenge> = None;
-    for c in values.filter_map(parse_challenge) {
+    for c in values.filter_map(challenge) {
         if best
             .as_ref()
             .is_none_or(|b| c.algorithm.strength() > b.algorithm.strength())
@@ -133,58 +125,6 @@ pub(crate) fn best<'a>(values: impl Iterator<Item = &'a str>) -> Option<Challeng
         }
     }
     best
-}
-
-/// `name=token` or `name="quoted \" string"`, comma separated; bounded by
-/// the input. `None` on an unterminated quote.
-fn parse_params(s: &str) -> Option<Vec<(String, String)>> {
-    let mut out = Vec::new();
-    let mut chars = s.chars().peekable();
-    loop {
-        while chars.peek().is_some_and(|c| c.is_whitespace() || *c == ',') {
-            chars.next();
-        }
-        let mut name = String::new();
-        while let Some(&c) = chars.peek() {
-            if c == '=' || c == ',' || c.is_whitespace() {
-                break;
-            }
-            name.push(c);
-            chars.next();
-        }
-        if name.is_empty() {
-            return Some(out);
-        }
-        while chars.peek().is_some_and(|c| c.is_whitespace()) {
-            chars.next();
-        }
-        let mut value = String::new();
-        if chars.peek() == Some(&'=') {
-            chars.next();
-            while chars.peek().is_some_and(|c| c.is_whitespace()) {
-                chars.next();
-            }
-            if chars.peek() == Some(&'"') {
-                chars.next();
-                loop {
-                    match chars.next()? {
-                        '\\' => value.push(chars.next()?),
-                        '"' => break,
-                        c => value.push(c),
-                    }
-                }
-            } else {
-                while let Some(&c) = chars.peek() {
-                    if c == ',' || c.is_whitespace() {
-                        break;
-                    }
-                    value.push(c);
-                    chars.next();
-                }
-            }
-        }
-        out.push((name, value));
-    }
 }
 
 /// What the request being authorized contributes.
@@ -196,14 +136,14 @@ pub(crate) struct Attempt<'a> {
     pub nc: u32,
 }
 
-/// The credentials' value for `challenge` (§22.4, RFC 7616 §3.4), or `None`
-/// when there is no secret for its realm.
+/// The credentials for `challenge` (§22.4, RFC 7616 §3.4), or `None` when
+/// there is no secret for its realm.
 pub(crate) fn authorization(
     challenge: &Challenge,
     creds: &Credentials,
     default_user: &str,
     a: &Attempt<'_>,
-) -> Option<String> {
+) -> Option<AuthValue> {
     let user = creds.user.as_deref().unwrap_or(default_user);
     let alg = challenge.algorithm;
     let ha1 = match creds.secret_for(&challenge.realm)? {
@@ -226,20 +166,21 @@ pub(crate) fn authorization(
     } else {
         alg.hash(&format!("{ha1}:{}:{ha2}", challenge.nonce))
     };
-    let q = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
-    let mut v = format!(
-        "Digest username=\"{}\", realm=\"{}\", nonce=\"{}\", uri=\"{}\", response=\"{response}\", algorithm={}",
-        q(user),
-        q(&challenge.realm),
-        q(&challenge.nonce),
-        q(a.uri),
-        alg.name()
-    );
+    let mut v = AuthValue::new("Digest")
+        .with_quoted("username", user)
+        .with_quoted("realm", &challenge.realm)
+        .with_quoted("nonce", &challenge.nonce)
+        .with_quoted("uri", a.uri)
+        .with_quoted("response", &response)
+        .with_token("algorithm", alg.name());
     if challenge.qop_auth {
-        v += &format!(", cnonce=\"{}\", qop=auth, nc={nc}", q(a.cnonce));
+        v = v
+            .with_quoted("cnonce", a.cnonce)
+            .with_token("qop", "auth")
+            .with_token("nc", &nc);
     }
     if let Some(o) = &challenge.opaque {
-        v += &format!(", opaque=\"{}\"", q(o));
+        v = v.with_quoted("opaque", o);
     }
     Some(v)
 }
@@ -247,6 +188,14 @@ pub(crate) fn authorization(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sip_message::headers::{TypedHeader, WwwAuthenticate};
+
+    /// A challenge as a 401 would carry it.
+    fn parse_challenge(value: &str) -> Option<Challenge> {
+        WwwAuthenticate::from_value(value)
+            .ok()
+            .and_then(|w| challenge(&w))
+    }
 
     fn creds(p: &str) -> Credentials {
         Credentials {
@@ -280,7 +229,8 @@ mod tests {
                 nc: 1,
             },
         )
-        .unwrap();
+        .unwrap()
+        .to_string();
         assert_eq!(field(&v, "response"), "6629fae49393a05397450978507c4ef1");
         assert_eq!(field(&v, "opaque"), "5ccc069c403ebaf9f0171e9517f40e41");
         assert_eq!(field(&v, "nc"), "00000001");
@@ -303,9 +253,13 @@ mod tests {
             cnonce: "f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ",
             nc: 1,
         };
-        let md5 = authorization(&mk("MD5"), &creds("Circle of Life"), "x", &a).unwrap();
+        let md5 = authorization(&mk("MD5"), &creds("Circle of Life"), "x", &a)
+            .unwrap()
+            .to_string();
         assert_eq!(field(&md5, "response"), "8ca523f5e9506fed4657c9700eebdbec");
-        let sha = authorization(&mk("SHA-256"), &creds("Circle of Life"), "x", &a).unwrap();
+        let sha = authorization(&mk("SHA-256"), &creds("Circle of Life"), "x", &a)
+            .unwrap()
+            .to_string();
         assert_eq!(
             field(&sha, "response"),
             "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1"
@@ -355,6 +309,10 @@ mod tests {
             "Digest realm=\"r\", nonce=\"1\"",
             "Digest realm=\"r\", nonce=\"2\", algorithm=SHA-256",
         ];
-        assert_eq!(best(both.into_iter()).unwrap().nonce, "2");
+        let both: Vec<WwwAuthenticate> = both
+            .iter()
+            .map(|v| WwwAuthenticate::from_value(v).unwrap())
+            .collect();
+        assert_eq!(best(both.iter().map(|w| &w.0)).unwrap().nonce, "2");
     }
 }

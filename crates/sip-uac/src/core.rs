@@ -17,13 +17,15 @@ use crate::handler::{Answer, Handler};
 
 /// Dialogs and sessions, shared by the sending functions and the task that
 /// handles received requests.
+///
+/// Lock order, where both are held: `sessions`, then `dialogs`.
 pub(crate) struct Core {
     pub(crate) dialogs: Mutex<Dialogs>,
     pub(crate) sessions: Mutex<Sessions>,
     /// The INVITE that created each dialog we are the UAC of (for ACKs).
     pub(crate) invites: Mutex<HashMap<DialogId, Message>>,
     pub(crate) contact: String,
-    pub(crate) rng: Arc<Mutex<Xorshift>>,
+    rng: Mutex<Xorshift>,
     /// INVITEs answered with a provisional only (ringing), by server
     /// transaction, with the instant they expire: a CANCEL answers them 487
     /// (§9.2), and so does their expiry (§13.3.1), which bounds the map.
@@ -47,24 +49,30 @@ impl Core {
         }
     }
 
-    pub(crate) fn new(
-        t1: Duration,
-        t2: Duration,
-        contact: String,
-        rng: Arc<Mutex<Xorshift>>,
-    ) -> Core {
+    pub(crate) fn new(t1: Duration, t2: Duration, contact: String, rng: Xorshift) -> Core {
         Core {
             dialogs: Mutex::new(Dialogs::new()),
             sessions: Mutex::new(Sessions::new(t1, t2)),
             invites: Mutex::new(HashMap::new()),
             contact,
-            rng,
+            rng: Mutex::new(rng),
             ringing: Mutex::new(HashMap::new()),
         }
     }
 
     pub(crate) fn random(&self) -> u64 {
         self.rng.lock().map(|mut r| r.next_u64()).unwrap_or(0)
+    }
+
+    /// A fresh branch (§8.1.1.7: the magic cookie, then 96 random bits),
+    /// made here rather than by a round trip through the driver task.
+    pub(crate) fn branch(&self) -> String {
+        let (a, b) = self
+            .rng
+            .lock()
+            .map(|mut r| (r.next_u64(), r.next_u64() as u32))
+            .unwrap_or_default();
+        format!("{}{a:016x}{b:08x}", sip_message::headers::MAGIC_COOKIE)
     }
 
     /// Where in-dialog requests of `id` go: the first route, else the
@@ -141,7 +149,7 @@ pub(crate) async fn serve(
                     let Ok(mut s) = core.sessions.lock() else { return };
                     let core2 = &core;
                     s.handle_timeout(now(), |id| {
-                        let branch = format!("z9hG4bK{:x}", core2.random());
+                        let branch = core2.branch();
                         core2.dialogs.lock().ok()?.get_mut(id)?.request(Method::Bye, None, &branch, Kind::Udp).ok()?.build().ok()
                     });
                     s.drain()
@@ -180,11 +188,9 @@ pub(crate) struct Ringing {
 /// (§13.3.1), else three minutes (the floor RFC 3261 §16.6 sets for Timer C).
 fn ringing_for(invite: &Message) -> Duration {
     let secs = invite
-        .values(sip_message::HeaderName::Expires)
-        .next()
-        .and_then(|v| std::str::from_utf8(v).ok()?.trim().parse::<u64>().ok())
-        .unwrap_or(180);
-    Duration::from_secs(secs.min(180))
+        .get::<sip_message::headers::Expires>()
+        .map_or(180, |e| e.0);
+    Duration::from_secs(u64::from(secs.min(180)))
 }
 
 /// Answers 487 to the ringing INVITEs whose time is up (§13.3.1: "If the
@@ -261,16 +267,16 @@ async fn on_event(
                 match checked {
                     Ok(Ok(dialog)) => {
                         if request.method() == Some(&Method::Bye) {
+                            // The peer hung up: it was the caller if the dialog is ours as UAS.
+                            let caller = core
+                                .dialogs
+                                .lock()
+                                .ok()
+                                .and_then(|d| {
+                                    d.get(&dialog).map(|x| x.role() == sip_dialog::Role::Uas)
+                                })
+                                .unwrap_or(false);
                             if let Ok(mut s) = core.sessions.lock() {
-                                // The peer hung up: it was the caller if the dialog is ours as UAS.
-                                let caller = core
-                                    .dialogs
-                                    .lock()
-                                    .ok()
-                                    .and_then(|d| {
-                                        d.get(&dialog).map(|x| x.role() == sip_dialog::Role::Uas)
-                                    })
-                                    .unwrap_or(false);
                                 s.bye(&dialog, caller);
                             }
                         }
@@ -304,7 +310,7 @@ async fn on_event(
                 let seed = (core.random() % 10_000) as u32;
                 if let Ok(dlg) = Dialog::uas(&request, &tag, contact, seed, false) {
                     let did = dlg.id().clone();
-                    if let (Ok(mut d), Ok(mut s)) = (core.dialogs.lock(), core.sessions.lock()) {
+                    if let (Ok(mut s), Ok(mut d)) = (core.sessions.lock(), core.dialogs.lock()) {
                         s.uas_invite(&dlg, &request);
                         d.insert(dlg);
                         s.uas_sent_2xx(now(), &did, resp.clone());

@@ -10,7 +10,7 @@ use sip_message::headers::{Date, Transport as Kind};
 use sip_message::uri::{unescape_str, Uri};
 use sip_message::{Message, Method};
 use sip_transaction::driver::{self, TransactionHandle};
-use sip_transaction::{RandomSource, TimerConfig, TransactionEvent, TransactionLayer, Xorshift};
+use sip_transaction::{TimerConfig, TransactionEvent, TransactionLayer, Xorshift};
 use sip_transport::{Target, Transport, TransportConfig};
 use tokio::task::JoinHandle;
 
@@ -96,7 +96,6 @@ impl ServiceBuilder {
         let (transport, inbound) = Transport::bind(transport_cfg).await?;
         let layer = TransactionLayer::new(self.timers);
         let (tsx, events, driver_task) = driver::spawn(layer, transport.clone(), inbound);
-        let rng = Arc::new(Mutex::new(Xorshift::from_os()));
         let local = transport
             .local_addr(Kind::Udp)
             .or_else(|| transport.local_addr(Kind::Tcp))
@@ -109,7 +108,7 @@ impl ServiceBuilder {
             self.timers.t1,
             self.timers.t2,
             contact,
-            rng.clone(),
+            Xorshift::from_os(),
         ));
         let server_task = tokio::spawn(crate::core::serve(
             core.clone(),
@@ -130,7 +129,6 @@ impl ServiceBuilder {
                 user_agent: self.user_agent,
                 credentials: self.credentials,
                 cseq: AtomicU32::new(1),
-                rng,
                 core,
                 tasks: Mutex::new(vec![driver_task, server_task]),
             }),
@@ -147,7 +145,6 @@ struct Inner {
     user_agent: Option<String>,
     credentials: crate::auth::Credentials,
     cseq: AtomicU32,
-    rng: Arc<Mutex<Xorshift>>,
     core: Arc<Core>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -223,19 +220,11 @@ impl Service {
     }
 
     fn random(&self) -> u64 {
-        self.inner.rng.lock().map(|mut r| r.next_u64()).unwrap_or(0)
+        self.inner.core.random()
     }
 
-    /// A fresh branch (§8.1.1.7: the magic cookie, then 96 random bits),
-    /// made here rather than by a round trip through the driver task.
     fn branch(&self) -> String {
-        let (a, b) = self
-            .inner
-            .rng
-            .lock()
-            .map(|mut r| (r.next_u64(), r.next_u64() as u32))
-            .unwrap_or_default();
-        format!("{}{a:016x}{b:08x}", sip_message::headers::MAGIC_COOKIE)
+        self.inner.core.branch()
     }
 
     /// OPTIONS (adds Supported and Allow).
@@ -400,19 +389,29 @@ impl Service {
         opts: &RequestOptions,
         answered: &mut Vec<String>,
     ) -> Option<RequestOptions> {
-        let (challenge_header, credentials_header) = match reply.code() {
-            401 => (sip_message::HeaderName::WwwAuthenticate, "Authorization"),
+        use sip_message::headers::{ProxyAuthenticate, WwwAuthenticate};
+        let response = reply.response()?;
+        // §22.2: a 401 carries WWW-Authenticate and is answered with
+        // Authorization; a 407 Proxy-Authenticate, with Proxy-Authorization.
+        let (challenges, credentials_header): (Vec<_>, _) = match reply.code() {
+            401 => (
+                response
+                    .get_all::<WwwAuthenticate>()
+                    .filter_map(Result::ok)
+                    .map(|w| w.0)
+                    .collect(),
+                "Authorization",
+            ),
             _ => (
-                sip_message::HeaderName::ProxyAuthenticate,
+                response
+                    .get_all::<ProxyAuthenticate>()
+                    .filter_map(Result::ok)
+                    .map(|p| p.0)
+                    .collect(),
                 "Proxy-Authorization",
             ),
         };
-        let response = reply.response()?;
-        let challenge = crate::auth::best(
-            response
-                .values(challenge_header)
-                .filter_map(|v| std::str::from_utf8(v).ok()),
-        )?;
+        let challenge = crate::auth::best(challenges.iter())?;
         // RFC 7616 §3.3 stale=true: the nonce, not the password, was wrong.
         if answered.contains(&challenge.realm) && !challenge.stale {
             return None;
@@ -424,13 +423,13 @@ impl Service {
         if creds.user.is_none() {
             creds.user = self.inner.credentials.user.clone();
         }
-        let from = request.values(sip_message::HeaderName::From).next()?;
-        let from = std::str::from_utf8(from).ok()?.to_owned();
-        let from_user = from
-            .split_once("sip:")
-            .or_else(|| from.split_once("sips:"))
-            .and_then(|(_, r)| r.split_once('@'))
-            .map(|(u, _)| u.to_owned())
+        let from = std::str::from_utf8(request.values(sip_message::HeaderName::From).next()?)
+            .ok()?
+            .to_owned();
+        let from_user = request
+            .get::<sip_message::headers::From>()
+            .ok()
+            .and_then(|f| f.uri().as_sip().and_then(|u| u.user().map(str::to_owned)))
             .unwrap_or_else(|| self.inner.name.clone());
         let ruri = request.request_uri()?.ok()?.to_string();
         let cnonce = format!("{:x}", self.random());
@@ -454,7 +453,7 @@ impl Service {
             .cseq(cseq.wrapping_add(1));
         next.headers
             .retain(|(n, _)| !n.eq_ignore_ascii_case(credentials_header));
-        Some(next.header(credentials_header, &value))
+        Some(next.header(credentials_header, &value.to_string()))
     }
 
     async fn prepare(
@@ -754,14 +753,17 @@ impl Service {
     ) -> bool {
         let core = &self.inner.core;
         let branch = self.branch();
+        // For the BYE a losing fork's 2xx would get.
+        let bye_branch = self.branch();
         let ack = {
-            let (Ok(mut d), Ok(mut s)) = (core.dialogs.lock(), core.sessions.lock()) else {
+            // Lock order: sessions, then dialogs (see `Core`).
+            let (Ok(mut s), Ok(mut d)) = (core.sessions.lock(), core.dialogs.lock()) else {
                 return false;
             };
             let Some(dlg) = d.get_mut(id) else {
                 return false;
             };
-            if s.uac_2xx_with_body(dlg, invite, None, &branch, "z9hG4bKunused", kind, body)
+            if s.uac_2xx_with_body(dlg, invite, None, &branch, &bye_branch, kind, body)
                 .is_err()
             {
                 return false;
