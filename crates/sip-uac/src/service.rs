@@ -591,30 +591,89 @@ impl Service {
     /// and again for every retransmitted 2xx (§13.2.2.4).
     pub async fn invite(&self, uri: &str, opts: RequestOptions) -> Result<Reply, Error> {
         let auto_ack = opts.auto_ack.unwrap_or(true);
-        let opts = if opts.contact.is_none() {
+        let opts = self.with_contact(opts);
+        let (invite, kind, ct, reply) = self
+            .send_with_auth(Some(Method::Invite), uri, opts, true)
+            .await?;
+        Ok(self
+            .invite_answered(invite, kind, ct, reply, auto_ack)
+            .await)
+    }
+
+    /// INVITE without waiting (NkSIP's `async` option): returns as soon as
+    /// the request is handed to its transaction, with a handle to CANCEL it
+    /// and to await the final reply. A 2xx is handled as by [`Service::invite`].
+    pub async fn invite_async(
+        &self,
+        uri: &str,
+        opts: RequestOptions,
+    ) -> Result<PendingInvite, Error> {
+        let auto_ack = opts.auto_ack.unwrap_or(true);
+        let opts = self.with_contact(opts);
+        let callback = opts.on_provisional.clone();
+        let (invite, target) = self.prepare(Some(Method::Invite), uri, opts, true).await?;
+        let kind = target.transport;
+        let mut ct = self.inner.tsx.send_request(invite.clone(), target).await?;
+        let transaction = ct.id;
+        let svc = self.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            let reply = wait_final(&mut ct, kind != Kind::Udp, callback.as_ref())
+                .await
+                .unwrap_or_else(|e| Reply::synthesized(503, &e.to_string()));
+            let reply = svc.invite_answered(invite, kind, ct, reply, auto_ack).await;
+            let _ = tx.send(reply);
+        });
+        Ok(PendingInvite {
+            transaction,
+            reply: rx,
+        })
+    }
+
+    /// An INVITE always carries a Contact (NkSIP): the service's unless the
+    /// options give one.
+    fn with_contact(&self, opts: RequestOptions) -> RequestOptions {
+        if opts.contact.is_none() {
             let c = self.inner.core.contact.clone();
             opts.contact(&c)
         } else {
             opts
-        };
-        let (invite, kind, mut ct, reply) = self
-            .send_with_auth(Some(Method::Invite), uri, opts, true)
-            .await?;
+        }
+    }
+
+    /// After an INVITE's final reply: for a 2xx, the dialog (§13.2.2.4), the
+    /// ACK if `auto_ack`, and a task that ACKs each retransmitted 2xx once an
+    /// ACK was sent (RFC 6026 Accepted state). Returns the reply, with the
+    /// dialog id for a 2xx.
+    async fn invite_answered(
+        &self,
+        invite: Message,
+        kind: Kind,
+        mut ct: sip_transaction::driver::ClientTransaction,
+        reply: Reply,
+        auto_ack: bool,
+    ) -> Reply {
         let Some(ok) = reply
             .response()
             .filter(|_| (200..300).contains(&reply.code()))
             .cloned()
         else {
-            return Ok(reply);
+            return reply;
         };
         let core = self.inner.core.clone();
-        let id = match core.dialogs.lock().map(|mut d| d.on_response(&invite, &ok)) {
-            Ok(Ok(
+        // Bound first so that the lock guard is gone before any await.
+        let update = core
+            .dialogs
+            .lock()
+            .ok()
+            .map(|mut d| d.on_response(&invite, &ok));
+        let id = match update {
+            Some(Ok(
                 DialogUpdate::Confirmed(id)
                 | DialogUpdate::EarlyConfirmed(id)
                 | DialogUpdate::Known(id),
             )) => id,
-            _ => return Ok(reply),
+            _ => return reply,
         };
         if let Ok(mut inv) = core.invites.lock() {
             inv.insert(id.clone(), invite.clone());
@@ -622,9 +681,6 @@ impl Service {
         if auto_ack {
             self.ack_2xx(&id, &invite, kind, None).await;
         }
-        // Retransmitted 2xx keep coming while the INVITE transaction is
-        // Accepted (RFC 6026): each gets the ACK again once one was sent
-        // (automatically, or later by `ack`).
         let svc = self.clone();
         let id2 = id.clone();
         tokio::spawn(async move {
@@ -646,68 +702,7 @@ impl Service {
                 s.forget_ack(&id2);
             }
         });
-        Ok(reply.with_dialog(id))
-    }
-
-    /// INVITE without waiting (NkSIP's `async` option): returns as soon as
-    /// the request is handed to its transaction, with a handle to CANCEL it
-    /// and to await the final reply.
-    pub async fn invite_async(
-        &self,
-        uri: &str,
-        opts: RequestOptions,
-    ) -> Result<PendingInvite, Error> {
-        let opts = if opts.contact.is_none() {
-            let c = self.inner.core.contact.clone();
-            opts.contact(&c)
-        } else {
-            opts
-        };
-        let callback = opts.on_provisional.clone();
-        let (invite, target) = self.prepare(Some(Method::Invite), uri, opts, true).await?;
-        let kind = target.transport;
-        let mut ct = self.inner.tsx.send_request(invite.clone(), target).await?;
-        let transaction = ct.id;
-        let svc = self.clone();
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        tokio::spawn(async move {
-            let reply = wait_final(&mut ct, kind != Kind::Udp, callback.as_ref())
-                .await
-                .unwrap_or_else(|e| Reply::synthesized(503, &e.to_string()));
-            let reply = match reply
-                .response()
-                .filter(|_| (200..300).contains(&reply.code()))
-                .cloned()
-            {
-                Some(ok) => {
-                    let core = svc.inner.core.clone();
-                    // Bind first so the lock guard is dropped before any await.
-                    let update = core
-                        .dialogs
-                        .lock()
-                        .ok()
-                        .map(|mut d| d.on_response(&invite, &ok));
-                    match update {
-                        Some(Ok(
-                            DialogUpdate::Confirmed(id) | DialogUpdate::EarlyConfirmed(id),
-                        )) => {
-                            if let Ok(mut inv) = core.invites.lock() {
-                                inv.insert(id.clone(), invite.clone());
-                            }
-                            svc.ack_2xx(&id, &invite, kind, None).await;
-                            reply.with_dialog(id)
-                        }
-                        _ => reply,
-                    }
-                }
-                None => reply,
-            };
-            let _ = tx.send(reply);
-        });
-        Ok(PendingInvite {
-            transaction,
-            reply: rx,
-        })
+        reply.with_dialog(id)
     }
 
     /// CANCELs a pending INVITE (§9.1). The CANCEL waits for a provisional
