@@ -112,11 +112,12 @@ impl Outcome {
     }
 }
 
-/// Runs `one` from `concurrency` tasks until time or count runs out.
+/// Runs `one` from `concurrency` tasks until time or count runs out; `one`
+/// returns the latency to record, or `None` for a failure.
 async fn drive<F, Fut>(a: &Args, one: F) -> Outcome
 where
     F: Fn() -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = bool> + Send,
+    Fut: std::future::Future<Output = Option<Duration>> + Send,
 {
     let one = Arc::new(one);
     let started = Instant::now();
@@ -130,11 +131,11 @@ where
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             while Instant::now() < deadline && issued.fetch_add(1, Ordering::Relaxed) < max {
-                let t = Instant::now();
-                if one().await {
-                    lat.push(t.elapsed().as_micros() as u64);
-                } else {
-                    failed.fetch_add(1, Ordering::Relaxed);
+                match one().await {
+                    Some(l) => lat.push(l.as_micros() as u64),
+                    None => {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
             }
             lat
@@ -195,14 +196,15 @@ async fn main() {
 
     let uri: Arc<str> = format!("sip:{addr}").into();
     let (al, u) = (alice.clone(), uri.clone());
-    let o =
-        drive(&a, move || {
-            let (al, u) = (al.clone(), u.clone());
-            async move {
-                matches!(al.options(&u, RequestOptions::new()).await, Ok(r) if r.code() == 200)
-            }
-        })
-        .await;
+    let o = drive(&a, move || {
+        let (al, u) = (al.clone(), u.clone());
+        async move {
+            let t = Instant::now();
+            let r = al.options(&u, RequestOptions::new()).await.ok()?;
+            (r.code() == 200).then(|| t.elapsed())
+        }
+    })
+    .await;
     o.print("OPTIONS, ours to ours (both sides)", "tx");
 
     let uri: Arc<str> = format!("sip:bob@{addr}").into();
@@ -222,29 +224,13 @@ async fn main() {
     alice.stop().await;
 }
 
+/// Calls from every task; the latency recorded is the setup time.
 async fn calls(a: &Args, al: Arc<Service>, u: Arc<str>) -> Outcome {
-    let lat = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let l2 = lat.clone();
-    let mut o = drive(a, move || {
-        let (al, u, l2) = (al.clone(), u.clone(), l2.clone());
-        async move {
-            match call(&al, &u).await {
-                Some(setup) => {
-                    if let Ok(mut l) = l2.lock() {
-                        l.push(setup.as_micros() as u64);
-                    }
-                    true
-                }
-                None => false,
-            }
-        }
+    drive(a, move || {
+        let (al, u) = (al.clone(), u.clone());
+        async move { call(&al, &u).await }
     })
-    .await;
-    // Report setup latency (INVITE to 200), not the whole call.
-    if let Ok(l) = lat.lock() {
-        o.latencies_us = l.clone();
-    }
-    o
+    .await
 }
 
 async fn sipp(a: &Args, alice: Arc<Service>) {
