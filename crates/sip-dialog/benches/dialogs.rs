@@ -73,6 +73,7 @@ fn main() {
                 &format!("z9hG4bKack{i}"),
                 "z9hG4bKbye",
                 sip_message::headers::Transport::Udp,
+                None,
             )
             .unwrap();
         // The INVITE transaction ends (Timer M): the stored ACK goes. The TU

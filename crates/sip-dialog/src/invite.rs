@@ -172,26 +172,11 @@ impl Sessions {
     /// gets the ACK and confirms; a retransmission gets the same ACK again;
     /// a 2xx from another fork after one was accepted (`winner` is the
     /// accepted dialog) is ACKed and then ended with BYE, as NkSIP does
-    /// (RFC 3261 §13.2.2.4 lets the UAC keep or end it).
-    pub fn uac_2xx(
-        &mut self,
-        dialog: &mut Dialog,
-        invite: &Message,
-        winner: Option<&DialogId>,
-        ack_branch: &str,
-        bye_branch: &str,
-        transport: Transport,
-    ) -> Result<(), DialogError> {
-        self.uac_2xx_with_body(
-            dialog, invite, winner, ack_branch, bye_branch, transport, None,
-        )
-    }
-
-    /// [`Sessions::uac_2xx`] with a body for the ACK: the SDP answer when
-    /// the offer came in the 2xx (RFC 3261 §13.2.2.4, RFC 3264 late offer).
-    /// Retransmitted 2xx get that same ACK, body included.
+    /// (RFC 3261 §13.2.2.4 lets the UAC keep or end it). `body` goes in the
+    /// ACK: the SDP answer when the offer came in the 2xx (RFC 3264 late
+    /// offer); retransmitted 2xx get that same ACK, body included.
     #[allow(clippy::too_many_arguments)]
-    pub fn uac_2xx_with_body(
+    pub fn uac_2xx(
         &mut self,
         dialog: &mut Dialog,
         invite: &Message,

@@ -58,6 +58,7 @@ fn rfc3261_13_2_2_4_ack_for_2xx_has_invite_cseq_route_set_and_credentials() {
         "z9hG4bKack1",
         "z9hG4bKbye1",
         Transport::Udp,
+        None,
     )
     .unwrap();
     let out = s.drain();
@@ -89,6 +90,7 @@ fn rfc3261_13_2_2_4_ack_for_2xx_has_invite_cseq_route_set_and_credentials() {
         "z9hG4bKack2",
         "z9hG4bKbye2",
         Transport::Udp,
+        None,
     )
     .unwrap();
     let again = s.drain();
@@ -113,6 +115,7 @@ fn rfc3261_13_2_2_4_a_second_forked_2xx_is_acked_then_ended_with_bye() {
         "z9hG4bKa1",
         "z9hG4bKb1",
         Transport::Udp,
+        None,
     )
     .unwrap();
     s.drain();
@@ -123,6 +126,7 @@ fn rfc3261_13_2_2_4_a_second_forked_2xx_is_acked_then_ended_with_bye() {
         "z9hG4bKa2",
         "z9hG4bKb2",
         Transport::Udp,
+        None,
     )
     .unwrap();
     let out = s.drain();
@@ -278,6 +282,7 @@ fn after_forget_ack_a_late_2xx_gets_a_fresh_ack_and_the_state_stays() {
         "z9hG4bK1",
         "z9hG4bK2",
         Transport::Udp,
+        None,
     )
     .unwrap();
     s.uac_2xx(
@@ -287,6 +292,7 @@ fn after_forget_ack_a_late_2xx_gets_a_fresh_ack_and_the_state_stays() {
         "z9hG4bK3",
         "z9hG4bK4",
         Transport::Udp,
+        None,
     )
     .unwrap();
     let first = acks(&s.drain())[0].clone();
@@ -299,6 +305,7 @@ fn after_forget_ack_a_late_2xx_gets_a_fresh_ack_and_the_state_stays() {
         "z9hG4bK5",
         "z9hG4bK6",
         Transport::Udp,
+        None,
     )
     .unwrap();
     let out = s.drain();
@@ -315,6 +322,7 @@ fn after_forget_ack_a_late_2xx_gets_a_fresh_ack_and_the_state_stays() {
         "z9hG4bK7",
         "z9hG4bK8",
         Transport::Udp,
+        None,
     )
     .unwrap();
     assert_eq!(s.drain().len(), 1);

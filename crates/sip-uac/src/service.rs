@@ -758,7 +758,7 @@ impl Service {
             let Some(dlg) = d.get_mut(id) else {
                 return false;
             };
-            if s.uac_2xx_with_body(dlg, invite, None, &branch, &bye_branch, kind, body)
+            if s.uac_2xx(dlg, invite, None, &branch, &bye_branch, kind, body)
                 .is_err()
             {
                 return false;
