@@ -342,6 +342,14 @@ impl Dialog {
     pub fn local_seq(&self) -> u32 {
         self.local_seq
     }
+    /// Makes sure the next request takes a number above `seq`: a request
+    /// sent in this dialog by someone else (an extension's PRACK) used it
+    /// (§12.2.1.1: each request's CSeq is one above the last).
+    pub fn advance_local_seq(&mut self, seq: u32) {
+        if seq > self.local_seq {
+            self.local_seq = seq;
+        }
+    }
     /// Last CSeq number the peer used.
     pub fn remote_seq(&self) -> Option<u32> {
         self.remote_seq

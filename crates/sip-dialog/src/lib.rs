@@ -53,6 +53,7 @@
 mod dialog;
 mod dialogs;
 mod error;
+mod extension;
 mod id;
 mod invite;
 mod offer_answer;
@@ -61,6 +62,7 @@ mod subscription;
 pub use dialog::{Dialog, DialogState, Role};
 pub use dialogs::{DialogEvent, DialogStop, DialogUpdate, Dialogs, ResponseEffect, Usage};
 pub use error::DialogError;
+pub use extension::{LocalSeqUsed, SessionExchanged};
 pub use id::{BadHandle, DialogId};
 pub use invite::{InviteState, SessionOutput, Sessions, StopReason};
 pub use offer_answer::{

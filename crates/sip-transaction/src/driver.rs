@@ -23,6 +23,7 @@ enum Command {
     Request {
         request: Message,
         target: Target,
+        data: crate::hooks::RequestData,
         reply: oneshot::Sender<Result<ClientTransaction, TransactionError>>,
     },
     Cancel {
@@ -70,9 +71,22 @@ impl TransactionHandle {
         request: Message,
         target: Target,
     ) -> Result<ClientTransaction, TransactionError> {
+        self.send_request_with_data(request, target, Vec::new())
+            .await
+    }
+
+    /// [`send_request`](Self::send_request) with data for the extensions
+    /// ([`HookCx::request_data`](crate::HookCx::request_data)).
+    pub async fn send_request_with_data(
+        &self,
+        request: Message,
+        target: Target,
+        data: crate::hooks::RequestData,
+    ) -> Result<ClientTransaction, TransactionError> {
         self.call(|reply| Command::Request {
             request,
             target,
+            data,
             reply,
         })
         .await
@@ -213,9 +227,10 @@ fn handle_command(
         Command::Request {
             request,
             target,
+            data,
             reply,
         } => {
-            let r = layer.send_request(now(), request, target);
+            let r = layer.send_request_with_data(now(), request, target, &data);
             let _ = reply.send(subscribe(r));
         }
         Command::Cancel { invite, reply } => {
@@ -337,6 +352,7 @@ async fn route(
         | TransactionEvent::TransportError { id }
         | TransactionEvent::CancelDropped { id }
         | TransactionEvent::Terminated { id, .. } => Some(*id),
+        TransactionEvent::Extension { transaction, .. } => *transaction,
         _ => None,
     };
     if let Some(id) = owner {

@@ -118,8 +118,20 @@ pub(crate) enum Command {
         id: TransactionId,
         response: Message,
     },
-    Emit(Arc<dyn Any + Send + Sync>),
+    Emit {
+        transaction: Option<TransactionId>,
+        payload: Arc<dyn Any + Send + Sync>,
+    },
+    Respond {
+        request: Message,
+        source: Source,
+        response: Message,
+    },
 }
+
+/// Data a TU attaches to one outgoing request for the extensions (e.g. a
+/// per-call callback); see [`HookCx::request_data`].
+pub type RequestData = Vec<Arc<dyn Any + Send + Sync>>;
 
 /// The extension's handle on the layer during a hook. Actions are applied
 /// when the hook returns, in order.
@@ -128,6 +140,8 @@ pub struct HookCx<'a> {
     pub(crate) config: &'a TimerConfig,
     pub(crate) rng: &'a mut dyn RandomSource,
     pub(crate) commands: Vec<Command>,
+    pub(crate) data: &'a [Arc<dyn Any + Send + Sync>],
+    pub(crate) target: Option<&'a Target>,
 }
 
 impl HookCx<'_> {
@@ -159,7 +173,42 @@ impl HookCx<'_> {
     }
     /// Emits an event to the TU.
     pub fn emit(&mut self, payload: Arc<dyn Any + Send + Sync>) {
-        self.commands.push(Command::Emit(payload));
+        self.commands.push(Command::Emit {
+            transaction: None,
+            payload,
+        });
+    }
+    /// Emits an event that belongs to client transaction `id`: a driver
+    /// hands it to whoever follows that transaction, in order with its
+    /// responses (an event emitted while a response is being handled comes
+    /// before that response).
+    pub fn emit_for(&mut self, id: TransactionId, payload: Arc<dyn Any + Send + Sync>) {
+        self.commands.push(Command::Emit {
+            transaction: Some(id),
+            payload,
+        });
+    }
+    /// Answers an inbound `request` that the hook consumes (e.g. 481 to a
+    /// PRACK matching nothing): a server transaction is made for it, so
+    /// its retransmissions get the same response (RFC 3261 §17.2).
+    pub fn respond(&mut self, request: &Message, source: &Source, response: Message) {
+        self.commands.push(Command::Respond {
+            request: request.clone(),
+            source: source.clone(),
+            response,
+        });
+    }
+    /// Where the request being sent goes, in
+    /// [`Extension::on_outbound_request`] (`None` elsewhere): an extension
+    /// that must send later requests to the same next hop without a name
+    /// lookup (the hooks are sans-IO) keeps it.
+    pub fn request_target(&self) -> Option<&Target> {
+        self.target
+    }
+    /// What the TU attached to the request being sent, in
+    /// [`Extension::on_outbound_request`] (empty elsewhere).
+    pub fn request_data(&self) -> &[Arc<dyn Any + Send + Sync>] {
+        self.data
     }
     /// A fresh branch.
     pub fn new_branch(&mut self) -> String {

@@ -257,13 +257,26 @@ impl TransactionLayer {
         request: Message,
         target: Target,
     ) -> Result<TransactionId, TransactionError> {
+        self.send_request_with_data(now, request, target, &[])
+    }
+
+    /// [`send_request`](Self::send_request) with data for the extensions'
+    /// [`on_outbound_request`](Extension::on_outbound_request) hooks
+    /// ([`HookCx::request_data`]).
+    pub fn send_request_with_data(
+        &mut self,
+        now: Instant,
+        request: Message,
+        target: Target,
+        data: &[std::sync::Arc<dyn std::any::Any + Send + Sync>],
+    ) -> Result<TransactionId, TransactionError> {
         match request.method() {
             None => return Err(TransactionError::WrongKind("not a request")),
             Some(Method::Ack) => return Err(TransactionError::AckNotATransaction),
             Some(_) => {}
         }
         let mut request = request;
-        if self.run_outbound_request_hooks(now, &mut request) == Flow::Consumed {
+        if self.run_outbound_request_hooks(now, &mut request, data, &target) == Flow::Consumed {
             return Err(TransactionError::InvalidState {
                 id: TransactionId {
                     index: u32::MAX,
@@ -374,6 +387,7 @@ impl TransactionLayer {
                 now,
                 |ext, cx| ext.on_outbound_response(cx, id, &request, &mut response),
                 true,
+                &[],
             );
             if flow == Flow::Consumed {
                 return Ok(());
@@ -408,8 +422,12 @@ impl TransactionLayer {
     fn on_response(&mut self, now: Instant, resp: Message) {
         let id = ClientKey::of_response(&resp).and_then(|k| self.clients.get(&k).copied());
         if !self.extensions.is_empty()
-            && self.run_hooks(now, |ext, cx| ext.on_inbound_response(cx, &resp, id), false)
-                == Flow::Consumed
+            && self.run_hooks(
+                now,
+                |ext, cx| ext.on_inbound_response(cx, &resp, id),
+                false,
+                &[],
+            ) == Flow::Consumed
         {
             return;
         }
@@ -475,6 +493,7 @@ impl TransactionLayer {
                 now,
                 |ext, cx| ext.on_inbound_request(cx, &req, &source),
                 false,
+                &[],
             ) == Flow::Consumed
         {
             return;
@@ -548,17 +567,7 @@ impl TransactionLayer {
         } else {
             None
         };
-        let id = self.insert(TxKind::Server(Server::new(
-            key.clone(),
-            req.clone(),
-            source.clone(),
-        )));
-        self.servers.insert(key.clone(), id);
-        self.with_tx(now, id, |tx, fx| {
-            if let TxKind::Server(s) = tx {
-                s.start(fx)
-            }
-        });
+        let id = self.new_server(now, key.clone(), req.clone(), source.clone());
         self.out.push_back(Output::Event(TransactionEvent::Request {
             id,
             key,
@@ -566,6 +575,23 @@ impl TransactionLayer {
             source,
             cancels,
         }));
+    }
+
+    fn new_server(
+        &mut self,
+        now: Instant,
+        key: ServerKey,
+        req: Message,
+        source: Source,
+    ) -> TransactionId {
+        let id = self.insert(TxKind::Server(Server::new(key.clone(), req, source)));
+        self.servers.insert(key, id);
+        self.with_tx(now, id, |tx, fx| {
+            if let TxKind::Server(s) = tx {
+                s.start(fx)
+            }
+        });
+        id
     }
 
     /// Runs due timers (transactions' and extensions').
@@ -641,11 +667,23 @@ impl TransactionLayer {
 
     // ---- hooks --------------------------------------------------------
 
-    fn run_outbound_request_hooks(&mut self, now: Instant, request: &mut Message) -> Flow {
+    fn run_outbound_request_hooks(
+        &mut self,
+        now: Instant,
+        request: &mut Message,
+        data: &[std::sync::Arc<dyn std::any::Any + Send + Sync>],
+        target: &Target,
+    ) -> Flow {
         if self.extensions.is_empty() {
             return Flow::Continue;
         }
-        self.run_hooks(now, |ext, cx| ext.on_outbound_request(cx, request), true)
+        self.run_hooks_with(
+            now,
+            |ext, cx| ext.on_outbound_request(cx, request),
+            true,
+            data,
+            Some(target),
+        )
     }
 
     /// Runs a hook on every extension (inbound: ascending priority;
@@ -653,8 +691,20 @@ impl TransactionLayer {
     fn run_hooks(
         &mut self,
         now: Instant,
+        f: impl FnMut(&mut dyn Extension, &mut HookCx<'_>) -> Flow,
+        outbound: bool,
+        data: &[std::sync::Arc<dyn std::any::Any + Send + Sync>],
+    ) -> Flow {
+        self.run_hooks_with(now, f, outbound, data, None)
+    }
+
+    fn run_hooks_with(
+        &mut self,
+        now: Instant,
         mut f: impl FnMut(&mut dyn Extension, &mut HookCx<'_>) -> Flow,
         outbound: bool,
+        data: &[std::sync::Arc<dyn std::any::Any + Send + Sync>],
+        target: Option<&Target>,
     ) -> Flow {
         let mut exts = std::mem::take(&mut self.extensions);
         let order: Vec<usize> = if outbound {
@@ -670,6 +720,8 @@ impl TransactionLayer {
                 config: &self.config,
                 rng: &mut *self.rng,
                 commands: Vec::new(),
+                data,
+                target,
             };
             flow = f(&mut *exts[i], &mut cx);
             pending.push((i, cx.commands));
@@ -696,6 +748,8 @@ impl TransactionLayer {
             config: &self.config,
             rng: &mut *self.rng,
             commands: Vec::new(),
+            data: &[],
+            target: None,
         };
         if let Some(e) = exts.get_mut(i) {
             f(&mut **e, &mut cx);
@@ -735,10 +789,50 @@ impl TransactionLayer {
                     }
                     self.reap(id);
                 }
-                Command::Emit(payload) => {
+                Command::Emit {
+                    transaction,
+                    payload,
+                } => {
                     let name = self.extensions.get(ext).map_or("?", |e| e.name());
                     self.out
-                        .push_back(Output::Event(TransactionEvent::Extension { name, payload }));
+                        .push_back(Output::Event(TransactionEvent::Extension {
+                            name,
+                            transaction,
+                            payload,
+                        }));
+                }
+                Command::Respond {
+                    request,
+                    source,
+                    response,
+                } => {
+                    let Some(key) = ServerKey::of_request(&request) else {
+                        tracing::warn!("extension answer to a request without a key not sent");
+                        continue;
+                    };
+                    let id = match self.servers.get(&key) {
+                        Some(&id) => {
+                            // A retransmission: the server transaction
+                            // repeats what it sent (§17.2.2).
+                            self.with_tx(now, id, |tx, fx| {
+                                if let TxKind::Server(s) = tx {
+                                    s.on_retransmission(fx)
+                                }
+                            });
+                            continue;
+                        }
+                        None => self.new_server(now, key, request, source),
+                    };
+                    let r = self
+                        .with_tx(now, id, |tx, fx| match tx {
+                            TxKind::Server(s) => s.send_response(fx, response),
+                            TxKind::Client(_) => Err(TransactionError::UnknownTransaction(id)),
+                        })
+                        .unwrap_or(Err(TransactionError::UnknownTransaction(id)));
+                    if let Err(e) = r {
+                        tracing::warn!(error = %e, "extension answer not sent");
+                    }
+                    self.reap(id);
                 }
             }
         }

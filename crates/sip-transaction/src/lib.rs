@@ -79,7 +79,7 @@ mod timer;
 
 pub use client::ClientState;
 pub use error::TransactionError;
-pub use hooks::{priority, Capabilities, Extension, Flow, HookCx};
+pub use hooks::{priority, Capabilities, Extension, Flow, HookCx, RequestData};
 pub use id::{ClientKey, ServerKey, TransactionId, TransactionKey};
 pub use layer::TransactionLayer;
 pub use output::{Output, Source, TransactionEvent, Transmit};

@@ -118,6 +118,9 @@ pub enum TransactionEvent {
     Extension {
         /// The extension's name.
         name: &'static str,
+        /// The client transaction it belongs to, if any
+        /// ([`HookCx::emit_for`](crate::HookCx::emit_for)).
+        transaction: Option<TransactionId>,
         /// What it says.
         payload: std::sync::Arc<dyn std::any::Any + Send + Sync>,
     },

@@ -5,6 +5,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+
 use sip_dialog::{Dialog, DialogId, Dialogs, SessionOutput, Sessions};
 use sip_message::headers::{NameAddr, Transport as Kind};
 use sip_message::{Message, Method, ResponseBuilder};
@@ -13,7 +15,7 @@ use sip_transaction::{RandomSource, TransactionEvent, Xorshift};
 use sip_transport::{Target, Transport};
 use tracing::debug;
 
-use crate::handler::{Answer, Handler};
+use crate::handler::{Answer, Handler, ALLOW};
 
 /// Dialogs and sessions, shared by the sending functions and the task that
 /// handles received requests.
@@ -30,6 +32,91 @@ pub(crate) struct Core {
     /// transaction, with the instant they expire: a CANCEL answers them 487
     /// (§9.2), and so does their expiry (§13.3.1), which bounds the map.
     pub(crate) ringing: Mutex<HashMap<sip_transaction::TransactionId, Ringing>>,
+    /// Allow and Supported, with what the extensions add.
+    pub(crate) caps: Capabilities,
+    /// Session descriptions in force, per dialog with an INVITE usage.
+    sdp: Mutex<HashMap<DialogId, Sdp>>,
+}
+
+/// The session descriptions of one dialog.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Sdp {
+    pub(crate) local: Option<Bytes>,
+    pub(crate) remote: Option<Bytes>,
+}
+
+/// What the service supports: its Allow header and Supported option tags,
+/// the core's plus its extensions'.
+#[derive(Debug, Clone)]
+pub(crate) struct Capabilities {
+    pub(crate) methods: Vec<Method>,
+    pub(crate) tags: Vec<String>,
+    /// `methods` as an Allow value.
+    pub(crate) allow: String,
+    /// `tags` as a Supported value (empty: none).
+    pub(crate) supported: String,
+}
+
+impl Capabilities {
+    pub(crate) fn new() -> Capabilities {
+        let methods: Vec<Method> = ALLOW
+            .split(',')
+            .filter_map(|m| Method::from_token(m.trim()))
+            .collect();
+        let mut c = Capabilities {
+            methods,
+            tags: Vec::new(),
+            allow: String::new(),
+            supported: String::new(),
+        };
+        c.render();
+        c
+    }
+
+    pub(crate) fn add(&mut self, ext: &sip_transaction::Capabilities) {
+        for m in &ext.allow {
+            if !self.methods.contains(m) {
+                self.methods.push(m.clone());
+            }
+        }
+        for t in &ext.supported {
+            if !self.tags.iter().any(|x| x.eq_ignore_ascii_case(t)) {
+                self.tags.push((*t).to_owned());
+            }
+        }
+        self.render();
+    }
+
+    fn render(&mut self) {
+        self.allow = self
+            .methods
+            .iter()
+            .map(Method::as_str)
+            .collect::<Vec<_>>()
+            .join(", ");
+        self.supported = self.tags.join(", ");
+    }
+
+    /// The checks the core makes before the handler sees a request: a
+    /// method the service does not allow gets 405 (§8.2.1), a Require
+    /// with an option tag it does not support 420 with Unsupported
+    /// (§8.2.2.3). Extension methods are left to the handler.
+    fn reject(&self, request: &Message) -> Option<Answer> {
+        let method = request.method()?;
+        if !matches!(method, Method::Other(_)) && !self.methods.contains(method) {
+            return Some(Answer::code(405).header("Allow", &self.allow));
+        }
+        if matches!(method, Method::Ack | Method::Cancel) {
+            return None;
+        }
+        let unknown: Vec<String> = request
+            .get_all::<sip_message::headers::Require>()
+            .filter_map(Result::ok)
+            .map(|t| t.as_str().to_owned())
+            .filter(|t| !self.tags.iter().any(|x| x.eq_ignore_ascii_case(t)))
+            .collect();
+        (!unknown.is_empty()).then(|| Answer::code(420).header("Unsupported", &unknown.join(", ")))
+    }
 }
 
 impl Core {
@@ -47,9 +134,61 @@ impl Core {
         if let Ok(mut i) = self.invites.lock() {
             i.remove(id);
         }
+        if let Ok(mut m) = self.sdp.lock() {
+            m.remove(id);
+        }
     }
 
-    pub(crate) fn new(t1: Duration, t2: Duration, contact: String, rng: Xorshift) -> Core {
+    pub(crate) fn set_sdp(&self, id: &DialogId, sdp: Sdp) {
+        if let Ok(mut m) = self.sdp.lock() {
+            m.insert(id.clone(), sdp);
+        }
+    }
+
+    /// Replaces the local and/or remote description of a known dialog.
+    pub(crate) fn update_sdp(&self, id: &DialogId, local: Option<Bytes>, remote: Option<Bytes>) {
+        if let Ok(mut m) = self.sdp.lock() {
+            if let Some(x) = m.get_mut(id) {
+                x.local = local.or(x.local.take());
+                x.remote = remote.or(x.remote.take());
+            }
+        }
+    }
+
+    pub(crate) fn sdp(&self, id: &DialogId) -> Sdp {
+        self.sdp
+            .lock()
+            .ok()
+            .and_then(|m| m.get(id).cloned())
+            .unwrap_or_default()
+    }
+
+    /// The UAS dialog that our response with To tag `tag` makes for
+    /// `invite` (§12.1.1), created with its INVITE session on the first
+    /// provisional or the 2xx.
+    fn uas_dialog(&self, invite: &Message, tag: &str) -> Option<DialogId> {
+        let id = uas_dialog_id(invite, tag)?;
+        if self.dialogs.lock().ok()?.get(&id).is_some() {
+            return Some(id);
+        }
+        let contact: Option<NameAddr> = self.contact.parse().ok();
+        let seed = (self.random() % 10_000) as u32;
+        let dlg = Dialog::uas(invite, tag, contact, seed, false).ok()?;
+        let (mut s, mut d) = (self.sessions.lock().ok()?, self.dialogs.lock().ok()?);
+        s.uas_invite(&dlg, invite);
+        let id = d.insert(dlg);
+        s.drain();
+        d.drain_events();
+        Some(id)
+    }
+
+    pub(crate) fn new(
+        t1: Duration,
+        t2: Duration,
+        contact: String,
+        rng: Xorshift,
+        caps: Capabilities,
+    ) -> Core {
         Core {
             dialogs: Mutex::new(Dialogs::new()),
             sessions: Mutex::new(Sessions::new(t1, t2)),
@@ -57,6 +196,8 @@ impl Core {
             contact,
             rng: Mutex::new(rng),
             ringing: Mutex::new(HashMap::new()),
+            caps,
+            sdp: Mutex::new(HashMap::new()),
         }
     }
 
@@ -98,7 +239,15 @@ impl Core {
     }
 }
 
-fn answer_message(request: &Message, a: &Answer, tag: &str) -> Option<Message> {
+/// The response for answer `a` to `request`. The default handler's
+/// `Allow` and empty `Supported` become the service's own (with what its
+/// extensions add).
+fn answer_message(
+    request: &Message,
+    a: &Answer,
+    tag: &str,
+    caps: &Capabilities,
+) -> Option<Message> {
     let mut b = ResponseBuilder::from_request(request, a.code);
     if a.code > 100 {
         b = b.with_to_tag(tag);
@@ -107,6 +256,13 @@ fn answer_message(request: &Message, a: &Answer, tag: &str) -> Option<Message> {
         b = b.reason(r);
     }
     for (n, v) in &a.headers {
+        let v = if n.eq_ignore_ascii_case("allow") && v == ALLOW {
+            &caps.allow
+        } else if n.eq_ignore_ascii_case("supported") && v.is_empty() {
+            &caps.supported
+        } else {
+            v
+        };
         b = b.raw_header(n, v);
     }
     if let Some((ct, body)) = &a.body {
@@ -176,6 +332,28 @@ pub(crate) async fn serve(
     }
 }
 
+/// The id of the dialog our responses with To tag `tag` make for `invite`.
+fn uas_dialog_id(invite: &Message, tag: &str) -> Option<DialogId> {
+    Some(DialogId::new(
+        invite.call_id()?,
+        tag,
+        invite.from_tag().unwrap_or(""),
+    ))
+}
+
+/// `a` with our Contact unless it has one (§12.1.1: a response that makes
+/// a dialog carries the UAS's Contact).
+fn with_contact(a: Answer, contact: &str) -> Answer {
+    if a.headers
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case("contact") || n == "m")
+    {
+        a
+    } else {
+        a.header("Contact", contact)
+    }
+}
+
 /// An INVITE answered only provisionally, waiting for CANCEL or expiry.
 pub(crate) struct Ringing {
     invite: Message,
@@ -212,8 +390,11 @@ async fn expire_ringing(core: &Core, tsx: &TransactionHandle) {
     };
     for (id, v) in expired {
         // §12.1.1: the final response carries the provisional's To tag.
-        if let Some(resp) = answer_message(&v.invite, &Answer::code(487), &v.tag) {
+        if let Some(resp) = answer_message(&v.invite, &Answer::code(487), &v.tag, &core.caps) {
             let _ = tsx.send_response(id, resp).await;
+        }
+        if let Some(did) = uas_dialog_id(&v.invite, &v.tag) {
+            core.forget(&did);
         }
     }
 }
@@ -251,17 +432,30 @@ async fn on_event(
                 };
                 // §9.2: the CANCEL's response SHOULD carry the INVITE's To tag.
                 let tag = ringing.as_ref().map_or(tag, |(_, r)| r.tag.clone());
-                if let Some(resp) = answer_message(&request, &Answer::code(code), &tag) {
+                if let Some(resp) = answer_message(&request, &Answer::code(code), &tag, &core.caps)
+                {
                     let _ = tsx.send_response(id, resp).await;
                 }
                 if let Some((inv, r)) = ringing {
-                    if let Some(resp) = answer_message(&r.invite, &Answer::code(487), &r.tag) {
+                    if let Some(resp) =
+                        answer_message(&r.invite, &Answer::code(487), &r.tag, &core.caps)
+                    {
                         let _ = tsx.send_response(inv, resp).await;
+                    }
+                    if let Some(did) = uas_dialog_id(&r.invite, &r.tag) {
+                        core.forget(&did);
                     }
                 }
                 return;
             }
-            let (answer, invite_2xx) = if request.to_tag().is_some() {
+            if let Some(reject) = core.caps.reject(&request) {
+                if let Some(resp) = answer_message(&request, &reject, &tag, &core.caps) {
+                    let _ = tsx.send_response(id, resp).await;
+                }
+                return;
+            }
+            let in_dialog = request.to_tag().is_some();
+            let mut answer = if in_dialog {
                 // §12.2.2: unknown dialog 481, lower CSeq 500.
                 let checked = core.dialogs.lock().map(|mut d| d.receive_request(&request));
                 match checked {
@@ -280,47 +474,60 @@ async fn on_event(
                                 s.bye(&dialog, caller);
                             }
                         }
-                        (handler.on_in_dialog_request(&request), false)
+                        handler.on_in_dialog_request(&request)
                     }
-                    Ok(Err(e)) => (Answer::code(e.status_code().unwrap_or(500)), false),
-                    Err(_) => (Answer::code(500), false),
+                    Ok(Err(e)) => Answer::code(e.status_code().unwrap_or(500)),
+                    Err(_) => Answer::code(500),
                 }
             } else {
-                let a = handler.on_request(&request);
-                let is_2xx =
-                    request.method() == Some(&Method::Invite) && (200..300).contains(&a.code);
-                (a, is_2xx)
+                handler.on_request(&request)
             };
-            let mut answer = answer;
-            if invite_2xx
-                && !answer
-                    .headers
-                    .iter()
-                    .any(|(n, _)| n.eq_ignore_ascii_case("contact"))
-            {
-                answer = answer.header("Contact", &core.contact);
+            let invite = !in_dialog && request.method() == Some(&Method::Invite);
+            let provisionals = std::mem::take(&mut answer.provisionals);
+            if invite {
+                // 101-199 first, in order, with the To tag of the early
+                // dialog they make (§12.1.1) and our Contact.
+                for p in provisionals.iter().filter(|p| (101..200).contains(&p.code)) {
+                    core.uas_dialog(&request, &tag);
+                    let p = with_contact(p.clone(), &core.contact);
+                    if let Some(resp) = answer_message(&request, &p, &tag, &core.caps) {
+                        if let Err(e) = tsx.send_response(id, resp).await {
+                            debug!(error = %e, "provisional response not sent");
+                        }
+                    }
+                }
             }
-            let Some(resp) = answer_message(&request, &answer, &tag) else {
+            let invite_2xx = invite && (200..300).contains(&answer.code);
+            let rings = invite && answer.code < 200;
+            if invite_2xx || (rings && answer.code > 100) {
+                answer = with_contact(answer, &core.contact);
+            }
+            let Some(resp) = answer_message(&request, &answer, &tag, &core.caps) else {
                 debug!("could not build the answer");
                 return;
             };
-            if invite_2xx {
-                // The UAS side of the dialog (§12.1.1) and its INVITE session.
-                let contact: Option<NameAddr> = core.contact.parse().ok();
-                let seed = (core.random() % 10_000) as u32;
-                if let Ok(dlg) = Dialog::uas(&request, &tag, contact, seed, false) {
-                    let did = dlg.id().clone();
-                    if let (Ok(mut s), Ok(mut d)) = (core.sessions.lock(), core.dialogs.lock()) {
-                        s.uas_invite(&dlg, &request);
-                        d.insert(dlg);
-                        s.uas_sent_2xx(now(), &did, resp.clone());
-                        s.drain();
-                        d.drain_events();
-                    }
+            let early = if invite && (invite_2xx || (rings && answer.code > 100)) {
+                core.uas_dialog(&request, &tag)
+            } else if invite {
+                uas_dialog_id(&request, &tag)
+            } else {
+                None
+            };
+            if let (true, Some(did)) = (invite_2xx, &early) {
+                // The INVITE session now waits for the ACK (§13.3.1.4).
+                if let Ok(mut s) = core.sessions.lock() {
+                    s.uas_sent_2xx(now(), did, resp.clone());
+                    s.drain();
                 }
+                let mut sdp = Sdp::default();
+                if !request.body_bytes().is_empty() {
+                    sdp.remote = Some(request.body());
+                }
+                if !resp.body_bytes().is_empty() {
+                    sdp.local = Some(resp.body());
+                }
+                core.set_sdp(did, sdp);
             }
-            let rings =
-                request.method() == Some(&Method::Invite) && resp.status().is_some_and(|c| c < 200);
             if let Err(e) = tsx.send_response(id, resp).await {
                 debug!(error = %e, "response not sent");
             }
@@ -336,6 +543,10 @@ async fn on_event(
                         },
                     );
                 }
+            } else if let (false, Some(did)) = (invite_2xx, &early) {
+                // A non-2xx final ends the early dialog (§12.1: it never
+                // becomes confirmed).
+                core.forget(did);
             }
             // A dialog a BYE ended is gone once the BYE is answered, with
             // its INVITE session and, if we called, the INVITE kept for ACKs.
@@ -350,6 +561,10 @@ async fn on_event(
                 if let Ok(mut s) = core.sessions.lock() {
                     s.uas_ack(&id);
                     s.drain();
+                }
+                if !request.body_bytes().is_empty() {
+                    // §13.2.2.4: the answer to an offer in our 2xx.
+                    core.update_sdp(&id, None, Some(request.body()));
                 }
             }
             handler.on_ack(&request);

@@ -29,4 +29,8 @@ pub struct DialogInfo {
     pub remote_seq: Option<u32>,
     /// Whether the dialog is secure (SIPS, §12.1.1).
     pub secure: bool,
+    /// Our session description (SDP) in force, if any.
+    pub local_sdp: Option<bytes::Bytes>,
+    /// The peer's session description in force, if any.
+    pub remote_sdp: Option<bytes::Bytes>,
 }

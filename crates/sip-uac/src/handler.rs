@@ -14,6 +14,9 @@ pub struct Answer {
     pub headers: Vec<(String, String)>,
     /// Body and Content-Type.
     pub body: Option<(String, Bytes)>,
+    /// Provisional responses (101-199) sent before this one, in order,
+    /// with the same To tag (an INVITE's 180 or 183 before its final).
+    pub provisionals: Vec<Answer>,
 }
 
 impl Answer {
@@ -24,7 +27,21 @@ impl Answer {
             reason: None,
             headers: Vec::new(),
             body: None,
+            provisionals: Vec::new(),
         }
+    }
+    /// Sends `provisional` (a 101-199 answer) first; call again for more,
+    /// in order. A plugin may make one reliable (RFC 3262 with
+    /// `sip_100rel`: add `Require: 100rel` to it).
+    ///
+    /// ```
+    /// use sip_uac::Answer;
+    /// let a = Answer::code(200).with_provisional(Answer::code(180));
+    /// assert_eq!(a.provisionals[0].code, 180);
+    /// ```
+    pub fn with_provisional(mut self, provisional: Answer) -> Answer {
+        self.provisionals.push(provisional);
+        self
     }
     /// Adds a header.
     pub fn header(mut self, name: &str, value: &str) -> Answer {
@@ -76,16 +93,23 @@ pub fn default_answer(request: &Message) -> Answer {
 }
 
 /// The default answer of [`Handler::on_in_dialog_request`]: BYE, INFO,
-/// OPTIONS, MESSAGE, NOTIFY and an UPDATE without a body get 200. A
+/// OPTIONS, MESSAGE, NOTIFY, an UPDATE without a body and a PRACK get 200
+/// (a PRACK reaches the handler only when a plugin that sent the reliable
+/// provisional matched it; otherwise the service answers it 405). A
 /// re-INVITE or an UPDATE with an offer gets 488, since the default handler
 /// has no media to answer with (RFC 3261 §14.2: a UAS that cannot accept
 /// the change answers 488 and the session stays as it was). Anything else
 /// gets 405 with Allow.
 pub fn default_in_dialog_answer(request: &Message) -> Answer {
     match request.method() {
-        Some(Method::Bye | Method::Info | Method::Options | Method::Message | Method::Notify) => {
-            Answer::code(200)
-        }
+        Some(
+            Method::Bye
+            | Method::Info
+            | Method::Options
+            | Method::Message
+            | Method::Notify
+            | Method::Prack,
+        ) => Answer::code(200),
         Some(Method::Update) if request.body().is_empty() => Answer::code(200),
         Some(Method::Invite | Method::Update) => Answer::code(488),
         _ => Answer::code(405).header("Allow", ALLOW),

@@ -31,6 +31,7 @@ pub struct RequestOptions {
     pub(crate) auto_ack: Option<bool>,
     pub(crate) credentials: crate::auth::Credentials,
     pub(crate) on_provisional: Option<ProvisionalCallback>,
+    pub(crate) extension_data: sip_transaction::RequestData,
 }
 
 /// A callback for provisional responses (see
@@ -148,6 +149,13 @@ impl RequestOptions {
     /// ```
     pub fn on_provisional(mut self, f: impl Fn(&Reply) + Send + Sync + 'static) -> Self {
         self.on_provisional = Some(ProvisionalCallback(Arc::new(f)));
+        self
+    }
+    /// Data for the service's extensions (plugins), handed to them with
+    /// the request: a plugin documents the types it reads, e.g.
+    /// `sip_100rel::PrackAnswer` for the body of automatic PRACKs.
+    pub fn extension(mut self, data: impl std::any::Any + Send + Sync) -> Self {
+        self.extension_data.push(Arc::new(data));
         self
     }
     /// Event header (RFC 6665 §8.2.1), e.g. `presence` or `dialog;id=1`;

@@ -16,6 +16,10 @@ pub struct Reply {
     reason: String,
     response: Option<Message>,
     dialog: Option<sip_dialog::DialogId>,
+    /// What extensions reported for this request's dialogs while it ran
+    /// (CSeq numbers they used, offer/answer they completed).
+    pub(crate) seq_used: Vec<sip_dialog::LocalSeqUsed>,
+    pub(crate) exchanged: Vec<sip_dialog::SessionExchanged>,
 }
 
 impl Reply {
@@ -25,6 +29,8 @@ impl Reply {
             reason: response.reason_phrase().unwrap_or_default().into_owned(),
             response: Some(response),
             dialog: None,
+            seq_used: Vec::new(),
+            exchanged: Vec::new(),
         }
     }
 
@@ -34,6 +40,8 @@ impl Reply {
             reason: reason.to_owned(),
             response: None,
             dialog: None,
+            seq_used: Vec::new(),
+            exchanged: Vec::new(),
         }
     }
 

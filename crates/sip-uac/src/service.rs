@@ -10,13 +10,13 @@ use sip_message::headers::{Date, Transport as Kind};
 use sip_message::uri::{unescape_str, Uri};
 use sip_message::{Message, Method};
 use sip_transaction::driver::{self, TransactionHandle};
-use sip_transaction::{TimerConfig, TransactionEvent, TransactionLayer, Xorshift};
+use sip_transaction::{Extension, TimerConfig, TransactionEvent, TransactionLayer, Xorshift};
 use sip_transport::{Target, Transport, TransportConfig};
 use tokio::task::JoinHandle;
 
 use crate::core::Core;
 use crate::error::Error;
-use crate::handler::{DefaultHandler, Handler, ALLOW};
+use crate::handler::{DefaultHandler, Handler};
 use crate::options::RequestOptions;
 use crate::reply::Reply;
 
@@ -31,9 +31,17 @@ pub struct ServiceBuilder {
     user_agent: Option<String>,
     handler: Arc<dyn Handler>,
     credentials: crate::auth::Credentials,
+    extensions: Vec<Box<dyn Extension>>,
 }
 
 impl ServiceBuilder {
+    /// Adds a plugin of the transaction layer (e.g. `sip_100rel::Rel100`).
+    /// Its methods join the service's Allow and its option tags its
+    /// Supported, so requests that Require them are accepted.
+    pub fn extension(mut self, ext: impl Extension + 'static) -> Self {
+        self.extensions.push(Box::new(ext));
+        self
+    }
     /// Default digest credentials for every request (a request's own come
     /// first).
     pub fn credentials(mut self, user: &str, password: &str) -> Self {
@@ -94,7 +102,12 @@ impl ServiceBuilder {
             transport_cfg = transport_cfg.udp(SocketAddr::from(([127, 0, 0, 1], 0)));
         }
         let (transport, inbound) = Transport::bind(transport_cfg).await?;
-        let layer = TransactionLayer::new(self.timers);
+        let mut layer = TransactionLayer::new(self.timers);
+        let mut caps = crate::core::Capabilities::new();
+        for ext in self.extensions {
+            caps.add(&ext.capabilities());
+            layer.add_extension(ext);
+        }
         let (tsx, events, driver_task) = driver::spawn(layer, transport.clone(), inbound);
         let local = transport
             .local_addr(Kind::Udp)
@@ -109,6 +122,7 @@ impl ServiceBuilder {
             self.timers.t2,
             contact,
             Xorshift::from_os(),
+            caps,
         ));
         let server_task = tokio::spawn(crate::core::serve(
             core.clone(),
@@ -192,6 +206,7 @@ impl Service {
             user_agent: None,
             handler: Arc::new(DefaultHandler),
             credentials: crate::auth::Credentials::default(),
+            extensions: Vec::new(),
         }
     }
 
@@ -341,7 +356,11 @@ impl Service {
                 .prepare(method.clone(), uri, opts.clone(), auto)
                 .await?;
             let kind = target.transport;
-            let mut ct = self.inner.tsx.send_request(request.clone(), target).await?;
+            let mut ct = self
+                .inner
+                .tsx
+                .send_request_with_data(request.clone(), target, opts.extension_data.clone())
+                .await?;
             let id = ct.id;
             // An INVITE with Expires is CANCELled by us when it runs out
             // without a final response (NkSIP's INVITE `expires`; §13.2.1
@@ -542,8 +561,24 @@ impl Service {
                 b = b.header(&Date::from_system_time(SystemTime::now()));
             }
         }
+        let caps = &self.inner.core.caps;
         if auto && matches!(method, Method::Options | Method::Register) {
-            b = b.raw_header("Supported", "").raw_header("Allow", ALLOW);
+            b = b
+                .raw_header("Supported", &caps.supported)
+                .raw_header("Allow", &caps.allow);
+        }
+        // §13.2.1: an INVITE SHOULD carry Allow and Supported (the option
+        // tags of the service's extensions, e.g. 100rel).
+        if auto && method == Method::Invite {
+            b = b.raw_header("Allow", &caps.allow);
+            if !caps.supported.is_empty()
+                && !opts
+                    .headers
+                    .iter()
+                    .any(|(n, _)| n.eq_ignore_ascii_case("supported") || n == "k")
+            {
+                b = b.raw_header("Supported", &caps.supported);
+            }
         }
         if let Some(ua) = &self.inner.user_agent {
             b = b.raw_header("User-Agent", ua);
@@ -611,9 +646,14 @@ impl Service {
         let auto_ack = opts.auto_ack.unwrap_or(true);
         let opts = self.with_contact(opts);
         let callback = opts.on_provisional.clone();
+        let data = opts.extension_data.clone();
         let (invite, target) = self.prepare(Some(Method::Invite), uri, opts, true).await?;
         let kind = target.transport;
-        let mut ct = self.inner.tsx.send_request(invite.clone(), target).await?;
+        let mut ct = self
+            .inner
+            .tsx
+            .send_request_with_data(invite.clone(), target, data)
+            .await?;
         let transaction = ct.id;
         let svc = self.clone();
         let (tx, rx) = tokio::sync::oneshot::channel();
@@ -675,6 +715,27 @@ impl Service {
             )) => id,
             _ => return reply,
         };
+        // What extensions did in this dialog while it was early (a PRACK's
+        // CSeq, an offer/answer in a reliable provisional and its PRACK).
+        if let Ok(mut d) = core.dialogs.lock() {
+            if let Some(dlg) = d.get_mut(&id) {
+                for u in reply.seq_used.iter().filter(|u| u.dialog == id) {
+                    dlg.advance_local_seq(u.seq);
+                }
+            }
+        }
+        let mut sdp = crate::core::Sdp::default();
+        if !invite.body_bytes().is_empty() {
+            sdp.local = Some(invite.body());
+        }
+        for x in reply.exchanged.iter().filter(|x| x.dialog == id) {
+            sdp.local = x.local.clone().or(sdp.local);
+            sdp.remote = x.remote.clone().or(sdp.remote);
+        }
+        if !ok.body_bytes().is_empty() {
+            sdp.remote = Some(ok.body());
+        }
+        core.set_sdp(&id, sdp);
         if let Ok(mut inv) = core.invites.lock() {
             inv.insert(id.clone(), invite.clone());
         }
@@ -730,6 +791,10 @@ impl Service {
             .await
             .ok_or(Error::UnknownDialog)?;
         let body = opts.body.as_ref().map(|(ct, b)| (ct.as_str(), b.clone()));
+        if let Some((_, b)) = &body {
+            // §13.2.2.4: the ACK carries our answer to an offer in the 2xx.
+            core.update_sdp(dialog, Some(b.clone()), None);
+        }
         if self.ack_2xx(dialog, &invite, target.transport, body).await {
             Ok(())
         } else {
@@ -840,6 +905,7 @@ impl Service {
     pub fn dialog(&self, id: &DialogId) -> Option<crate::DialogInfo> {
         let core = &self.inner.core;
         let invite_state = core.sessions.lock().ok().and_then(|s| s.state(id));
+        let sdp = core.sdp(id);
         let d = core.dialogs.lock().ok()?;
         let d = d.get(id)?;
         Some(crate::DialogInfo {
@@ -854,6 +920,8 @@ impl Service {
             local_seq: d.local_seq(),
             remote_seq: d.remote_seq(),
             secure: d.secure(),
+            local_sdp: sdp.local,
+            remote_sdp: sdp.remote,
         })
     }
 
@@ -879,12 +947,17 @@ async fn wait_final(
     on_provisional: Option<&crate::options::ProvisionalCallback>,
 ) -> Result<Reply, Error> {
     let mut heard = false;
+    let mut seq_used = Vec::new();
+    let mut exchanged = Vec::new();
     while let Some(e) = ct.events.recv().await {
         match e {
             TransactionEvent::Response { response, .. } => {
                 let code = response.status().unwrap_or(0);
                 if code >= 200 {
-                    return Ok(Reply::from_response(response));
+                    let mut reply = Reply::from_response(response);
+                    reply.seq_used = seq_used;
+                    reply.exchanged = exchanged;
+                    return Ok(reply);
                 }
                 if code > 100 {
                     if let Some(cb) = on_provisional {
@@ -901,6 +974,14 @@ async fn wait_final(
             }
             TransactionEvent::TransportError { .. } => {
                 return Ok(Reply::synthesized(503, "Resend Error"))
+            }
+            // Reports of extensions acting in this request's dialogs.
+            TransactionEvent::Extension { payload, .. } => {
+                if let Some(u) = payload.downcast_ref::<sip_dialog::LocalSeqUsed>() {
+                    seq_used.push(u.clone());
+                } else if let Some(x) = payload.downcast_ref::<sip_dialog::SessionExchanged>() {
+                    exchanged.push(x.clone());
+                }
             }
             _ => {}
         }

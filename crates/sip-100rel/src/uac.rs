@@ -1,0 +1,216 @@
+//! The UAC side (RFC 3262 §4): INVITEs offer 100rel, and each reliable
+//! provisional response is acknowledged once, in order, by a PRACK in its
+//! early dialog.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use sip_dialog::{Dialog, LocalSeqUsed, SessionExchanged};
+use sip_message::headers::RSeq;
+use sip_message::uri::Host;
+use sip_message::{HeaderName, Message, Method};
+use sip_transaction::{Flow, HookCx, TransactionId};
+use sip_transport::Target;
+use tracing::{debug, warn};
+
+use crate::edit::{body_of, has_tag, with_header};
+use crate::{PrackAnswer, TAG};
+
+/// One early dialog of an INVITE (forking gives one per To tag).
+struct EarlyDialog {
+    dialog: Dialog,
+    /// RSeq of the last reliable provisional acknowledged.
+    last_rseq: u32,
+    /// An offer came in a reliable provisional and was answered.
+    offer_answered: bool,
+}
+
+/// An INVITE we sent, by its branch.
+pub(crate) struct UacInvite {
+    invite: Message,
+    target: Option<Target>,
+    answer: Option<PrackAnswer>,
+    early: HashMap<Box<str>, EarlyDialog>,
+    /// When the state is dropped (pushed back by each response).
+    pub(crate) expires: Instant,
+    pub(crate) token: u64,
+}
+
+impl UacInvite {
+    pub(crate) fn new(
+        invite: Message,
+        target: Option<Target>,
+        answer: Option<PrackAnswer>,
+        expires: Instant,
+        token: u64,
+    ) -> UacInvite {
+        UacInvite {
+            invite,
+            target,
+            answer,
+            early: HashMap::new(),
+            expires,
+            token,
+        }
+    }
+
+    /// A reliable provisional response (`Require: 100rel`) to this INVITE.
+    /// Returns whether the TU sees it.
+    pub(crate) fn on_reliable(
+        &mut self,
+        cx: &mut HookCx<'_>,
+        resp: &Message,
+        id: TransactionId,
+    ) -> Flow {
+        // §4: a reliable provisional carries RSeq; one without is not
+        // acknowledgeable.
+        let Ok(RSeq(rseq)) = resp.get::<RSeq>() else {
+            warn!(
+                call_id = resp.call_id().unwrap_or(""),
+                "provisional response requires 100rel but has no valid RSeq: ignored"
+            );
+            return Flow::Consumed;
+        };
+        let Some(to_tag) = resp.to_tag() else {
+            warn!("reliable provisional response without To tag: ignored");
+            return Flow::Consumed;
+        };
+        let fresh = !self.early.contains_key(to_tag);
+        if let Some(ed) = self.early.get(to_tag) {
+            if rseq <= ed.last_rseq {
+                // §4: a retransmission of one already PRACKed (the PRACK's own
+                // transaction retransmits it): not shown, not PRACKed again.
+                debug!(rseq, "retransmitted reliable provisional absorbed");
+                return Flow::Consumed;
+            }
+            if rseq != ed.last_rseq.wrapping_add(1) {
+                // §4: out of order; the UAS retransmits the missing one first.
+                debug!(
+                    rseq,
+                    last = ed.last_rseq,
+                    "out-of-order reliable provisional not acknowledged"
+                );
+                return Flow::Consumed;
+            }
+        }
+        if fresh {
+            match Dialog::uac(&self.invite, resp) {
+                Ok(dialog) => {
+                    self.early.insert(
+                        to_tag.into(),
+                        EarlyDialog {
+                            dialog,
+                            last_rseq: rseq,
+                            offer_answered: false,
+                        },
+                    );
+                }
+                Err(e) => {
+                    warn!(error = %e, "reliable provisional makes no early dialog: ignored");
+                    return Flow::Consumed;
+                }
+            }
+        }
+        let Some(ed) = self.early.get_mut(to_tag) else {
+            return Flow::Consumed;
+        };
+        ed.last_rseq = rseq;
+        // §5: an offer in a reliable provisional (the INVITE had none) is
+        // answered in its PRACK, with what the caller's callback gives.
+        let offer = body_of(resp).filter(|_| self.invite.body_bytes().is_empty());
+        let answer = match (&offer, ed.offer_answered) {
+            (Some(_), false) => {
+                ed.offer_answered = true;
+                self.answer.as_ref().and_then(|a| (a.0)(resp))
+            }
+            _ => None,
+        };
+        let target = prack_target(&ed.dialog).or_else(|| self.target.clone());
+        let Some(target) = target else {
+            warn!("no target for the PRACK: not sent");
+            return Flow::Continue;
+        };
+        let branch = cx.new_branch();
+        let Some((_, cseq_method)) = self.invite.cseq().map(|(n, m)| (n, m.clone())) else {
+            return Flow::Continue;
+        };
+        let invite_seq = self.invite.cseq().map_or(0, |c| c.0);
+        let Ok(mut b) = ed
+            .dialog
+            .request(Method::Prack, None, &branch, target.transport)
+        else {
+            warn!("PRACK could not be built");
+            return Flow::Continue;
+        };
+        // §7.2: RAck = RSeq, then the INVITE's CSeq number and method.
+        b = b.raw_header("RAck", &format!("{rseq} {invite_seq} {cseq_method}"));
+        if let Some((ct, body)) = &answer {
+            b = b.body(ct, body.clone());
+        }
+        let Ok(prack) = b.build() else {
+            warn!("PRACK could not be built");
+            return Flow::Continue;
+        };
+        cx.send_request(prack, target);
+        // The dialog layer numbers its own requests after this one.
+        let dialog = ed.dialog.id().clone();
+        cx.emit_for(
+            id,
+            Arc::new(LocalSeqUsed {
+                dialog: dialog.clone(),
+                seq: ed.dialog.local_seq(),
+            }),
+        );
+        if let (Some(remote), Some((_, local))) = (offer, answer) {
+            cx.emit_for(
+                id,
+                Arc::new(SessionExchanged {
+                    dialog,
+                    local: Some(local),
+                    remote: Some(remote),
+                }),
+            );
+        }
+        Flow::Continue
+    }
+}
+
+/// Where the PRACK goes without a name lookup (hooks are sans-IO): the
+/// first route, else the remote target, when its host is an IP address
+/// (§12.2.1.1, RFC 3263 for the port and transport). `None` for a name:
+/// the INVITE's own next hop is used then.
+fn prack_target(d: &Dialog) -> Option<Target> {
+    let uri = match d.route_set().first() {
+        Some(r) => r.uri().clone(),
+        None => d.remote_target_uri()?,
+    };
+    let (kind, host, port, explicit) = sip_transport::target::uri_destination(&uri).ok()?;
+    let ip = match host {
+        Host::Ipv4(a) => std::net::IpAddr::V4(a),
+        Host::Ipv6(a) => std::net::IpAddr::V6(a),
+        Host::Domain(_) => return None,
+    };
+    let mut t = Target::new(kind, std::net::SocketAddr::new(ip, port));
+    t.explicit_transport = explicit;
+    Some(t)
+}
+
+/// Whether `resp` is a reliable provisional response (§4).
+pub(crate) fn is_reliable(resp: &Message) -> bool {
+    resp.status().is_some_and(|c| (101..200).contains(&c))
+        && resp.cseq().is_some_and(|(_, m)| *m == Method::Invite)
+        && has_tag(resp, HeaderName::Require, TAG)
+}
+
+/// The INVITE offers 100rel unless it already names it (§4: Supported, or
+/// Require if the caller insists).
+pub(crate) fn offer_100rel(invite: &mut Message) {
+    if has_tag(invite, HeaderName::Supported, TAG) || has_tag(invite, HeaderName::Require, TAG) {
+        return;
+    }
+    match with_header(invite, "Supported", TAG) {
+        Some(m) => *invite = m,
+        None => debug!("could not add Supported: 100rel"),
+    }
+}

@@ -1,0 +1,210 @@
+//! The UAS side (RFC 3262 §3): provisional responses the handler marks
+//! with `Require: 100rel` are sent reliably (RSeq, retransmitted until a
+//! PRACK matches), one at a time; a 2xx waits for them.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use sip_message::headers::RAck;
+use sip_message::{HeaderName, Message, Method, ResponseBuilder};
+use sip_transaction::{HookCx, TransactionId};
+use tracing::{debug, warn};
+
+use crate::edit::{has_tag, with_header, without_tag};
+use crate::TAG;
+
+/// A reliable provisional sent and not yet PRACKed.
+struct Outstanding {
+    response: Message,
+    rseq: u32,
+    interval: Duration,
+    give_up: Instant,
+}
+
+/// An INVITE we answer, by its server transaction.
+pub(crate) struct UasInvite {
+    pub(crate) invite: Message,
+    /// The RSeq the next reliable provisional takes.
+    next_rseq: u32,
+    outstanding: Option<Outstanding>,
+    /// RSeq of the last provisional PRACKed, if any.
+    last_acked: Option<u32>,
+    /// Reliable provisionals waiting for the outstanding one's PRACK.
+    queue: VecDeque<Message>,
+    /// A 2xx waiting for the reliable provisionals' PRACKs.
+    held_final: Option<Message>,
+    pub(crate) token: u64,
+}
+
+/// What the caller of [`UasInvite`]'s methods does next.
+pub(crate) enum Next {
+    /// Keep the state.
+    Keep,
+    /// The INVITE is done with 100rel: drop the state.
+    Done,
+}
+
+impl UasInvite {
+    pub(crate) fn new(invite: Message, first_rseq: u32, token: u64) -> UasInvite {
+        UasInvite {
+            invite,
+            next_rseq: first_rseq,
+            outstanding: None,
+            last_acked: None,
+            queue: VecDeque::new(),
+            held_final: None,
+            token,
+        }
+    }
+
+    /// Whether the INVITE lets us send reliably (§3: it named 100rel in
+    /// Supported or Require).
+    pub(crate) fn accepts(invite: &Message) -> bool {
+        has_tag(invite, HeaderName::Supported, TAG) || has_tag(invite, HeaderName::Require, TAG)
+    }
+
+    /// A provisional response marked reliable, going out. Returns the
+    /// response to send now (with RSeq), or `None` when it waits its turn.
+    pub(crate) fn provisional(&mut self, cx: &mut HookCx<'_>, resp: &Message) -> Option<Message> {
+        if self.outstanding.is_some() {
+            // §3: one unacknowledged reliable provisional at a time.
+            self.queue.push_back(resp.clone());
+            return None;
+        }
+        self.start(cx, resp)
+    }
+
+    /// Sends `resp` as the outstanding reliable provisional.
+    fn start(&mut self, cx: &mut HookCx<'_>, resp: &Message) -> Option<Message> {
+        let rseq = self.next_rseq;
+        let Some(with_rseq) = with_header(resp, "RSeq", &rseq.to_string()) else {
+            warn!("could not add RSeq: provisional dropped");
+            return None;
+        };
+        self.next_rseq = rseq.wrapping_add(1);
+        let t1 = cx.timers().t1;
+        let now = cx.now();
+        // §3: retransmitted at T1, doubling, for 64*T1.
+        self.outstanding = Some(Outstanding {
+            response: with_rseq.clone(),
+            rseq,
+            interval: t1,
+            give_up: now + t1 * 64,
+        });
+        cx.schedule(now + t1, self.token);
+        Some(with_rseq)
+    }
+
+    /// A final response going out. Returns whether it goes now (else it
+    /// is held until the PRACKs arrive).
+    pub(crate) fn final_response(&mut self, cx: &mut HookCx<'_>, resp: &Message) -> (bool, Next) {
+        let pending = self.outstanding.is_some() || !self.queue.is_empty();
+        let ok = resp.status().is_some_and(|c| (200..300).contains(&c));
+        if ok && pending {
+            // §3: a 2xx must not overtake an unacknowledged reliable
+            // provisional with an offer; we hold it for any, so the
+            // provisionals' offer/answer always completes first.
+            self.held_final = Some(resp.clone());
+            return (false, Next::Keep);
+        }
+        // Any other final ends the reliable provisionals (§3 lets it go
+        // before their PRACKs).
+        cx.cancel(self.token);
+        (true, Next::Done)
+    }
+
+    /// Whether `prack` (its RAck) acknowledges the outstanding provisional.
+    fn matches(&self, prack: &Message, rack: &RAck) -> bool {
+        let Some(o) = &self.outstanding else {
+            return false;
+        };
+        self.same_dialog(prack, &o.response) && rack.rseq == o.rseq && self.same_invite(rack)
+    }
+
+    fn same_invite(&self, rack: &RAck) -> bool {
+        self.invite
+            .cseq()
+            .is_some_and(|(n, m)| n == rack.cseq && *m == rack.method && *m == Method::Invite)
+    }
+
+    fn same_dialog(&self, prack: &Message, response: &Message) -> bool {
+        prack.call_id() == self.invite.call_id()
+            && prack.from_tag() == self.invite.from_tag()
+            && prack.to_tag().is_some()
+            && prack.to_tag() == response.to_tag()
+    }
+
+    /// Whether `prack` repeats a PRACK already matched (its transaction
+    /// answers it).
+    pub(crate) fn already_acked(&self, prack: &Message, rack: &RAck) -> bool {
+        self.last_acked == Some(rack.rseq)
+            && self.same_invite(rack)
+            && prack.call_id() == self.invite.call_id()
+            && prack.from_tag() == self.invite.from_tag()
+    }
+
+    /// A PRACK arrived. `Some(next)` when it matched (the TU then sees and
+    /// answers it); `None` when it matches nothing here.
+    pub(crate) fn prack(
+        &mut self,
+        cx: &mut HookCx<'_>,
+        id: TransactionId,
+        prack: &Message,
+        rack: &RAck,
+    ) -> Option<Next> {
+        if !self.matches(prack, rack) {
+            return None;
+        }
+        self.last_acked = Some(rack.rseq);
+        self.outstanding = None;
+        cx.cancel(self.token);
+        if let Some(next) = self.queue.pop_front() {
+            if let Some(m) = self.start(cx, &next) {
+                cx.send_response(id, m);
+            }
+            return Some(Next::Keep);
+        }
+        if let Some(f) = self.held_final.take() {
+            cx.send_response(id, f);
+            return Some(Next::Done);
+        }
+        Some(Next::Keep)
+    }
+
+    /// The retransmission timer.
+    pub(crate) fn on_timer(&mut self, cx: &mut HookCx<'_>, id: TransactionId) -> Next {
+        let now = cx.now();
+        let Some(o) = &mut self.outstanding else {
+            return Next::Keep;
+        };
+        if now >= o.give_up {
+            // §3: no PRACK within 64*T1: the INVITE is rejected with a 5xx.
+            warn!(
+                rseq = o.rseq,
+                "reliable provisional never PRACKed: INVITE answered 500"
+            );
+            let tag = o.response.to_tag().unwrap_or("").to_owned();
+            let resp = ResponseBuilder::from_request(&self.invite, 500)
+                .reason("Reliable Provisional Not Acknowledged")
+                .with_to_tag(&tag)
+                .build();
+            match resp {
+                Ok(r) => cx.send_response(id, r),
+                Err(e) => debug!(error = %e, "5xx not built"),
+            }
+            self.outstanding = None;
+            return Next::Done;
+        }
+        cx.send_response(id, o.response.clone());
+        o.interval *= 2;
+        let at = (now + o.interval).min(o.give_up);
+        cx.schedule(at, self.token);
+        Next::Keep
+    }
+}
+
+/// A provisional the INVITE does not let us send reliably goes without
+/// `Require: 100rel` (§3: "MUST NOT" send it reliably then).
+pub(crate) fn unreliable(resp: &Message) -> Option<Message> {
+    without_tag(resp, "Require", TAG)
+}
