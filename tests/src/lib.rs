@@ -1,5 +1,7 @@
 //! Helpers shared by the end-to-end tests in `tests/`.
 
+pub mod sipp;
+
 use sip_message::headers::Transport;
 use sip_uac::{Handler, Service};
 

@@ -9,128 +9,13 @@
 //! Without `sipp` on PATH these tests print why and skip on a developer
 //! machine; with `CI=true` they fail.
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use sip_message::headers::Transport;
+use sip_tests::sipp::{free_port, sipp_available, Sipp};
 use sip_tests::{service, transport_param};
 use sip_uac::DefaultHandler;
 use sip_uac::{RequestOptions, Service};
-
-fn sipp_available() -> bool {
-    let found = Command::new("sipp")
-        .arg("-v")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    if !found {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("sipp (Debian package sip-tester) is required in CI; scripts/test installs it");
-        }
-        eprintln!("skipping: sipp not installed (apt-get install sip-tester, or run scripts/test)");
-    }
-    found
-}
-
-fn free_port(kind: Transport) -> u16 {
-    match kind {
-        Transport::Udp => std::net::UdpSocket::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port(),
-        _ => std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port(),
-    }
-}
-
-struct Sipp {
-    child: Child,
-    dir: PathBuf,
-}
-
-impl Sipp {
-    /// Starts SIPp as the UAS of `scenario` on 127.0.0.1:`port` and waits
-    /// (bounded) until it listens.
-    async fn uas(scenario: &str, kind: Transport, port: u16) -> Sipp {
-        let dir = std::env::temp_dir().join(format!(
-            "sipp-uac-{}-{scenario}-{kind}-{port}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let sf = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("sipp")
-            .join(scenario);
-        let child = Command::new("sipp")
-            .args([
-                "-sf",
-                sf.to_str().unwrap(),
-                "-i",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-            ])
-            .args(["-t", if kind == Transport::Udp { "u1" } else { "t1" }])
-            .args([
-                "-m",
-                "1",
-                "-timeout",
-                "20s",
-                "-timeout_error",
-                "-nostdin",
-                "-trace_err",
-            ])
-            .arg("-error_file")
-            .arg(dir.join("errors.log"))
-            .current_dir(&dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start sipp");
-        let sipp = Sipp { child, dir };
-        // UDP needs no wait (Timer A retransmits); TCP must find a listener.
-        if kind == Transport::Tcp {
-            for _ in 0..100 {
-                if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                    .await
-                    .is_ok()
-                {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-        sipp
-    }
-
-    /// Waits (bounded) for SIPp to finish; returns its exit code.
-    async fn finish(mut self) -> i32 {
-        for _ in 0..300 {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code().unwrap_or(-1);
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let _ = self.child.kill();
-        panic!("sipp did not finish; errors: {}", self.errors());
-    }
-
-    fn errors(&self) -> String {
-        std::fs::read_to_string(self.dir.join("errors.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for Sipp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 async fn caller() -> Service {
     service("alice", DefaultHandler).await

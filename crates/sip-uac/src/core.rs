@@ -256,6 +256,23 @@ fn answer_message(
         b = b.reason(r);
     }
     for (n, v) in &a.headers {
+        if n.eq_ignore_ascii_case("require") {
+            // A response requires only extensions this service implements
+            // (e.g. `Require: 100rel` from a handler on a service without
+            // the 100rel plugin is dropped): the peer would act on them.
+            let kept: Vec<&str> = v
+                .split(',')
+                .map(str::trim)
+                .filter(|t| caps.tags.iter().any(|x| x.eq_ignore_ascii_case(t)))
+                .collect();
+            if kept.len() != v.split(',').count() {
+                debug!(require = %v, "option tags without an extension dropped from Require");
+            }
+            if !kept.is_empty() {
+                b = b.raw_header(n, &kept.join(", "));
+            }
+            continue;
+        }
         let v = if n.eq_ignore_ascii_case("allow") && v == ALLOW {
             &caps.allow
         } else if n.eq_ignore_ascii_case("supported") && v.is_empty() {
