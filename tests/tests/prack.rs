@@ -142,6 +142,21 @@ async fn reliable_180_and_183_are_pracked_with_the_answer_then_200_ack_bye() {
         assert_eq!(info.local_sdp.as_deref(), Some(ANSWER.as_bytes()));
         assert_eq!(info.local_seq, invite_seq + 2);
 
+        // The callee's dialog knows it too (reported by its plugin).
+        let theirs =
+            sip_dialog::DialogId::new(&dialog.call_id, &dialog.remote_tag, &dialog.local_tag);
+        let mut known = None;
+        for _ in 0..200 {
+            known = bob.dialog(&theirs).filter(|i| i.remote_sdp.is_some());
+            if known.is_some() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        let known = known.expect("the callee's dialog with the PRACK's answer");
+        assert_eq!(known.local_sdp.as_deref(), Some(OFFER.as_bytes()));
+        assert_eq!(known.remote_sdp.as_deref(), Some(ANSWER.as_bytes()));
+
         let bye = alice.bye(&dialog, RequestOptions::new()).await.unwrap();
         assert_eq!(bye.code(), 200, "{kind}");
         let byes = received(&callee, Method::Bye);

@@ -10,7 +10,11 @@ use sip_message::{HeaderName, Message, Method, ResponseBuilder};
 use sip_transaction::{HookCx, TransactionId};
 use tracing::{debug, warn};
 
-use crate::edit::{has_tag, with_header, without_tag};
+use std::sync::Arc;
+
+use sip_dialog::{DialogId, SessionExchanged};
+
+use crate::edit::{body_of, has_tag, with_header, without_tag};
 use crate::TAG;
 
 /// A reliable provisional sent and not yet PRACKed.
@@ -156,7 +160,9 @@ impl UasInvite {
             return None;
         }
         self.last_acked = Some(rack.rseq);
-        self.outstanding = None;
+        if let Some(o) = self.outstanding.take() {
+            self.report_exchange(cx, &o.response, prack);
+        }
         cx.cancel(self.token);
         if let Some(next) = self.queue.pop_front() {
             if let Some(m) = self.start(cx, &next) {
@@ -169,6 +175,25 @@ impl UasInvite {
             return Some(Next::Done);
         }
         Some(Next::Keep)
+    }
+
+    /// RFC 3262 §5: an offer in our reliable provisional is answered in its
+    /// PRACK (or the provisional answered the INVITE's offer): the dialog
+    /// layer learns the descriptions now in force.
+    fn report_exchange(&self, cx: &mut HookCx<'_>, provisional: &Message, prack: &Message) {
+        let Some(local) = body_of(provisional) else {
+            return;
+        };
+        let remote = body_of(prack).or_else(|| body_of(&self.invite));
+        let (Some(call_id), Some(tag)) = (self.invite.call_id(), provisional.to_tag()) else {
+            return;
+        };
+        let dialog = DialogId::new(call_id, tag, self.invite.from_tag().unwrap_or(""));
+        cx.emit(Arc::new(SessionExchanged {
+            dialog,
+            local: Some(local),
+            remote,
+        }));
     }
 
     /// The retransmission timer.

@@ -576,3 +576,45 @@ fn rfc3262_3_non_2xx_final_goes_at_once_and_ends_retransmissions() {
         .iter()
         .all(|m| m.status() == Some(486)));
 }
+
+#[test]
+fn rfc6026_2xx_retransmitted_by_the_tu_stays_held_until_the_prack() {
+    let mut l = layer();
+    let t0 = Instant::now();
+    let inv = uas_invite("z9hG4bKu6", true);
+    let id = receive_invite(&mut l, t0, &inv);
+    let with_answer = ResponseBuilder::from_request(&inv, 183)
+        .with_to_tag("u1")
+        .raw_header("Require", "100rel")
+        .body(
+            "application/sdp",
+            Bytes::from_static(b"v=0\r\no=answer\r\n"),
+        )
+        .build()
+        .unwrap();
+    l.send_response(t0, id, with_answer).unwrap();
+    let r1 = responses_sent(&drain(&mut l))[0].get::<RSeq>().unwrap().0;
+    let ok = ResponseBuilder::from_request(&inv, 200)
+        .with_to_tag("u1")
+        .build()
+        .unwrap();
+    l.send_response(t0, id, ok.clone()).unwrap();
+    // The TU retransmits its 2xx (§13.3.1.4) before the PRACK came.
+    l.send_response(t0 + Duration::from_millis(500), id, ok.clone())
+        .unwrap();
+    let sent = responses_sent(&drain(&mut l));
+    assert!(
+        sent.iter().all(|m| m.status() != Some(200)),
+        "2xx overtook the PRACK"
+    );
+    l.handle_inbound(t0, inbound(prack_for(&inv, &format!("{r1} 10 INVITE"), 11)));
+    let outs = drain(&mut l);
+    let sent = responses_sent(&outs);
+    assert_eq!(sent.iter().filter(|m| m.status() == Some(200)).count(), 1);
+    // The exchange (our 183's SDP, the INVITE's offer) is reported.
+    assert!(outs.iter().any(|o| matches!(o, Output::Event(TransactionEvent::Extension { payload, .. }) if payload.downcast_ref::<SessionExchanged>().is_some())));
+    // Later retransmissions go out (RFC 6026 Accepted).
+    l.send_response(t0 + Duration::from_secs(1), id, ok)
+        .unwrap();
+    assert_eq!(responses_sent(&drain(&mut l)).len(), 1);
+}

@@ -36,6 +36,10 @@ pub(crate) struct Core {
     pub(crate) caps: Capabilities,
     /// Session descriptions in force, per dialog with an INVITE usage.
     sdp: Mutex<HashMap<DialogId, Sdp>>,
+    /// The INVITE server transaction of each 2xx we retransmit until its
+    /// ACK: retransmissions go through it (RFC 6026 §7.1, Accepted), so
+    /// the extensions see them too (a 2xx held for PRACKs stays held).
+    uas_tx: Mutex<HashMap<DialogId, sip_transaction::TransactionId>>,
 }
 
 /// The session descriptions of one dialog.
@@ -137,6 +141,9 @@ impl Core {
         if let Ok(mut m) = self.sdp.lock() {
             m.remove(id);
         }
+        if let Ok(mut m) = self.uas_tx.lock() {
+            m.remove(id);
+        }
     }
 
     pub(crate) fn set_sdp(&self, id: &DialogId, sdp: Sdp) {
@@ -145,13 +152,12 @@ impl Core {
         }
     }
 
-    /// Replaces the local and/or remote description of a known dialog.
+    /// Replaces the local and/or remote description of a dialog.
     pub(crate) fn update_sdp(&self, id: &DialogId, local: Option<Bytes>, remote: Option<Bytes>) {
         if let Ok(mut m) = self.sdp.lock() {
-            if let Some(x) = m.get_mut(id) {
-                x.local = local.or(x.local.take());
-                x.remote = remote.or(x.remote.take());
-            }
+            let x = m.entry(id.clone()).or_default();
+            x.local = local.or(x.local.take());
+            x.remote = remote.or(x.remote.take());
         }
     }
 
@@ -198,6 +204,7 @@ impl Core {
             ringing: Mutex::new(HashMap::new()),
             caps,
             sdp: Mutex::new(HashMap::new()),
+            uas_tx: Mutex::new(HashMap::new()),
         }
     }
 
@@ -330,7 +337,7 @@ pub(crate) async fn serve(
                 for o in outs {
                     match o {
                         SessionOutput::Retransmit2xx(m) => {
-                            let _ = transport.send_response(&m, None).await;
+                            retransmit_2xx(&core, &tsx, &transport, m).await;
                         }
                         SessionOutput::SendBye(bye) => {
                             if let Some(id) = Dialogs::id_of_request(&bye).map(|d| DialogId::new(&d.call_id, &d.remote_tag, &d.local_tag)) {
@@ -368,6 +375,36 @@ fn with_contact(a: Answer, contact: &str) -> Answer {
         a
     } else {
         a.header("Contact", contact)
+    }
+}
+
+/// Sends a 2xx again until its ACK (§13.3.1.4) through its server
+/// transaction while that is in Accepted (RFC 6026 §7.1), else straight to
+/// the transport. If the transaction ended the INVITE otherwise (an
+/// extension answered it with an error), the call is over.
+async fn retransmit_2xx(core: &Core, tsx: &TransactionHandle, transport: &Transport, m: Message) {
+    let Some(did) = m
+        .call_id()
+        .zip(m.to_tag())
+        .map(|(c, t)| DialogId::new(c, t, m.from_tag().unwrap_or("")))
+    else {
+        return;
+    };
+    let tx = core.uas_tx.lock().ok().and_then(|x| x.get(&did).copied());
+    let Some(tx) = tx else {
+        let _ = transport.send_response(&m, None).await;
+        return;
+    };
+    match tsx.send_response(tx, m.clone()).await {
+        Ok(()) => {}
+        Err(sip_transaction::TransactionError::InvalidState { .. }) => {
+            debug!(dialog = %did, "INVITE answered otherwise: 2xx dropped, call over");
+            core.forget(&did);
+        }
+        // Timer L ended the transaction: the TU carries on alone.
+        Err(_) => {
+            let _ = transport.send_response(&m, None).await;
+        }
     }
 }
 
@@ -536,14 +573,11 @@ async fn on_event(
                     s.uas_sent_2xx(now(), did, resp.clone());
                     s.drain();
                 }
-                let mut sdp = Sdp::default();
-                if !request.body_bytes().is_empty() {
-                    sdp.remote = Some(request.body());
+                if let Ok(mut x) = core.uas_tx.lock() {
+                    x.insert(did.clone(), id);
                 }
-                if !resp.body_bytes().is_empty() {
-                    sdp.local = Some(resp.body());
-                }
-                core.set_sdp(did, sdp);
+                let body = |m: &Message| (!m.body_bytes().is_empty()).then(|| m.body());
+                core.update_sdp(did, body(&resp), body(&request));
             }
             if let Err(e) = tsx.send_response(id, resp).await {
                 debug!(error = %e, "response not sent");
@@ -573,11 +607,21 @@ async fn on_event(
                 }
             }
         }
+        // An extension completed an offer/answer in one of our dialogs
+        // (e.g. an offer in our reliable provisional, answered in its PRACK).
+        TransactionEvent::Extension { payload, .. } => {
+            if let Some(x) = payload.downcast_ref::<sip_dialog::SessionExchanged>() {
+                core.update_sdp(&x.dialog, x.local.clone(), x.remote.clone());
+            }
+        }
         TransactionEvent::Ack { request, .. } => {
             if let Some(id) = Dialogs::id_of_request(&request) {
                 if let Ok(mut s) = core.sessions.lock() {
                     s.uas_ack(&id);
                     s.drain();
+                }
+                if let Ok(mut x) = core.uas_tx.lock() {
+                    x.remove(&id);
                 }
                 if !request.body_bytes().is_empty() {
                     // §13.2.2.4: the answer to an offer in our 2xx.
