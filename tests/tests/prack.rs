@@ -154,6 +154,8 @@ async fn reliable_180_and_183_are_pracked_with_the_answer_then_200_ack_bye() {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
         let known = known.expect("the callee's dialog with the PRACK's answer");
+        // §12.1.1: the 2xx confirmed the callee's dialog.
+        assert_eq!(known.state, sip_uac::DialogState::Confirmed);
         assert_eq!(known.local_sdp.as_deref(), Some(OFFER.as_bytes()));
         assert_eq!(known.remote_sdp.as_deref(), Some(ANSWER.as_bytes()));
 

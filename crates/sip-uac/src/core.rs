@@ -40,6 +40,9 @@ pub(crate) struct Core {
     /// ACK: retransmissions go through it (RFC 6026 §7.1, Accepted), so
     /// the extensions see them too (a 2xx held for PRACKs stays held).
     uas_tx: Mutex<HashMap<DialogId, sip_transaction::TransactionId>>,
+    /// Subscriptions held and granted, SUBSCRIBEs awaiting their response.
+    /// Lock order: after `sessions` and `dialogs` are released.
+    pub(crate) events: Mutex<crate::subscriptions::Events>,
 }
 
 /// The session descriptions of one dialog.
@@ -205,6 +208,7 @@ impl Core {
             caps,
             sdp: Mutex::new(HashMap::new()),
             uas_tx: Mutex::new(HashMap::new()),
+            events: Mutex::new(crate::subscriptions::Events::new(t1)),
         }
     }
 
@@ -221,6 +225,44 @@ impl Core {
             .map(|mut r| (r.next_u64(), r.next_u64() as u32))
             .unwrap_or_default();
         format!("{}{a:016x}{b:08x}", sip_message::headers::MAGIC_COOKIE)
+    }
+
+    /// Starts a request in dialog `id` (§12.2.1.1) with these extra
+    /// headers and body; `built` sees it before it is sent.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn in_dialog_request(
+        &self,
+        transport: &Transport,
+        tsx: &TransactionHandle,
+        method: Method,
+        id: &DialogId,
+        headers: &[(String, String)],
+        body: Option<&(String, Bytes)>,
+        built: impl FnOnce(&Message),
+    ) -> Result<(Message, sip_transaction::driver::ClientTransaction), crate::Error> {
+        use crate::Error;
+        let target = self
+            .dialog_target(transport, id)
+            .await
+            .ok_or(Error::UnknownDialog)?;
+        let branch = self.branch();
+        let request = {
+            let mut d = self.dialogs.lock().map_err(|_| Error::Stopped)?;
+            let dlg = d.get_mut(id).ok_or(Error::UnknownDialog)?;
+            let mut b = dlg
+                .request(method, None, &branch, target.transport)
+                .map_err(|_| Error::UnknownDialog)?;
+            for (n, v) in headers {
+                b = b.raw_header(n, v);
+            }
+            if let Some((ct, body)) = body {
+                b = b.body(ct, body.clone());
+            }
+            b.build().map_err(|_| Error::InvalidOption("headers"))?
+        };
+        built(&request);
+        let ct = tsx.send_request(request.clone(), target).await?;
+        Ok((request, ct))
     }
 
     /// Where in-dialog requests of `id` go: the first route, else the
@@ -295,7 +337,7 @@ fn answer_message(
     b.build().ok()
 }
 
-fn now() -> Instant {
+pub(crate) fn now() -> Instant {
     tokio::time::Instant::now().into_std()
 }
 
@@ -314,10 +356,16 @@ pub(crate) async fn serve(
             .lock()
             .ok()
             .and_then(|r| r.values().map(|v| v.expires_at).min());
-        let deadline = match (sessions, ringing) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let subscriptions = core.events.lock().ok().and_then(|e| {
+            [e.subscriber.poll_timeout(), e.notifier.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .min()
+        });
+        let deadline = [sessions, ringing, subscriptions]
+            .into_iter()
+            .flatten()
+            .min();
         tokio::select! {
             e = events.recv() => match e {
                 Some(e) => on_event(&core, &*handler, &tsx, e).await,
@@ -325,6 +373,7 @@ pub(crate) async fn serve(
             },
             _ = sleep_until(deadline) => {
                 expire_ringing(&core, &tsx).await;
+                expire_subscriptions(&core, &tsx, &transport).await;
                 let outs = {
                     let Ok(mut s) = core.sessions.lock() else { return };
                     let core2 = &core;
@@ -367,7 +416,7 @@ fn uas_dialog_id(invite: &Message, tag: &str) -> Option<DialogId> {
 
 /// `a` with our Contact unless it has one (§12.1.1: a response that makes
 /// a dialog carries the UAS's Contact).
-fn with_contact(a: Answer, contact: &str) -> Answer {
+pub(crate) fn with_contact(a: Answer, contact: &str) -> Answer {
     if a.headers
         .iter()
         .any(|(n, _)| n.eq_ignore_ascii_case("contact") || n == "m")
@@ -375,6 +424,62 @@ fn with_contact(a: Answer, contact: &str) -> Answer {
         a
     } else {
         a.header("Contact", contact)
+    }
+}
+
+/// Subscriptions whose time ran out. Ours (subscriber) just end (RFC 6665
+/// §4.1.2.2 leaves refreshing to the user); those we granted get a final
+/// NOTIFY with `terminated;reason=timeout` (§4.2.2).
+async fn expire_subscriptions(core: &Core, tsx: &TransactionHandle, transport: &Transport) {
+    let (ended, expired) = {
+        let Ok(mut e) = core.events.lock() else {
+            return;
+        };
+        e.subscriber.handle_timeout(now());
+        let ended: Vec<_> = e
+            .subscriber
+            .drain()
+            .into_iter()
+            .filter_map(|ev| match ev {
+                sip_dialog::SubscriptionEvent::Status {
+                    id,
+                    status: sip_dialog::SubscriptionStatus::Terminated { .. },
+                } => Some(id),
+                _ => None,
+            })
+            .collect();
+        for id in &ended {
+            e.subscriber.remove(id);
+        }
+        (ended, e.notifier.expire(now()))
+    };
+    for id in ended {
+        core.end_usage(&id);
+    }
+    for id in expired {
+        let headers = vec![
+            ("Event".to_owned(), crate::subscriptions::event_header(&id)),
+            (
+                "Subscription-State".to_owned(),
+                "terminated;reason=timeout".to_owned(),
+            ),
+        ];
+        match core
+            .in_dialog_request(
+                transport,
+                tsx,
+                Method::Notify,
+                &id.dialog,
+                &headers,
+                None,
+                |_| {},
+            )
+            .await
+        {
+            Ok(_) => {}
+            Err(e) => debug!(error = %e, "final NOTIFY not sent"),
+        }
+        core.end_usage(&id);
     }
 }
 
@@ -509,10 +614,25 @@ async fn on_event(
                 return;
             }
             let in_dialog = request.to_tag().is_some();
+            let method = request.method().cloned();
+            if method == Some(Method::Notify) {
+                core.dialog_from_notify(&request);
+            }
+            let mut subscription = None;
             let mut answer = if in_dialog {
                 // §12.2.2: unknown dialog 481, lower CSeq 500.
                 let checked = core.dialogs.lock().map(|mut d| d.receive_request(&request));
                 match checked {
+                    Ok(Ok(dialog)) if method == Some(Method::Notify) => {
+                        match core.on_notify(&dialog, &request) {
+                            Ok(sid) => {
+                                let a = handler.on_in_dialog_request(&request);
+                                subscription = Some(sid);
+                                a
+                            }
+                            Err(code) => Answer::code(code),
+                        }
+                    }
                     Ok(Ok(dialog)) => {
                         if request.method() == Some(&Method::Bye) {
                             // The peer hung up: it was the caller if the dialog is ours as UAS.
@@ -535,6 +655,23 @@ async fn on_event(
                 }
             } else {
                 handler.on_request(&request)
+            };
+            // A NOTIFY saying terminated ends its subscription (RFC 6665
+            // §4.1.3), once answered.
+            if let Some(sid) = subscription.filter(|_| (200..300).contains(&answer.code)) {
+                core.notified(&sid, &request);
+            }
+            // A subscription granted (SUBSCRIBE or REFER answered 2xx): the
+            // notifier side (RFC 6665 §4.2.1, RFC 3515 §2.4.4).
+            let granted = if (200..300).contains(&answer.code)
+                && matches!(method, Some(Method::Subscribe | Method::Refer))
+            {
+                let a = std::mem::replace(&mut answer, Answer::code(0));
+                let (a, sid) = core.grant(&request, &tag, a);
+                answer = a;
+                sid
+            } else {
+                None
             };
             let invite = !in_dialog && request.method() == Some(&Method::Invite);
             let provisionals = std::mem::take(&mut answer.provisionals);
@@ -576,6 +713,12 @@ async fn on_event(
                 if let Ok(mut x) = core.uas_tx.lock() {
                     x.insert(did.clone(), id);
                 }
+                // §12.1.1: the 2xx confirms the UAS's dialog.
+                if let Ok(mut d) = core.dialogs.lock() {
+                    if let Some(x) = d.get_mut(did) {
+                        let _ = x.confirm(&resp);
+                    }
+                }
                 let body = |m: &Message| (!m.body_bytes().is_empty()).then(|| m.body());
                 core.update_sdp(did, body(&resp), body(&request));
             }
@@ -598,6 +741,9 @@ async fn on_event(
                 // A non-2xx final ends the early dialog (§12.1: it never
                 // becomes confirmed).
                 core.forget(did);
+            }
+            if let Some(sid) = granted {
+                handler.on_subscription(&sid, &request);
             }
             // A dialog a BYE ended is gone once the BYE is answered, with
             // its INVITE session and, if we called, the INVITE kept for ACKs.

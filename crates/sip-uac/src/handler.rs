@@ -63,7 +63,9 @@ pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, MESSAGE, REGIS
 pub trait Handler: Send + Sync + 'static {
     /// A request outside any dialog (no To tag). Defaults: OPTIONS gets 200
     /// with Allow, Accept and Supported; INVITE 480 (nobody to ring);
-    /// anything else 405 with Allow.
+    /// SUBSCRIBE 489 (no event package served); anything else 405 with
+    /// Allow. A SUBSCRIBE answered 2xx starts a subscription (see
+    /// [`on_subscription`](Self::on_subscription)).
     fn on_request(&self, request: &Message) -> Answer {
         default_answer(request)
     }
@@ -78,6 +80,15 @@ pub trait Handler: Send + Sync + 'static {
     /// The ACK for a 2xx this service sent (NkSIP's `sip_ack`), e.g. to read
     /// the SDP answer of a late-offer call. ACKs get no response (§17).
     fn on_ack(&self, _ack: &Message) {}
+
+    /// A subscription to this service began or was refreshed: the handler
+    /// accepted a SUBSCRIBE (or a REFER, whose implicit subscription
+    /// reports the referral, RFC 3515 §2.4.4) with a 2xx. RFC 6665
+    /// §4.2.1.2 wants a NOTIFY at once: send it with
+    /// [`Service::notify`](crate::Service::notify) and this id (after an
+    /// unsubscribe, `Expires: 0`, its default state is the final
+    /// `terminated`).
+    fn on_subscription(&self, _id: &sip_dialog::SubscriptionId, _request: &Message) {}
 }
 
 /// The default answer of [`Handler::on_request`].
@@ -88,12 +99,15 @@ pub fn default_answer(request: &Message) -> Answer {
             .header("Accept", "application/sdp")
             .header("Supported", ""),
         Some(Method::Invite) => Answer::code(480),
+        // RFC 6665 §4.2.1.1: no event package is served by default.
+        Some(Method::Subscribe) => Answer::code(489),
         _ => Answer::code(405).header("Allow", ALLOW),
     }
 }
 
 /// The default answer of [`Handler::on_in_dialog_request`]: BYE, INFO,
-/// OPTIONS, MESSAGE, NOTIFY, an UPDATE without a body and a PRACK get 200
+/// OPTIONS, MESSAGE, NOTIFY, SUBSCRIBE (a refresh), an UPDATE without a
+/// body and a PRACK get 200; REFER gets 603 (declined, RFC 3515 §2.4.2)
 /// (a PRACK reaches the handler only when a plugin that sent the reliable
 /// provisional matched it; otherwise the service answers it 405). A
 /// re-INVITE or an UPDATE with an offer gets 488, since the default handler
@@ -112,6 +126,10 @@ pub fn default_in_dialog_answer(request: &Message) -> Answer {
         ) => Answer::code(200),
         Some(Method::Update) if request.body().is_empty() => Answer::code(200),
         Some(Method::Invite | Method::Update) => Answer::code(488),
+        // A refresh (or unsubscribe) of a subscription in its dialog.
+        Some(Method::Subscribe) => Answer::code(200),
+        // RFC 3515 §2.4.2: a referral may be declined.
+        Some(Method::Refer) => Answer::code(603),
         _ => Answer::code(405).header("Allow", ALLOW),
     }
 }

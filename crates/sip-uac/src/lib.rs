@@ -29,6 +29,7 @@ mod handler;
 mod options;
 mod reply;
 mod service;
+mod subscriptions;
 
 pub use auth::{Credentials, Secret};
 pub use dialog_info::DialogInfo;
@@ -39,4 +40,6 @@ pub use handler::{
 pub use options::RequestOptions;
 pub use reply::Reply;
 pub use service::{PendingInvite, Service, ServiceBuilder, MAX_AUTH_TRIES};
-pub use sip_dialog::{DialogId, DialogState, InviteState, Role};
+pub use sip_dialog::{
+    DialogId, DialogState, InviteState, Role, SubscriptionId, SubscriptionStatus,
+};

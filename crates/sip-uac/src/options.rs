@@ -32,6 +32,8 @@ pub struct RequestOptions {
     pub(crate) credentials: crate::auth::Credentials,
     pub(crate) on_provisional: Option<ProvisionalCallback>,
     pub(crate) extension_data: sip_transaction::RequestData,
+    pub(crate) subscription_state: Option<String>,
+    pub(crate) refer_to: Option<String>,
 }
 
 /// A callback for provisional responses (see
@@ -163,12 +165,24 @@ impl RequestOptions {
     pub fn event(self, event: &str) -> Self {
         self.replace_header("Event", event)
     }
+    /// For NOTIFY: the Subscription-State (RFC 6665 §8.2.3), e.g. `active`,
+    /// `pending` or `terminated;reason=noresource`. Default `active`; an
+    /// `active` or `pending` without `expires` gets the time left.
+    pub fn subscription_state(mut self, state: &str) -> Self {
+        self.subscription_state = Some(state.to_owned());
+        self
+    }
+    /// For REFER: the Refer-To URI (RFC 3515 §2.1), required.
+    pub fn refer_to(mut self, uri: &str) -> Self {
+        self.refer_to = Some(uri.to_owned());
+        self
+    }
     /// SIP-If-Match (RFC 3903 §11.3.2): the entity tag of the publication to
     /// refresh, modify or remove.
     pub fn sip_if_match(self, etag: &str) -> Self {
         self.replace_header("SIP-If-Match", etag)
     }
-    fn replace_header(mut self, name: &str, value: &str) -> Self {
+    pub(crate) fn replace_header(mut self, name: &str, value: &str) -> Self {
         self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
         self.header(name, value)
     }

@@ -16,6 +16,7 @@ pub struct Reply {
     reason: String,
     response: Option<Message>,
     dialog: Option<sip_dialog::DialogId>,
+    subscription: Option<sip_dialog::SubscriptionId>,
     /// What extensions reported for this request's dialogs while it ran
     /// (CSeq numbers they used, offer/answer they completed).
     pub(crate) seq_used: Vec<sip_dialog::LocalSeqUsed>,
@@ -29,6 +30,7 @@ impl Reply {
             reason: response.reason_phrase().unwrap_or_default().into_owned(),
             response: Some(response),
             dialog: None,
+            subscription: None,
             seq_used: Vec::new(),
             exchanged: Vec::new(),
         }
@@ -40,6 +42,7 @@ impl Reply {
             reason: reason.to_owned(),
             response: None,
             dialog: None,
+            subscription: None,
             seq_used: Vec::new(),
             exchanged: Vec::new(),
         }
@@ -48,6 +51,19 @@ impl Reply {
     pub(crate) fn with_dialog(mut self, id: sip_dialog::DialogId) -> Reply {
         self.dialog = Some(id);
         self
+    }
+
+    pub(crate) fn with_subscription(mut self, id: sip_dialog::SubscriptionId) -> Reply {
+        self.dialog = Some(id.dialog.clone());
+        self.subscription = Some(id);
+        self
+    }
+
+    /// The subscription a 2xx to SUBSCRIBE or REFER created (NkSIP always
+    /// returns it): pass it to [`Service::subscribe_refresh`](crate::Service::subscribe_refresh)
+    /// or [`Service::subscription`](crate::Service::subscription).
+    pub fn subscription(&self) -> Option<&sip_dialog::SubscriptionId> {
+        self.subscription.as_ref()
     }
 
     /// The dialog a 2xx to INVITE created (NkSIP always returns it).

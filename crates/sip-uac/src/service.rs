@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use sip_dialog::{DialogId, DialogUpdate, InviteState};
+use sip_dialog::{DialogId, DialogUpdate, InviteState, SubscriptionId, SubscriptionStatus};
 use sip_message::headers::{Date, Transport as Kind};
 use sip_message::uri::{unescape_str, Uri};
 use sip_message::{Message, Method};
@@ -323,7 +323,9 @@ impl Service {
         opts: RequestOptions,
         auto: bool,
     ) -> Result<Reply, Error> {
-        let (_, _, _, reply) = self.send_with_auth(method, uri, opts, auto).await?;
+        let (_, _, _, reply) = self
+            .send_with_auth(method, uri, opts, auto, &|_| {})
+            .await?;
         Ok(reply)
     }
 
@@ -339,6 +341,7 @@ impl Service {
         uri: &str,
         opts: RequestOptions,
         auto: bool,
+        on_send: &(dyn Fn(&Message) + Sync),
     ) -> Result<
         (
             Message,
@@ -356,6 +359,7 @@ impl Service {
                 .prepare(method.clone(), uri, opts.clone(), auto)
                 .await?;
             let kind = target.transport;
+            on_send(&request);
             let mut ct = self
                 .inner
                 .tsx
@@ -628,7 +632,7 @@ impl Service {
         let auto_ack = opts.auto_ack.unwrap_or(true);
         let opts = self.with_contact(opts);
         let (invite, kind, ct, reply) = self
-            .send_with_auth(Some(Method::Invite), uri, opts, true)
+            .send_with_auth(Some(Method::Invite), uri, opts, true, &|_| {})
             .await?;
         Ok(self
             .invite_answered(invite, kind, ct, reply, auto_ack)
@@ -875,29 +879,248 @@ impl Service {
         dialog: &DialogId,
         opts: RequestOptions,
     ) -> Result<Reply, Error> {
-        let core = &self.inner.core;
-        let target = core
-            .dialog_target(&self.inner.transport, dialog)
-            .await
-            .ok_or(Error::UnknownDialog)?;
-        let branch = self.branch();
-        let request = {
-            let mut d = core.dialogs.lock().map_err(|_| Error::Stopped)?;
-            let dlg = d.get_mut(dialog).ok_or(Error::UnknownDialog)?;
-            let mut b = dlg
-                .request(method, None, &branch, target.transport)
-                .map_err(|_| Error::UnknownDialog)?;
-            for (n, v) in &opts.headers {
-                b = b.raw_header(n, v);
-            }
-            if let Some((ct, body)) = &opts.body {
-                b = b.body(ct, body.clone());
-            }
-            b.build().map_err(|_| Error::InvalidOption("headers"))?
-        };
-        let reliable = target.transport != Kind::Udp;
-        let mut ct = self.inner.tsx.send_request(request, target).await?;
+        self.in_dialog_with(method, dialog, opts, |_| {}).await
+    }
+
+    /// [`in_dialog`](Self::in_dialog), with `built` seeing the request
+    /// before it is sent.
+    async fn in_dialog_with(
+        &self,
+        method: Method,
+        dialog: &DialogId,
+        opts: RequestOptions,
+        built: impl FnOnce(&Message),
+    ) -> Result<Reply, Error> {
+        let inner = &self.inner;
+        let (request, mut ct) = inner
+            .core
+            .in_dialog_request(
+                &inner.transport,
+                &inner.tsx,
+                method,
+                dialog,
+                &opts.headers,
+                opts.body.as_ref(),
+                built,
+            )
+            .await?;
+        let reliable = request
+            .top_via()
+            .is_some_and(|v| v.transport() != Kind::Udp);
         wait_final(&mut ct, reliable, opts.on_provisional.as_ref()).await
+    }
+
+    /// SUBSCRIBE (RFC 6665 §4.1.2): the `event` option is required; a
+    /// Contact is added. A 2xx gives the reply a
+    /// [`subscription`](Reply::subscription) id; NOTIFYs for it (even one
+    /// that comes before the 2xx, §4.1.2.4) reach the handler's
+    /// [`on_in_dialog_request`](crate::Handler::on_in_dialog_request), and
+    /// one saying `terminated` ends it. Refresh or end it with
+    /// [`subscribe_refresh`](Self::subscribe_refresh).
+    pub async fn subscribe(&self, uri: &str, opts: RequestOptions) -> Result<Reply, Error> {
+        if !opts.headers.iter().any(|(n, _)| is_event(n)) {
+            return Err(Error::InvalidOption("event (SUBSCRIBE requires one)"));
+        }
+        let opts = self.with_contact(opts);
+        let core = self.inner.core.clone();
+        let sent: Mutex<Option<Message>> = Mutex::new(None);
+        let result = self
+            .send_with_auth(Some(Method::Subscribe), uri, opts, true, &|m| {
+                if let Ok(mut e) = core.events.lock() {
+                    e.pending_sent(m);
+                }
+                if let Ok(mut s) = sent.lock() {
+                    *s = Some(m.clone());
+                }
+            })
+            .await;
+        let subscribe = sent.lock().ok().and_then(|mut s| s.take());
+        let reply = match result {
+            Ok((_, _, _, reply)) => reply,
+            Err(e) => {
+                if let (Some(m), Ok(mut ev)) = (&subscribe, core.events.lock()) {
+                    ev.pending_done(m);
+                }
+                return Err(e);
+            }
+        };
+        let Some(subscribe) = subscribe else {
+            return Ok(reply);
+        };
+        let sid = self.subscribed(&subscribe, &reply);
+        if let Ok(mut e) = core.events.lock() {
+            e.pending_done(&subscribe);
+        }
+        Ok(match sid {
+            Some(sid) => reply.with_subscription(sid),
+            None => reply,
+        })
+    }
+
+    /// After a SUBSCRIBE's final reply: for a 2xx, the dialog (unless its
+    /// NOTIFY made it first) and the subscription with the 2xx's Expires
+    /// (RFC 6665 §4.1.2.1).
+    fn subscribed(&self, subscribe: &Message, reply: &Reply) -> Option<SubscriptionId> {
+        let ok = reply
+            .response()
+            .filter(|_| (200..300).contains(&reply.code()))?;
+        let core = &self.inner.core;
+        let update = core.dialogs.lock().ok()?.on_response(subscribe, ok);
+        let did = match update {
+            Ok(
+                DialogUpdate::Confirmed(id)
+                | DialogUpdate::EarlyConfirmed(id)
+                | DialogUpdate::Known(id)
+                | DialogUpdate::Early(id),
+            ) => id,
+            _ => return None,
+        };
+        let (package, id) = crate::subscriptions::event_of(subscribe)?;
+        let sid = SubscriptionId::new(did, &package, id.as_deref());
+        let expires = ok.get::<sip_message::headers::Expires>().ok().map(|e| e.0);
+        if let Ok(mut e) = core.events.lock() {
+            e.subscriber.subscribe_sent(sid.clone());
+            e.subscriber.on_2xx(crate::core::now(), &sid, expires);
+        }
+        core.add_usage(&sid);
+        Some(sid)
+    }
+
+    /// SUBSCRIBE in the subscription's dialog: a refresh, or with
+    /// `expires(0)` an unsubscribe (RFC 6665 §4.1.2.2-3; the notifier's
+    /// final NOTIFY then ends it).
+    pub async fn subscribe_refresh(
+        &self,
+        id: &SubscriptionId,
+        opts: RequestOptions,
+    ) -> Result<Reply, Error> {
+        let mut opts = opts.event(&crate::subscriptions::event_header(id));
+        if let Some(e) = opts.expires {
+            opts = opts.header("Expires", &e.to_string());
+        }
+        let reply = self.in_dialog(Method::Subscribe, &id.dialog, opts).await?;
+        let core = &self.inner.core;
+        if (200..300).contains(&reply.code()) {
+            let expires = reply
+                .response()
+                .and_then(|r| r.get::<sip_message::headers::Expires>().ok())
+                .map(|e| e.0);
+            if let Ok(mut e) = core.events.lock() {
+                e.subscriber.on_2xx(crate::core::now(), id, expires);
+            }
+        } else if sip_dialog::ResponseEffect::of(reply.code())
+            != sip_dialog::ResponseEffect::TransactionOnly
+        {
+            // RFC 5057: 481 and friends end the subscription (or the dialog).
+            if let Ok(mut e) = core.events.lock() {
+                e.subscriber.remove(id);
+            }
+            core.end_usage(id);
+        }
+        Ok(reply.with_subscription(id.clone()))
+    }
+
+    /// NOTIFY for a subscription this service granted (RFC 6665 §4.2.2),
+    /// e.g. the id its handler got in
+    /// [`on_subscription`](crate::Handler::on_subscription). The
+    /// Subscription-State is the `subscription_state` option (default
+    /// `active`; `active` and `pending` get the time left as `expires`);
+    /// a `terminated` NOTIFY ends the subscription. For REFER, the body is
+    /// a `message/sipfrag` status line (RFC 3515 §2.4.5).
+    pub async fn notify(&self, id: &SubscriptionId, opts: RequestOptions) -> Result<Reply, Error> {
+        let core = &self.inner.core;
+        let state = {
+            let e = core.events.lock().map_err(|_| Error::Stopped)?;
+            let left = e.notifier.state_for_notify(crate::core::now(), id, true);
+            match opts.subscription_state.as_deref() {
+                None => left.to_string(),
+                Some(s)
+                    if (s.eq_ignore_ascii_case("active") || s.eq_ignore_ascii_case("pending"))
+                        && *left.state() != sip_message::headers::SubState::Terminated =>
+                {
+                    // §4.2.2: active and pending carry the time left.
+                    let expires = left.expires().unwrap_or(0);
+                    format!("{s};expires={expires}")
+                }
+                Some(s) => s.to_owned(),
+            }
+        };
+        let terminated = state
+            .trim_start()
+            .to_ascii_lowercase()
+            .starts_with("terminated");
+        let opts = opts
+            .replace_header("Event", &crate::subscriptions::event_header(id))
+            .replace_header("Subscription-State", &state);
+        let reply = self.in_dialog(Method::Notify, &id.dialog, opts).await;
+        if terminated || reply.as_ref().is_ok_and(|r| r.code() == 481) {
+            if let Ok(mut e) = core.events.lock() {
+                e.notifier
+                    .on_subscribe(crate::core::now(), id.clone(), 0, 0);
+            }
+            core.end_usage(id);
+        }
+        reply
+    }
+
+    /// REFER in a dialog (RFC 3515): the `refer_to` option is required. A
+    /// 2xx gives the reply the implicit subscription (event `refer`, id the
+    /// REFER's CSeq, §2.4.4) whose NOTIFYs report the referral with
+    /// `message/sipfrag` bodies; see [`subscription`](Self::subscription).
+    pub async fn refer(&self, dialog: &DialogId, opts: RequestOptions) -> Result<Reply, Error> {
+        let Some(to) = opts.refer_to.clone() else {
+            return Err(Error::InvalidOption("refer_to (REFER requires one)"));
+        };
+        let to = if to.trim_start().starts_with('<') {
+            to
+        } else {
+            format!("<{to}>")
+        };
+        let opts = opts.replace_header("Refer-To", &to);
+        let core = self.inner.core.clone();
+        let sid: Mutex<Option<SubscriptionId>> = Mutex::new(None);
+        let reply = self
+            .in_dialog_with(Method::Refer, dialog, opts, |m| {
+                // Known before sending: a NOTIFY may beat the 2xx.
+                if let Some((seq, _)) = m.cseq() {
+                    let id = SubscriptionId::refer(dialog.clone(), seq);
+                    if let Ok(mut e) = core.events.lock() {
+                        e.subscriber.subscribe_sent(id.clone());
+                    }
+                    if let Ok(mut s) = sid.lock() {
+                        *s = Some(id);
+                    }
+                }
+            })
+            .await?;
+        let Some(id) = sid.lock().ok().and_then(|mut s| s.take()) else {
+            return Ok(reply);
+        };
+        if (200..300).contains(&reply.code()) {
+            if let Ok(mut e) = core.events.lock() {
+                e.subscriber.on_2xx(crate::core::now(), &id, None);
+            }
+            core.add_usage(&id);
+            Ok(reply.with_subscription(id))
+        } else {
+            if let Ok(mut e) = core.events.lock() {
+                e.subscriber.remove(&id);
+            }
+            Ok(reply)
+        }
+    }
+
+    /// Where a subscription this service holds stands (subscriber side),
+    /// or `None` once it has ended and been forgotten.
+    pub fn subscription(&self, id: &SubscriptionId) -> Option<SubscriptionStatus> {
+        self.inner
+            .core
+            .events
+            .lock()
+            .ok()?
+            .subscriber
+            .status(id)
+            .cloned()
     }
 
     /// A snapshot of one dialog's fields (NkSIP's dialog `get_meta`), or
@@ -1003,4 +1226,9 @@ impl PendingInvite {
             .await
             .unwrap_or_else(|_| Reply::synthesized(503, "Service Stopped"))
     }
+}
+
+/// Whether a header name is Event (or its compact form `o`).
+fn is_event(name: &str) -> bool {
+    name.eq_ignore_ascii_case("event") || name == "o"
 }
