@@ -94,6 +94,29 @@ impl Handler for Challenger {
             _ => default_answer(r),
         }
     }
+
+    /// INFO in a dialog is challenged too (a proxy in the route would).
+    fn on_in_dialog_request(&self, r: &Message) -> Answer {
+        if r.method() != Some(&Method::Info) {
+            return sip_uac::default_in_dialog_answer(r);
+        }
+        self.ids.lock().unwrap().push((
+            r.call_id().unwrap_or_default().to_owned(),
+            r.from_tag().unwrap_or_default().to_owned(),
+            r.cseq().map_or(0, |(n, _)| n),
+        ));
+        let auth = r
+            .values(HeaderName::Authorization)
+            .next()
+            .map(|v| String::from_utf8_lossy(v).into_owned());
+        match auth {
+            Some(a) if valid(&a, "INFO", false) => Answer::code(200),
+            _ => Answer::code(401).header(
+                "WWW-Authenticate",
+                &format!("Digest realm=\"{REALM}\", nonce=\"i1\", qop=\"auth\""),
+            ),
+        }
+    }
 }
 
 async fn pair(kind: Transport) -> (Service, Service, Challenger, String) {
@@ -223,4 +246,40 @@ async fn service_credentials_apply_and_another_realm_gets_none() {
     client.stop().await;
     other.stop().await;
     server.stop().await;
+}
+
+#[tokio::test]
+async fn in_dialog_401_and_async_invite_407_are_answered_with_credentials() {
+    for kind in [Transport::Udp, Transport::Tcp] {
+        let (server, client, ch, at) = pair(kind).await;
+        // invite_async goes through the challenge like invite.
+        let pending = client
+            .invite_async(
+                &format!("sip:bob@{at}"),
+                RequestOptions::new().auth("alice", PASSWORD),
+            )
+            .await
+            .unwrap();
+        let r = pending.reply().await;
+        assert_eq!(r.code(), 200, "{kind}");
+        assert_eq!(ch.seen.load(Ordering::SeqCst), 2);
+        let d = r.dialog().cloned().unwrap();
+        // INFO challenged in the dialog: retried with the next CSeq.
+        let before = ch.ids.lock().unwrap().len();
+        let info = client
+            .info(&d, RequestOptions::new().auth("alice", PASSWORD))
+            .await
+            .unwrap();
+        assert_eq!(info.code(), 200, "{kind}");
+        let ids = ch.ids.lock().unwrap()[before..].to_vec();
+        assert_eq!(ids.len(), 2, "one challenge, one retry");
+        assert_eq!(ids[1].2, ids[0].2 + 1);
+        // Without credentials the 401 is the reply.
+        let info = client.info(&d, RequestOptions::new()).await.unwrap();
+        assert_eq!(info.code(), 401);
+        let bye = client.bye(&d, RequestOptions::new()).await.unwrap();
+        assert_eq!(bye.code(), 200);
+        client.stop().await;
+        server.stop().await;
+    }
 }

@@ -321,3 +321,28 @@ async fn publish_needs_an_event_and_refreshes_with_the_etag() {
     alice.stop().await;
     esc.stop().await;
 }
+
+#[tokio::test]
+async fn headers_are_added_inserted_and_replaced() {
+    let rec = Recorder::default();
+    let (alice, bob, uri) = pair(Transport::Udp, rec.clone()).await;
+    let r = alice
+        .options(
+            &uri,
+            RequestOptions::new()
+                .header("X-Tag", "second")
+                .insert_header("X-Tag", "first")
+                // Replaces the service's own Max-Forwards: 70.
+                .replace_header("Max-Forwards", "5"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.code(), 200);
+    let got = rec.0.lock().unwrap()[0].clone();
+    let tags: Vec<&[u8]> = got.values_by_name("x-tag").collect();
+    assert_eq!(tags, vec![&b"first"[..], &b"second"[..]]);
+    assert_eq!(got.values(HeaderName::MaxForwards).count(), 1);
+    assert_eq!(got.max_forwards(), Some(5));
+    alice.stop().await;
+    bob.stop().await;
+}

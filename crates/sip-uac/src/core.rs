@@ -237,8 +237,9 @@ impl Core {
         method: Method,
         id: &DialogId,
         headers: &[(String, String)],
+        replacements: &[(String, String)],
         body: Option<&(String, Bytes)>,
-        built: impl FnOnce(&Message),
+        built: impl Fn(&Message),
     ) -> Result<(Message, sip_transaction::driver::ClientTransaction), crate::Error> {
         use crate::Error;
         let target = self
@@ -254,6 +255,9 @@ impl Core {
                 .map_err(|_| Error::UnknownDialog)?;
             for (n, v) in headers {
                 b = b.raw_header(n, v);
+            }
+            for (n, v) in replacements {
+                b = b.replace_raw(n, v);
             }
             if let Some((ct, body)) = body {
                 b = b.body(ct, body.clone());
@@ -471,6 +475,7 @@ async fn expire_subscriptions(core: &Core, tsx: &TransactionHandle, transport: &
                 Method::Notify,
                 &id.dialog,
                 &headers,
+                &[],
                 None,
                 |_| {},
             )

@@ -34,6 +34,7 @@ pub struct RequestOptions {
     pub(crate) extension_data: sip_transaction::RequestData,
     pub(crate) subscription_state: Option<String>,
     pub(crate) refer_to: Option<String>,
+    pub(crate) replacements: Vec<(String, String)>,
 }
 
 /// A callback for provisional responses (see
@@ -163,7 +164,7 @@ impl RequestOptions {
     /// Event header (RFC 6665 §8.2.1), e.g. `presence` or `dialog;id=1`;
     /// required by PUBLISH and SUBSCRIBE.
     pub fn event(self, event: &str) -> Self {
-        self.replace_header("Event", event)
+        self.set_header("Event", event)
     }
     /// For NOTIFY: the Subscription-State (RFC 6665 §8.2.3), e.g. `active`,
     /// `pending` or `terminated;reason=noresource`. Default `active`; an
@@ -180,10 +181,27 @@ impl RequestOptions {
     /// SIP-If-Match (RFC 3903 §11.3.2): the entity tag of the publication to
     /// refresh, modify or remove.
     pub fn sip_if_match(self, etag: &str) -> Self {
-        self.replace_header("SIP-If-Match", etag)
+        self.set_header("SIP-If-Match", etag)
     }
-    pub(crate) fn replace_header(mut self, name: &str, value: &str) -> Self {
+    /// Replaces every header of this name, given in the options or added
+    /// by the service (NkSIP's `replace`, e.g. a User-Agent or
+    /// Max-Forwards of one's own), with one value.
+    pub fn replace_header(mut self, name: &str, value: &str) -> Self {
+        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        self.replacements
+            .retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        self.replacements.push((name.to_owned(), value.to_owned()));
+        self
+    }
+    /// Sets the option header `name` to one value.
+    pub(crate) fn set_header(mut self, name: &str, value: &str) -> Self {
         self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
         self.header(name, value)
+    }
+    /// Adds a header before the other option headers (NkSIP's `insert`:
+    /// it comes first among those of its name, e.g. a Route).
+    pub fn insert_header(mut self, name: &str, value: &str) -> Self {
+        self.headers.insert(0, (name.to_owned(), value.to_owned()));
+        self
     }
 }

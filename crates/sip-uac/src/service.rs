@@ -324,7 +324,7 @@ impl Service {
         auto: bool,
     ) -> Result<Reply, Error> {
         let (_, _, _, reply) = self
-            .send_with_auth(method, uri, opts, auto, &|_| {})
+            .send_with_auth(method, uri, opts, auto, &|_| {}, &|_| {})
             .await?;
         Ok(reply)
     }
@@ -342,6 +342,7 @@ impl Service {
         opts: RequestOptions,
         auto: bool,
         on_send: &(dyn Fn(&Message) + Sync),
+        on_started: &(dyn Fn(sip_transaction::TransactionId) + Sync),
     ) -> Result<
         (
             Message,
@@ -366,6 +367,7 @@ impl Service {
                 .send_request_with_data(request.clone(), target, opts.extension_data.clone())
                 .await?;
             let id = ct.id;
+            on_started(id);
             // An INVITE with Expires is CANCELled by us when it runs out
             // without a final response (NkSIP's INVITE `expires`; §13.2.1
             // lets the UAC send CANCEL then). Its reply is then normally 487.
@@ -600,6 +602,9 @@ impl Service {
         for (n, v) in &opts.headers {
             b = b.raw_header(n, v);
         }
+        for (n, v) in &opts.replacements {
+            b = b.replace_raw(n, v);
+        }
         if let Some((ct, data)) = body {
             b = b.body(&ct, data);
         }
@@ -632,7 +637,7 @@ impl Service {
         let auto_ack = opts.auto_ack.unwrap_or(true);
         let opts = self.with_contact(opts);
         let (invite, kind, ct, reply) = self
-            .send_with_auth(Some(Method::Invite), uri, opts, true, &|_| {})
+            .send_with_auth(Some(Method::Invite), uri, opts, true, &|_| {}, &|_| {})
             .await?;
         Ok(self
             .invite_answered(invite, kind, ct, reply, auto_ack)
@@ -641,7 +646,10 @@ impl Service {
 
     /// INVITE without waiting (NkSIP's `async` option): returns as soon as
     /// the request is handed to its transaction, with a handle to CANCEL it
-    /// and to await the final reply. A 2xx is handled as by [`Service::invite`].
+    /// and to await the final reply. Everything else is as with
+    /// [`Service::invite`]: a 401/407 is answered with credentials (the
+    /// handle then cancels the new transaction), `expires` CANCELs it, and
+    /// a 2xx gives a dialog. Errors before anything is sent come back here.
     pub async fn invite_async(
         &self,
         uri: &str,
@@ -649,27 +657,43 @@ impl Service {
     ) -> Result<PendingInvite, Error> {
         let auto_ack = opts.auto_ack.unwrap_or(true);
         let opts = self.with_contact(opts);
-        let callback = opts.on_provisional.clone();
-        let data = opts.extension_data.clone();
-        let (invite, target) = self.prepare(Some(Method::Invite), uri, opts, true).await?;
-        let kind = target.transport;
-        let mut ct = self
-            .inner
-            .tsx
-            .send_request_with_data(invite.clone(), target, data)
-            .await?;
-        let transaction = ct.id;
-        let svc = self.clone();
+        let current: Arc<Mutex<Option<sip_transaction::TransactionId>>> = Arc::default();
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel::<Result<(), Error>>();
         let (tx, rx) = tokio::sync::oneshot::channel();
+        let svc = self.clone();
+        let uri = uri.to_owned();
+        let cur = current.clone();
         tokio::spawn(async move {
-            let reply = wait_final(&mut ct, kind != Kind::Udp, callback.as_ref())
-                .await
-                .unwrap_or_else(|e| Reply::synthesized(503, &e.to_string()));
-            let reply = svc.invite_answered(invite, kind, ct, reply, auto_ack).await;
+            let started = Mutex::new(Some(started_tx));
+            let result = svc
+                .send_with_auth(Some(Method::Invite), &uri, opts, true, &|_| {}, &|id| {
+                    if let Ok(mut c) = cur.lock() {
+                        *c = Some(id);
+                    }
+                    if let Some(s) = started.lock().ok().and_then(|mut s| s.take()) {
+                        let _ = s.send(Ok(()));
+                    }
+                })
+                .await;
+            let reply = match result {
+                Ok((invite, kind, ct, reply)) => {
+                    svc.invite_answered(invite, kind, ct, reply, auto_ack).await
+                }
+                Err(e) => match started.lock().ok().and_then(|mut s| s.take()) {
+                    // Nothing was sent: the caller gets the error.
+                    Some(s) => {
+                        let _ = s.send(Err(e));
+                        return;
+                    }
+                    // A retry with credentials could not be sent.
+                    None => Reply::synthesized(503, &e.to_string()),
+                },
+            };
             let _ = tx.send(reply);
         });
+        started_rx.await.map_err(|_| Error::Stopped)??;
         Ok(PendingInvite {
-            transaction,
+            transaction: current,
             reply: rx,
         })
     }
@@ -773,7 +797,13 @@ impl Service {
     /// CANCELs a pending INVITE (§9.1). The CANCEL waits for a provisional
     /// if none has come yet; the INVITE's reply is then normally 487.
     pub async fn cancel(&self, pending: &PendingInvite) -> Result<(), Error> {
-        self.inner.tsx.send_cancel(pending.transaction).await?;
+        let id = pending
+            .transaction
+            .lock()
+            .ok()
+            .and_then(|t| *t)
+            .ok_or(Error::Stopped)?;
+        self.inner.tsx.send_cancel(id).await?;
         Ok(())
     }
 
@@ -882,32 +912,49 @@ impl Service {
         self.in_dialog_with(method, dialog, opts, |_| {}).await
     }
 
-    /// [`in_dialog`](Self::in_dialog), with `built` seeing the request
-    /// before it is sent.
+    /// [`in_dialog`](Self::in_dialog), with `built` seeing each request
+    /// before it is sent. A 401/407 is answered with credentials as out of
+    /// the dialog (§22.2: the retry takes the dialog's next CSeq).
     async fn in_dialog_with(
         &self,
         method: Method,
         dialog: &DialogId,
         opts: RequestOptions,
-        built: impl FnOnce(&Message),
+        built: impl Fn(&Message),
     ) -> Result<Reply, Error> {
         let inner = &self.inner;
-        let (request, mut ct) = inner
-            .core
-            .in_dialog_request(
-                &inner.transport,
-                &inner.tsx,
-                method,
-                dialog,
-                &opts.headers,
-                opts.body.as_ref(),
-                built,
-            )
-            .await?;
-        let reliable = request
-            .top_via()
-            .is_some_and(|v| v.transport() != Kind::Udp);
-        wait_final(&mut ct, reliable, opts.on_provisional.as_ref()).await
+        let mut opts = opts;
+        let mut answered: Vec<String> = Vec::new();
+        let mut tries = 0;
+        loop {
+            let (request, mut ct) = inner
+                .core
+                .in_dialog_request(
+                    &inner.transport,
+                    &inner.tsx,
+                    method.clone(),
+                    dialog,
+                    &opts.headers,
+                    &opts.replacements,
+                    opts.body.as_ref(),
+                    &built,
+                )
+                .await?;
+            let reliable = request
+                .top_via()
+                .is_some_and(|v| v.transport() != Kind::Udp);
+            let reply = wait_final(&mut ct, reliable, opts.on_provisional.as_ref()).await?;
+            if tries < MAX_AUTH_TRIES && matches!(reply.code(), 401 | 407) {
+                if let Some(next) =
+                    self.retry_with_credentials(&request, &reply, &opts, &mut answered)
+                {
+                    tries += 1;
+                    opts = next;
+                    continue;
+                }
+            }
+            return Ok(reply);
+        }
     }
 
     /// SUBSCRIBE (RFC 6665 §4.1.2): the `event` option is required; a
@@ -925,14 +972,21 @@ impl Service {
         let core = self.inner.core.clone();
         let sent: Mutex<Option<Message>> = Mutex::new(None);
         let result = self
-            .send_with_auth(Some(Method::Subscribe), uri, opts, true, &|m| {
-                if let Ok(mut e) = core.events.lock() {
-                    e.pending_sent(m);
-                }
-                if let Ok(mut s) = sent.lock() {
-                    *s = Some(m.clone());
-                }
-            })
+            .send_with_auth(
+                Some(Method::Subscribe),
+                uri,
+                opts,
+                true,
+                &|m| {
+                    if let Ok(mut e) = core.events.lock() {
+                        e.pending_sent(m);
+                    }
+                    if let Ok(mut s) = sent.lock() {
+                        *s = Some(m.clone());
+                    }
+                },
+                &|_| {},
+            )
             .await;
         let subscribe = sent.lock().ok().and_then(|mut s| s.take());
         let reply = match result {
@@ -1050,8 +1104,8 @@ impl Service {
             .to_ascii_lowercase()
             .starts_with("terminated");
         let opts = opts
-            .replace_header("Event", &crate::subscriptions::event_header(id))
-            .replace_header("Subscription-State", &state);
+            .set_header("Event", &crate::subscriptions::event_header(id))
+            .set_header("Subscription-State", &state);
         let reply = self.in_dialog(Method::Notify, &id.dialog, opts).await;
         if terminated || reply.as_ref().is_ok_and(|r| r.code() == 481) {
             if let Ok(mut e) = core.events.lock() {
@@ -1076,19 +1130,21 @@ impl Service {
         } else {
             format!("<{to}>")
         };
-        let opts = opts.replace_header("Refer-To", &to);
+        let opts = opts.set_header("Refer-To", &to);
         let core = self.inner.core.clone();
         let sid: Mutex<Option<SubscriptionId>> = Mutex::new(None);
         let reply = self
             .in_dialog_with(Method::Refer, dialog, opts, |m| {
-                // Known before sending: a NOTIFY may beat the 2xx.
+                // Known before sending: a NOTIFY may beat the 2xx. A retry
+                // with credentials has a new CSeq, so a new id.
                 if let Some((seq, _)) = m.cseq() {
                     let id = SubscriptionId::refer(dialog.clone(), seq);
+                    let old = sid.lock().ok().and_then(|mut s| s.replace(id.clone()));
                     if let Ok(mut e) = core.events.lock() {
-                        e.subscriber.subscribe_sent(id.clone());
-                    }
-                    if let Ok(mut s) = sid.lock() {
-                        *s = Some(id);
+                        if let Some(old) = old {
+                            e.subscriber.remove(&old);
+                        }
+                        e.subscriber.subscribe_sent(id);
                     }
                 }
             })
@@ -1215,7 +1271,8 @@ async fn wait_final(
 /// An INVITE sent with [`Service::invite_async`].
 #[derive(Debug)]
 pub struct PendingInvite {
-    transaction: sip_transaction::TransactionId,
+    /// The INVITE's current transaction (a new one after a challenge).
+    transaction: Arc<Mutex<Option<sip_transaction::TransactionId>>>,
     reply: tokio::sync::oneshot::Receiver<Reply>,
 }
 
