@@ -1,27 +1,36 @@
 //! The main demo: two Services on 127.0.0.1, "alice" calling "bob", each a
 //! full stack (transport, transactions, dialogs). Over UDP and then TCP,
 //! alice sends OPTIONS, REGISTER (challenged with 401, answered with digest
-//! credentials), MESSAGE, a busy INVITE, an answered INVITE
-//! (the ACK goes out by itself) followed by INFO and BYE, and an INVITE she
-//! CANCELs while it rings.
+//! credentials), MESSAGE, a busy INVITE, an answered INVITE that rings
+//! first (the ACK goes out by itself) followed by INFO, a REFER (reported
+//! by NOTIFYs) and BYE, an INVITE she CANCELs while it rings, and a
+//! presence SUBSCRIBE that bob NOTIFYs, then ends.
 //!
 //! `cargo run -p sip-uac --example tour`
 //!
 //! Bob's behaviour is picked by the Request-URI user: `busy` gets 486,
 //! `slow` rings until cancelled, anyone else is answered with SDP.
 
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use md5::{Digest, Md5};
 use sip_message::headers::Authorization;
 use sip_message::headers::Transport;
 use sip_message::{Message, Method};
-use sip_uac::{default_answer, Answer, Handler, Reply, RequestOptions, Service};
+use sip_uac::{
+    default_answer, default_in_dialog_answer, Answer, Handler, Reply, RequestOptions, Service,
+    SubscriptionId,
+};
 
 const SDP: &str = "v=0\r\no=bob 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 49170 RTP/AVP 0\r\n";
 
-/// Bob: a tiny callee and registrar.
-struct Bob;
+/// Bob: a tiny callee, registrar and presence server.
+#[derive(Clone, Default)]
+struct Bob {
+    /// Subscriptions bob granted (SUBSCRIBE, REFER), for his NOTIFYs.
+    subscriptions: Arc<Mutex<Vec<SubscriptionId>>>,
+}
 
 impl Handler for Bob {
     fn on_request(&self, r: &Message) -> Answer {
@@ -32,7 +41,10 @@ impl Handler for Bob {
         match (r.method(), user.as_deref()) {
             (Some(Method::Invite), Some("busy")) => Answer::code(486),
             (Some(Method::Invite), Some("slow")) => Answer::code(180),
-            (Some(Method::Invite), _) => Answer::code(200).body("application/sdp", SDP),
+            (Some(Method::Invite), _) => Answer::code(200)
+                .body("application/sdp", SDP)
+                .with_provisional(Answer::code(180)),
+            (Some(Method::Subscribe), _) => Answer::code(200),
             (Some(Method::Message), _) => {
                 println!(
                     "    bob got MESSAGE: {:?}",
@@ -52,6 +64,45 @@ impl Handler for Bob {
             _ => default_answer(r),
         }
     }
+
+    fn on_in_dialog_request(&self, r: &Message) -> Answer {
+        match r.method() {
+            // Bob accepts transfers; he reports on them with NOTIFYs.
+            Some(Method::Refer) => Answer::code(202),
+            _ => default_in_dialog_answer(r),
+        }
+    }
+
+    fn on_subscription(&self, id: &SubscriptionId, _request: &Message) {
+        if let Ok(mut s) = self.subscriptions.lock() {
+            s.push(id.clone());
+        }
+    }
+}
+
+/// Alice prints the NOTIFYs she gets.
+struct Alice;
+
+impl Handler for Alice {
+    fn on_in_dialog_request(&self, r: &Message) -> Answer {
+        if r.method() == Some(&Method::Notify) {
+            let state = r
+                .values_by_name("subscription-state")
+                .next()
+                .map(String::from_utf8_lossy)
+                .unwrap_or_default();
+            println!(
+                "    alice got NOTIFY ({state}): {:?}",
+                String::from_utf8_lossy(r.body_bytes()).trim_end()
+            );
+        }
+        default_in_dialog_answer(r)
+    }
+}
+
+/// The newest subscription bob granted.
+fn granted(bob: &Bob) -> Option<SubscriptionId> {
+    bob.subscriptions.lock().ok()?.last().cloned()
 }
 
 /// Bob's check of alice's digest (RFC 7616 §3.4.1, MD5, qop=auth); the
@@ -92,16 +143,18 @@ fn show(what: &str, t: Instant, r: &Reply, expected: u16, surprises: &mut u32) {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let any = "127.0.0.1:0".parse()?;
+    let bob_handler = Bob::default();
     let bob = Service::builder("bob")
         .udp(any)
         .tcp(any)
-        .handler(Bob)
+        .handler(bob_handler.clone())
         .start()
         .await?;
     let alice = Service::builder("alice")
         .udp(any)
         .tcp(any)
         .from("\"Alice\" <sip:alice@127.0.0.1>")
+        .handler(Alice)
         .start()
         .await?;
 
@@ -149,7 +202,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let r = alice
             .invite(
                 &format!("sip:bob@{addr}{t}"),
-                RequestOptions::new().body("application/sdp", SDP.replace("bob", "alice")),
+                RequestOptions::new()
+                    .body("application/sdp", SDP.replace("bob", "alice"))
+                    .on_provisional(|p| println!("    ringing: {} {}", p.code(), p.reason())),
             )
             .await?;
         show("INVITE (ACK sent by itself)", at, &r, 200, &mut surprises);
@@ -157,6 +212,27 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let at = Instant::now();
             let r = alice.info(&dialog, RequestOptions::new()).await?;
             show("  INFO", at, &r, 200, &mut surprises);
+            let at = Instant::now();
+            let r = alice
+                .refer(
+                    &dialog,
+                    RequestOptions::new().refer_to(&format!("sip:carol@{addr}")),
+                )
+                .await?;
+            show("  REFER to carol", at, &r, 202, &mut surprises);
+            if let Some(id) = granted(&bob_handler) {
+                // RFC 3515 §2.4.5: how the referral went, as a sipfrag.
+                let at = Instant::now();
+                let n = bob
+                    .notify(
+                        &id,
+                        RequestOptions::new()
+                            .body("message/sipfrag;version=2.0", "SIP/2.0 200 OK\r\n")
+                            .subscription_state("terminated;reason=noresource"),
+                    )
+                    .await?;
+                show("  bob's NOTIFY (sipfrag 200)", at, &n, 200, &mut surprises);
+            }
             let at = Instant::now();
             let r = alice.bye(&dialog, RequestOptions::new()).await?;
             show("  BYE", at, &r, 200, &mut surprises);
@@ -171,6 +247,35 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         alice.cancel(&pending).await?;
         let r = pending.reply().await;
         show("INVITE ringing, CANCELled", at, &r, 487, &mut surprises);
+
+        let at = Instant::now();
+        let r = alice
+            .subscribe(
+                &format!("sip:bob@{addr}{t}"),
+                RequestOptions::new().event("presence").expires(300),
+            )
+            .await?;
+        show("SUBSCRIBE presence", at, &r, 200, &mut surprises);
+        if let Some(id) = granted(&bob_handler) {
+            for state in ["active", "terminated;reason=noresource"] {
+                let at = Instant::now();
+                let n = bob
+                    .notify(
+                        &id,
+                        RequestOptions::new()
+                            .body("application/pidf+xml", "<presence>open</presence>")
+                            .subscription_state(state),
+                    )
+                    .await?;
+                show(
+                    &format!("  bob's NOTIFY {state}"),
+                    at,
+                    &n,
+                    200,
+                    &mut surprises,
+                );
+            }
+        }
     }
 
     println!(
