@@ -52,39 +52,7 @@ impl Sipp {
     /// Starts SIPp as the UAS of `scenario` on 127.0.0.1:`port` and waits
     /// (bounded) until it listens.
     pub async fn uas(scenario: &str, kind: Transport, port: u16) -> Sipp {
-        let dir = std::env::temp_dir().join(format!(
-            "sipp-uac-{}-{scenario}-{kind}-{port}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let sf = scenario_path(scenario);
-        let child = Command::new("sipp")
-            .args([
-                "-sf",
-                sf.to_str().unwrap(),
-                "-i",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-            ])
-            .args(["-t", if kind == Transport::Udp { "u1" } else { "t1" }])
-            .args([
-                "-m",
-                "1",
-                "-timeout",
-                "20s",
-                "-timeout_error",
-                "-nostdin",
-                "-trace_err",
-            ])
-            .arg("-error_file")
-            .arg(dir.join("errors.log"))
-            .current_dir(&dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start sipp");
-        let sipp = Sipp { child, dir };
+        let sipp = Sipp::spawn("uas", scenario, kind, port, &[]);
         // UDP needs no wait (Timer A retransmits); TCP must find a listener.
         if kind == Transport::Tcp {
             for _ in 0..100 {
@@ -120,6 +88,7 @@ impl Sipp {
         (code, std::fs::read_to_string(file).unwrap_or_default())
     }
 
+    /// What SIPp wrote to its error file so far.
     pub fn errors(&self) -> String {
         std::fs::read_to_string(self.dir.join("errors.log")).unwrap_or_default()
     }
@@ -149,16 +118,23 @@ impl Sipp {
         remote: SocketAddr,
         service: &str,
     ) -> Sipp {
+        let args = [remote.to_string(), "-s".to_owned(), service.to_owned()];
+        Sipp::spawn("uac", scenario, kind, port, &args)
+    }
+
+    /// Runs `sipp` with `scenario` on 127.0.0.1:`port` for one call, at
+    /// most 20 s, its errors in a file of its own directory.
+    fn spawn(role: &str, scenario: &str, kind: Transport, port: u16, extra: &[String]) -> Sipp {
         let dir = std::env::temp_dir().join(format!(
-            "sipp-uas-{}-{scenario}-{kind}-{port}",
+            "sipp-{role}-{}-{scenario}-{kind}-{port}",
             std::process::id()
         ));
         std::fs::create_dir_all(&dir).expect("a temporary directory");
         let child = Command::new("sipp")
-            .arg(remote.to_string())
+            .args(extra)
             .arg("-sf")
             .arg(scenario_path(scenario))
-            .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-s", service])
+            .args(["-i", "127.0.0.1", "-p", &port.to_string()])
             .args(["-t", if kind == Transport::Udp { "u1" } else { "t1" }])
             .args([
                 "-m",

@@ -759,6 +759,20 @@ impl TransactionLayer {
         self.apply(now, i, cmds);
     }
 
+    /// Sends an extension's response through server transaction `id`.
+    fn extension_response(&mut self, now: Instant, id: TransactionId, response: Message) {
+        let r = self
+            .with_tx(now, id, |tx, fx| match tx {
+                TxKind::Server(s) => s.send_response(fx, response),
+                TxKind::Client(_) => Err(TransactionError::UnknownTransaction(id)),
+            })
+            .unwrap_or(Err(TransactionError::UnknownTransaction(id)));
+        if let Err(e) = r {
+            tracing::warn!(error = %e, "extension response not sent");
+        }
+        self.reap(id);
+    }
+
     fn apply(&mut self, now: Instant, ext: usize, cmds: Vec<Command>) {
         for c in cmds {
             match c {
@@ -778,16 +792,7 @@ impl TransactionLayer {
                 Command::SendResponse { id, response } => {
                     // Straight to the transaction: a hook's own response does
                     // not run the outbound hooks again.
-                    let r = self
-                        .with_tx(now, id, |tx, fx| match tx {
-                            TxKind::Server(s) => s.send_response(fx, response),
-                            TxKind::Client(_) => Err(TransactionError::UnknownTransaction(id)),
-                        })
-                        .unwrap_or(Err(TransactionError::UnknownTransaction(id)));
-                    if let Err(e) = r {
-                        tracing::warn!(error = %e, "extension response not sent");
-                    }
-                    self.reap(id);
+                    self.extension_response(now, id, response);
                 }
                 Command::Emit {
                     transaction,
@@ -823,16 +828,7 @@ impl TransactionLayer {
                         }
                         None => self.new_server(now, key, request, source),
                     };
-                    let r = self
-                        .with_tx(now, id, |tx, fx| match tx {
-                            TxKind::Server(s) => s.send_response(fx, response),
-                            TxKind::Client(_) => Err(TransactionError::UnknownTransaction(id)),
-                        })
-                        .unwrap_or(Err(TransactionError::UnknownTransaction(id)));
-                    if let Err(e) = r {
-                        tracing::warn!(error = %e, "extension answer not sent");
-                    }
-                    self.reap(id);
+                    self.extension_response(now, id, response);
                 }
             }
         }

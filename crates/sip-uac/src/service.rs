@@ -353,8 +353,7 @@ impl Service {
         Error,
     > {
         let mut opts = opts;
-        let mut answered: Vec<String> = Vec::new();
-        let mut tries = 0;
+        let mut challenges = Challenges::default();
         loop {
             let (request, target) = self
                 .prepare(method.clone(), uri, opts.clone(), auto)
@@ -391,14 +390,9 @@ impl Service {
                     }
                 }
             };
-            if tries < MAX_AUTH_TRIES && matches!(reply.code(), 401 | 407) {
-                if let Some(next) =
-                    self.retry_with_credentials(&request, &reply, &opts, &mut answered)
-                {
-                    tries += 1;
-                    opts = next;
-                    continue;
-                }
+            if let Some(next) = challenges.retry(self, &request, &reply, &opts) {
+                opts = next;
+                continue;
             }
             return Ok((request, kind, ct, reply));
         }
@@ -924,8 +918,7 @@ impl Service {
     ) -> Result<Reply, Error> {
         let inner = &self.inner;
         let mut opts = opts;
-        let mut answered: Vec<String> = Vec::new();
-        let mut tries = 0;
+        let mut challenges = Challenges::default();
         loop {
             let (request, mut ct) = inner
                 .core
@@ -944,14 +937,9 @@ impl Service {
                 .top_via()
                 .is_some_and(|v| v.transport() != Kind::Udp);
             let reply = wait_final(&mut ct, reliable, opts.on_provisional.as_ref()).await?;
-            if tries < MAX_AUTH_TRIES && matches!(reply.code(), 401 | 407) {
-                if let Some(next) =
-                    self.retry_with_credentials(&request, &reply, &opts, &mut answered)
-                {
-                    tries += 1;
-                    opts = next;
-                    continue;
-                }
+            if let Some(next) = challenges.retry(self, &request, &reply, &opts) {
+                opts = next;
+                continue;
             }
             return Ok(reply);
         }
@@ -1213,6 +1201,34 @@ impl Service {
 /// How many times one request is sent again with credentials (RFC 3261
 /// §22: a 401/407 may follow from a proxy and then the registrar).
 pub const MAX_AUTH_TRIES: u32 = 3;
+
+/// Answering the challenges of one request (RFC 3261 §22.2): at most
+/// [`MAX_AUTH_TRIES`] retries, never twice for a realm refused without
+/// `stale=true`.
+#[derive(Default)]
+struct Challenges {
+    answered: Vec<String>,
+    tries: u32,
+}
+
+impl Challenges {
+    /// The options for the retry of `request` after `reply`, when it is a
+    /// 401/407 that we answer.
+    fn retry(
+        &mut self,
+        svc: &Service,
+        request: &Message,
+        reply: &Reply,
+        opts: &RequestOptions,
+    ) -> Option<RequestOptions> {
+        if self.tries >= MAX_AUTH_TRIES || !matches!(reply.code(), 401 | 407) {
+            return None;
+        }
+        let next = svc.retry_with_credentials(request, reply, opts, &mut self.answered)?;
+        self.tries += 1;
+        Some(next)
+    }
+}
 
 /// Waits for the final response however long the transaction takes: never
 /// gives up before it does (NkSIP's 5 s sync timeout is a known bug).
