@@ -18,7 +18,8 @@
 //!   PRACK has no body. The PRACK's own result does not touch the INVITE.
 //! - **As a UAS**, a provisional response the handler marks with
 //!   `Require: 100rel` goes reliably when the INVITE supports 100rel (else
-//!   unreliably, without that tag): it gets an RSeq (random start, then
+//!   unreliably, without that tag), and every provisional does when the
+//!   INVITE requires 100rel: it gets an RSeq (random start, then
 //!   +1), is retransmitted from T1 doubling until its PRACK arrives, and
 //!   the INVITE is answered 500 after 64*T1 without one. One is
 //!   outstanding at a time, later ones wait; a 2xx waits for them all.
@@ -290,7 +291,18 @@ impl Extension for Rel100 {
             }
             return if now { Flow::Continue } else { Flow::Consumed };
         }
-        if code <= 100 || !uac_marked(response) {
+        if code <= 100 {
+            return Flow::Continue;
+        }
+        // §4: a caller that requires 100rel gets every provisional reliably
+        // (NkSIP's behaviour: the way for a UAC to force reliable 1xx).
+        let required = edit::has_tag(request, sip_message::HeaderName::Require, TAG);
+        if required && !marked_reliable(response) {
+            if let Some(m) = edit::with_header(response, "Require", TAG) {
+                *response = m;
+            }
+        }
+        if !marked_reliable(response) {
             return Flow::Continue;
         }
         if !UasInvite::accepts(request) {
@@ -344,6 +356,6 @@ impl Extension for Rel100 {
 }
 
 /// Whether the TU marked a provisional response reliable.
-fn uac_marked(response: &Message) -> bool {
+fn marked_reliable(response: &Message) -> bool {
     edit::has_tag(response, sip_message::HeaderName::Require, TAG)
 }

@@ -210,7 +210,7 @@ impl UasInvite {
             );
             let tag = o.response.to_tag().unwrap_or("").to_owned();
             let resp = ResponseBuilder::from_request(&self.invite, 500)
-                .reason("Reliable Provisional Not Acknowledged")
+                .reason("Reliable Provisional Response Timeout")
                 .with_to_tag(&tag)
                 .build();
             match resp {

@@ -618,3 +618,46 @@ fn rfc6026_2xx_retransmitted_by_the_tu_stays_held_until_the_prack() {
         .unwrap();
     assert_eq!(responses_sent(&drain(&mut l)).len(), 1);
 }
+
+#[test]
+fn rfc3262_4_an_invite_requiring_100rel_gets_every_provisional_reliably() {
+    let mut l = layer();
+    let t0 = Instant::now();
+    let inv = Message::parse(
+        String::from_utf8_lossy(invite("z9hG4bKu7", None).as_bytes()).replacen(
+            "Max-Forwards: 70\r\n",
+            "Max-Forwards: 70\r\nRequire: 100rel\r\n",
+            1,
+        ),
+    )
+    .unwrap();
+    let id = receive_invite(&mut l, t0, &inv);
+    // Not marked by the TU: reliable all the same.
+    let plain = ResponseBuilder::from_request(&inv, 180)
+        .with_to_tag("u1")
+        .build()
+        .unwrap();
+    l.send_response(t0, id, plain).unwrap();
+    let sent = responses_sent(&drain(&mut l));
+    assert!(sent[0].has(HeaderName::RSeq));
+    assert!(sent[0].values(HeaderName::Require).any(|v| v == b"100rel"));
+    // A 100 Trying never is (§3).
+    let inv2 = Message::parse(
+        String::from_utf8_lossy(invite("z9hG4bKu8", None).as_bytes()).replacen(
+            "Max-Forwards: 70\r\n",
+            "Max-Forwards: 70\r\nRequire: 100rel\r\n",
+            1,
+        ),
+    )
+    .unwrap();
+    let id2 = receive_invite(&mut l, t0, &inv2);
+    let _ = drain(&mut l);
+    l.send_response(
+        t0,
+        id2,
+        ResponseBuilder::from_request(&inv2, 100).build().unwrap(),
+    )
+    .unwrap();
+    let sent = responses_sent(&drain(&mut l));
+    assert!(sent.iter().all(|m| !m.has(HeaderName::RSeq)));
+}
