@@ -395,3 +395,88 @@ async fn dialog_lookup_shows_role_state_target_and_ends_with_the_call() {
     alice.stop().await;
     bob.stop().await;
 }
+
+/// Rings, and leaves the answer to later.
+#[derive(Clone, Default)]
+struct Later(Arc<Mutex<Vec<sip_uac::RequestId>>>);
+
+impl Handler for Later {
+    fn on_request(&self, r: &Message) -> Answer {
+        if let Some(id) = sip_uac::RequestId::of(r) {
+            self.0.lock().unwrap().push(id);
+        }
+        Answer::code(180)
+    }
+}
+
+#[tokio::test]
+async fn a_ringing_invite_is_answered_later_with_the_same_to_tag() {
+    for kind in [Transport::Udp, Transport::Tcp] {
+        let any = "127.0.0.1:0".parse().unwrap();
+        let later = Later::default();
+        let bob = Service::builder("bob")
+            .udp(any)
+            .tcp(any)
+            .handler(later.clone())
+            .start()
+            .await
+            .unwrap();
+        let alice = sip_tests::service("alice", DefaultHandler).await;
+        let uri = format!(
+            "sip:bob@{}{}",
+            bob.local_addr(kind).unwrap(),
+            transport_param(kind)
+        );
+        let tags = Arc::new(Mutex::new(Vec::new()));
+        let t2 = tags.clone();
+        let call = {
+            let alice = alice.clone();
+            tokio::spawn(async move {
+                alice
+                    .invite(
+                        &uri,
+                        RequestOptions::new().on_provisional(move |r| {
+                            t2.lock()
+                                .unwrap()
+                                .push((r.code(), r.to_tag().map(str::to_owned)))
+                        }),
+                    )
+                    .await
+            })
+        };
+        eventually("the INVITE rings", || !tags.lock().unwrap().is_empty()).await;
+        let id = later.0.lock().unwrap()[0].clone();
+        // Still ringing: another provisional, then the answer.
+        bob.answer(&id, Answer::code(183)).await.unwrap();
+        bob.answer(&id, Answer::code(200).body("application/sdp", SDP))
+            .await
+            .unwrap();
+        let r = call.await.unwrap().unwrap();
+        assert_eq!(r.code(), 200, "{kind}");
+        // §12.1.1: one To tag from the first provisional to the 2xx.
+        let seen = tags.lock().unwrap().clone();
+        assert_eq!(seen.iter().map(|s| s.0).collect::<Vec<_>>(), vec![180, 183]);
+        assert!(seen.iter().all(|s| s.1.as_deref() == r.to_tag()));
+        // Answered: no second answer.
+        assert!(matches!(
+            bob.answer(&id, Answer::code(486)).await,
+            Err(sip_uac::Error::UnknownRequest)
+        ));
+        let d = r.dialog().cloned().unwrap();
+        eventually("callee dialog confirmed", || {
+            bob.dialog(&sip_uac::DialogId::new(
+                &d.call_id,
+                &d.remote_tag,
+                &d.local_tag,
+            ))
+            .is_some_and(|i| i.state == sip_uac::DialogState::Confirmed)
+        })
+        .await;
+        assert_eq!(
+            alice.bye(&d, RequestOptions::new()).await.unwrap().code(),
+            200
+        );
+        alice.stop().await;
+        bob.stop().await;
+    }
+}

@@ -39,7 +39,7 @@ pub(crate) struct Core {
     /// The INVITE server transaction of each 2xx we retransmit until its
     /// ACK: retransmissions go through it (RFC 6026 §7.1, Accepted), so
     /// the extensions see them too (a 2xx held for PRACKs stays held).
-    uas_tx: Mutex<HashMap<DialogId, sip_transaction::TransactionId>>,
+    pub(crate) uas_tx: Mutex<HashMap<DialogId, sip_transaction::TransactionId>>,
     /// Subscriptions held and granted, SUBSCRIBEs awaiting their response.
     /// Lock order: after `sessions` and `dialogs` are released.
     pub(crate) events: Mutex<crate::subscriptions::Events>,
@@ -175,7 +175,7 @@ impl Core {
     /// The UAS dialog that our response with To tag `tag` makes for
     /// `invite` (§12.1.1), created with its INVITE session on the first
     /// provisional or the 2xx.
-    fn uas_dialog(&self, invite: &Message, tag: &str) -> Option<DialogId> {
+    pub(crate) fn uas_dialog(&self, invite: &Message, tag: &str) -> Option<DialogId> {
         let id = uas_dialog_id(invite, tag)?;
         if self.dialogs.lock().ok()?.get(&id).is_some() {
             return Some(id);
@@ -295,7 +295,7 @@ impl Core {
 /// The response for answer `a` to `request`. The default handler's
 /// `Allow` and empty `Supported` become the service's own (with what its
 /// extensions add).
-fn answer_message(
+pub(crate) fn answer_message(
     request: &Message,
     a: &Answer,
     tag: &str,
@@ -410,7 +410,7 @@ pub(crate) async fn serve(
 }
 
 /// The id of the dialog our responses with To tag `tag` make for `invite`.
-fn uas_dialog_id(invite: &Message, tag: &str) -> Option<DialogId> {
+pub(crate) fn uas_dialog_id(invite: &Message, tag: &str) -> Option<DialogId> {
     Some(DialogId::new(
         invite.call_id()?,
         tag,
@@ -520,15 +520,15 @@ async fn retransmit_2xx(core: &Core, tsx: &TransactionHandle, transport: &Transp
 
 /// An INVITE answered only provisionally, waiting for CANCEL or expiry.
 pub(crate) struct Ringing {
-    invite: Message,
+    pub(crate) invite: Message,
     /// The To tag its provisional carried.
-    tag: String,
-    expires_at: Instant,
+    pub(crate) tag: String,
+    pub(crate) expires_at: Instant,
 }
 
 /// How long an INVITE answered only provisionally may ring: its Expires
 /// (§13.3.1), else three minutes (the floor RFC 3261 §16.6 sets for Timer C).
-fn ringing_for(invite: &Message) -> Duration {
+pub(crate) fn ringing_for(invite: &Message) -> Duration {
     let secs = invite
         .get::<sip_message::headers::Expires>()
         .map_or(180, |e| e.0);
@@ -678,74 +678,17 @@ async fn on_event(
             } else {
                 None
             };
-            let invite = !in_dialog && request.method() == Some(&Method::Invite);
-            let provisionals = std::mem::take(&mut answer.provisionals);
-            if invite {
-                // 101-199 first, in order, with the To tag of the early
-                // dialog they make (§12.1.1) and our Contact.
-                for p in provisionals.iter().filter(|p| (101..200).contains(&p.code)) {
-                    core.uas_dialog(&request, &tag);
-                    let p = with_contact(p.clone(), &core.contact);
-                    if let Some(resp) = answer_message(&request, &p, &tag, &core.caps) {
+            if !in_dialog && request.method() == Some(&Method::Invite) {
+                crate::callee::answer_invite(core, tsx, id, &request, &tag, answer, None).await;
+            } else {
+                match answer_message(&request, &answer, &tag, &core.caps) {
+                    Some(resp) => {
                         if let Err(e) = tsx.send_response(id, resp).await {
-                            debug!(error = %e, "provisional response not sent");
+                            debug!(error = %e, "response not sent");
                         }
                     }
+                    None => debug!("could not build the answer"),
                 }
-            }
-            let invite_2xx = invite && (200..300).contains(&answer.code);
-            let rings = invite && answer.code < 200;
-            if invite_2xx || (rings && answer.code > 100) {
-                answer = with_contact(answer, &core.contact);
-            }
-            let Some(resp) = answer_message(&request, &answer, &tag, &core.caps) else {
-                debug!("could not build the answer");
-                return;
-            };
-            let early = if invite && (invite_2xx || (rings && answer.code > 100)) {
-                core.uas_dialog(&request, &tag)
-            } else if invite {
-                uas_dialog_id(&request, &tag)
-            } else {
-                None
-            };
-            if let (true, Some(did)) = (invite_2xx, &early) {
-                // The INVITE session now waits for the ACK (§13.3.1.4).
-                if let Ok(mut s) = core.sessions.lock() {
-                    s.uas_sent_2xx(now(), did, resp.clone());
-                    s.drain();
-                }
-                if let Ok(mut x) = core.uas_tx.lock() {
-                    x.insert(did.clone(), id);
-                }
-                // §12.1.1: the 2xx confirms the UAS's dialog.
-                if let Ok(mut d) = core.dialogs.lock() {
-                    if let Some(x) = d.get_mut(did) {
-                        let _ = x.confirm(&resp);
-                    }
-                }
-                let body = |m: &Message| (!m.body_bytes().is_empty()).then(|| m.body());
-                core.update_sdp(did, body(&resp), body(&request));
-            }
-            if let Err(e) = tsx.send_response(id, resp).await {
-                debug!(error = %e, "response not sent");
-            }
-            if rings {
-                if let Ok(mut r) = core.ringing.lock() {
-                    let expires_at = now() + ringing_for(&request);
-                    r.insert(
-                        id,
-                        Ringing {
-                            invite: request.clone(),
-                            tag: tag.clone(),
-                            expires_at,
-                        },
-                    );
-                }
-            } else if let (false, Some(did)) = (invite_2xx, &early) {
-                // A non-2xx final ends the early dialog (§12.1: it never
-                // becomes confirmed).
-                core.forget(did);
             }
             if let Some(sid) = granted {
                 handler.on_subscription(&sid, &request);

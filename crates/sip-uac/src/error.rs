@@ -25,6 +25,10 @@ pub enum Error {
     /// No such dialog (it ended, or never existed).
     #[error("unknown dialog")]
     UnknownDialog,
+    /// No such request waiting for an answer (answered, cancelled or
+    /// expired).
+    #[error("unknown request")]
+    UnknownRequest,
     /// The service is stopped.
     #[error("the service is stopped")]
     Stopped,

@@ -22,6 +22,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 mod auth;
+mod callee;
 mod core;
 mod dialog_info;
 mod error;
@@ -32,6 +33,7 @@ mod service;
 mod subscriptions;
 
 pub use auth::{Credentials, Secret};
+pub use callee::RequestId;
 pub use dialog_info::DialogInfo;
 pub use error::Error;
 pub use handler::{

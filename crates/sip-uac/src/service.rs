@@ -1167,6 +1167,35 @@ impl Service {
             .cloned()
     }
 
+    /// Answers later an INVITE the handler left ringing (it answered only
+    /// a provisional): another provisional (it keeps ringing) or the final
+    /// answer, with the To tag of its first provisional (NkSIP's
+    /// `nksip_request:reply`). [`Error::UnknownRequest`] once it was
+    /// answered, cancelled (487) or expired.
+    ///
+    /// ```no_run
+    /// # async fn f(svc: sip_uac::Service, id: sip_uac::RequestId) -> Result<(), sip_uac::Error> {
+    /// use sip_uac::Answer;
+    /// svc.answer(&id, Answer::code(200).body("application/sdp", "v=0\r\n")).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn answer(&self, id: &crate::RequestId, answer: crate::Answer) -> Result<(), Error> {
+        let core = &self.inner.core;
+        let (tx, ringing) = core.take_ringing(id).ok_or(Error::UnknownRequest)?;
+        let since = Some(ringing.expires_at);
+        crate::callee::answer_invite(
+            core,
+            &self.inner.tsx,
+            tx,
+            &ringing.invite,
+            &ringing.tag,
+            answer,
+            since,
+        )
+        .await;
+        Ok(())
+    }
+
     /// A snapshot of one dialog's fields (NkSIP's dialog `get_meta`), or
     /// `None` once it has ended.
     pub fn dialog(&self, id: &DialogId) -> Option<crate::DialogInfo> {
