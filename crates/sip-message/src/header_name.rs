@@ -118,8 +118,9 @@ header_names! {
 const SLOTS: usize = 256;
 
 /// Hash of a name, case-insensitive: length, first, middle and last byte.
-/// Known names only hold letters and `-`, and callers pass tokens, so
-/// `| 0x20` folds case without colliding with other token characters.
+/// Known names only hold letters and `-`, so `| 0x20` folds their case;
+/// any other input just lands in some slot and fails the comparison.
+#[inline(always)]
 const fn slot(b: &[u8]) -> usize {
     let n = b.len();
     let f = (b[0] | 0x20) as usize;
@@ -128,38 +129,152 @@ const fn slot(b: &[u8]) -> usize {
     (n * 50 + f * 17 + m * 13 + l) % SLOTS
 }
 
-/// Every long name in its slot. Built at compile time; two names in one
-/// slot stop the build.
-static TABLE: [Option<HeaderName>; SLOTS] = {
-    let mut t = [None; SLOTS];
+/// Longest known name plus room for the overlapping 8-byte loads.
+const PAD: usize = 24;
+
+/// A known long name prepared for a word-at-a-time, case-insensitive
+/// comparison: `lower` is the name in lower case, `mask` has `0x20` where
+/// the name has a letter and `0` where it has `-`. Input `x` equals the
+/// name ignoring ASCII case exactly when `x | mask == lower` byte for
+/// byte: `c | 0x20` is a given lower-case letter only for that letter in
+/// either case, and a `0` mask byte asks for the `-` itself (`0x0d | 0x20`
+/// would also give `-`).
+#[derive(Clone, Copy)]
+struct Known {
+    name: HeaderName,
+    len: usize,
+    lower: [u8; PAD],
+    mask: [u8; PAD],
+}
+
+const fn known(h: HeaderName) -> Known {
+    let s = h.as_str().as_bytes();
+    assert!(s.len() >= 2 && s.len() <= PAD, "header name length");
+    let mut lower = [0u8; PAD];
+    let mut mask = [0u8; PAD];
     let mut i = 0;
-    while i < HeaderName::ALL.len() {
-        let h = HeaderName::ALL[i];
-        let k = slot(h.as_str().as_bytes());
-        assert!(t[k].is_none(), "header name hash collision: change slot()");
-        t[k] = Some(h);
+    while i < s.len() {
+        let c = s[i];
+        if c == b'-' {
+            lower[i] = c;
+        } else {
+            assert!(c.is_ascii_alphabetic(), "known names are letters and '-'");
+            lower[i] = c | 0x20;
+            mask[i] = 0x20;
+        }
+        i += 1;
+    }
+    Known {
+        name: h,
+        len: s.len(),
+        lower,
+        mask,
+    }
+}
+
+/// No name in this slot.
+const EMPTY: u8 = u8::MAX;
+
+/// Every long name, prepared (index = position in [`HeaderName::ALL`]).
+static KNOWN: [Known; HeaderName::ALL.len()] = {
+    let mut t = [known(HeaderName::Via); HeaderName::ALL.len()];
+    let mut i = 0;
+    while i < t.len() {
+        t[i] = known(HeaderName::ALL[i]);
         i += 1;
     }
     t
 };
 
+/// Every long name's index in [`KNOWN`] in its slot. Built at compile
+/// time; two names in one slot stop the build.
+static TABLE: [u8; SLOTS] = {
+    assert!(HeaderName::ALL.len() < EMPTY as usize);
+    let mut t = [EMPTY; SLOTS];
+    let mut i = 0;
+    while i < HeaderName::ALL.len() {
+        let k = slot(HeaderName::ALL[i].as_str().as_bytes());
+        assert!(t[k] == EMPTY, "header name hash collision: change slot()");
+        t[k] = i as u8;
+        i += 1;
+    }
+    t
+};
+
+#[inline(always)]
+fn word8(b: &[u8], at: usize) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(w)
+}
+
+#[inline(always)]
+fn word4(b: &[u8], at: usize) -> u32 {
+    let mut w = [0u8; 4];
+    w.copy_from_slice(&b[at..at + 4]);
+    u32::from_le_bytes(w)
+}
+
+#[inline(always)]
+fn word2(b: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes([b[at], b[at + 1]])
+}
+
+impl Known {
+    /// `b` (of length `self.len`, at least 2) equals the name ignoring
+    /// ASCII case. Overlapping loads cover every byte.
+    #[inline(always)]
+    fn matches(&self, b: &[u8]) -> bool {
+        let n = b.len();
+        if n != self.len {
+            return false;
+        }
+        let (lo, ma) = (&self.lower[..], &self.mask[..]);
+        if n >= 8 {
+            let mut i = 0;
+            while i + 8 < n {
+                if word8(b, i) | word8(ma, i) != word8(lo, i) {
+                    return false;
+                }
+                i += 8;
+            }
+            word8(b, n - 8) | word8(ma, n - 8) == word8(lo, n - 8)
+        } else if n >= 4 {
+            word4(b, 0) | word4(ma, 0) == word4(lo, 0)
+                && word4(b, n - 4) | word4(ma, n - 4) == word4(lo, n - 4)
+        } else {
+            word2(b, 0) | word2(ma, 0) == word2(lo, 0)
+                && word2(b, n - 2) | word2(ma, n - 2) == word2(lo, n - 2)
+        }
+    }
+}
+
 impl HeaderName {
+    /// The headers [`Message::parse`](crate::Message::parse) decodes at
+    /// once: what transactions and dialogs match on, and the framing.
+    #[inline(always)]
+    pub(crate) fn is_eager(self) -> bool {
+        matches!(
+            self,
+            HeaderName::Via
+                | HeaderName::CSeq
+                | HeaderName::CallId
+                | HeaderName::From
+                | HeaderName::To
+                | HeaderName::ContentLength
+                | HeaderName::MaxForwards
+        )
+    }
+
     /// Recognises a name, long or compact, in any letter case.
     #[inline]
     pub fn from_bytes(b: &[u8]) -> HeaderName {
         match b.len() {
             0 => HeaderName::Other,
             1 => HeaderName::compact_lookup(b[0]),
-            _ => match TABLE[slot(b)] {
-                Some(h) => {
-                    let name = h.as_str().as_bytes();
-                    if b == name || b.eq_ignore_ascii_case(name) {
-                        h
-                    } else {
-                        HeaderName::Other
-                    }
-                }
-                None => HeaderName::Other,
+            _ => match KNOWN.get(TABLE[slot(b)] as usize) {
+                Some(k) if k.matches(b) => k.name,
+                _ => HeaderName::Other,
             },
         }
     }
