@@ -153,7 +153,7 @@ fn sent_by_host(i: &[u8]) -> PResult<'_, &[u8]> {
         }
     } else {
         i.iter()
-            .position(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_')))
+            .position(|b| !lex::is_host_char(*b))
             .unwrap_or(i.len())
     };
     if end == 0 {
