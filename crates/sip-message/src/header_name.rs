@@ -114,62 +114,87 @@ header_names! {
     Replaces => "Replaces";
 }
 
+// Long names are recognised by a perfect hash over their first and last
+// eight bytes, folded to lower case, then one comparison of those words.
+//
+// Folding is `| 0x20` on every byte. Known names hold only letters and
+// `-`, and for a byte `c` that is not CR, `c | 0x20` equals a lower-case
+// letter only when `c` is that letter in either case, and equals `-` only
+// when `c` is `-` (`0x0d | 0x20` is `-` too, hence no CR). So for input
+// without CR, equal folded words mean equal names ignoring ASCII case
+// (RFC 3261 §7.3.1: field names are case-insensitive).
+
 /// Size of the perfect-hash table of long names.
 const SLOTS: usize = 256;
+/// Multiplier of the hash, found by search; the table below checks at
+/// compile time that no two known names share a slot.
+const MAGIC: u64 = 0xa8db_4941_654e_e069;
+const FOLD: u64 = 0x2020_2020_2020_2020;
+/// Longest name the words cover: bytes 0..8, 8..16 and len-8..len.
+const MAX_LONG: usize = 24;
 
-/// Hash of a name, case-insensitive: length, first, middle and last byte.
-/// Known names only hold letters and `-`, so `| 0x20` folds their case;
-/// any other input just lands in some slot and fails the comparison.
-#[inline(always)]
-const fn slot(b: &[u8]) -> usize {
-    let n = b.len();
-    let f = (b[0] | 0x20) as usize;
-    let m = (b[n / 2] | 0x20) as usize;
-    let l = (b[n - 1] | 0x20) as usize;
-    (n * 50 + f * 17 + m * 13 + l) % SLOTS
+/// A long name (2 to 24 bytes) as folded words: `first` is bytes 0..8
+/// (only the name's bytes kept when it is shorter), `mid` bytes 8..16 when
+/// longer than 16, `last` the final eight bytes when longer than 8; unused
+/// words are zero.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Words {
+    len: usize,
+    first: u64,
+    mid: u64,
+    last: u64,
 }
 
-/// Longest known name plus room for the overlapping 8-byte loads.
-const PAD: usize = 24;
+impl Words {
+    /// From raw little-endian words of the input (`first` may hold bytes
+    /// past the name; `mid`/`last` are ignored when not needed).
+    #[inline(always)]
+    const fn new(len: usize, first: u64, mid: u64, last: u64) -> Words {
+        let first = if len < 8 {
+            (first | FOLD) & (u64::MAX >> (64 - 8 * len))
+        } else {
+            first | FOLD
+        };
+        Words {
+            len,
+            first,
+            mid: if len > 16 { mid | FOLD } else { 0 },
+            last: if len > 8 { last | FOLD } else { 0 },
+        }
+    }
 
-/// A known long name prepared for a word-at-a-time, case-insensitive
-/// comparison: `lower` is the name in lower case, `mask` has `0x20` where
-/// the name has a letter and `0` where it has `-`. Input `x` equals the
-/// name ignoring ASCII case exactly when `x | mask == lower` byte for
-/// byte: `c | 0x20` is a given lower-case letter only for that letter in
-/// either case, and a `0` mask byte asks for the `-` itself (`0x0d | 0x20`
-/// would also give `-`).
+    #[inline(always)]
+    const fn slot(&self) -> usize {
+        let key = if self.len <= 8 {
+            self.first
+        } else {
+            self.first ^ self.last.rotate_left(29) ^ self.len as u64
+        };
+        (key.wrapping_mul(MAGIC) >> 56) as usize
+    }
+}
+
+/// Little-endian word of `b[at..]`, zero-padded past the end (const).
+const fn padded_word(b: &[u8], at: usize) -> u64 {
+    let mut w = 0u64;
+    let mut i = 0;
+    while i < 8 && at + i < b.len() {
+        w |= (b[at + i] as u64) << (8 * i);
+        i += 1;
+    }
+    w
+}
+
+const fn words_of(b: &[u8]) -> Words {
+    let n = b.len();
+    let last = if n >= 8 { padded_word(b, n - 8) } else { 0 };
+    Words::new(n, padded_word(b, 0), padded_word(b, 8), last)
+}
+
 #[derive(Clone, Copy)]
 struct Known {
     name: HeaderName,
-    len: usize,
-    lower: [u8; PAD],
-    mask: [u8; PAD],
-}
-
-const fn known(h: HeaderName) -> Known {
-    let s = h.as_str().as_bytes();
-    assert!(s.len() >= 2 && s.len() <= PAD, "header name length");
-    let mut lower = [0u8; PAD];
-    let mut mask = [0u8; PAD];
-    let mut i = 0;
-    while i < s.len() {
-        let c = s[i];
-        if c == b'-' {
-            lower[i] = c;
-        } else {
-            assert!(c.is_ascii_alphabetic(), "known names are letters and '-'");
-            lower[i] = c | 0x20;
-            mask[i] = 0x20;
-        }
-        i += 1;
-    }
-    Known {
-        name: h,
-        len: s.len(),
-        lower,
-        mask,
-    }
+    words: Words,
 }
 
 /// No name in this slot.
@@ -177,24 +202,41 @@ const EMPTY: u8 = u8::MAX;
 
 /// Every long name, prepared (index = position in [`HeaderName::ALL`]).
 static KNOWN: [Known; HeaderName::ALL.len()] = {
-    let mut t = [known(HeaderName::Via); HeaderName::ALL.len()];
+    let mut t = [Known {
+        name: HeaderName::Other,
+        words: Words::new(2, 0, 0, 0),
+    }; HeaderName::ALL.len()];
     let mut i = 0;
     while i < t.len() {
-        t[i] = known(HeaderName::ALL[i]);
+        let h = HeaderName::ALL[i];
+        let s = h.as_str().as_bytes();
+        assert!(s.len() >= 2 && s.len() <= MAX_LONG, "header name length");
+        let mut k = 0;
+        while k < s.len() {
+            assert!(
+                s[k].is_ascii_alphabetic() || s[k] == b'-',
+                "known names are letters and '-'"
+            );
+            k += 1;
+        }
+        t[i] = Known {
+            name: h,
+            words: words_of(s),
+        };
         i += 1;
     }
     t
 };
 
-/// Every long name's index in [`KNOWN`] in its slot. Built at compile
-/// time; two names in one slot stop the build.
+/// Index in [`KNOWN`] of the name in each slot. Built at compile time;
+/// two names in one slot stop the build.
 static TABLE: [u8; SLOTS] = {
     assert!(HeaderName::ALL.len() < EMPTY as usize);
     let mut t = [EMPTY; SLOTS];
     let mut i = 0;
-    while i < HeaderName::ALL.len() {
-        let k = slot(HeaderName::ALL[i].as_str().as_bytes());
-        assert!(t[k] == EMPTY, "header name hash collision: change slot()");
+    while i < KNOWN.len() {
+        let k = KNOWN[i].words.slot();
+        assert!(t[k] == EMPTY, "header name hash collision: change MAGIC");
         t[k] = i as u8;
         i += 1;
     }
@@ -202,50 +244,18 @@ static TABLE: [u8; SLOTS] = {
 };
 
 #[inline(always)]
-fn word8(b: &[u8], at: usize) -> u64 {
+fn word(b: &[u8], at: usize) -> Option<u64> {
+    let c = b.get(at..at + 8)?;
     let mut w = [0u8; 8];
-    w.copy_from_slice(&b[at..at + 8]);
-    u64::from_le_bytes(w)
+    w.copy_from_slice(c);
+    Some(u64::from_le_bytes(w))
 }
 
 #[inline(always)]
-fn word4(b: &[u8], at: usize) -> u32 {
-    let mut w = [0u8; 4];
-    w.copy_from_slice(&b[at..at + 4]);
-    u32::from_le_bytes(w)
-}
-
-#[inline(always)]
-fn word2(b: &[u8], at: usize) -> u16 {
-    u16::from_le_bytes([b[at], b[at + 1]])
-}
-
-impl Known {
-    /// `b` (of length `self.len`, at least 2) equals the name ignoring
-    /// ASCII case. Overlapping loads cover every byte.
-    #[inline(always)]
-    fn matches(&self, b: &[u8]) -> bool {
-        let n = b.len();
-        if n != self.len {
-            return false;
-        }
-        let (lo, ma) = (&self.lower[..], &self.mask[..]);
-        if n >= 8 {
-            let mut i = 0;
-            while i + 8 < n {
-                if word8(b, i) | word8(ma, i) != word8(lo, i) {
-                    return false;
-                }
-                i += 8;
-            }
-            word8(b, n - 8) | word8(ma, n - 8) == word8(lo, n - 8)
-        } else if n >= 4 {
-            word4(b, 0) | word4(ma, 0) == word4(lo, 0)
-                && word4(b, n - 4) | word4(ma, n - 4) == word4(lo, n - 4)
-        } else {
-            word2(b, 0) | word2(ma, 0) == word2(lo, 0)
-                && word2(b, n - 2) | word2(ma, n - 2) == word2(lo, n - 2)
-        }
+fn lookup(w: Words) -> HeaderName {
+    match KNOWN.get(TABLE[w.slot()] as usize) {
+        Some(k) if k.words == w => k.name,
+        _ => HeaderName::Other,
     }
 }
 
@@ -272,10 +282,40 @@ impl HeaderName {
         match b.len() {
             0 => HeaderName::Other,
             1 => HeaderName::compact_lookup(b[0]),
-            _ => match KNOWN.get(TABLE[slot(b)] as usize) {
-                Some(k) if k.matches(b) => k.name,
-                _ => HeaderName::Other,
+            // No known name holds CR (see the folding note above).
+            n if n > MAX_LONG || b.contains(&b'\r') => HeaderName::Other,
+            _ => lookup(words_of(b)),
+        }
+    }
+
+    /// The name `b[start..start + len]`, which the caller knows holds no
+    /// CR: the header parser, whose colon search stops at CR and LF.
+    #[inline(always)]
+    pub(crate) fn from_line(b: &[u8], start: usize, len: usize) -> HeaderName {
+        match len {
+            0 => HeaderName::Other,
+            1 => HeaderName::compact_lookup(b[start]),
+            2..=MAX_LONG => match word(b, start) {
+                Some(first) => {
+                    let mid = if len > 16 {
+                        word(b, start + 8)
+                    } else {
+                        Some(0)
+                    };
+                    let last = if len > 8 {
+                        word(b, start + len - 8)
+                    } else {
+                        Some(0)
+                    };
+                    match (mid, last) {
+                        (Some(mid), Some(last)) => lookup(Words::new(len, first, mid, last)),
+                        _ => HeaderName::Other,
+                    }
+                }
+                // Fewer than eight bytes left in the buffer.
+                None => HeaderName::from_bytes(&b[start..start + len]),
             },
+            _ => HeaderName::Other,
         }
     }
 }

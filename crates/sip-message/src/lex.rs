@@ -365,7 +365,7 @@ pub fn quote(s: &str) -> String {
 
 /// `gen-value` of a generic parameter: token, host (incl. IPv6 with or
 /// without brackets, RFC 5118 §4.5) or quoted-string.
-#[inline]
+#[inline(always)]
 pub(crate) fn gen_value(i: &[u8]) -> PResult<'_, &[u8]> {
     if i.first() == Some(&b'"') {
         return quoted_string(i);
@@ -386,7 +386,7 @@ pub(crate) type RawParam<'a> = (&'a [u8], Option<&'a [u8]>);
 /// Stops at the first byte that cannot continue the list, such as a comma
 /// between values, and returns the rest; the caller decides what may
 /// follow. `None` if a parameter is malformed.
-#[inline]
+#[inline(always)]
 pub(crate) fn scan_params<'a>(
     i: &'a [u8],
     mut f: impl FnMut(&'a [u8], Option<&'a [u8]>),

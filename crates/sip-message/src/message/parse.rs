@@ -58,26 +58,17 @@ fn line_end(b: &[u8], from: usize) -> Result<usize, ParseError> {
     }
 }
 
-/// Position of the first `:` of the line that starts at `from`, if it
-/// comes before the line's LF. Header names are short: this reads eight
-/// bytes per step with the "has zero byte" word trick and stops at the
-/// first `:` or `\n`.
+/// Position of the first `:` of the line that starts at `from`, if no CR
+/// or LF comes before it (a header name holds neither, so the name found
+/// this way is free of CR, which [`HeaderName::from_line`] relies on).
+/// Names are short: eight bytes per step with the word tricks of `lex`.
 #[inline(always)]
 fn find_colon(b: &[u8], from: usize) -> Option<usize> {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    const COLON: u64 = LO * b':' as u64;
-    const LF: u64 = LO * b'\n' as u64;
     let mut at = from;
-    while let Some(c) = b.get(at..at + 8) {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(c);
-        let w = u64::from_le_bytes(w);
-        let (x, y) = (w ^ COLON, w ^ LF);
-        // Exact for the lowest matching byte, which is all that is used.
-        let found = (x.wrapping_sub(LO) & !x | y.wrapping_sub(LO) & !y) & HI;
-        if found != 0 {
-            let p = at + (found.trailing_zeros() / 8) as usize;
+    while let Some(w) = lex::word_at(b, at) {
+        let m = lex::eq_mask(w, b':') | lex::eq_mask(w, b'\n') | lex::eq_mask(w, b'\r');
+        if m != 0 {
+            let p = at + lex::first_marked(m);
             return (b[p] == b':').then_some(p);
         }
         at += 8;
@@ -85,7 +76,7 @@ fn find_colon(b: &[u8], from: usize) -> Option<usize> {
     let p = at
         + b.get(at..)?
             .iter()
-            .position(|c| matches!(c, b':' | b'\n'))?;
+            .position(|c| matches!(c, b':' | b'\n' | b'\r'))?;
     (b[p] == b':').then_some(p)
 }
 
@@ -155,7 +146,7 @@ pub(super) fn parse(mut buf: Bytes, limits: &ParseLimits) -> Result<Message, Par
         while let [rest @ .., b' ' | b'\t'] = raw_name {
             raw_name = rest;
         }
-        let name = HeaderName::from_bytes(raw_name);
+        let name = HeaderName::from_line(b, line_start, raw_name.len());
         if name == HeaderName::Other
             && (raw_name.is_empty() || !raw_name.iter().all(|c| lex::is_token(*c)))
         {
