@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use crate::lex;
+
 macro_rules! header_names {
     ($( $variant:ident => $name:literal $(, $compact:literal)? ;)*) => {
         /// A header name. Known names are variants; compact forms map to the
@@ -21,6 +23,7 @@ macro_rules! header_names {
 
         impl HeaderName {
             /// The canonical (long) name as written by the serializer.
+            #[inline]
             pub const fn as_str(self) -> &'static str {
                 match self {
                     $( HeaderName::$variant => $name, )*
@@ -191,6 +194,50 @@ const fn words_of(b: &[u8]) -> Words {
     Words::new(n, padded_word(b, 0), padded_word(b, 8), last)
 }
 
+/// Room for `Name: ` of the longest known name, padded.
+const NAME_COLON_PAD: usize = 24;
+
+/// `Name: ` of every known name, padded to [`NAME_COLON_PAD`] bytes, with
+/// its length (index = position in [`HeaderName::ALL`]).
+static NAME_COLON: [([u8; NAME_COLON_PAD], usize); HeaderName::ALL.len()] = {
+    let mut t = [([0u8; NAME_COLON_PAD], 0); HeaderName::ALL.len()];
+    let mut i = 0;
+    while i < t.len() {
+        assert!(
+            HeaderName::ALL[i] as usize == i,
+            "ALL is in declaration order"
+        );
+        let s = HeaderName::ALL[i].as_str().as_bytes();
+        assert!(s.len() + 2 <= NAME_COLON_PAD);
+        let mut k = 0;
+        while k < s.len() {
+            t[i].0[k] = s[k];
+            k += 1;
+        }
+        t[i].0[k] = b':';
+        t[i].0[k + 1] = b' ';
+        t[i].1 = s.len() + 2;
+        i += 1;
+    }
+    t
+};
+
+/// `Name: ` for the builder: padded bytes and the length to keep.
+/// `Other` has the empty name of [`HeaderName::as_str`].
+#[inline]
+pub(crate) fn name_colon(h: HeaderName) -> (&'static [u8; NAME_COLON_PAD], usize) {
+    static OTHER: [u8; NAME_COLON_PAD] = {
+        let mut p = [0u8; NAME_COLON_PAD];
+        p[0] = b':';
+        p[1] = b' ';
+        p
+    };
+    match NAME_COLON.get(h as usize) {
+        Some((p, n)) => (p, *n),
+        None => (&OTHER, 2),
+    }
+}
+
 #[derive(Clone, Copy)]
 struct Known {
     name: HeaderName,
@@ -251,6 +298,22 @@ fn word(b: &[u8], at: usize) -> Option<u64> {
     Some(u64::from_le_bytes(w))
 }
 
+/// `b` (2 to 7 bytes) as a little-endian word, zero-padded: two
+/// overlapping loads whose common bytes agree, so OR joins them.
+#[inline(always)]
+fn short_word(b: &[u8]) -> u64 {
+    let n = b.len();
+    if n >= 4 {
+        let lo = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        let hi = u32::from_le_bytes([b[n - 4], b[n - 3], b[n - 2], b[n - 1]]);
+        u64::from(lo) | u64::from(hi) << (8 * (n - 4))
+    } else {
+        let lo = u16::from_le_bytes([b[0], b[1]]);
+        let hi = u16::from_le_bytes([b[n - 2], b[n - 1]]);
+        u64::from(lo) | u64::from(hi) << (8 * (n - 2))
+    }
+}
+
 #[inline(always)]
 fn lookup(w: Words) -> HeaderName {
     match KNOWN.get(TABLE[w.slot()] as usize) {
@@ -279,12 +342,32 @@ impl HeaderName {
     /// Recognises a name, long or compact, in any letter case.
     #[inline]
     pub fn from_bytes(b: &[u8]) -> HeaderName {
-        match b.len() {
+        let n = b.len();
+        match n {
             0 => HeaderName::Other,
             1 => HeaderName::compact_lookup(b[0]),
-            // No known name holds CR (see the folding note above).
-            n if n > MAX_LONG || b.contains(&b'\r') => HeaderName::Other,
-            _ => lookup(words_of(b)),
+            2..=MAX_LONG => {
+                let first = match word(b, 0) {
+                    Some(w) => w,
+                    None => short_word(b),
+                };
+                let mid = if n > 16 { word(b, 8).unwrap_or(0) } else { 0 };
+                let last = if n > 8 {
+                    word(b, n - 8).unwrap_or(0)
+                } else {
+                    0
+                };
+                // CR folds to '-' and no known name holds one (see above);
+                // the words cover every byte of the name.
+                let cr = lex::eq_mask(first, b'\r')
+                    | lex::eq_mask(mid, b'\r')
+                    | lex::eq_mask(last, b'\r');
+                if cr != 0 {
+                    return HeaderName::Other;
+                }
+                lookup(Words::new(n, first, mid, last))
+            }
+            _ => HeaderName::Other,
         }
     }
 
