@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use crate::lex;
+
 macro_rules! header_names {
     ($( $variant:ident => $name:literal $(, $compact:literal)? ;)*) => {
         /// A header name. Known names are variants; compact forms map to the
@@ -21,6 +23,7 @@ macro_rules! header_names {
 
         impl HeaderName {
             /// The canonical (long) name as written by the serializer.
+            #[inline]
             pub const fn as_str(self) -> &'static str {
                 match self {
                     $( HeaderName::$variant => $name, )*
@@ -114,53 +117,288 @@ header_names! {
     Replaces => "Replaces";
 }
 
+// Long names are recognised by a perfect hash over their first and last
+// eight bytes, folded to lower case, then one comparison of those words.
+//
+// Folding is `| 0x20` on every byte. Known names hold only letters and
+// `-`, and for a byte `c` that is not CR, `c | 0x20` equals a lower-case
+// letter only when `c` is that letter in either case, and equals `-` only
+// when `c` is `-` (`0x0d | 0x20` is `-` too, hence no CR). So for input
+// without CR, equal folded words mean equal names ignoring ASCII case
+// (RFC 3261 §7.3.1: field names are case-insensitive).
+
 /// Size of the perfect-hash table of long names.
 const SLOTS: usize = 256;
+/// Multiplier of the hash, found by search; the table below checks at
+/// compile time that no two known names share a slot.
+const MAGIC: u64 = 0xa8db_4941_654e_e069;
+const FOLD: u64 = 0x2020_2020_2020_2020;
+/// Longest name the words cover: bytes 0..8, 8..16 and len-8..len.
+const MAX_LONG: usize = 24;
 
-/// Hash of a name, case-insensitive: length, first, middle and last byte.
-/// Known names only hold letters and `-`, and callers pass tokens, so
-/// `| 0x20` folds case without colliding with other token characters.
-const fn slot(b: &[u8]) -> usize {
-    let n = b.len();
-    let f = (b[0] | 0x20) as usize;
-    let m = (b[n / 2] | 0x20) as usize;
-    let l = (b[n - 1] | 0x20) as usize;
-    (n * 50 + f * 17 + m * 13 + l) % SLOTS
+/// A long name (2 to 24 bytes) as folded words: `first` is bytes 0..8
+/// (only the name's bytes kept when it is shorter), `mid` bytes 8..16 when
+/// longer than 16, `last` the final eight bytes when longer than 8; unused
+/// words are zero.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Words {
+    len: usize,
+    first: u64,
+    mid: u64,
+    last: u64,
 }
 
-/// Every long name in its slot. Built at compile time; two names in one
-/// slot stop the build.
-static TABLE: [Option<HeaderName>; SLOTS] = {
-    let mut t = [None; SLOTS];
+impl Words {
+    /// From raw little-endian words of the input (`first` may hold bytes
+    /// past the name; `mid`/`last` are ignored when not needed).
+    #[inline(always)]
+    const fn new(len: usize, first: u64, mid: u64, last: u64) -> Words {
+        let first = if len < 8 {
+            (first | FOLD) & (u64::MAX >> (64 - 8 * len))
+        } else {
+            first | FOLD
+        };
+        Words {
+            len,
+            first,
+            mid: if len > 16 { mid | FOLD } else { 0 },
+            last: if len > 8 { last | FOLD } else { 0 },
+        }
+    }
+
+    #[inline(always)]
+    const fn slot(&self) -> usize {
+        let key = if self.len <= 8 {
+            self.first
+        } else {
+            self.first ^ self.last.rotate_left(29) ^ self.len as u64
+        };
+        (key.wrapping_mul(MAGIC) >> 56) as usize
+    }
+}
+
+/// Little-endian word of `b[at..]`, zero-padded past the end (const).
+const fn padded_word(b: &[u8], at: usize) -> u64 {
+    let mut w = 0u64;
     let mut i = 0;
-    while i < HeaderName::ALL.len() {
-        let h = HeaderName::ALL[i];
-        let k = slot(h.as_str().as_bytes());
-        assert!(t[k].is_none(), "header name hash collision: change slot()");
-        t[k] = Some(h);
+    while i < 8 && at + i < b.len() {
+        w |= (b[at + i] as u64) << (8 * i);
+        i += 1;
+    }
+    w
+}
+
+const fn words_of(b: &[u8]) -> Words {
+    let n = b.len();
+    let last = if n >= 8 { padded_word(b, n - 8) } else { 0 };
+    Words::new(n, padded_word(b, 0), padded_word(b, 8), last)
+}
+
+/// Room for `Name: ` of the longest known name, padded.
+const NAME_COLON_PAD: usize = 24;
+
+/// `Name: ` of every known name, padded to [`NAME_COLON_PAD`] bytes, with
+/// its length (index = position in [`HeaderName::ALL`]).
+static NAME_COLON: [([u8; NAME_COLON_PAD], usize); HeaderName::ALL.len()] = {
+    let mut t = [([0u8; NAME_COLON_PAD], 0); HeaderName::ALL.len()];
+    let mut i = 0;
+    while i < t.len() {
+        assert!(
+            HeaderName::ALL[i] as usize == i,
+            "ALL is in declaration order"
+        );
+        let s = HeaderName::ALL[i].as_str().as_bytes();
+        assert!(s.len() + 2 <= NAME_COLON_PAD);
+        let mut k = 0;
+        while k < s.len() {
+            t[i].0[k] = s[k];
+            k += 1;
+        }
+        t[i].0[k] = b':';
+        t[i].0[k + 1] = b' ';
+        t[i].1 = s.len() + 2;
         i += 1;
     }
     t
 };
 
+/// `Name: ` for the builder: padded bytes and the length to keep.
+/// `Other` has the empty name of [`HeaderName::as_str`].
+#[inline]
+pub(crate) fn name_colon(h: HeaderName) -> (&'static [u8; NAME_COLON_PAD], usize) {
+    static OTHER: [u8; NAME_COLON_PAD] = {
+        let mut p = [0u8; NAME_COLON_PAD];
+        p[0] = b':';
+        p[1] = b' ';
+        p
+    };
+    match NAME_COLON.get(h as usize) {
+        Some((p, n)) => (p, *n),
+        None => (&OTHER, 2),
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Known {
+    name: HeaderName,
+    words: Words,
+}
+
+/// No name in this slot.
+const EMPTY: u8 = u8::MAX;
+
+/// Every long name, prepared (index = position in [`HeaderName::ALL`]).
+static KNOWN: [Known; HeaderName::ALL.len()] = {
+    let mut t = [Known {
+        name: HeaderName::Other,
+        words: Words::new(2, 0, 0, 0),
+    }; HeaderName::ALL.len()];
+    let mut i = 0;
+    while i < t.len() {
+        let h = HeaderName::ALL[i];
+        let s = h.as_str().as_bytes();
+        assert!(s.len() >= 2 && s.len() <= MAX_LONG, "header name length");
+        let mut k = 0;
+        while k < s.len() {
+            assert!(
+                s[k].is_ascii_alphabetic() || s[k] == b'-',
+                "known names are letters and '-'"
+            );
+            k += 1;
+        }
+        t[i] = Known {
+            name: h,
+            words: words_of(s),
+        };
+        i += 1;
+    }
+    t
+};
+
+/// Index in [`KNOWN`] of the name in each slot. Built at compile time;
+/// two names in one slot stop the build.
+static TABLE: [u8; SLOTS] = {
+    assert!(HeaderName::ALL.len() < EMPTY as usize);
+    let mut t = [EMPTY; SLOTS];
+    let mut i = 0;
+    while i < KNOWN.len() {
+        let k = KNOWN[i].words.slot();
+        assert!(t[k] == EMPTY, "header name hash collision: change MAGIC");
+        t[k] = i as u8;
+        i += 1;
+    }
+    t
+};
+
+#[inline(always)]
+fn word(b: &[u8], at: usize) -> Option<u64> {
+    let c = b.get(at..at + 8)?;
+    let mut w = [0u8; 8];
+    w.copy_from_slice(c);
+    Some(u64::from_le_bytes(w))
+}
+
+/// `b` (2 to 7 bytes) as a little-endian word, zero-padded: two
+/// overlapping loads whose common bytes agree, so OR joins them.
+#[inline(always)]
+fn short_word(b: &[u8]) -> u64 {
+    let n = b.len();
+    if n >= 4 {
+        let lo = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        let hi = u32::from_le_bytes([b[n - 4], b[n - 3], b[n - 2], b[n - 1]]);
+        u64::from(lo) | u64::from(hi) << (8 * (n - 4))
+    } else {
+        let lo = u16::from_le_bytes([b[0], b[1]]);
+        let hi = u16::from_le_bytes([b[n - 2], b[n - 1]]);
+        u64::from(lo) | u64::from(hi) << (8 * (n - 2))
+    }
+}
+
+#[inline(always)]
+fn lookup(w: Words) -> HeaderName {
+    match KNOWN.get(TABLE[w.slot()] as usize) {
+        Some(k) if k.words == w => k.name,
+        _ => HeaderName::Other,
+    }
+}
+
 impl HeaderName {
+    /// The headers [`Message::parse`](crate::Message::parse) decodes at
+    /// once: what transactions and dialogs match on, and the framing.
+    #[inline(always)]
+    pub(crate) fn is_eager(self) -> bool {
+        matches!(
+            self,
+            HeaderName::Via
+                | HeaderName::CSeq
+                | HeaderName::CallId
+                | HeaderName::From
+                | HeaderName::To
+                | HeaderName::ContentLength
+                | HeaderName::MaxForwards
+        )
+    }
+
     /// Recognises a name, long or compact, in any letter case.
     #[inline]
     pub fn from_bytes(b: &[u8]) -> HeaderName {
-        match b.len() {
+        let n = b.len();
+        match n {
             0 => HeaderName::Other,
             1 => HeaderName::compact_lookup(b[0]),
-            _ => match TABLE[slot(b)] {
-                Some(h) => {
-                    let name = h.as_str().as_bytes();
-                    if b == name || b.eq_ignore_ascii_case(name) {
-                        h
+            2..=MAX_LONG => {
+                let first = match word(b, 0) {
+                    Some(w) => w,
+                    None => short_word(b),
+                };
+                let mid = if n > 16 { word(b, 8).unwrap_or(0) } else { 0 };
+                let last = if n > 8 {
+                    word(b, n - 8).unwrap_or(0)
+                } else {
+                    0
+                };
+                // CR folds to '-' and no known name holds one (see above);
+                // the words cover every byte of the name.
+                let cr = lex::eq_mask(first, b'\r')
+                    | lex::eq_mask(mid, b'\r')
+                    | lex::eq_mask(last, b'\r');
+                if cr != 0 {
+                    return HeaderName::Other;
+                }
+                lookup(Words::new(n, first, mid, last))
+            }
+            _ => HeaderName::Other,
+        }
+    }
+
+    /// The name `b[start..start + len]`, which the caller knows holds no
+    /// CR: the header parser, whose colon search stops at CR and LF.
+    #[inline(always)]
+    pub(crate) fn from_line(b: &[u8], start: usize, len: usize) -> HeaderName {
+        match len {
+            0 => HeaderName::Other,
+            1 => HeaderName::compact_lookup(b[start]),
+            2..=MAX_LONG => match word(b, start) {
+                Some(first) => {
+                    let mid = if len > 16 {
+                        word(b, start + 8)
                     } else {
-                        HeaderName::Other
+                        Some(0)
+                    };
+                    let last = if len > 8 {
+                        word(b, start + len - 8)
+                    } else {
+                        Some(0)
+                    };
+                    match (mid, last) {
+                        (Some(mid), Some(last)) => lookup(Words::new(len, first, mid, last)),
+                        _ => HeaderName::Other,
                     }
                 }
-                None => HeaderName::Other,
+                // Fewer than eight bytes left in the buffer.
+                None => HeaderName::from_bytes(&b[start..start + len]),
             },
+            _ => HeaderName::Other,
         }
     }
 }

@@ -106,6 +106,41 @@ const fn classes() -> [u8; 256] {
 
 static CLASS: [u8; 256] = classes();
 
+const GEN_VALUE: u8 = 1; // token / ":" / "[" / "]": unquoted gen-value
+const HOST: u8 = 2; // alphanum / "-" / "." / "_": a Via sent-by host name
+
+const fn classes2() -> [u8; 256] {
+    let t1 = classes();
+    let mut t = [0u8; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        let mut v = 0;
+        if t1[c] & TOKEN != 0 || matches!(b, b':' | b'[' | b']') {
+            v |= GEN_VALUE;
+        }
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_') {
+            v |= HOST;
+        }
+        t[c] = v;
+        c += 1;
+    }
+    t
+}
+
+static CLASS2: [u8; 256] = classes2();
+
+/// A byte of an unquoted `gen-value` (token, or host with IPv6 brackets).
+#[inline]
+pub(crate) fn is_gen_value(b: u8) -> bool {
+    CLASS2[b as usize] & GEN_VALUE != 0
+}
+/// A byte of a host name or IPv4 address (`alphanum / "-" / "." / "_"`).
+#[inline]
+pub(crate) fn is_host_char(b: u8) -> bool {
+    CLASS2[b as usize] & HOST != 0
+}
+
 #[inline]
 pub(crate) fn is_token(b: u8) -> bool {
     CLASS[b as usize] & TOKEN != 0
@@ -141,6 +176,71 @@ pub(crate) fn is_hex(b: u8) -> bool {
 #[inline]
 pub(crate) fn is_ws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\r' | b'\n')
+}
+
+// Word-at-a-time searches ("SWAR", safe code): eight bytes per step with
+// the classic bit tricks. For `x.wrapping_sub(LO * n) & !x & HI` the
+// lowest set bit is exact (it marks the first byte below `n`, `n <= 128`);
+// higher bits may be false positives caused by the borrow, so only the
+// lowest one is ever used. Header values are tens of bytes, where this
+// beats setting up a SIMD search.
+
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+#[inline(always)]
+pub(crate) fn word_at(b: &[u8], at: usize) -> Option<u64> {
+    let c = b.get(at..at + 8)?;
+    let mut w = [0u8; 8];
+    w.copy_from_slice(c);
+    Some(u64::from_le_bytes(w))
+}
+
+/// High bit set in the bytes of `w` equal to `c` (lowest one exact).
+#[inline(always)]
+pub(crate) fn eq_mask(w: u64, c: u8) -> u64 {
+    let x = w ^ (LO * u64::from(c));
+    x.wrapping_sub(LO) & !x & HI
+}
+
+/// High bit set in the bytes of `w` below `n` (lowest one exact, `n <= 128`).
+#[inline(always)]
+fn lt_mask(w: u64, n: u8) -> u64 {
+    w.wrapping_sub(LO * u64::from(n)) & !w & HI
+}
+
+/// Byte index of the lowest marked byte of a non-zero mask.
+#[inline(always)]
+pub(crate) fn first_marked(m: u64) -> usize {
+    (m.trailing_zeros() / 8) as usize
+}
+
+/// Position of the first `c` in `b`.
+#[inline]
+pub(crate) fn find_byte(b: &[u8], c: u8) -> Option<usize> {
+    let mut at = 0;
+    while let Some(w) = word_at(b, at) {
+        let m = eq_mask(w, c);
+        if m != 0 {
+            return Some(at + first_marked(m));
+        }
+        at += 8;
+    }
+    b[at..].iter().position(|x| *x == c).map(|p| at + p)
+}
+
+/// True if `b` holds SP, HT, CR or LF. Other bytes below `0x21` are rare:
+/// the word test finds any byte below `0x21`, the exact test decides.
+#[inline]
+pub(crate) fn has_lws(b: &[u8]) -> bool {
+    let mut at = 0;
+    while let Some(w) = word_at(b, at) {
+        if lt_mask(w, 0x21) != 0 && b[at..at + 8].iter().any(|c| is_ws(*c)) {
+            return true;
+        }
+        at += 8;
+    }
+    b[at..].iter().any(|c| is_ws(*c))
 }
 
 /// A nom error at `i`.
@@ -265,11 +365,16 @@ pub fn quote(s: &str) -> String {
 
 /// `gen-value` of a generic parameter: token, host (incl. IPv6 with or
 /// without brackets, RFC 5118 §4.5) or quoted-string.
+#[inline(always)]
 pub(crate) fn gen_value(i: &[u8]) -> PResult<'_, &[u8]> {
     if i.first() == Some(&b'"') {
         return quoted_string(i);
     }
-    take_while1(|b| is_token(b) || b == b':' || b == b'[' || b == b']')(i)
+    let n = i.iter().position(|b| !is_gen_value(*b)).unwrap_or(i.len());
+    if n == 0 {
+        return fail(i, ErrorKind::TakeWhile1);
+    }
+    Ok((&i[n..], &i[..n]))
 }
 
 /// One raw parameter: name and optional value, as slices.
@@ -281,30 +386,41 @@ pub(crate) type RawParam<'a> = (&'a [u8], Option<&'a [u8]>);
 /// Stops at the first byte that cannot continue the list, such as a comma
 /// between values, and returns the rest; the caller decides what may
 /// follow. `None` if a parameter is malformed.
-#[inline]
+#[inline(always)]
 pub(crate) fn scan_params<'a>(
-    mut i: &'a [u8],
+    i: &'a [u8],
     mut f: impl FnMut(&'a [u8], Option<&'a [u8]>),
 ) -> Option<&'a [u8]> {
-    loop {
-        let r = skip_ws(i);
-        if r.first() != Some(&b';') {
-            return Some(i);
+    let ws = |mut p: usize| {
+        while i.get(p).is_some_and(|b| is_ws(*b)) {
+            p += 1;
         }
-        let r = skip_ws(&r[1..]);
-        let n = r.iter().position(|b| !is_token(*b)).unwrap_or(r.len());
-        if n == 0 {
+        p
+    };
+    // Everything before `done` has been read.
+    let mut done = 0;
+    loop {
+        let semi = ws(done);
+        if i.get(semi) != Some(&b';') {
+            return Some(&i[done..]);
+        }
+        let start = ws(semi + 1);
+        let mut end = start;
+        while i.get(end).is_some_and(|b| is_token(*b)) {
+            end += 1;
+        }
+        if end == start {
             return None;
         }
-        let (name, r) = r.split_at(n);
-        let r2 = skip_ws(r);
-        if r2.first() == Some(&b'=') {
-            let (rest, v) = gen_value(skip_ws(&r2[1..])).ok()?;
+        let name = &i[start..end];
+        let eq = ws(end);
+        if i.get(eq) == Some(&b'=') {
+            let (rest, v) = gen_value(&i[ws(eq + 1)..]).ok()?;
             f(name, Some(v));
-            i = rest;
+            done = i.len() - rest.len();
         } else {
             f(name, None);
-            i = r;
+            done = end;
         }
     }
 }
@@ -366,30 +482,38 @@ impl<'a> Iterator for CommaSplit<'a> {
     }
 }
 
-/// Parses `1*DIGIT` into a number that must fit the target type.
-pub(crate) fn digits<T: TryFrom<u64>>(i: &[u8]) -> PResult<'_, T> {
-    let (rest, d) = take_while1(|b: u8| b.is_ascii_digit())(i)?;
-    let mut v: u64 = 0;
-    for &b in d.iter() {
-        v = match v
-            .checked_mul(10)
-            .and_then(|v| v.checked_add(u64::from(b - b'0')))
-        {
-            Some(v) => v,
-            None => return fail(i, ErrorKind::TooLarge),
-        };
+/// Reads `1*DIGIT` at the start of `i`: the value (`None` on u64
+/// overflow or no digit) and the number of digits.
+#[inline]
+fn leading_digits(i: &[u8]) -> (Option<u64>, usize) {
+    let mut v: Option<u64> = Some(0);
+    let mut n = 0;
+    while let Some(d) = i.get(n).filter(|b| b.is_ascii_digit()) {
+        v = v.and_then(|v| v.checked_mul(10)?.checked_add(u64::from(d - b'0')));
+        n += 1;
     }
-    match T::try_from(v) {
-        Ok(v) => Ok((rest, v)),
-        Err(_) => fail(i, ErrorKind::TooLarge),
+    (v.filter(|_| n > 0), n)
+}
+
+/// Parses `1*DIGIT` into a number that must fit the target type.
+#[inline]
+pub(crate) fn digits<T: TryFrom<u64>>(i: &[u8]) -> PResult<'_, T> {
+    match leading_digits(i) {
+        (_, 0) => fail(i, ErrorKind::TakeWhile1),
+        (Some(v), n) => match T::try_from(v) {
+            Ok(v) => Ok((&i[n..], v)),
+            Err(_) => fail(i, ErrorKind::TooLarge),
+        },
+        (None, _) => fail(i, ErrorKind::TooLarge),
     }
 }
 
 /// Parses a whole trimmed value as `1*DIGIT` of the target type.
+#[inline]
 pub(crate) fn number<T: TryFrom<u64>>(v: &[u8]) -> Option<T> {
     let v = trim(v);
-    match digits::<T>(v) {
-        Ok((b"", n)) => Some(n),
+    match leading_digits(v) {
+        (Some(n), len) if len == v.len() => T::try_from(n).ok(),
         _ => None,
     }
 }

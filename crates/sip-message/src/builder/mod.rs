@@ -62,6 +62,8 @@ pub struct Builder<K> {
     values: Vec<u8>,
     /// True while `entries` cover `values` in order, without gaps.
     in_order: bool,
+    /// A Content-Length line was added at some point (encode drops it).
+    had_content_length: bool,
     body: Bytes,
 }
 
@@ -77,6 +79,7 @@ impl<K> Builder<K> {
             entries: Vec::with_capacity(16),
             values: Vec::with_capacity(1024),
             in_order: true,
+            had_content_length: false,
             body: Bytes::new(),
         }
     }
@@ -101,10 +104,18 @@ impl<K> Builder<K> {
     fn begin_line(&mut self, name: &Name) -> usize {
         let line = self.values.len();
         match name {
-            Name::Known(h) => self.values.extend_from_slice(h.as_str().as_bytes()),
-            Name::Raw(r) => self.values.extend_from_within(r.clone()),
+            Name::Known(h) => {
+                // A fixed-size copy of the padded "Name: " (no copy call for
+                // a variable length), then the padding is cut off.
+                let (padded, len) = crate::header_name::name_colon(*h);
+                self.values.extend_from_slice(padded);
+                self.values.truncate(line + len);
+            }
+            Name::Raw(r) => {
+                self.values.extend_from_within(r.clone());
+                self.values.extend_from_slice(b": ");
+            }
         }
-        self.values.extend_from_slice(b": ");
         line
     }
 
@@ -145,6 +156,7 @@ impl<K> Builder<K> {
 
     #[inline]
     fn push_entry(&mut self, name: Name, line: usize, start: usize, at: Option<usize>) {
+        self.had_content_length |= name == Name::Known(HeaderName::ContentLength);
         let value = start..self.values.len();
         self.values.extend_from_slice(b"\r\n");
         let entry = Entry {
@@ -179,31 +191,44 @@ impl<K> Builder<K> {
     /// of the first one, or at the end).
     #[inline]
     pub fn replace<H: TypedHeader + fmt::Display>(mut self, h: &H) -> Self {
+        self.replace_typed(h);
+        self
+    }
+
+    fn replace_typed<H: TypedHeader + fmt::Display>(&mut self, h: &H) {
         let at = self.position(&Name::Known(H::NAME));
         let before = self.entries.len();
         self.entries.retain(|e| e.name != Name::Known(H::NAME));
         self.in_order &= self.entries.len() == before;
         self.push_typed(h, at);
-        self
     }
 
     /// Appends a header given as text. Known names (long or compact) are
     /// recognised; the value is written as given.
     #[inline]
     pub fn raw_header(mut self, name: &str, value: &str) -> Self {
-        let n = self.name_of(name);
-        self.push_value(n, value, None);
+        self.push_raw(name, value, None);
         self
+    }
+
+    #[inline]
+    fn push_raw(&mut self, name: &str, value: &str, at: Option<usize>) {
+        let n = self.name_of(name);
+        self.push_value(n, value, at);
     }
 
     /// Replaces every line of a header by this raw value.
     #[inline]
     pub fn replace_raw(mut self, name: &str, value: &str) -> Self {
+        self.replace_raw_value(name, value);
+        self
+    }
+
+    fn replace_raw_value(&mut self, name: &str, value: &str) {
         let n = self.name_of(name);
         let at = self.position(&n);
         self.remove_name(&n);
         self.push_value(n, value, at);
-        self
     }
 
     fn remove_name(&mut self, n: &Name) {
@@ -222,8 +247,7 @@ impl<K> Builder<K> {
     /// Inserts a raw header before every other header.
     #[inline]
     pub fn raw_header_first(mut self, name: &str, value: &str) -> Self {
-        let n = self.name_of(name);
-        self.push_value(n, value, Some(0));
+        self.push_raw(name, value, Some(0));
         self
     }
 
@@ -256,15 +280,24 @@ impl<K> Builder<K> {
     #[inline]
     pub fn body(mut self, content_type: &str, body: impl Into<Bytes>) -> Self {
         if !content_type.is_empty() {
-            self = self.replace_raw("Content-Type", content_type);
+            self.replace_raw_value("Content-Type", content_type);
         }
         self.body = body.into();
         self
     }
 
+    /// True if the header lines are `values` as it stands: added in
+    /// order, none removed, no Content-Length among them.
+    fn lines_are_values(&self) -> bool {
+        let cl = Name::Known(HeaderName::ContentLength);
+        self.in_order && !(self.had_content_length && self.entries.iter().any(|e| e.name == cl))
+    }
+
+    /// Header lines, Content-Length (computed, RFC 3261 §20.14), blank
+    /// line and body.
     fn write_rest(&self, out: &mut Vec<u8>) {
         let cl = Name::Known(HeaderName::ContentLength);
-        if self.in_order && !self.entries.iter().any(|e| e.name == cl) {
+        if self.lines_are_values() {
             out.extend_from_slice(&self.values);
         } else {
             for e in self.entries.iter().filter(|e| e.name != cl) {
@@ -277,8 +310,24 @@ impl<K> Builder<K> {
         out.extend_from_slice(&self.body);
     }
 
-    fn capacity(&self) -> usize {
-        96 + self.values.len() + self.entries.len() * 24 + self.body.len()
+    /// Exactly the number of bytes [`Builder::write_rest`] writes, so the
+    /// output buffer is allocated once and becomes `Bytes` without a
+    /// second allocation (a `Vec` whose length is its capacity).
+    fn rest_len(&self) -> usize {
+        let lines = if self.lines_are_values() {
+            self.values.len()
+        } else {
+            let cl = Name::Known(HeaderName::ContentLength);
+            self.entries
+                .iter()
+                .filter(|e| e.name != cl)
+                .map(|e| e.line.len())
+                .sum()
+        };
+        lines
+            + b"Content-Length: \r\n\r\n".len()
+            + crate::encode::decimal_len(self.body.len() as u64)
+            + self.body.len()
     }
 }
 
@@ -309,12 +358,16 @@ impl Builder<RequestLine> {
 
     /// Serializes the request.
     pub fn encode(&self) -> Bytes {
-        let mut out = Vec::with_capacity(self.capacity() + self.start.uri.len());
-        out.extend_from_slice(self.start.method.as_str().as_bytes());
+        let method = self.start.method.as_str().as_bytes();
+        let uri = self.start.uri.as_bytes();
+        let len = method.len() + uri.len() + b"  SIP/2.0\r\n".len() + self.rest_len();
+        let mut out = Vec::with_capacity(len);
+        out.extend_from_slice(method);
         out.push(b' ');
-        out.extend_from_slice(self.start.uri.as_bytes());
+        out.extend_from_slice(uri);
         out.extend_from_slice(b" SIP/2.0\r\n");
         self.write_rest(&mut out);
+        debug_assert_eq!(out.len(), len);
         Bytes::from(out)
     }
 
@@ -375,28 +428,65 @@ impl Builder<StatusLine> {
 
     /// Serializes the response.
     pub fn encode(&self) -> Bytes {
-        let mut out = Vec::with_capacity(self.capacity() + self.start.reason.len());
-        out.extend_from_slice(b"SIP/2.0 ");
-        crate::encode::put_u64(&mut out, u64::from(self.start.code));
-        out.push(b' ');
-        out.extend_from_slice(self.start.reason.as_bytes());
-        out.extend_from_slice(b"\r\n");
-        match &self.start.to_tag {
-            Some(tag) => {
-                let mut b = self.clone();
-                if let Some(i) = b.position(&Name::Known(HeaderName::To)) {
-                    let v = &b.values[b.entries[i].value.clone()];
-                    if matches!(crate::headers::eager_tag(v), Some(None)) {
-                        let new = format!("{};tag={tag}", String::from_utf8_lossy(v));
-                        b.entries.remove(i);
-                        b.in_order = false;
-                        b.push_value(Name::Known(HeaderName::To), &new, Some(i));
-                    }
-                }
-                b.write_rest(&mut out);
+        let reason = self.start.reason.as_bytes();
+        let head_len = b"SIP/2.0  \r\n".len()
+            + crate::encode::decimal_len(u64::from(self.start.code))
+            + reason.len();
+        // RFC 3261 §8.2.6.2: the To of the response gets the tag if it has
+        // none yet; that one line is written anew, the others as they are.
+        let to = self.start.to_tag.as_ref().and_then(|tag| {
+            let i = self.position(&Name::Known(HeaderName::To))?;
+            let v = &self.values[self.entries[i].value.clone()];
+            matches!(crate::headers::eager_tag(v), Some(None))
+                .then(|| (i, String::from_utf8_lossy(v), tag))
+        });
+        let write_head = |out: &mut Vec<u8>| {
+            out.extend_from_slice(b"SIP/2.0 ");
+            crate::encode::put_u64(out, u64::from(self.start.code));
+            out.push(b' ');
+            out.extend_from_slice(reason);
+            out.extend_from_slice(b"\r\n");
+        };
+        let Some((to_at, to_value, tag)) = to else {
+            let len = head_len + self.rest_len();
+            let mut out = Vec::with_capacity(len);
+            write_head(&mut out);
+            self.write_rest(&mut out);
+            debug_assert_eq!(out.len(), len);
+            return Bytes::from(out);
+        };
+        let lines = || {
+            self.entries
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| e.name != Name::Known(HeaderName::ContentLength))
+        };
+        let new_to_len = b"To: ;tag=\r\n".len() + to_value.len() + tag.len();
+        let len = head_len
+            + lines()
+                .map(|(i, e)| if i == to_at { new_to_len } else { e.line.len() })
+                .sum::<usize>()
+            + b"Content-Length: \r\n\r\n".len()
+            + crate::encode::decimal_len(self.body.len() as u64)
+            + self.body.len();
+        let mut out = Vec::with_capacity(len);
+        write_head(&mut out);
+        for (i, e) in lines() {
+            if i == to_at {
+                out.extend_from_slice(b"To: ");
+                out.extend_from_slice(to_value.as_bytes());
+                out.extend_from_slice(b";tag=");
+                out.extend_from_slice(tag.as_bytes());
+                out.extend_from_slice(b"\r\n");
+            } else {
+                out.extend_from_slice(&self.values[e.line.clone()]);
             }
-            None => self.write_rest(&mut out),
         }
+        out.extend_from_slice(b"Content-Length: ");
+        crate::encode::put_u64(&mut out, self.body.len() as u64);
+        out.extend_from_slice(b"\r\n\r\n");
+        out.extend_from_slice(&self.body);
+        debug_assert_eq!(out.len(), len);
         Bytes::from(out)
     }
 

@@ -6,7 +6,7 @@ use bytes::Bytes;
 
 use super::TypedHeader;
 use crate::header_name::HeaderName;
-use crate::lex::{self, skip_ws, token};
+use crate::lex::{self, skip_ws};
 use crate::method::Method;
 
 /// `CSeq: 1*DIGIT LWS Method`. The number must fit 32 bits (RFC 4475 §3.1.2.4).
@@ -32,18 +32,34 @@ impl CSeq {
 }
 
 /// Parses `1*DIGIT LWS token` and returns the number and method slice.
+/// Leading and trailing white space is allowed; the number must fit 32
+/// bits (RFC 4475 §3.1.2.4). Index-based: this runs on every message.
 pub(crate) fn raw_cseq(v: &[u8]) -> Option<(u32, &[u8])> {
-    let v = skip_ws(v);
-    let (rest, n) = lex::digits::<u32>(v).ok()?;
-    let after = skip_ws(rest);
-    if after.len() == rest.len() {
-        return None; // LWS is mandatory
+    let ws = |mut p: usize| {
+        while v.get(p).is_some_and(|b| lex::is_ws(*b)) {
+            p += 1;
+        }
+        p
+    };
+    let start = ws(0);
+    let mut p = start;
+    let mut n: u32 = 0;
+    while let Some(d) = v.get(p).filter(|b| b.is_ascii_digit()) {
+        n = n.checked_mul(10)?.checked_add(u32::from(d - b'0'))?;
+        p += 1;
     }
-    let (rest, m) = token(after).ok()?;
-    if !skip_ws(rest).is_empty() {
+    let m = ws(p);
+    if p == start || m == p {
+        return None; // 1*DIGIT, then LWS is mandatory
+    }
+    let mut e = m;
+    while v.get(e).is_some_and(|b| lex::is_token(*b)) {
+        e += 1;
+    }
+    if e == m || ws(e) != v.len() {
         return None;
     }
-    Some((n, m))
+    Some((n, &v[m..e]))
 }
 
 pub(crate) fn method_in(src: &Bytes, m: &[u8]) -> Option<Method> {

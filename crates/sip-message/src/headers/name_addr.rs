@@ -71,23 +71,15 @@ pub(crate) fn scan_name_addr<'a>(
         }
     };
     let (rest, uri, colon) = if after_display.first() == Some(&b'<') {
-        // One pass: find '>', reject white space, note the scheme colon.
+        // The first '>' closes; no white space before it; note the
+        // scheme colon. Word-at-a-time searches: URIs are tens of bytes.
         let inner = &after_display[1..];
-        let mut colon = None;
-        let mut close = None;
-        for (k, b) in inner.iter().enumerate() {
-            match b {
-                b'>' => {
-                    close = Some(k);
-                    break;
-                }
-                b':' if colon.is_none() => colon = Some(k),
-                b' ' | b'\t' | b'\r' | b'\n' => return None,
-                _ => {}
-            }
+        let close = lex::find_byte(inner, b'>')?;
+        let uri = &inner[..close];
+        if lex::has_lws(uri) {
+            return None;
         }
-        let close = close?;
-        (&inner[close + 1..], &inner[..close], colon)
+        (&inner[close + 1..], uri, lex::find_byte(uri, b':'))
     } else {
         if display.is_some() {
             return None;

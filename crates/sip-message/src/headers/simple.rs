@@ -152,13 +152,12 @@ impl CallId {
 pub(crate) fn valid_call_id(v: &[u8]) -> bool {
     let mut at = None;
     for (i, b) in v.iter().enumerate() {
-        if *b == b'@' {
-            if at.is_some() {
+        // '@' is not a word character: one table test per byte.
+        if !lex::is_word(*b) {
+            if *b != b'@' || at.is_some() {
                 return false;
             }
             at = Some(i);
-        } else if !lex::is_word(*b) {
-            return false;
         }
     }
     match at {

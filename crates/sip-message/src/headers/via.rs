@@ -153,7 +153,7 @@ fn sent_by_host(i: &[u8]) -> PResult<'_, &[u8]> {
         }
     } else {
         i.iter()
-            .position(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_')))
+            .position(|b| !lex::is_host_char(*b))
             .unwrap_or(i.len())
     };
     if end == 0 {
@@ -308,16 +308,13 @@ impl TypedHeader for Via {
 
 impl Via {
     fn encode(&self, out: &mut Vec<u8>) {
-        for part in [
-            &*self.protocol,
-            "/",
-            &*self.version,
-            "/",
-            &*self.transport_name,
-            " ",
-        ] {
-            out.extend_from_slice(part.as_bytes());
-        }
+        // sent-protocol SP sent-by (RFC 3261 §20.42)
+        out.extend_from_slice(self.protocol.as_bytes());
+        out.push(b'/');
+        out.extend_from_slice(self.version.as_bytes());
+        out.push(b'/');
+        out.extend_from_slice(self.transport_name.as_bytes());
+        out.push(b' ');
         self.host.encode(out);
         if let Some(p) = self.port {
             out.push(b':');

@@ -58,6 +58,28 @@ fn line_end(b: &[u8], from: usize) -> Result<usize, ParseError> {
     }
 }
 
+/// Position of the first `:` of the line that starts at `from`, if no CR
+/// or LF comes before it (a header name holds neither, so the name found
+/// this way is free of CR, which [`HeaderName::from_line`] relies on).
+/// Names are short: eight bytes per step with the word tricks of `lex`.
+#[inline(always)]
+fn find_colon(b: &[u8], from: usize) -> Option<usize> {
+    let mut at = from;
+    while let Some(w) = lex::word_at(b, at) {
+        let m = lex::eq_mask(w, b':') | lex::eq_mask(w, b'\n') | lex::eq_mask(w, b'\r');
+        if m != 0 {
+            let p = at + lex::first_marked(m);
+            return (b[p] == b':').then_some(p);
+        }
+        at += 8;
+    }
+    let p = at
+        + b.get(at..)?
+            .iter()
+            .position(|c| matches!(c, b':' | b'\n' | b'\r'))?;
+    (b[p] == b':').then_some(p)
+}
+
 pub(super) fn parse(mut buf: Bytes, limits: &ParseLimits) -> Result<Message, ParseError> {
     // Spans are u32: whatever the configured limit, nothing above 4 GiB.
     let max = limits.max_message_size.min(u32::MAX as usize);
@@ -88,16 +110,21 @@ pub(super) fn parse(mut buf: Bytes, limits: &ParseLimits) -> Result<Message, Par
         if pos + 2 > limits.max_head_size {
             return Err(ParseError::new(K::TooLarge, pos));
         }
-        if b[pos..].starts_with(b"\r\n") {
-            pos += 2;
-            break;
-        }
-        if pos >= b.len() {
-            return Err(ParseError::new(K::Incomplete, pos));
+        match b.get(pos..pos + 2) {
+            Some(b"\r\n") => {
+                pos += 2;
+                break;
+            }
+            _ if pos >= b.len() => return Err(ParseError::new(K::Incomplete, pos)),
+            _ => {}
         }
         // One header: a line plus every continuation line (SP/HT start).
+        // The colon is looked for first, on the first physical line only
+        // (a name cannot hold CR or LF); the line end is then searched
+        // from the colon on.
         let line_start = pos;
-        let mut end = line_end(b, pos)?;
+        let colon = find_colon(b, pos);
+        let mut end = line_end(b, colon.map_or(pos, |c| c + 1))?;
         while matches!(b.get(end + 2), Some(b' ' | b'\t')) {
             end = line_end(b, end + 2)?;
         }
@@ -107,42 +134,36 @@ pub(super) fn parse(mut buf: Bytes, limits: &ParseLimits) -> Result<Message, Par
         if fields.len() >= limits.max_headers {
             return Err(ParseError::new(K::TooManyHeaders, line_start));
         }
-        let line = &b[line_start..end];
-        // header-name HCOLON: token, then HCOLON = *( SP / HTAB ) ":" SWS
-        let name_end = line
-            .iter()
-            .position(|c| !lex::is_token(*c))
-            .unwrap_or(line.len());
-        let mut colon = name_end;
-        while matches!(line.get(colon), Some(b' ' | b'\t')) {
-            colon += 1;
+        // RFC 3261 §7.3.1: header-name HCOLON, where header-name = token
+        // and HCOLON = *( SP / HTAB ) ":" SWS. The first colon ends the
+        // name (a token holds none); what stands before it, less trailing
+        // SP/HT, must be a non-empty token. A known name is one by
+        // construction, so only unknown names are checked byte by byte.
+        let Some(colon) = colon else {
+            return Err(ParseError::new(K::HeaderName, line_start));
+        };
+        let mut raw_name = &b[line_start..colon];
+        while let [rest @ .., b' ' | b'\t'] = raw_name {
+            raw_name = rest;
         }
-        if name_end == 0 || line.get(colon) != Some(&b':') {
+        let name = HeaderName::from_line(b, line_start, raw_name.len());
+        if name == HeaderName::Other
+            && (raw_name.is_empty() || !raw_name.iter().all(|c| lex::is_token(*c)))
+        {
             return Err(ParseError::new(K::HeaderName, line_start));
         }
-        let raw_name = &line[..name_end];
-        let value = lex::trim(&line[colon + 1..]);
-        let name = HeaderName::from_bytes(raw_name);
+        let value = lex::trim(&b[colon + 1..end]);
         let value_start = if value.is_empty() {
             end
         } else {
             offset_in(b, value)
         };
-        if matches!(
-            name,
-            HeaderName::Via
-                | HeaderName::CSeq
-                | HeaderName::CallId
-                | HeaderName::From
-                | HeaderName::To
-                | HeaderName::ContentLength
-                | HeaderName::MaxForwards
-        ) {
+        if name.is_eager() {
             eager(&buf, &mut base, name, value, value_start, limits)?;
         }
         fields.push(HeaderField {
             name,
-            name_len: u16::try_from(name_end)
+            name_len: u16::try_from(raw_name.len())
                 .map_err(|_| ParseError::new(K::LineTooLong, line_start))?,
             start: line_start as u32,
             value: Span::new(value_start, value_start + value.len()),
@@ -248,6 +269,8 @@ fn start_line(buf: &Bytes, from: usize, end: usize) -> Result<(StartLine, Versio
     ))
 }
 
+/// Decodes one line of a header that [`Base`] holds.
+#[inline(never)]
 fn eager(
     buf: &Bytes,
     base: &mut Base,

@@ -84,12 +84,15 @@ impl Host {
         match self {
             Host::Domain(d) => out.extend_from_slice(d.as_bytes()),
             Host::Ipv4(a) => {
-                for (i, o) in a.octets().iter().enumerate() {
-                    if i > 0 {
-                        out.push(b'.');
-                    }
-                    crate::encode::put_u64(out, u64::from(*o));
-                }
+                let [a, b, c, d] = a.octets();
+                out.reserve(15);
+                crate::encode::put_u8(out, a);
+                out.push(b'.');
+                crate::encode::put_u8(out, b);
+                out.push(b'.');
+                crate::encode::put_u8(out, c);
+                out.push(b'.');
+                crate::encode::put_u8(out, d);
             }
             other => {
                 use std::io::Write as _;
