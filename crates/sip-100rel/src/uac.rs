@@ -162,7 +162,20 @@ impl UacInvite {
                 seq: ed.dialog.local_seq(),
             }),
         );
-        if let (Some(remote), Some((_, local))) = (offer, answer) {
+        let exchanged = match (offer, answer) {
+            // The 1xx's offer, answered in our PRACK.
+            (Some(remote), Some((_, local))) => Some((local, remote)),
+            // The 1xx answered the INVITE's offer (RFC 3262 §5).
+            (None, _) if !ed.offer_answered => {
+                let answer = body_of(resp);
+                answer.map(|a| {
+                    ed.offer_answered = true;
+                    (self.invite.body(), a)
+                })
+            }
+            _ => None,
+        };
+        if let Some((local, remote)) = exchanged {
             cx.emit_for(
                 id,
                 Arc::new(SessionExchanged {

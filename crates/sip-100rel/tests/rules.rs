@@ -661,3 +661,39 @@ fn rfc3262_4_an_invite_requiring_100rel_gets_every_provisional_reliably() {
     let sent = responses_sent(&drain(&mut l));
     assert!(sent.iter().all(|m| !m.has(HeaderName::RSeq)));
 }
+
+#[test]
+fn rfc3262_5_an_answer_in_a_reliable_provisional_is_reported_and_the_prack_is_empty() {
+    let mut l = layer();
+    let t0 = Instant::now();
+    let (_, inv) = send_invite(
+        &mut l,
+        t0,
+        invite("z9hG4bKo1", Some("v=0\r\no=offer\r\n")),
+        vec![],
+    );
+    l.handle_inbound(
+        t0,
+        inbound(provisional(
+            &inv,
+            183,
+            "b1",
+            Some(1),
+            Some("v=0\r\no=answer\r\n"),
+        )),
+    );
+    let outs = drain(&mut l);
+    assert!(pracks(&outs)[0].body_bytes().is_empty());
+    let ex: Vec<SessionExchanged> = outs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Event(TransactionEvent::Extension { payload, .. }) => {
+                payload.downcast_ref::<SessionExchanged>().cloned()
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ex.len(), 1);
+    assert_eq!(ex[0].local.as_deref(), Some(&b"v=0\r\no=offer\r\n"[..]));
+    assert_eq!(ex[0].remote.as_deref(), Some(&b"v=0\r\no=answer\r\n"[..]));
+}
