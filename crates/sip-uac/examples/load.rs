@@ -5,7 +5,7 @@
 //! Bounded in time and count; it prints rates, failures, setup latency
 //! percentiles and CPU time per transaction or call.
 //!
-//! `cargo run --release -p sip-uac --example load -- [--seconds 5] [--concurrency 200] [--max 1000000] [--sipp]`
+//! `cargo run --release -p sip-uac --example load -- [--seconds 5] [--concurrency 200] [--max 1000000] [--sipp | --only-sipp]`
 //!
 //! CPU time comes from /proc/self/stat (Linux; clock ticks, 10 ms
 //! resolution). In the loopback phases both services share this process, so
@@ -40,6 +40,8 @@ struct Args {
     concurrency: usize,
     max: u64,
     sipp: bool,
+    /// `--only-sipp`: skip the loopback phases (for profiling our UAC alone).
+    only_sipp: bool,
 }
 
 fn args() -> Args {
@@ -48,6 +50,7 @@ fn args() -> Args {
         concurrency: 200,
         max: 1_000_000,
         sipp: false,
+        only_sipp: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -57,6 +60,10 @@ fn args() -> Args {
             "--concurrency" => a.concurrency = num().unwrap_or(200).clamp(1, 10_000) as usize,
             "--max" => a.max = num().unwrap_or(a.max).max(1),
             "--sipp" => a.sipp = true,
+            "--only-sipp" => {
+                a.sipp = true;
+                a.only_sipp = true;
+            }
             // `cargo bench`-style flags are ignored.
             _ => {}
         }
@@ -190,8 +197,13 @@ async fn main() {
         a.max,
         BUFFER >> 20
     );
-    let bob = service("bob", Answering).await;
     let alice = Arc::new(service("alice", Answering).await);
+    if a.only_sipp {
+        sipp(&a, alice.clone()).await;
+        alice.stop().await;
+        return;
+    }
+    let bob = service("bob", Answering).await;
     let addr = bob.local_addr(Transport::Udp).expect("udp");
 
     let uri: Arc<str> = format!("sip:{addr}").into();
