@@ -5,7 +5,9 @@
 //! Time comes from `tokio::time::Instant`, so `#[tokio::test(start_paused
 //! = true)]` drives every timer on virtual time.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use sip_message::headers::Transport as Kind;
@@ -48,7 +50,136 @@ pub struct ClientTransaction {
     /// The transaction.
     pub id: TransactionId,
     /// Its events.
-    pub events: mpsc::UnboundedReceiver<TransactionEvent>,
+    pub events: Events,
+}
+
+/// The events of one client transaction, in order; `recv` gives `None`
+/// once the transaction is gone.
+///
+/// A small queue shared with the driver task rather than a tokio channel:
+/// a transaction gets a handful of events, and every INVITE's stream
+/// lives as long as its transaction (Timer M, 32 s, RFC 6026 §8.4), so
+/// a channel's block of 32 slots per transaction was most of the memory a
+/// call used.
+#[derive(Debug)]
+pub struct Events {
+    queue: Arc<Mutex<Queue>>,
+}
+
+#[derive(Debug)]
+struct Queue {
+    items: VecDeque<TransactionEvent>,
+    waker: Option<Waker>,
+    sender_gone: bool,
+    receiver_gone: bool,
+}
+
+impl Events {
+    fn pair() -> (Subscriber, Events) {
+        let queue = Arc::new(Mutex::new(Queue {
+            // A response and Terminated, as a rule.
+            items: VecDeque::with_capacity(2),
+            waker: None,
+            sender_gone: false,
+            receiver_gone: false,
+        }));
+        (
+            Subscriber {
+                queue: queue.clone(),
+            },
+            Events { queue },
+        )
+    }
+
+    /// The next event; `None` once the transaction is gone and every
+    /// event was taken.
+    pub async fn recv(&mut self) -> Option<TransactionEvent> {
+        std::future::poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    /// Polls for the next event (see [`recv`](Self::recv)).
+    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<TransactionEvent>> {
+        let Ok(mut q) = self.queue.lock() else {
+            return Poll::Ready(None);
+        };
+        if let Some(e) = q.items.pop_front() {
+            return Poll::Ready(Some(e));
+        }
+        if q.sender_gone {
+            return Poll::Ready(None);
+        }
+        if !q.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            q.waker = Some(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+
+    /// The next event if one is there.
+    pub fn try_recv(&mut self) -> Result<TransactionEvent, mpsc::error::TryRecvError> {
+        let Ok(mut q) = self.queue.lock() else {
+            return Err(mpsc::error::TryRecvError::Disconnected);
+        };
+        match q.items.pop_front() {
+            Some(e) => Ok(e),
+            None if q.sender_gone => Err(mpsc::error::TryRecvError::Disconnected),
+            None => Err(mpsc::error::TryRecvError::Empty),
+        }
+    }
+}
+
+impl Drop for Events {
+    fn drop(&mut self) {
+        if let Ok(mut q) = self.queue.lock() {
+            q.receiver_gone = true;
+            q.items.clear();
+            q.waker = None;
+        }
+    }
+}
+
+/// The driver's end of an [`Events`].
+#[derive(Debug)]
+struct Subscriber {
+    queue: Arc<Mutex<Queue>>,
+}
+
+impl Subscriber {
+    /// Queues an event; false if the receiver is gone.
+    fn send(&self, e: TransactionEvent) -> bool {
+        let waker = {
+            let Ok(mut q) = self.queue.lock() else {
+                return false;
+            };
+            if q.receiver_gone {
+                return false;
+            }
+            q.items.push_back(e);
+            q.waker.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+        true
+    }
+
+    fn is_closed(&self) -> bool {
+        self.queue.lock().map_or(true, |q| q.receiver_gone)
+    }
+}
+
+impl Drop for Subscriber {
+    fn drop(&mut self) {
+        let waker = match self.queue.lock() {
+            Ok(mut q) => {
+                q.sender_gone = true;
+                q.waker.take()
+            }
+            Err(_) => None,
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
 }
 
 /// Talks to the driver task. Cheap to clone.
@@ -155,8 +286,7 @@ async fn run(
     mut commands: mpsc::Receiver<Command>,
     events: mpsc::Sender<TransactionEvent>,
 ) {
-    let mut subscribers: HashMap<TransactionId, mpsc::UnboundedSender<TransactionEvent>> =
-        HashMap::new();
+    let mut subscribers: HashMap<TransactionId, Subscriber> = HashMap::new();
     let (err_tx, mut err_rx) = mpsc::unbounded_channel::<TransactionId>();
     let mut lanes: Lanes = HashMap::new();
     let mut inbound_open = true;
@@ -213,12 +343,12 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
 
 fn handle_command(
     layer: &mut TransactionLayer,
-    subscribers: &mut HashMap<TransactionId, mpsc::UnboundedSender<TransactionEvent>>,
+    subscribers: &mut HashMap<TransactionId, Subscriber>,
     c: Command,
 ) {
     let mut subscribe = |r: Result<TransactionId, TransactionError>| {
         r.map(|id| {
-            let (tx, rx) = mpsc::unbounded_channel();
+            let (tx, rx) = Events::pair();
             subscribers.insert(id, tx);
             ClientTransaction { id, events: rx }
         })
@@ -341,7 +471,7 @@ async fn transmit(
 }
 
 async fn route(
-    subscribers: &mut HashMap<TransactionId, mpsc::UnboundedSender<TransactionEvent>>,
+    subscribers: &mut HashMap<TransactionId, Subscriber>,
     swept: &mut HashSet<TransactionId>,
     events: &mpsc::Sender<TransactionEvent>,
     e: TransactionEvent,

@@ -142,12 +142,7 @@ fn request(method: &str, branch: &str, port: u16, kind: Kind) -> Message {
 }
 
 /// Sends, retrying a TCP connect while SIPp starts listening.
-async fn start(
-    h: &TransactionHandle,
-    method: &str,
-    port: u16,
-    kind: Kind,
-) -> (Message, ClientTransaction) {
+async fn start(h: &TransactionHandle, method: &str, port: u16, kind: Kind) -> (Message, Started) {
     let target = Target {
         explicit_transport: true,
         ..Target::new(kind, format!("127.0.0.1:{port}").parse().unwrap())
@@ -157,7 +152,7 @@ async fn start(
         let req = request(method, &branch, port, kind);
         let mut ct = h.send_request(req.clone(), target.clone()).await.unwrap();
         if kind == Kind::Udp {
-            return (req, ct);
+            return (req, Started { first: None, ct });
         }
         // A refused connection shows up at once as a transport error.
         match tokio::time::timeout(Duration::from_millis(200), ct.events.recv()).await {
@@ -166,34 +161,43 @@ async fn start(
                 continue;
             }
             Ok(Some(first)) => {
-                // Put the first event back in front of the stream.
-                let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-                tx.send(first).unwrap();
-                let mut rest = ct.events;
-                tokio::spawn(async move {
-                    while let Some(e) = rest.recv().await {
-                        if tx.send(e).is_err() {
-                            break;
-                        }
-                    }
-                });
                 return (
                     req,
-                    ClientTransaction {
-                        id: ct.id,
-                        events: rx,
+                    Started {
+                        first: Some(first),
+                        ct,
                     },
-                );
+                )
             }
-            Err(_) => return (req, ct),
+            Err(_) => return (req, Started { first: None, ct }),
         }
     }
     panic!("could not reach sipp on {kind} port {port}");
 }
 
-async fn final_response(ct: &mut ClientTransaction) -> Vec<u16> {
+/// A started client transaction, with the first event if `start` took it
+/// already (to see that the connection was made).
+struct Started {
+    first: Option<TransactionEvent>,
+    ct: ClientTransaction,
+}
+
+impl Started {
+    /// The next event, or `None` after 15 s without one.
+    async fn next(&mut self) -> Option<TransactionEvent> {
+        if let Some(e) = self.first.take() {
+            return Some(e);
+        }
+        tokio::time::timeout(Duration::from_secs(15), self.ct.events.recv())
+            .await
+            .ok()
+            .flatten()
+    }
+}
+
+async fn final_response(ct: &mut Started) -> Vec<u16> {
     let mut codes = Vec::new();
-    while let Ok(Some(e)) = tokio::time::timeout(Duration::from_secs(15), ct.events.recv()).await {
+    while let Some(e) = ct.next().await {
         match e {
             TransactionEvent::Response { response, .. } => {
                 let c = response.status().unwrap();
@@ -247,7 +251,7 @@ async fn answered(kind: Kind) {
     let (h, transport) = client(kind).await;
     let (invite, mut ct) = start(&h, "INVITE", port, kind).await;
     let mut ok = None;
-    while let Ok(Some(e)) = tokio::time::timeout(Duration::from_secs(15), ct.events.recv()).await {
+    while let Some(e) = ct.next().await {
         if let TransactionEvent::Response { response, .. } = e {
             if response.status() == Some(200) {
                 ok = Some(response);

@@ -337,13 +337,19 @@ impl Transport {
             }
             other => return Err(TransportError::Unsupported(other)),
         };
-        let stamped = if msg.top_via().is_some() {
-            via::stamp_sent_by(msg.clone(), kind, via_local)
-                .map_err(|_| TransportError::BadMessage("top Via is malformed"))?
-        } else {
+        if msg.top_via().is_none() {
             return Err(TransportError::BadMessage("request without Via"));
+        }
+        // Spliced into the bytes; a Via that cannot be located that way is
+        // rebuilt (decoded, edited, re-parsed).
+        let bytes = match via::sent_by_bytes(msg, kind, via_local) {
+            Some(b) => b,
+            None => via::stamp_sent_by(msg.clone(), kind, via_local)
+                .map_err(|_| TransportError::BadMessage("top Via is malformed"))?
+                .as_bytes()
+                .clone(),
         };
-        self.send_bytes(stamped.as_bytes().clone(), target).await
+        self.send_bytes(bytes, target).await
     }
 
     /// Sends a response where RFC 3261 §18.2.2 says: back on the request's

@@ -2,6 +2,8 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use bytes::Bytes;
+
 use sip_message::headers::{Rport, Transport as Kind};
 use sip_message::uri::Host;
 use sip_message::{Message, ViaEditError};
@@ -22,6 +24,9 @@ pub fn stamp_received(msg: Message, source: SocketAddr) -> Result<Message, ViaEd
         return Ok(msg);
     }
     let ip = unmap(source.ip()).to_string();
+    if let Some(bytes) = received_bytes(&msg, &ip, wants_rport.then_some(source.port())) {
+        return Message::parse(bytes).map_err(ViaEditError::Reparse);
+    }
     msg.with_top_via(|v| {
         v.params_mut().set("received", Some(&ip));
         if wants_rport {
@@ -29,6 +34,59 @@ pub fn stamp_received(msg: Message, source: SocketAddr) -> Result<Message, ViaEd
                 .set("rport", Some(&source.port().to_string()));
         }
     })
+}
+
+/// The bytes of `msg` with `;received=ip` added at the end of the top Via
+/// and, if asked for, the bare `rport` given its value: spliced into the
+/// bytes as they are rather than decoding and re-encoding the Via. `None`
+/// when the Via is not one this handles simply (a `received` already
+/// there, a quoted parameter value): [`Message::with_top_via`] does those.
+fn received_bytes(msg: &Message, ip: &str, rport: Option<u16>) -> Option<Bytes> {
+    let top = msg.top_via()?;
+    let buf = msg.as_bytes();
+    let params = top.params();
+    if top.received().is_some() || params.contains('"') {
+        return None;
+    }
+    // Where the new parameter goes: after the last one, else after sent-by.
+    let at = if params.is_empty() {
+        sent_by_range(msg)?.1
+    } else {
+        let p = offset_in(buf, params)?;
+        p + params.trim_end().len()
+    };
+    // The end of the bare `rport` name, where its value goes.
+    let rport_at = match rport {
+        None => None,
+        Some(_) => {
+            let p = offset_in(buf, params)?;
+            let mut found = None;
+            let mut pos = 0;
+            for piece in params.split(';') {
+                let name = piece.trim();
+                if name.eq_ignore_ascii_case("rport") {
+                    let lead = piece.len() - piece.trim_start().len();
+                    found = Some(p + pos + lead + name.len());
+                    break;
+                }
+                pos += piece.len() + 1;
+            }
+            Some(found?)
+        }
+    };
+    let mut out = Vec::with_capacity(buf.len() + 40);
+    let mut from = 0;
+    if let (Some(r), Some(port)) = (rport_at, rport) {
+        out.extend_from_slice(&buf[..r]);
+        out.push(b'=');
+        out.extend_from_slice(port.to_string().as_bytes());
+        from = r;
+    }
+    out.extend_from_slice(&buf[from..at]);
+    out.extend_from_slice(b";received=");
+    out.extend_from_slice(ip.as_bytes());
+    out.extend_from_slice(&buf[at..]);
+    Some(out.into())
 }
 
 /// IPv4-mapped IPv6 sources (dual-stack sockets) are written as IPv4.
@@ -55,6 +113,90 @@ pub fn stamp_sent_by(msg: Message, kind: Kind, local: SocketAddr) -> Result<Mess
         v.set_transport(kind);
         v.set_sent_by(Host::from(local.ip()), Some(local.port()));
     })
+}
+
+/// Byte offset of `part` in `buf` when `part` is a view of `buf` (the
+/// [`sip_message::TopVia`] accessors return views of the message buffer).
+fn offset_in(buf: &[u8], part: &str) -> Option<usize> {
+    let off = (part.as_ptr() as usize).checked_sub(buf.as_ptr() as usize)?;
+    let end = off.checked_add(part.len())?;
+    (end <= buf.len() && &buf[off..end] == part.as_bytes()).then_some(off)
+}
+
+fn skip_lws(buf: &[u8], mut i: usize) -> usize {
+    while buf
+        .get(i)
+        .is_some_and(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+    {
+        i += 1;
+    }
+    i
+}
+
+/// Where the top Via's `transport SWS sent-by` runs in `msg`'s bytes:
+/// from the transport token to the end of the port (or host).
+fn sent_by_range(msg: &Message) -> Option<(usize, usize)> {
+    let top = msg.top_via()?;
+    let buf = msg.as_bytes();
+    let start = offset_in(buf, top.transport_name())?;
+    let host = top.host();
+    let host_at = offset_in(buf, host)?;
+    if host.is_empty() || host_at < start + top.transport_name().len() {
+        return None;
+    }
+    let mut end = host_at + host.len();
+    if top.port().is_some() {
+        // sent-by = host [ COLON port ], COLON = SWS ":" SWS (§25.1).
+        let colon = skip_lws(buf, end);
+        if buf.get(colon) != Some(&b':') {
+            return None;
+        }
+        let digits = skip_lws(buf, colon + 1);
+        end = digits;
+        while buf.get(end).is_some_and(u8::is_ascii_digit) {
+            end += 1;
+        }
+        if end == digits {
+            return None;
+        }
+    }
+    Some((start, end))
+}
+
+/// The wire bytes of an outgoing request with its top Via transport and
+/// sent-by set to the listener it leaves from (§18.1.1), as
+/// [`stamp_sent_by`] does, but spliced into the bytes as they are: no
+/// decode, re-encode or re-parse. The message itself is not needed after
+/// the send (the transaction keeps its own copy, and a retransmission is
+/// stamped again the same way), so only bytes are made. `None` when the
+/// Via cannot be located that way; the caller then uses [`stamp_sent_by`].
+pub(crate) fn sent_by_bytes(msg: &Message, kind: Kind, local: SocketAddr) -> Option<Bytes> {
+    let top = msg.top_via()?;
+    let host = Host::from(local.ip());
+    if top.transport() == kind
+        && top.port() == Some(local.port())
+        && top.sent_by_host().as_ref() == Some(&host)
+    {
+        return Some(msg.as_bytes().clone());
+    }
+    let (start, end) = sent_by_range(msg)?;
+    let buf = msg.as_bytes();
+    let mut out = Vec::with_capacity(buf.len() + 48);
+    out.extend_from_slice(&buf[..start]);
+    out.extend_from_slice(kind.as_str().as_bytes());
+    out.push(b' ');
+    push_host_port(&mut out, local);
+    out.extend_from_slice(&buf[end..]);
+    Some(out.into())
+}
+
+/// `host:port` of a socket address (IPv6 in brackets, RFC 3261 §25.1).
+fn push_host_port(out: &mut Vec<u8>, a: SocketAddr) {
+    use std::io::Write;
+    let _ = match a.ip() {
+        IpAddr::V4(ip) => write!(out, "{ip}:{}", a.port()),
+        IpAddr::V6(ip) => write!(out, "[{ip}]:{}", a.port()),
+    };
 }
 
 /// Where a response goes (RFC 3261 §18.2.2, RFC 3581 §4).
@@ -260,5 +402,121 @@ mod tests {
             (Kind::Tcp, "127.0.0.1", Some(5070))
         );
         assert_eq!(v.branch(), Some("z9hG4bK1"));
+    }
+
+    #[test]
+    fn rfc3261_18_1_1_sent_by_spliced_like_rebuilt() {
+        let cases = [
+            (
+                "SIP/2.0/UDP placeholder.invalid;branch=z9hG4bK1;rport",
+                "127.0.0.1:5070",
+            ),
+            (
+                "SIP / 2.0 / UDP  a.example.com : 5070 ;branch=z9hG4bK1",
+                "127.0.0.1:5070",
+            ),
+            (
+                "SIP/2.0/TCP [2001:db8::1]:5060;branch=z9hG4bK1",
+                "[2001:db8::2]:5080",
+            ),
+            (
+                "SIP/2.0/UDP h;branch=z9hG4bK1, SIP/2.0/UDP other;branch=z9hG4bK2",
+                "192.0.2.1:5060",
+            ),
+            ("SIP/2.0/UDP h", "192.0.2.1:5060"),
+            (
+                "SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK1",
+                "192.0.2.1:5060",
+            ),
+        ];
+        for (via, local) in cases {
+            let local: SocketAddr = local.parse().unwrap();
+            for kind in [Kind::Udp, Kind::Tcp] {
+                let m = req(via);
+                let spliced = Message::parse(sent_by_bytes(&m, kind, local).unwrap()).unwrap();
+                let rebuilt = stamp_sent_by(m.clone(), kind, local).unwrap();
+                let (a, b) = (spliced.top_via().unwrap(), rebuilt.top_via().unwrap());
+                assert_eq!(
+                    (a.transport(), a.sent_by_host(), a.port(), a.branch()),
+                    (b.transport(), b.sent_by_host(), b.port(), b.branch()),
+                    "{via}"
+                );
+                assert_eq!(a.params().trim(), b.params().trim(), "{via}");
+                assert_eq!(spliced.via_count(), m.via_count());
+                assert_eq!(spliced.body_bytes(), m.body_bytes());
+            }
+        }
+        // Compact form, with a body after the headers.
+        let m = Message::parse(
+            "OPTIONS sip:a@b SIP/2.0\r\nv: SIP/2.0/UDP x.invalid;branch=z9hG4bK9\r\nCall-ID: c\r\n\
+             CSeq: 1 OPTIONS\r\nContent-Length: 4\r\n\r\nbody",
+        )
+        .unwrap();
+        let local: SocketAddr = "10.0.0.1:5062".parse().unwrap();
+        let s = Message::parse(sent_by_bytes(&m, Kind::Udp, local).unwrap()).unwrap();
+        let v = s.top_via().unwrap();
+        assert_eq!((v.host(), v.port()), ("10.0.0.1", Some(5062)));
+        assert_eq!(s.body_bytes(), b"body".as_slice());
+        // Already right: the bytes go out as they are.
+        let m = req("SIP/2.0/UDP 10.0.0.1:5062;branch=z9hG4bK1");
+        assert_eq!(&sent_by_bytes(&m, Kind::Udp, local).unwrap(), m.as_bytes());
+    }
+
+    #[test]
+    fn rfc3581_4_received_spliced_like_rebuilt() {
+        let cases = [
+            "SIP/2.0/UDP placeholder.invalid;branch=z9hG4bK1;rport",
+            "SIP/2.0/UDP a.example.com:5070;rport;branch=z9hG4bK1",
+            "SIP/2.0/UDP a.example.com:5070 ; RPORT ;branch=z9hG4bK1 , SIP/2.0/UDP b;branch=z9hG4bK2",
+            "SIP/2.0/UDP a.example.com;branch=z9hG4bK1",
+            "SIP/2.0/UDP a.example.com:5070",
+            "SIP/2.0/TCP [2001:db8::1]:5060;branch=z9hG4bK1;rport",
+            "SIP/2.0/UDP a.example.com;branch=z9hG4bK1;x=\"q;r\";rport",
+            "SIP/2.0/UDP a.example.com;branch=z9hG4bK1;received=192.0.2.99",
+        ];
+        for src in ["192.0.2.7:40612", "[2001:db8::9]:40612"] {
+            let src: SocketAddr = src.parse().unwrap();
+            for via in cases {
+                let m = req(via);
+                let top = m.top_via().unwrap();
+                let wants = top.rport() == Some(Rport::Requested);
+                let ip = unmap(src.ip()).to_string();
+                if !via.contains('"') && !via.contains("received") {
+                    let b = received_bytes(&m, &ip, wants.then_some(src.port()));
+                    assert!(b.is_some(), "not spliced: {via}");
+                }
+                let spliced = stamp_received(m.clone(), src).unwrap();
+                let rebuilt = m
+                    .with_top_via(|v| {
+                        v.params_mut().set("received", Some(&ip));
+                        if wants {
+                            v.params_mut().set("rport", Some(&src.port().to_string()));
+                        }
+                    })
+                    .unwrap();
+                let (a, b) = (spliced.top_via().unwrap(), rebuilt.top_via().unwrap());
+                assert_eq!(
+                    (a.transport(), a.host(), a.port(), a.branch()),
+                    (b.transport(), b.host(), b.port(), b.branch()),
+                    "{via}"
+                );
+                assert_eq!(
+                    (a.received(), a.rport()),
+                    (b.received(), b.rport()),
+                    "{via}"
+                );
+                assert_eq!(a.received(), Some(ip.as_str()));
+                assert_eq!(spliced.via_count(), m.via_count(), "{via}");
+                let d = response_destination(&spliced, None).unwrap();
+                assert_eq!(
+                    d.port,
+                    if wants {
+                        40612
+                    } else {
+                        top.port().unwrap_or(5060)
+                    }
+                );
+            }
+        }
     }
 }

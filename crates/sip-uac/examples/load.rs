@@ -5,7 +5,7 @@
 //! Bounded in time and count; it prints rates, failures, setup latency
 //! percentiles and CPU time per transaction or call.
 //!
-//! `cargo run --release -p sip-uac --example load -- [--seconds 5] [--concurrency 200] [--max 1000000] [--sipp]`
+//! `cargo run --release -p sip-uac --example load -- [--seconds 5] [--concurrency 200] [--max 1000000] [--sipp | --only-sipp] [--threads N]`
 //!
 //! CPU time comes from /proc/self/stat (Linux; clock ticks, 10 ms
 //! resolution). In the loopback phases both services share this process, so
@@ -40,6 +40,11 @@ struct Args {
     concurrency: usize,
     max: u64,
     sipp: bool,
+    /// `--only-sipp`: skip the loopback phases (for profiling our UAC alone).
+    only_sipp: bool,
+    /// `--threads N`: tokio worker threads (0: the default multi-thread
+    /// runtime, one worker per core; 1: a current-thread runtime).
+    threads: usize,
 }
 
 fn args() -> Args {
@@ -48,6 +53,8 @@ fn args() -> Args {
         concurrency: 200,
         max: 1_000_000,
         sipp: false,
+        only_sipp: false,
+        threads: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -57,6 +64,11 @@ fn args() -> Args {
             "--concurrency" => a.concurrency = num().unwrap_or(200).clamp(1, 10_000) as usize,
             "--max" => a.max = num().unwrap_or(a.max).max(1),
             "--sipp" => a.sipp = true,
+            "--threads" => a.threads = num().unwrap_or(0).min(64) as usize,
+            "--only-sipp" => {
+                a.sipp = true;
+                a.only_sipp = true;
+            }
             // `cargo bench`-style flags are ignored.
             _ => {}
         }
@@ -180,18 +192,43 @@ async fn service(name: &str, h: impl Handler) -> Service {
         .expect("bind 127.0.0.1")
 }
 
-#[tokio::main]
-async fn main() {
+fn main() {
     let a = args();
+    let rt = match a.threads {
+        0 => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build(),
+        1 => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        n => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(n)
+            .enable_all()
+            .build(),
+    };
+    rt.expect("tokio runtime").block_on(run(a));
+}
+
+async fn run(a: Args) {
     println!(
-        "load: {} s per phase, concurrency {}, at most {} per phase, UDP loopback, {} MiB socket buffers",
+        "load: {} s per phase, concurrency {}, at most {} per phase, UDP loopback, {} MiB socket buffers, {}",
         a.seconds,
         a.concurrency,
         a.max,
-        BUFFER >> 20
+        BUFFER >> 20,
+        match a.threads {
+            0 => "multi-thread runtime".to_owned(),
+            1 => "current-thread runtime".to_owned(),
+            n => format!("{n} worker threads"),
+        }
     );
-    let bob = service("bob", Answering).await;
     let alice = Arc::new(service("alice", Answering).await);
+    if a.only_sipp {
+        sipp(&a, alice.clone()).await;
+        alice.stop().await;
+        return;
+    }
+    let bob = service("bob", Answering).await;
     let addr = bob.local_addr(Transport::Udp).expect("udp");
 
     let uri: Arc<str> = format!("sip:{addr}").into();
