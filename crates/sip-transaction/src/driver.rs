@@ -328,7 +328,11 @@ async fn run(
         while let Some(out) = layer.poll_output() {
             match out {
                 Output::Transmit(t) => transmit(&transport, t, &err_tx, &mut lanes).await,
-                Output::Event(e) => route(&mut subscribers, &mut swept, &events, e).await,
+                Output::Event(e) => {
+                    if let Some(e) = route(&mut subscribers, &mut swept, &events, e) {
+                        overloaded(&mut layer, e);
+                    }
+                }
             }
         }
     }
@@ -470,12 +474,15 @@ async fn transmit(
     });
 }
 
-async fn route(
+/// Hands an event to whoever follows it. Returns the event when the TU's
+/// queue is full: the driver never waits on the TU, which may itself be
+/// waiting on the driver (a TU answering a request awaits its command).
+fn route(
     subscribers: &mut HashMap<TransactionId, Subscriber>,
     swept: &mut HashSet<TransactionId>,
     events: &mpsc::Sender<TransactionEvent>,
     e: TransactionEvent,
-) {
+) -> Option<TransactionEvent> {
     let owner = match &e {
         TransactionEvent::Response { id, .. }
         | TransactionEvent::Timeout { id, .. }
@@ -495,7 +502,7 @@ async fn route(
             if terminated {
                 subscribers.remove(&id);
             }
-            return;
+            return None;
         }
         if swept.contains(&id) {
             // Its TU stopped listening: nobody wants the event.
@@ -505,10 +512,35 @@ async fn route(
             ) {
                 swept.remove(&id);
             }
-            return;
+            return None;
         }
     }
     // Server-side and unowned events go to the TU; a TU that stopped
     // listening makes them vanish.
-    let _ = events.send(e).await;
+    match events.try_send(e) {
+        Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => None,
+        Err(mpsc::error::TrySendError::Full(e)) => Some(e),
+    }
+}
+
+/// The TU is behind by a whole queue: a new request is refused with 503
+/// and Retry-After (RFC 3261 §21.5.4: overloaded), anything else dropped.
+fn overloaded(layer: &mut TransactionLayer, e: TransactionEvent) {
+    match e {
+        TransactionEvent::Request { id, request, .. } => {
+            tracing::warn!(%id, "TU overloaded: request answered 503");
+            match sip_message::ResponseBuilder::from_request(&request, 503)
+                .raw_header("Retry-After", "1")
+                .build()
+            {
+                Ok(resp) => {
+                    if let Err(e) = layer.send_response(now(), id, resp) {
+                        debug!(error = %e, "503 not sent");
+                    }
+                }
+                Err(e) => debug!(error = %e, "503 not built"),
+            }
+        }
+        other => tracing::warn!(event = ?std::mem::discriminant(&other), "TU overloaded: event dropped"),
+    }
 }

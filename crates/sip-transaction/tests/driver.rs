@@ -163,3 +163,52 @@ async fn responses_on_one_tcp_connection_keep_their_order() {
         assert_eq!(codes, vec![180, 200], "call {i}");
     }
 }
+
+/// A TU that falls a whole queue behind gets no deadlock: the driver
+/// answers the overflow 503 (RFC 3261 §21.5.4) and keeps serving commands.
+#[tokio::test]
+async fn an_overloaded_tu_gets_503s_not_a_deadlock() {
+    let (b, b_in) = udp().await;
+    let b_addr = b.local_addr(Kind::Udp).unwrap();
+    // Nobody reads the server's events.
+    let (server, _server_events, _t) = driver::spawn(
+        TransactionLayer::new(TimerConfig::default()),
+        b.clone(),
+        b_in,
+    );
+    let peer = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let peer_addr = peer.local_addr().unwrap();
+    let mut got_503 = 0;
+    let mut buf = vec![0u8; 65535];
+    // More requests than the TU queue holds (4096), in bounded batches.
+    for batch in 0..60 {
+        for i in 0..100 {
+            let m = format!(
+                "OPTIONS sip:{b_addr} SIP/2.0\r\nVia: SIP/2.0/UDP {peer_addr};branch=z9hG4bKov{batch}x{i}\r\nMax-Forwards: 70\r\n\
+                 From: <sip:a@example.com>;tag=1\r\nTo: <sip:{b_addr}>\r\nCall-ID: ov-{batch}-{i}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+            );
+            peer.send_to(m.as_bytes(), b_addr).await.unwrap();
+        }
+        // Drain what came back so far.
+        while let Ok(Ok((n, _))) =
+            tokio::time::timeout(Duration::from_millis(5), peer.recv_from(&mut buf)).await
+        {
+            if buf[..n].starts_with(b"SIP/2.0 503") {
+                got_503 += 1;
+            }
+        }
+    }
+    for _ in 0..200 {
+        match tokio::time::timeout(Duration::from_millis(20), peer.recv_from(&mut buf)).await {
+            Ok(Ok((n, _))) if buf[..n].starts_with(b"SIP/2.0 503") => got_503 += 1,
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    assert!(got_503 > 0, "no 503 for the overflow");
+    // The driver still answers commands.
+    let branch = tokio::time::timeout(Duration::from_secs(5), server.new_branch())
+        .await
+        .expect("the driver is stuck");
+    assert!(branch.starts_with("z9hG4bK"));
+}
