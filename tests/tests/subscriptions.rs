@@ -355,3 +355,88 @@ async fn notify_before_the_2xx_makes_the_subscription() {
     assert_eq!(watcher.0.lock().unwrap().len(), 1);
     assert_eq!(alice.dialog_count(), 1);
 }
+
+#[tokio::test]
+async fn unsubscribe_gets_the_final_notify_from_the_service_itself() {
+    let (alice, bob, notifier, watcher, uri) = pair(Transport::Udp).await;
+    let r = alice
+        .subscribe(&uri, RequestOptions::new().event("presence").expires(600))
+        .await
+        .unwrap();
+    let sid = r.subscription().cloned().unwrap();
+    assert_eq!(notifier.subs.lock().unwrap().len(), 1);
+    // RFC 6665 §4.1.2.3: Expires 0 ends it; the notifier's final NOTIFY
+    // (sent by bob's service, not his handler) closes both sides.
+    let r = alice
+        .subscribe_refresh(&sid, RequestOptions::new().expires(0))
+        .await
+        .unwrap();
+    assert_eq!(r.code(), 200);
+    assert_eq!(r.header("expires"), vec!["0".to_owned()]);
+    eventually("the final NOTIFY", || {
+        watcher
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|m| header(m, "subscription-state").starts_with("terminated"))
+    })
+    .await;
+    eventually("both sides done", || {
+        alice.subscription(&sid).is_none() && alice.dialog_count() == 0 && bob.dialog_count() == 0
+    })
+    .await;
+    // The handler heard of the subscription once, not of its end.
+    assert_eq!(notifier.subs.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_refers_subscription_outlives_the_bye_of_its_call() {
+    let (alice, bob, notifier, watcher, uri) = pair(Transport::Udp).await;
+    let call = alice.invite(&uri, RequestOptions::new()).await.unwrap();
+    let dialog = call.dialog().cloned().unwrap();
+    let r = alice
+        .refer(
+            &dialog,
+            RequestOptions::new().refer_to("sip:carol@127.0.0.1"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.code(), 202);
+    let sid = r.subscription().cloned().unwrap();
+    // The transferor hangs up at once (RFC 5589's usual flow).
+    assert_eq!(
+        alice
+            .bye(&dialog, RequestOptions::new())
+            .await
+            .unwrap()
+            .code(),
+        200
+    );
+    assert_eq!(
+        alice.dialog_count(),
+        1,
+        "the REFER subscription keeps the dialog"
+    );
+    eventually("bob keeps it too", || bob.dialog_count() == 1).await;
+    let bob_sid = notifier.subs.lock().unwrap()[0].clone();
+    let n = bob
+        .notify(
+            &bob_sid,
+            RequestOptions::new()
+                .body("message/sipfrag;version=2.0", "SIP/2.0 200 OK\r\n")
+                .subscription_state("terminated;reason=noresource"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(n.code(), 200);
+    assert!(watcher
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|m| m.method() == Some(&Method::Notify)));
+    assert_eq!(alice.subscription(&sid), None);
+    assert_eq!(alice.dialog_count(), 0);
+    assert_eq!(bob.dialog_count(), 0);
+}

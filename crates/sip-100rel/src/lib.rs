@@ -249,9 +249,9 @@ impl Extension for Rel100 {
         let Some(st) = self.uac.get_mut(&branch) else {
             return Flow::Continue;
         };
-        // Kept while provisionals come (Timer C's 3 minutes, RFC 3261 §16.6).
+        // Kept while provisionals come (Timer C's 3 minutes, RFC 3261
+        // §16.6); the timer is re-armed when it fires, not here.
         st.expires = cx.now() + UAC_KEEP;
-        cx.schedule(st.expires, st.token);
         match id {
             Some(id) if uac::is_reliable(response) => st.on_reliable(cx, response, id),
             _ => Flow::Continue,
@@ -333,13 +333,13 @@ impl Extension for Rel100 {
 
     fn on_timer(&mut self, cx: &mut HookCx<'_>, token: u64) {
         match self.tokens.get(&token).cloned() {
-            Some(Owner::Uac(branch)) => {
-                let due = self.uac.get(&branch).is_some_and(|s| s.expires <= cx.now());
-                if due {
+            Some(Owner::Uac(branch)) => match self.uac.get(&branch).map(|s| s.expires) {
+                Some(at) if at > cx.now() => cx.schedule(at, token),
+                _ => {
                     self.uac.remove(&branch);
                     self.tokens.remove(&token);
                 }
-            }
+            },
             Some(Owner::Uas(id)) => {
                 let done = match self.uas.get_mut(&id) {
                     Some(st) => matches!(st.on_timer(cx, id), Next::Done),

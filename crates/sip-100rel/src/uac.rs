@@ -17,6 +17,9 @@ use tracing::{debug, warn};
 use crate::edit::{body_of, has_tag, with_header};
 use crate::{PrackAnswer, TAG};
 
+/// Early dialogs acknowledged per INVITE (forks).
+const MAX_EARLY_DIALOGS: usize = 16;
+
 /// One early dialog of an INVITE (forking gives one per To tag).
 struct EarlyDialog {
     dialog: Dialog,
@@ -93,6 +96,15 @@ impl UacInvite {
                 );
                 return Flow::Consumed;
             }
+        }
+        if fresh && self.early.len() >= MAX_EARLY_DIALOGS {
+            // Forks beyond this are not acknowledged: a peer inventing To
+            // tags gets no PRACK flood out of us.
+            warn!(
+                to_tag,
+                "too many early dialogs: reliable provisional ignored"
+            );
+            return Flow::Consumed;
         }
         if fresh {
             match Dialog::uac(&self.invite, resp) {

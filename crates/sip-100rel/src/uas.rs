@@ -31,8 +31,11 @@ pub(crate) struct UasInvite {
     /// The RSeq the next reliable provisional takes.
     next_rseq: u32,
     outstanding: Option<Outstanding>,
-    /// RSeq of the last provisional PRACKed, if any.
-    last_acked: Option<u32>,
+    /// RSeq of the last provisional PRACKed, if any, and that PRACK's
+    /// branch (its retransmissions are its transaction's business).
+    last_acked: Option<(u32, Box<str>)>,
+    /// When a held 2xx must have gone (64*T1 after it was held, §3).
+    hold_until: Option<Instant>,
     /// Reliable provisionals waiting for the outstanding one's PRACK.
     queue: VecDeque<Message>,
     /// A 2xx waiting for the reliable provisionals' PRACKs.
@@ -55,6 +58,7 @@ impl UasInvite {
             next_rseq: first_rseq,
             outstanding: None,
             last_acked: None,
+            hold_until: None,
             queue: VecDeque::new(),
             held_final: None,
             token,
@@ -89,11 +93,15 @@ impl UasInvite {
         let t1 = cx.timers().t1;
         let now = cx.now();
         // §3: retransmitted at T1, doubling, for 64*T1.
+        let give_up = match self.hold_until {
+            Some(until) => (now + t1 * 64).min(until),
+            None => now + t1 * 64,
+        };
         self.outstanding = Some(Outstanding {
             response: with_rseq.clone(),
             rseq,
             interval: t1,
-            give_up: now + t1 * 64,
+            give_up,
         });
         cx.schedule(now + t1, self.token);
         Some(with_rseq)
@@ -107,7 +115,15 @@ impl UasInvite {
         if ok && pending {
             // §3: a 2xx must not overtake an unacknowledged reliable
             // provisional with an offer; we hold it for any, so the
-            // provisionals' offer/answer always completes first.
+            // provisionals' offer/answer always completes first. The hold
+            // ends 64*T1 after the first 2xx (the TU's own ACK wait).
+            if self.held_final.is_none() {
+                let until = cx.now() + cx.timers().t1 * 64;
+                self.hold_until = Some(until);
+                if let Some(o) = &mut self.outstanding {
+                    o.give_up = o.give_up.min(until);
+                }
+            }
             self.held_final = Some(resp.clone());
             return (false, Next::Keep);
         }
@@ -138,10 +154,14 @@ impl UasInvite {
             && prack.to_tag() == response.to_tag()
     }
 
-    /// Whether `prack` repeats a PRACK already matched (its transaction
-    /// answers it).
+    /// Whether `prack` is a retransmission of the PRACK already matched
+    /// (same branch: its transaction answers it). A new PRACK for an
+    /// acknowledged provisional matches nothing (§3: 481).
     pub(crate) fn already_acked(&self, prack: &Message, rack: &RAck) -> bool {
-        self.last_acked == Some(rack.rseq)
+        let branch = prack.top_via().and_then(|v| v.branch().map(str::to_owned));
+        self.last_acked
+            .as_ref()
+            .is_some_and(|(r, b)| *r == rack.rseq && branch.as_deref() == Some(&**b))
             && self.same_invite(rack)
             && prack.call_id() == self.invite.call_id()
             && prack.from_tag() == self.invite.from_tag()
@@ -159,7 +179,11 @@ impl UasInvite {
         if !self.matches(prack, rack) {
             return None;
         }
-        self.last_acked = Some(rack.rseq);
+        let branch = prack
+            .top_via()
+            .and_then(|v| v.branch().map(Box::<str>::from))
+            .unwrap_or_default();
+        self.last_acked = Some((rack.rseq, branch));
         if let Some(o) = self.outstanding.take() {
             self.report_exchange(cx, &o.response, prack);
         }
@@ -184,7 +208,9 @@ impl UasInvite {
         let Some(local) = body_of(provisional) else {
             return;
         };
-        let remote = body_of(prack).or_else(|| body_of(&self.invite));
+        // The INVITE's offer if it had one (the 1xx answered it), else the
+        // PRACK's answer to the 1xx's offer.
+        let remote = body_of(&self.invite).or_else(|| body_of(prack));
         let (Some(call_id), Some(tag)) = (self.invite.call_id(), provisional.to_tag()) else {
             return;
         };

@@ -697,3 +697,65 @@ fn rfc3262_5_an_answer_in_a_reliable_provisional_is_reported_and_the_prack_is_em
     assert_eq!(ex[0].local.as_deref(), Some(&b"v=0\r\no=offer\r\n"[..]));
     assert_eq!(ex[0].remote.as_deref(), Some(&b"v=0\r\no=answer\r\n"[..]));
 }
+
+#[test]
+fn rfc3262_3_a_new_prack_for_an_acknowledged_provisional_gets_481() {
+    let mut l = layer();
+    let t0 = Instant::now();
+    let inv = uas_invite("z9hG4bKu9", true);
+    let id = receive_invite(&mut l, t0, &inv);
+    l.send_response(t0, id, marked(&inv, 180)).unwrap();
+    let r1 = responses_sent(&drain(&mut l))[0].get::<RSeq>().unwrap().0;
+    let prack = prack_for(&inv, &format!("{r1} 10 INVITE"), 11);
+    l.handle_inbound(t0, inbound(prack.clone()));
+    let outs = drain(&mut l);
+    let (pid, _) = outs
+        .iter()
+        .find_map(|o| match o {
+            Output::Event(TransactionEvent::Request { id, request, .. }) => {
+                Some((*id, request.clone()))
+            }
+            _ => None,
+        })
+        .unwrap();
+    // The TU answers it; a retransmission (same branch) gets that answer again.
+    l.send_response(
+        t0,
+        pid,
+        ResponseBuilder::from_request(&prack, 200).build().unwrap(),
+    )
+    .unwrap();
+    let _ = drain(&mut l);
+    l.handle_inbound(t0, inbound(prack.clone()));
+    let sent = responses_sent(&drain(&mut l));
+    assert_eq!(
+        sent.iter().map(|m| m.status().unwrap()).collect::<Vec<_>>(),
+        vec![200]
+    );
+    // Another PRACK (new branch, new CSeq) for the same RSeq: 481.
+    let again = Message::parse(
+        String::from_utf8_lossy(prack_for(&inv, &format!("{r1} 10 INVITE"), 12).as_bytes())
+            .replace("branch=z9hG4bKp12", "branch=z9hG4bKother"),
+    )
+    .unwrap();
+    l.handle_inbound(t0, inbound(again));
+    let sent = responses_sent(&drain(&mut l));
+    assert_eq!(
+        sent.iter().map(|m| m.status().unwrap()).collect::<Vec<_>>(),
+        vec![481]
+    );
+}
+
+#[test]
+fn at_most_sixteen_forks_are_acknowledged() {
+    let mut l = layer();
+    let t0 = Instant::now();
+    let (_, inv) = send_invite(&mut l, t0, invite("z9hG4bKf1", None), vec![]);
+    for i in 0..20 {
+        l.handle_inbound(
+            t0,
+            inbound(provisional(&inv, 180, &format!("fork{i}"), Some(1), None)),
+        );
+    }
+    assert_eq!(pracks(&drain(&mut l)).len(), 16);
+}

@@ -70,5 +70,5 @@ pub use offer_answer::{
 };
 pub use subscription::{
     sipfrag_status, Notifier, NotifyError, SubscriptionEvent, SubscriptionId, SubscriptionStatus,
-    Subscriptions,
+    Subscriptions, DEFAULT_EXPIRES,
 };

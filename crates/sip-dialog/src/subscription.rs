@@ -211,11 +211,21 @@ impl Subscriptions {
     /// The 2xx to our SUBSCRIBE arrived, with its Expires (RFC 6665 §4.1.2.1):
     /// the expiry and refresh deadlines start, and a NOTIFY must follow
     /// within 64*T1 unless one came already.
+    ///
+    /// `Expires: 0` (a fetch, or an unsubscribe, §4.1.2.3) ends nothing by
+    /// itself: the notifier's final NOTIFY does, or 64*T1 without one.
     pub fn on_2xx(&mut self, now: Instant, id: &SubscriptionId, expires: Option<u32>) {
         let t1x64 = self.t1 * 64;
         if let Some(s) = self.map.get_mut(id) {
-            if let Some(e) = expires {
-                set_expiry(s, now, e);
+            match expires {
+                Some(0) => {
+                    s.expires_at = None;
+                    s.refresh_at = None;
+                    s.notify_by = Some(now + t1x64);
+                    return;
+                }
+                Some(e) => set_expiry(s, now, e),
+                None => {}
             }
             if s.status == SubscriptionStatus::Init {
                 s.notify_by = Some(now + t1x64);
@@ -270,6 +280,15 @@ impl Subscriptions {
         };
         if let Some(e) = state.expires() {
             set_expiry(s, now, e);
+        } else if s.expires_at.is_none()
+            && matches!(
+                status,
+                SubscriptionStatus::Active | SubscriptionStatus::Pending
+            )
+        {
+            // §4.2.2 wants `expires` on active and pending; without one
+            // (nor a 2xx Expires) the subscription still ends some day.
+            set_expiry(s, now, DEFAULT_EXPIRES);
         }
         if matches!(status, SubscriptionStatus::Terminated { .. }) {
             s.expires_at = None;
@@ -329,7 +348,16 @@ impl Subscriptions {
     pub fn remove(&mut self, id: &SubscriptionId) {
         self.map.remove(id);
     }
+
+    /// Forgets every subscription of a dialog that ended.
+    pub fn remove_dialog(&mut self, dialog: &DialogId) {
+        self.map.retain(|id, _| id.dialog != *dialog);
+    }
 }
+
+/// How long a subscription lasts when neither the 2xx nor any NOTIFY said
+/// (RFC 6665 leaves the default to the event package; an hour is usual).
+pub const DEFAULT_EXPIRES: u32 = 3600;
 
 fn set_expiry(s: &mut Sub, now: Instant, seconds: u32) {
     let e = Duration::from_secs(u64::from(seconds));
@@ -428,6 +456,16 @@ impl Notifier {
     /// The next expiry.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.subs.values().min().copied()
+    }
+
+    /// Whether `id` is a live subscription (a SUBSCRIBE for it refreshes).
+    pub fn contains(&self, id: &SubscriptionId) -> bool {
+        self.subs.contains_key(id)
+    }
+
+    /// Forgets every subscription of a dialog that ended.
+    pub fn remove_dialog(&mut self, dialog: &DialogId) {
+        self.subs.retain(|id, _| id.dialog != *dialog);
     }
 
     /// Number of subscriptions.

@@ -274,3 +274,59 @@ fn rfc6665_4_1_2_4_a_notify_before_the_2xx_creates_the_dialog() {
         .unwrap();
     assert_eq!(sub.dialog, id);
 }
+
+#[test]
+fn rfc6665_4_1_2_3_expires_0_waits_for_the_final_notify_not_for_a_timeout() {
+    let mut s = subs();
+    let id = SubscriptionId::new(dialog("n1"), "presence", None);
+    s.subscribe_sent(id.clone());
+    let t0 = Instant::now();
+    s.on_notify(
+        t0,
+        &dialog("n1"),
+        &notify("n1", "active;expires=60", "presence"),
+        &[],
+    )
+    .unwrap();
+    // Unsubscribe: the 2xx says 0; the subscription is not over yet.
+    s.on_2xx(t0, &id, Some(0));
+    s.handle_timeout(t0 + Duration::from_millis(1));
+    assert_eq!(s.status(&id), Some(&SubscriptionStatus::Active));
+    // The final NOTIFY ends it.
+    s.on_notify(
+        t0,
+        &dialog("n1"),
+        &notify("n1", "terminated;reason=timeout", "presence"),
+        &[],
+    )
+    .unwrap();
+    assert!(matches!(
+        s.status(&id),
+        Some(SubscriptionStatus::Terminated { .. })
+    ));
+    // Without one, 64*T1 does.
+    let id2 = SubscriptionId::new(dialog("n2"), "presence", None);
+    s.subscribe_sent(id2.clone());
+    s.on_2xx(t0, &id2, Some(0));
+    s.handle_timeout(t0 + Duration::from_secs(32));
+    assert!(matches!(
+        s.status(&id2),
+        Some(SubscriptionStatus::Terminated { .. })
+    ));
+}
+
+#[test]
+fn rfc6665_4_2_2_active_without_expires_still_ends_after_the_default() {
+    let mut s = subs();
+    let id = SubscriptionId::new(dialog("n1"), "presence", None);
+    s.subscribe_sent(id.clone());
+    let t0 = Instant::now();
+    s.on_notify(t0, &dialog("n1"), &notify("n1", "active", "presence"), &[])
+        .unwrap();
+    assert_eq!(
+        s.poll_timeout(),
+        Some(t0 + Duration::from_secs(u64::from(sip_dialog::DEFAULT_EXPIRES) / 2))
+    );
+    s.remove_dialog(&dialog("n1"));
+    assert!(s.is_empty());
+}

@@ -541,6 +541,8 @@ fn overloaded(layer: &mut TransactionLayer, e: TransactionEvent) {
                 Err(e) => debug!(error = %e, "503 not built"),
             }
         }
-        other => tracing::warn!(event = ?std::mem::discriminant(&other), "TU overloaded: event dropped"),
+        other => {
+            tracing::warn!(event = ?std::mem::discriminant(&other), "TU overloaded: event dropped")
+        }
     }
 }

@@ -116,10 +116,9 @@ pub(crate) async fn answer_invite(
         let body = |m: &Message| (!m.body_bytes().is_empty()).then(|| m.body());
         core.update_sdp(did, body(&resp), body(request));
     }
-    if let Err(e) = tsx.send_response(id, resp).await {
-        debug!(error = %e, "response not sent");
-    }
     if rings {
+        // Ringing before the provisional leaves, so that a CANCEL or a
+        // later answer that follows it at once finds it.
         if let Ok(mut r) = core.ringing.lock() {
             let expires_at = ringing_since.unwrap_or_else(|| now() + ringing_for(request));
             r.insert(
@@ -131,21 +130,55 @@ pub(crate) async fn answer_invite(
                 },
             );
         }
-    } else if let (false, Some(did)) = (ok, &dialog) {
+    }
+    if let Err(e) = tsx.send_response(id, resp).await {
+        debug!(error = %e, "response not sent");
+    }
+    if let (false, false, Some(did)) = (rings, ok, &dialog) {
         // A non-2xx final ends the early dialog (§12.1: it never becomes
         // confirmed).
         core.forget(did);
     }
 }
 
+/// A BYE in an early dialog we are the callee of: its INVITE, still
+/// ringing, gets 487 (RFC 3261 §15.1.2), so no later answer revives it.
+pub(crate) async fn hung_up_early(core: &Core, tsx: &TransactionHandle, bye: &Message) {
+    let taken = core.ringing.lock().ok().and_then(|mut r| {
+        let tx = r
+            .iter()
+            .find(|(_, v)| {
+                v.invite.call_id() == bye.call_id()
+                    && v.invite.from_tag() == bye.from_tag()
+                    && Some(v.tag.as_str()) == bye.to_tag()
+            })
+            .map(|(tx, _)| *tx)?;
+        r.remove(&tx).map(|v| (tx, v))
+    });
+    if let Some((tx, v)) = taken {
+        if let Some(resp) = answer_message(&v.invite, &Answer::code(487), &v.tag, &core.caps) {
+            let _ = tsx.send_response(tx, resp).await;
+        }
+    }
+}
+
 impl Core {
-    /// Takes the ringing INVITE `id` names, if it still rings.
-    pub(crate) fn take_ringing(&self, id: &RequestId) -> Option<(TransactionId, Ringing)> {
+    /// The ringing INVITE `id` names, if it still rings: taken out for a
+    /// final answer, left ringing (a copy) for a provisional one.
+    pub(crate) fn ringing_for_answer(
+        &self,
+        id: &RequestId,
+        take: bool,
+    ) -> Option<(TransactionId, Ringing)> {
         let mut r = self.ringing.lock().ok()?;
         let tx = r
             .iter()
             .find(|(_, v)| RequestId::of(&v.invite).as_ref() == Some(id))
             .map(|(tx, _)| *tx)?;
-        r.remove(&tx).map(|v| (tx, v))
+        if take {
+            r.remove(&tx).map(|v| (tx, v))
+        } else {
+            r.get(&tx).cloned().map(|v| (tx, v))
+        }
     }
 }

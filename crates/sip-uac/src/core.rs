@@ -147,6 +147,29 @@ impl Core {
         if let Ok(mut m) = self.uas_tx.lock() {
             m.remove(id);
         }
+        if let Ok(mut e) = self.events.lock() {
+            e.subscriber.remove_dialog(id);
+            e.notifier.remove_dialog(id);
+        }
+    }
+
+    /// The INVITE session of `id` ended (BYE): the dialog goes unless a
+    /// subscription still uses it (RFC 5057 §5).
+    pub(crate) fn end_invite_usage(&self, id: &DialogId) {
+        if let Ok(mut s) = self.sessions.lock() {
+            s.remove(id);
+        }
+        if let Ok(mut i) = self.invites.lock() {
+            i.remove(id);
+        }
+        let gone = self.dialogs.lock().is_ok_and(|mut d| {
+            let gone = d.usages(id).is_empty() || d.end_usage(id, &sip_dialog::Usage::Invite);
+            d.drain_events();
+            gone
+        });
+        if gone {
+            self.forget(id);
+        }
     }
 
     pub(crate) fn set_sdp(&self, id: &DialogId, sdp: Sdp) {
@@ -155,12 +178,15 @@ impl Core {
         }
     }
 
-    /// Replaces the local and/or remote description of a dialog.
+    /// Replaces the local and/or remote description of a dialog we keep
+    /// descriptions for (made with [`set_sdp`](Self::set_sdp) when the
+    /// dialog was): a stray ACK or a late report makes no entry.
     pub(crate) fn update_sdp(&self, id: &DialogId, local: Option<Bytes>, remote: Option<Bytes>) {
         if let Ok(mut m) = self.sdp.lock() {
-            let x = m.entry(id.clone()).or_default();
-            x.local = local.or(x.local.take());
-            x.remote = remote.or(x.remote.take());
+            if let Some(x) = m.get_mut(id) {
+                x.local = local.or(x.local.take());
+                x.remote = remote.or(x.remote.take());
+            }
         }
     }
 
@@ -183,11 +209,22 @@ impl Core {
         let contact: Option<NameAddr> = self.contact.parse().ok();
         let seed = (self.random() % 10_000) as u32;
         let dlg = Dialog::uas(invite, tag, contact, seed, false).ok()?;
-        let (mut s, mut d) = (self.sessions.lock().ok()?, self.dialogs.lock().ok()?);
-        s.uas_invite(&dlg, invite);
-        let id = d.insert(dlg);
-        s.drain();
-        d.drain_events();
+        let id = {
+            let (mut s, mut d) = (self.sessions.lock().ok()?, self.dialogs.lock().ok()?);
+            s.uas_invite(&dlg, invite);
+            let id = d.insert(dlg);
+            s.drain();
+            d.drain_events();
+            id
+        };
+        let remote = (!invite.body_bytes().is_empty()).then(|| invite.body());
+        self.set_sdp(
+            &id,
+            Sdp {
+                local: None,
+                remote,
+            },
+        );
         Some(id)
     }
 
@@ -382,12 +419,22 @@ pub(crate) async fn serve(
             .min();
         tokio::select! {
             e = events.recv() => match e {
-                Some(e) => on_event(&core, &*handler, &tsx, e).await,
+                Some(e) => on_event(&core, &*handler, &tsx, &transport, e).await,
                 None => return,
             },
             _ = sleep_until(deadline) => {
                 expire_ringing(&core, &tsx).await;
-                expire_subscriptions(&core, &tsx, &transport).await;
+                let expired = expire_subscriptions(&core);
+                if !expired.is_empty() {
+                    // Their final NOTIFYs may wait on name lookups: not on this task.
+                    let (core, tsx, transport) = (core.clone(), tsx.clone(), transport.clone());
+                    tokio::spawn(async move {
+                        for id in expired {
+                            final_notify(&core, &tsx, &transport, &id, "terminated;reason=timeout")
+                                .await;
+                        }
+                    });
+                }
                 let outs = {
                     let Ok(mut s) = core.sessions.lock() else { return };
                     let core2 = &core;
@@ -444,10 +491,11 @@ pub(crate) fn with_contact(a: Answer, contact: &str) -> Answer {
 /// Subscriptions whose time ran out. Ours (subscriber) just end (RFC 6665
 /// §4.1.2.2 leaves refreshing to the user); those we granted get a final
 /// NOTIFY with `terminated;reason=timeout` (§4.2.2).
-async fn expire_subscriptions(core: &Core, tsx: &TransactionHandle, transport: &Transport) {
+/// Returns the granted ones, whose final NOTIFY is due.
+fn expire_subscriptions(core: &Core) -> Vec<sip_dialog::SubscriptionId> {
     let (ended, expired) = {
         let Ok(mut e) = core.events.lock() else {
-            return;
+            return Vec::new();
         };
         e.subscriber.handle_timeout(now());
         let ended: Vec<_> = e
@@ -470,32 +518,38 @@ async fn expire_subscriptions(core: &Core, tsx: &TransactionHandle, transport: &
     for id in ended {
         core.end_usage(&id);
     }
-    for id in expired {
-        let headers = vec![
-            ("Event".to_owned(), crate::subscriptions::event_header(&id)),
-            (
-                "Subscription-State".to_owned(),
-                "terminated;reason=timeout".to_owned(),
-            ),
-        ];
-        match core
-            .in_dialog_request(
-                transport,
-                tsx,
-                Method::Notify,
-                &id.dialog,
-                &headers,
-                &[],
-                None,
-                |_| {},
-            )
-            .await
-        {
-            Ok(_) => {}
-            Err(e) => debug!(error = %e, "final NOTIFY not sent"),
-        }
-        core.end_usage(&id);
+    expired
+}
+
+/// Sends the final NOTIFY of a subscription we granted (RFC 6665 §4.2.2)
+/// without waiting for its answer, and ends the subscription's usage.
+pub(crate) async fn final_notify(
+    core: &Core,
+    tsx: &TransactionHandle,
+    transport: &Transport,
+    id: &sip_dialog::SubscriptionId,
+    state: &str,
+) {
+    let headers = vec![
+        ("Event".to_owned(), crate::subscriptions::event_header(id)),
+        ("Subscription-State".to_owned(), state.to_owned()),
+    ];
+    let sent = core
+        .in_dialog_request(
+            transport,
+            tsx,
+            Method::Notify,
+            &id.dialog,
+            &headers,
+            &[],
+            None,
+            |_| {},
+        )
+        .await;
+    if let Err(e) = sent {
+        debug!(error = %e, "final NOTIFY not sent");
     }
+    core.end_usage(id);
 }
 
 /// Sends a 2xx again until its ACK (§13.3.1.4) through its server
@@ -515,20 +569,22 @@ async fn retransmit_2xx(core: &Core, tsx: &TransactionHandle, transport: &Transp
         let _ = transport.send_response(&m, None).await;
         return;
     };
-    match tsx.send_response(tx, m.clone()).await {
+    match tsx.send_response(tx, m).await {
         Ok(()) => {}
         Err(sip_transaction::TransactionError::InvalidState { .. }) => {
             debug!(dialog = %did, "INVITE answered otherwise: 2xx dropped, call over");
             core.forget(&did);
         }
-        // Timer L ended the transaction: the TU carries on alone.
-        Err(_) => {
-            let _ = transport.send_response(&m, None).await;
-        }
+        // Timer L ended the transaction (64*T1, when the session gives up
+        // too), or it ended on an ACK for another final: nothing to resend
+        // through it, and never a 2xx straight to the transport after
+        // another final (RFC 3261 §13.3.1.4 retransmits the 2xx it sent).
+        Err(_) => {}
     }
 }
 
 /// An INVITE answered only provisionally, waiting for CANCEL or expiry.
+#[derive(Clone)]
 pub(crate) struct Ringing {
     pub(crate) invite: Message,
     /// The To tag its provisional carried.
@@ -581,9 +637,10 @@ async fn sleep_until(deadline: Option<Instant>) {
 }
 
 async fn on_event(
-    core: &Core,
+    core: &Arc<Core>,
     handler: &dyn Handler,
     tsx: &TransactionHandle,
+    transport: &Transport,
     e: TransactionEvent,
 ) {
     match e {
@@ -630,13 +687,16 @@ async fn on_event(
             }
             let in_dialog = request.to_tag().is_some();
             let method = request.method().cloned();
-            if method == Some(Method::Notify) {
-                core.dialog_from_notify(&request);
-            }
+            let made_by_notify =
+                method == Some(Method::Notify) && core.dialog_from_notify(&request);
             let mut subscription = None;
             let mut answer = if in_dialog {
                 // §12.2.2: unknown dialog 481, lower CSeq 500.
-                let checked = core.dialogs.lock().map(|mut d| d.receive_request(&request));
+                let checked = core
+                    .dialogs
+                    .lock()
+                    .map(|mut d| d.receive_request(&request))
+                    .map_err(|_| ());
                 match checked {
                     Ok(Ok(dialog)) if method == Some(Method::Notify) => {
                         match core.on_notify(&dialog, &request) {
@@ -645,8 +705,23 @@ async fn on_event(
                                 subscription = Some(sid);
                                 a
                             }
-                            Err(code) => Answer::code(code),
+                            Err(code) => {
+                                if made_by_notify {
+                                    // A rejected NOTIFY leaves no dialog behind.
+                                    core.forget(&dialog);
+                                }
+                                Answer::code(code)
+                            }
                         }
+                    }
+                    // RFC 6665 §4.2.1.2: a refresh of a subscription we
+                    // granted is ours to accept; a new one in the dialog
+                    // goes to the handler.
+                    Ok(Ok(dialog))
+                        if method == Some(Method::Subscribe)
+                            && core.is_refresh(&dialog, &request) =>
+                    {
+                        Answer::code(200)
                     }
                     Ok(Ok(dialog)) => {
                         if request.method() == Some(&Method::Bye) {
@@ -662,6 +737,9 @@ async fn on_event(
                             if let Ok(mut s) = core.sessions.lock() {
                                 s.bye(&dialog, caller);
                             }
+                            // §15.1.2: a BYE in an early dialog ends the
+                            // INVITE with 487.
+                            crate::callee::hung_up_early(core, tsx, &request).await;
                         }
                         handler.on_in_dialog_request(&request)
                     }
@@ -701,13 +779,23 @@ async fn on_event(
                 }
             }
             if let Some(sid) = granted {
-                handler.on_subscription(&sid, &request);
+                if core.events.lock().is_ok_and(|e| e.notifier.contains(&sid)) {
+                    handler.on_subscription(&sid, &request);
+                } else {
+                    // Expires: 0 (an unsubscribe or a fetch): the final
+                    // NOTIFY goes at once (RFC 6665 §4.2.1.4).
+                    let (core, tsx, transport) = (core.clone(), tsx.clone(), transport.clone());
+                    tokio::spawn(async move {
+                        final_notify(&core, &tsx, &transport, &sid, "terminated;reason=timeout")
+                            .await;
+                    });
+                }
             }
-            // A dialog a BYE ended is gone once the BYE is answered, with
-            // its INVITE session and, if we called, the INVITE kept for ACKs.
+            // A BYE ends the INVITE usage, and the dialog with its last one
+            // (RFC 5057: a REFER's subscription outlives the call).
             if request.method() == Some(&Method::Bye) {
                 if let Some(did) = Dialogs::id_of_request(&request) {
-                    core.forget(&did);
+                    core.end_invite_usage(&did);
                 }
             }
         }

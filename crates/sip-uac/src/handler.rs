@@ -85,9 +85,9 @@ pub trait Handler: Send + Sync + 'static {
     /// accepted a SUBSCRIBE (or a REFER, whose implicit subscription
     /// reports the referral, RFC 3515 §2.4.4) with a 2xx. RFC 6665
     /// §4.2.1.2 wants a NOTIFY at once: send it with
-    /// [`Service::notify`](crate::Service::notify) and this id (after an
-    /// unsubscribe, `Expires: 0`, its default state is the final
-    /// `terminated`).
+    /// [`Service::notify`](crate::Service::notify) and this id. After an
+    /// unsubscribe (`Expires: 0`) the service sends the final NOTIFY
+    /// itself and this is not called.
     fn on_subscription(&self, _id: &sip_dialog::SubscriptionId, _request: &Message) {}
 }
 
@@ -106,8 +106,9 @@ pub fn default_answer(request: &Message) -> Answer {
 }
 
 /// The default answer of [`Handler::on_in_dialog_request`]: BYE, INFO,
-/// OPTIONS, MESSAGE, NOTIFY, SUBSCRIBE (a refresh), an UPDATE without a
-/// body and a PRACK get 200; REFER gets 603 (declined, RFC 3515 §2.4.2)
+/// OPTIONS, MESSAGE, NOTIFY, an UPDATE without a body and a PRACK get 200;
+/// a SUBSCRIBE for a new subscription 489 (the service refreshes those it
+/// granted itself); REFER gets 603 (declined, RFC 3515 §2.4.2)
 /// (a PRACK reaches the handler only when a plugin that sent the reliable
 /// provisional matched it; otherwise the service answers it 405). A
 /// re-INVITE or an UPDATE with an offer gets 488, since the default handler
@@ -126,8 +127,9 @@ pub fn default_in_dialog_answer(request: &Message) -> Answer {
         ) => Answer::code(200),
         Some(Method::Update) if request.body().is_empty() => Answer::code(200),
         Some(Method::Invite | Method::Update) => Answer::code(488),
-        // A refresh (or unsubscribe) of a subscription in its dialog.
-        Some(Method::Subscribe) => Answer::code(200),
+        // A new subscription in an existing dialog: no event package is
+        // served by default (refreshes of granted ones never get here).
+        Some(Method::Subscribe) => Answer::code(489),
         // RFC 3515 §2.4.2: a referral may be declined.
         Some(Method::Refer) => Answer::code(603),
         _ => Answer::code(405).header("Allow", ALLOW),

@@ -888,7 +888,9 @@ impl Service {
         if let Ok(mut s) = core.sessions.lock() {
             s.bye(dialog, caller);
         }
-        core.forget(dialog);
+        // The call is over; a subscription in the dialog (a REFER's) may
+        // outlive it (RFC 5057 §5).
+        core.end_invite_usage(dialog);
         Ok(reply)
     }
 
@@ -1095,7 +1097,13 @@ impl Service {
             .set_header("Event", &crate::subscriptions::event_header(id))
             .set_header("Subscription-State", &state);
         let reply = self.in_dialog(Method::Notify, &id.dialog, opts).await;
-        if terminated || reply.as_ref().is_ok_and(|r| r.code() == 481) {
+        // RFC 5057: 481, 408 and the like end the subscription too.
+        let refused = reply.as_ref().is_ok_and(|r| {
+            r.code() == 408
+                || sip_dialog::ResponseEffect::of(r.code())
+                    != sip_dialog::ResponseEffect::TransactionOnly
+        });
+        if terminated || refused {
             if let Ok(mut e) = core.events.lock() {
                 e.notifier
                     .on_subscribe(crate::core::now(), id.clone(), 0, 0);
@@ -1181,7 +1189,10 @@ impl Service {
     /// ```
     pub async fn answer(&self, id: &crate::RequestId, answer: crate::Answer) -> Result<(), Error> {
         let core = &self.inner.core;
-        let (tx, ringing) = core.take_ringing(id).ok_or(Error::UnknownRequest)?;
+        let fin = answer.code >= 200;
+        let (tx, ringing) = core
+            .ringing_for_answer(id, fin)
+            .ok_or(Error::UnknownRequest)?;
         let since = Some(ringing.expires_at);
         crate::callee::answer_invite(
             core,

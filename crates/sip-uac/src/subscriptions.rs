@@ -12,7 +12,7 @@ use sip_message::Message;
 /// The subscription time a notifier grants when the SUBSCRIBE names none,
 /// and the most it grants (RFC 6665 §4.2.1.1 lets it shorten, and leaves
 /// the default to the event package; an hour is the usual one).
-pub(crate) const DEFAULT_EXPIRES: u32 = 3600;
+pub(crate) use sip_dialog::DEFAULT_EXPIRES;
 
 /// Subscriber and notifier state of one Service.
 pub(crate) struct Events {
@@ -109,28 +109,41 @@ use crate::handler::Answer;
 impl Core {
     /// RFC 6665 §4.1.2.4: a NOTIFY for a SUBSCRIBE still waiting for its
     /// response (or from another fork) makes the subscriber's dialog.
-    pub(crate) fn dialog_from_notify(&self, notify: &Message) {
+    /// Returns whether it made one.
+    pub(crate) fn dialog_from_notify(&self, notify: &Message) -> bool {
         let (Some(call_id), Some(our_tag), Some(did)) = (
             notify.call_id(),
             notify.to_tag(),
             Dialogs::id_of_request(notify),
         ) else {
-            return;
+            return false;
         };
         if self.dialogs.lock().map_or(true, |d| d.get(&did).is_some()) {
-            return;
+            return false;
         }
         let subscribe = self
             .events
             .lock()
             .ok()
             .and_then(|e| e.pending_subscribe(call_id, our_tag));
-        if let Some(dlg) = subscribe.and_then(|s| Dialog::from_notify(&s, notify).ok()) {
-            if let Ok(mut d) = self.dialogs.lock() {
+        match subscribe.and_then(|s| Dialog::from_notify(&s, notify).ok()) {
+            Some(dlg) => self.dialogs.lock().is_ok_and(|mut d| {
                 d.insert(dlg);
                 d.drain_events();
-            }
+                true
+            }),
+            None => false,
         }
+    }
+
+    /// Whether an in-dialog SUBSCRIBE refreshes (or ends) a subscription
+    /// we granted in `dialog`.
+    pub(crate) fn is_refresh(&self, dialog: &DialogId, subscribe: &Message) -> bool {
+        let Some((package, id)) = event_of(subscribe) else {
+            return false;
+        };
+        let sid = SubscriptionId::new(dialog.clone(), &package, id.as_deref());
+        self.events.lock().is_ok_and(|e| e.notifier.contains(&sid))
     }
 
     /// Applies a NOTIFY received in `dialog` to the subscription it reports
