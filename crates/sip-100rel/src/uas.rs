@@ -17,6 +17,11 @@ use sip_dialog::{DialogId, SessionExchanged};
 use crate::edit::{body_of, has_tag, with_header, without_tag};
 use crate::TAG;
 
+/// How long the state of an INVITE whose provisionals are all PRACKed is
+/// kept without a final response (past Timer C's 3 minutes, RFC 3261
+/// §16.6); a final response ends it sooner.
+const IDLE_KEEP: Duration = Duration::from_secs(200);
+
 /// A reliable provisional sent and not yet PRACKed.
 struct Outstanding {
     response: Message,
@@ -198,6 +203,9 @@ impl UasInvite {
             cx.send_response(id, f);
             return Some(Next::Done);
         }
+        // Nothing pending: the final response normally ends this state; if
+        // the transaction dies without one, this timer does.
+        cx.schedule(cx.now() + IDLE_KEEP, self.token);
         Some(Next::Keep)
     }
 
@@ -226,7 +234,8 @@ impl UasInvite {
     pub(crate) fn on_timer(&mut self, cx: &mut HookCx<'_>, id: TransactionId) -> Next {
         let now = cx.now();
         let Some(o) = &mut self.outstanding else {
-            return Next::Keep;
+            // The idle backstop: no final response came in all this time.
+            return Next::Done;
         };
         if now >= o.give_up {
             // §3: no PRACK within 64*T1: the INVITE is rejected with a 5xx.

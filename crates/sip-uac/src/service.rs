@@ -652,17 +652,27 @@ impl Service {
         let auto_ack = opts.auto_ack.unwrap_or(true);
         let opts = self.with_contact(opts);
         let current: Arc<Mutex<Option<sip_transaction::TransactionId>>> = Arc::default();
+        let cancelled = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (started_tx, started_rx) = tokio::sync::oneshot::channel::<Result<(), Error>>();
         let (tx, rx) = tokio::sync::oneshot::channel();
         let svc = self.clone();
         let uri = uri.to_owned();
         let cur = current.clone();
+        let was_cancelled = cancelled.clone();
         tokio::spawn(async move {
             let started = Mutex::new(Some(started_tx));
             let result = svc
                 .send_with_auth(Some(Method::Invite), &uri, opts, true, &|_| {}, &|id| {
                     if let Ok(mut c) = cur.lock() {
                         *c = Some(id);
+                    }
+                    // Cancelled while a challenge was being answered: the
+                    // retry is cancelled too.
+                    if was_cancelled.load(Ordering::SeqCst) {
+                        let tsx = svc.inner.tsx.clone();
+                        tokio::spawn(async move {
+                            let _ = tsx.send_cancel(id).await;
+                        });
                     }
                     if let Some(s) = started.lock().ok().and_then(|mut s| s.take()) {
                         let _ = s.send(Ok(()));
@@ -688,6 +698,7 @@ impl Service {
         started_rx.await.map_err(|_| Error::Stopped)??;
         Ok(PendingInvite {
             transaction: current,
+            cancelled,
             reply: rx,
         })
     }
@@ -791,6 +802,7 @@ impl Service {
     /// CANCELs a pending INVITE (§9.1). The CANCEL waits for a provisional
     /// if none has come yet; the INVITE's reply is then normally 487.
     pub async fn cancel(&self, pending: &PendingInvite) -> Result<(), Error> {
+        pending.cancelled.store(true, Ordering::SeqCst);
         let id = pending
             .transaction
             .lock()
@@ -1329,6 +1341,9 @@ async fn wait_final(
 pub struct PendingInvite {
     /// The INVITE's current transaction (a new one after a challenge).
     transaction: Arc<Mutex<Option<sip_transaction::TransactionId>>>,
+    /// [`Service::cancel`] was called (a retry after a challenge is
+    /// cancelled as soon as it starts).
+    cancelled: Arc<std::sync::atomic::AtomicBool>,
     reply: tokio::sync::oneshot::Receiver<Reply>,
 }
 
