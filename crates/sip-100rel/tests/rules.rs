@@ -65,6 +65,26 @@ fn responses_seen(outs: &[Output]) -> Vec<Message> {
         .collect()
 }
 
+/// What the plugin reported to the TU (payloads of type `T`), each checked
+/// to belong to client transaction `id` when given.
+fn reports<T: Clone + 'static>(outs: &[Output], id: Option<TransactionId>) -> Vec<T> {
+    outs.iter()
+        .filter_map(|o| match o {
+            Output::Event(TransactionEvent::Extension {
+                transaction,
+                payload,
+                ..
+            }) => {
+                if id.is_some() {
+                    assert_eq!(*transaction, id);
+                }
+                payload.downcast_ref::<T>().cloned()
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 fn invite(branch: &str, body: Option<&str>) -> Message {
     let (ct, b) = match body {
         Some(b) => ("Content-Type: application/sdp\r\n".to_owned(), b.to_owned()),
@@ -170,20 +190,7 @@ fn rfc3262_4_reliable_provisional_is_pracked_in_its_early_dialog() {
     // The TU sees the 180 and learns the CSeq the PRACK used, first.
     let seen = responses_seen(&outs);
     assert_eq!(seen.len(), 1);
-    let used: Vec<_> = outs
-        .iter()
-        .filter_map(|o| match o {
-            Output::Event(TransactionEvent::Extension {
-                transaction,
-                payload,
-                ..
-            }) => {
-                assert_eq!(*transaction, Some(id));
-                payload.downcast_ref::<LocalSeqUsed>().cloned()
-            }
-            _ => None,
-        })
-        .collect();
+    let used: Vec<LocalSeqUsed> = reports(&outs, Some(id));
     assert_eq!(used.len(), 1);
     assert_eq!(used[0].seq, 11);
     assert_eq!(&*used[0].dialog.remote_tag, "b1");
@@ -304,20 +311,7 @@ fn rfc3262_5_offer_in_reliable_provisional_answered_in_prack() {
     let outs = drain(&mut l);
     let p = pracks(&outs);
     assert_eq!(p[0].body_bytes(), b"v=0\r\no=answer\r\n");
-    let ex: Vec<SessionExchanged> = outs
-        .iter()
-        .filter_map(|o| match o {
-            Output::Event(TransactionEvent::Extension {
-                payload,
-                transaction,
-                ..
-            }) => {
-                assert_eq!(*transaction, Some(id));
-                payload.downcast_ref::<SessionExchanged>().cloned()
-            }
-            _ => None,
-        })
-        .collect();
+    let ex: Vec<SessionExchanged> = reports(&outs, Some(id));
     assert_eq!(ex.len(), 1);
     assert_eq!(ex[0].remote.as_deref(), Some(&b"v=0\r\no=offer\r\n"[..]));
     assert_eq!(ex[0].local.as_deref(), Some(&b"v=0\r\no=answer\r\n"[..]));
@@ -684,15 +678,7 @@ fn rfc3262_5_an_answer_in_a_reliable_provisional_is_reported_and_the_prack_is_em
     );
     let outs = drain(&mut l);
     assert!(pracks(&outs)[0].body_bytes().is_empty());
-    let ex: Vec<SessionExchanged> = outs
-        .iter()
-        .filter_map(|o| match o {
-            Output::Event(TransactionEvent::Extension { payload, .. }) => {
-                payload.downcast_ref::<SessionExchanged>().cloned()
-            }
-            _ => None,
-        })
-        .collect();
+    let ex: Vec<SessionExchanged> = reports(&outs, None);
     assert_eq!(ex.len(), 1);
     assert_eq!(ex[0].local.as_deref(), Some(&b"v=0\r\no=offer\r\n"[..]));
     assert_eq!(ex[0].remote.as_deref(), Some(&b"v=0\r\no=answer\r\n"[..]));
