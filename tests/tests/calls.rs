@@ -2,6 +2,7 @@
 //! BYE, a busy callee, the default answer.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use sip_message::headers::Transport;
 use sip_message::{Message, Method};
@@ -479,4 +480,108 @@ async fn a_ringing_invite_is_answered_later_with_the_same_to_tag() {
         alice.stop().await;
         bob.stop().await;
     }
+}
+
+/// Answers every INVITE, re-INVITEs included, with 200.
+struct AnswersAll;
+
+impl Handler for AnswersAll {
+    fn on_request(&self, _r: &Message) -> Answer {
+        Answer::code(200).body("application/sdp", SDP)
+    }
+    fn on_in_dialog_request(&self, r: &Message) -> Answer {
+        match r.method() {
+            Some(Method::Invite) => Answer::code(200).body("application/sdp", SDP),
+            _ => default_in_dialog_answer(r),
+        }
+    }
+}
+
+/// RFC 3261 §14.2 and §13.3.1.4: a 2xx to a re-INVITE carries Contact and
+/// is retransmitted until its ACK, like the first one.
+#[tokio::test]
+async fn rfc3261_14_2_a_2xx_to_a_reinvite_is_retransmitted_until_acked() {
+    let any = "127.0.0.1:0".parse().unwrap();
+    let bob = Service::builder("bob")
+        .udp(any)
+        .handler(AnswersAll)
+        .start()
+        .await
+        .unwrap();
+    let bob_addr = bob.local_addr(Transport::Udp).unwrap();
+    let peer = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let me = peer.local_addr().unwrap();
+    let mut buf = vec![0u8; 65535];
+    let request = |method: &str, cseq: u32, branch: &str, to_tag: &str| {
+        let to = if to_tag.is_empty() {
+            format!("<sip:bob@{bob_addr}>")
+        } else {
+            format!("<sip:bob@{bob_addr}>;tag={to_tag}")
+        };
+        format!(
+            "{method} sip:bob@{bob_addr} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch={branch}\r\nMax-Forwards: 70\r\n\
+             From: <sip:peer@{me}>;tag=p1\r\nTo: {to}\r\nCall-ID: reinv-1\r\nCSeq: {cseq} {method}\r\n\
+             Contact: <sip:peer@{me}>\r\nContent-Length: 0\r\n\r\n"
+        )
+    };
+    // Receives until a 200 for `method` arrives (bounded).
+    async fn ok_for(peer: &tokio::net::UdpSocket, buf: &mut [u8], cseq: u32) -> Option<Message> {
+        for _ in 0..20 {
+            let (n, _) = tokio::time::timeout(Duration::from_secs(2), peer.recv_from(buf))
+                .await
+                .ok()?
+                .ok()?;
+            let m = Message::parse(bytes::Bytes::copy_from_slice(&buf[..n])).ok()?;
+            if m.status() == Some(200)
+                && m.cseq()
+                    .is_some_and(|(n, x)| n == cseq && x.as_str() == "INVITE")
+            {
+                return Some(m);
+            }
+        }
+        None
+    }
+    peer.send_to(request("INVITE", 1, "z9hG4bKri1", "").as_bytes(), bob_addr)
+        .await
+        .unwrap();
+    let ok = ok_for(&peer, &mut buf, 1).await.expect("200 to the INVITE");
+    let tag = ok.to_tag().unwrap().to_owned();
+    peer.send_to(request("ACK", 1, "z9hG4bKri2", &tag).as_bytes(), bob_addr)
+        .await
+        .unwrap();
+    // The re-INVITE, left without ACK for a while.
+    peer.send_to(
+        request("INVITE", 2, "z9hG4bKri3", &tag).as_bytes(),
+        bob_addr,
+    )
+    .await
+    .unwrap();
+    let first = ok_for(&peer, &mut buf, 2)
+        .await
+        .expect("200 to the re-INVITE");
+    assert!(
+        first.has(sip_message::HeaderName::Contact),
+        "target refresh"
+    );
+    ok_for(&peer, &mut buf, 2)
+        .await
+        .expect("a retransmitted 2xx");
+    peer.send_to(request("ACK", 2, "z9hG4bKri4", &tag).as_bytes(), bob_addr)
+        .await
+        .unwrap();
+    // Once ACKed, the retransmissions stop (within T1 after the last one).
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let mut late = 0;
+    while let Ok(Ok((n, _))) =
+        tokio::time::timeout(Duration::from_millis(1200), peer.recv_from(&mut buf)).await
+    {
+        if buf[..n].starts_with(b"SIP/2.0 200") {
+            late += 1;
+        }
+        if late > 3 {
+            break;
+        }
+    }
+    assert_eq!(late, 0, "2xx still retransmitted after the ACK");
+    bob.stop().await;
 }

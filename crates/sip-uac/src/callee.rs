@@ -141,6 +141,38 @@ pub(crate) async fn answer_invite(
     }
 }
 
+/// A 2xx to a re-INVITE (RFC 3261 §14.2): it carries our Contact (a target
+/// refresh, §12.2.2) and, like the first 2xx, is retransmitted until its
+/// ACK (§13.3.1.4) through its server transaction.
+pub(crate) async fn answer_reinvite(
+    core: &Core,
+    tsx: &TransactionHandle,
+    id: TransactionId,
+    request: &Message,
+    answer: Answer,
+) {
+    let answer = with_contact(answer, &core.contact);
+    let tag = request.to_tag().unwrap_or("").to_owned();
+    let Some(resp) = answer_message(request, &answer, &tag, &core.caps) else {
+        debug!("could not build the answer");
+        return;
+    };
+    if let Some(did) = sip_dialog::Dialogs::id_of_request(request) {
+        if let Ok(mut s) = core.sessions.lock() {
+            s.uas_sent_2xx(now(), &did, resp.clone());
+            s.drain();
+        }
+        if let Ok(mut x) = core.uas_tx.lock() {
+            x.insert(did.clone(), id);
+        }
+        let body = |m: &Message| (!m.body_bytes().is_empty()).then(|| m.body());
+        core.update_sdp(&did, body(&resp), body(request));
+    }
+    if let Err(e) = tsx.send_response(id, resp).await {
+        debug!(error = %e, "response not sent");
+    }
+}
+
 /// A BYE in an early dialog we are the callee of: its INVITE, still
 /// ringing, gets 487 (RFC 3261 §15.1.2), so no later answer revives it.
 pub(crate) async fn hung_up_early(core: &Core, tsx: &TransactionHandle, bye: &Message) {

@@ -768,6 +768,9 @@ async fn on_event(
             };
             if !in_dialog && request.method() == Some(&Method::Invite) {
                 crate::callee::answer_invite(core, tsx, id, &request, &tag, answer, None).await;
+            } else if request.method() == Some(&Method::Invite) && (200..300).contains(&answer.code)
+            {
+                crate::callee::answer_reinvite(core, tsx, id, &request, answer).await;
             } else {
                 match answer_message(&request, &answer, &tag, &core.caps) {
                     Some(resp) => {
