@@ -7,16 +7,58 @@
 //! failures after sending are replies (408, 503), as in NkSIP; errors are
 //! only for what failed before sending.
 //!
-//! State (issue 6, in progress): OPTIONS, MESSAGE, REGISTER (with
-//! unregister and unregister-all), the generic `request` (method and
-//! headers from the URI), INVITE (the ACK for the 2xx sent automatically),
-//! async INVITE with CANCEL, BYE and INFO work end to end, with digest
-//! authentication (MD5/SHA-256, qop=auth, 401 and 407) retried
-//! automatically. Received INVITEs answered 2xx make UAS dialogs whose 2xx
-//! is retransmitted until the ACK; one answered only provisionally rings
-//! until CANCEL or its Expires (at most 3 min), then gets 487. Manual ACK,
-//! UPDATE/SUBSCRIBE/NOTIFY/REFER/PUBLISH and per-request callbacks come
-//! next.
+//! Every SIP method has its function: [`Service::options`],
+//! [`register`](Service::register) (and `unregister`, `unregister_all`),
+//! [`invite`](Service::invite) / [`invite_async`](Service::invite_async)
+//! with [`cancel`](Service::cancel) and [`ack`](Service::ack),
+//! [`bye`](Service::bye), [`info`](Service::info),
+//! [`update`](Service::update), [`message`](Service::message),
+//! [`publish`](Service::publish), [`subscribe`](Service::subscribe) /
+//! [`subscribe_refresh`](Service::subscribe_refresh),
+//! [`notify`](Service::notify), [`refer`](Service::refer) and the generic
+//! [`request`](Service::request). Digest challenges (401/407) are answered
+//! from the credentials given; PRACK comes from the `sip-100rel` plugin,
+//! added with [`ServiceBuilder::extension`].
+//!
+//! ```no_run
+//! use sip_message::{Message, Method};
+//! use sip_uac::{default_answer, Answer, Handler, RequestOptions, Service};
+//!
+//! /// Rings, then answers every call.
+//! struct Callee;
+//! impl Handler for Callee {
+//!     fn on_request(&self, r: &Message) -> Answer {
+//!         match r.method() {
+//!             Some(Method::Invite) => Answer::code(200)
+//!                 .body("application/sdp", "v=0\r\n")
+//!                 .with_provisional(Answer::code(180)),
+//!             _ => default_answer(r),
+//!         }
+//!     }
+//! }
+//!
+//! # async fn demo() -> Result<(), sip_uac::Error> {
+//! let any = "127.0.0.1:0".parse().unwrap();
+//! let bob = Service::builder("bob").udp(any).handler(Callee).start().await?;
+//! let alice = Service::builder("alice").udp(any).start().await?;
+//! let uri = format!("sip:bob@{}", bob.local_addr(sip_message::headers::Transport::Udp).unwrap());
+//!
+//! let call = alice
+//!     .invite(&uri, RequestOptions::new().on_provisional(|r| println!("{}", r.code())))
+//!     .await?;
+//! if let Some(dialog) = call.dialog() {
+//!     alice.info(dialog, RequestOptions::new()).await?;
+//!     alice.bye(dialog, RequestOptions::new()).await?;
+//! }
+//! let sub = alice.subscribe(&uri, RequestOptions::new().event("presence")).await?;
+//! println!("SUBSCRIBE: {} {}", sub.code(), sub.reason()); // 489: bob serves no package
+//! # Ok(()) }
+//! ```
+//!
+//! On the answering side, a [`Handler`] decides (defaults follow NkSIP);
+//! an INVITE left ringing can be answered later with [`Service::answer`]
+//! and its [`RequestId`]; subscriptions the handler grants are reported to
+//! [`Handler::on_subscription`] for [`Service::notify`].
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
