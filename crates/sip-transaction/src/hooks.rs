@@ -167,7 +167,9 @@ impl HookCx<'_> {
         self.commands.push(Command::SendRequest { request, target });
     }
     /// Sends a response through server transaction `id` (e.g. a reliable
-    /// provisional retransmission).
+    /// provisional retransmission, or a response the hook held). The
+    /// extensions after this one on the way out (lower priorities) see it
+    /// in [`Extension::on_outbound_response`]; this one does not again.
     pub fn send_response(&mut self, id: TransactionId, response: Message) {
         self.commands.push(Command::SendResponse { id, response });
     }

@@ -680,7 +680,7 @@ impl TransactionLayer {
         self.run_hooks_with(
             now,
             |ext, cx| ext.on_outbound_request(cx, request),
-            true,
+            HookOrder::Outbound,
             data,
             Some(target),
         )
@@ -695,22 +695,27 @@ impl TransactionLayer {
         outbound: bool,
         data: &[std::sync::Arc<dyn std::any::Any + Send + Sync>],
     ) -> Flow {
-        self.run_hooks_with(now, f, outbound, data, None)
+        let order = if outbound {
+            HookOrder::Outbound
+        } else {
+            HookOrder::Inbound
+        };
+        self.run_hooks_with(now, f, order, data, None)
     }
 
     fn run_hooks_with(
         &mut self,
         now: Instant,
         mut f: impl FnMut(&mut dyn Extension, &mut HookCx<'_>) -> Flow,
-        outbound: bool,
+        order: HookOrder,
         data: &[std::sync::Arc<dyn std::any::Any + Send + Sync>],
         target: Option<&Target>,
     ) -> Flow {
         let mut exts = std::mem::take(&mut self.extensions);
-        let order: Vec<usize> = if outbound {
-            (0..exts.len()).rev().collect()
-        } else {
-            (0..exts.len()).collect()
+        let order: Vec<usize> = match order {
+            HookOrder::Inbound => (0..exts.len()).collect(),
+            HookOrder::Outbound => (0..exts.len()).rev().collect(),
+            HookOrder::OutboundAfter(ext) => (0..ext.min(exts.len())).rev().collect(),
         };
         let mut flow = Flow::Continue;
         let mut pending = Vec::new();
@@ -759,8 +764,34 @@ impl TransactionLayer {
         self.apply(now, i, cmds);
     }
 
-    /// Sends an extension's response through server transaction `id`.
-    fn extension_response(&mut self, now: Instant, id: TransactionId, response: Message) {
+    /// Sends a response extension `ext` sends itself through server
+    /// transaction `id`. The extensions that come after it on the way out
+    /// (lower priorities) see it, as they would the TU's; it and those
+    /// before it do not see it again.
+    fn extension_response(
+        &mut self,
+        now: Instant,
+        ext: usize,
+        id: TransactionId,
+        response: Message,
+    ) {
+        let mut response = response;
+        let request = match self.get(id).map(|t| &t.kind) {
+            Some(TxKind::Server(s)) => Some(s.request.clone()),
+            _ => None,
+        };
+        if let Some(request) = request.filter(|_| ext > 0) {
+            let flow = self.run_hooks_with(
+                now,
+                |e, cx| e.on_outbound_response(cx, id, &request, &mut response),
+                HookOrder::OutboundAfter(ext),
+                &[],
+                None,
+            );
+            if flow == Flow::Consumed {
+                return;
+            }
+        }
         let r = self
             .with_tx(now, id, |tx, fx| match tx {
                 TxKind::Server(s) => s.send_response(fx, response),
@@ -792,7 +823,7 @@ impl TransactionLayer {
                 Command::SendResponse { id, response } => {
                     // Straight to the transaction: a hook's own response does
                     // not run the outbound hooks again.
-                    self.extension_response(now, id, response);
+                    self.extension_response(now, ext, id, response);
                 }
                 Command::Emit {
                     transaction,
@@ -828,9 +859,19 @@ impl TransactionLayer {
                         }
                         None => self.new_server(now, key, request, source),
                     };
-                    self.extension_response(now, id, response);
+                    self.extension_response(now, ext, id, response);
                 }
             }
         }
     }
+}
+
+/// The order hooks run in: inbound ascending priority, outbound
+/// descending, or outbound from just after one extension (for what that
+/// extension sends itself).
+#[derive(Debug, Clone, Copy)]
+enum HookOrder {
+    Inbound,
+    Outbound,
+    OutboundAfter(usize),
 }

@@ -175,3 +175,67 @@ fn a_hook_can_hold_a_response_schedule_a_timer_send_and_emit() {
     )));
     assert_eq!(l.client_count(), 1);
 }
+
+/// Stamps every outgoing response it sees (a UA-level extension).
+struct Stamper(Log);
+
+impl Extension for Stamper {
+    fn name(&self) -> &'static str {
+        "stamper"
+    }
+    fn priority(&self) -> i32 {
+        priority::UA
+    }
+    fn on_outbound_response(
+        &mut self,
+        _cx: &mut HookCx<'_>,
+        _id: TransactionId,
+        _req: &Message,
+        resp: &mut Message,
+    ) -> Flow {
+        self.0
+            .lock()
+            .unwrap()
+            .push(resp.to_tag().unwrap_or("").to_owned());
+        *resp = Message::parse(String::from_utf8_lossy(resp.as_bytes()).replacen(
+            "Content-Length:",
+            "X-Stamp: 1\r\nContent-Length:",
+            1,
+        ))
+        .unwrap();
+        Flow::Continue
+    }
+}
+
+#[test]
+fn a_response_a_hook_releases_goes_through_the_later_hooks() {
+    let log: Log = Arc::default();
+    let mut l = layer(3);
+    l.add_extension(Box::new(Delayed {
+        pending: Vec::new(),
+    }));
+    l.add_extension(Box::new(Stamper(log.clone())));
+    let t0 = Instant::now();
+    let req = request("OPTIONS", "z9hG4bKh3", Kind::Udp);
+    l.handle_inbound(t0, inbound(req.clone(), Kind::Udp));
+    let id = match events(&drain(&mut l))[0] {
+        TransactionEvent::Request { id, .. } => *id,
+        _ => panic!(),
+    };
+    l.send_response(t0, id, response(&req, 200, Some("now")))
+        .unwrap();
+    // Held by the application-level hook before the UA-level one saw it.
+    assert!(log.lock().unwrap().is_empty());
+    l.handle_timeout(t0 + ms(1000));
+    let outs = drain(&mut l);
+    let released = transmits(&outs)
+        .into_iter()
+        .find_map(|t| match t {
+            Transmit::Response { message, .. } => Some(message.clone()),
+            _ => None,
+        })
+        .expect("released");
+    assert_eq!(released.to_tag(), Some("late"));
+    assert!(released.values_by_name("x-stamp").next().is_some());
+    assert_eq!(*log.lock().unwrap(), vec!["late".to_owned()]);
+}
