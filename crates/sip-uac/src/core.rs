@@ -451,11 +451,15 @@ pub(crate) async fn serve(
                         }
                         SessionOutput::SendBye(bye) => {
                             if let Some(id) = Dialogs::id_of_request(&bye).map(|d| DialogId::new(&d.call_id, &d.remote_tag, &d.local_tag)) {
-                                if let Some(t) = core.dialog_target(&transport, &id).await {
-                                    let _ = tsx.send_request(bye, t).await;
-                                }
-                                // §13.3.1.4: the call is over once its BYE is out.
-                                core.forget(&id);
+                                // Off this task: the target may need a name lookup.
+                                let (core, tsx, transport) = (core.clone(), tsx.clone(), transport.clone());
+                                tokio::spawn(async move {
+                                    if let Some(t) = core.dialog_target(&transport, &id).await {
+                                        let _ = tsx.send_request(bye, t).await;
+                                    }
+                                    // §13.3.1.4: the call is over once its BYE is out.
+                                    core.forget(&id);
+                                });
                             }
                         }
                         _ => {}
