@@ -182,3 +182,84 @@ async fn a_2xx_without_contact_gives_no_dialog() {
     )
     .await;
 }
+
+/// Sends `text` to `to` from a raw socket and returns the status code of
+/// the first response (bounded wait).
+async fn status_of(sock: &UdpSocket, to: std::net::SocketAddr, text: &str) -> Option<u16> {
+    sock.send_to(text.as_bytes(), to).await.ok()?;
+    let mut buf = vec![0u8; 65536];
+    for _ in 0..10 {
+        let (n, _) = tokio::time::timeout(Duration::from_secs(5), sock.recv_from(&mut buf))
+            .await
+            .ok()?
+            .ok()?;
+        let m = sip_message::Message::parse(bytes::Bytes::copy_from_slice(&buf[..n])).ok()?;
+        if let Some(code) = m.status().filter(|c| *c >= 200) {
+            return Some(code);
+        }
+    }
+    None
+}
+
+/// Hostile requests for the event and 100rel machinery get the right error
+/// response, and the service keeps serving.
+#[tokio::test]
+async fn stray_notify_prack_and_requires_get_error_responses() {
+    let any = "127.0.0.1:0".parse().unwrap();
+    let with = Service::builder("with")
+        .udp(any)
+        .extension(sip_100rel::Rel100::new())
+        .start()
+        .await
+        .unwrap();
+    let without = Service::builder("without").udp(any).start().await.unwrap();
+    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let me = sock.local_addr().unwrap();
+    let req = |method: &str, n: u32, extra: &str, to_tag: bool| {
+        let tag = if to_tag { ";tag=nosuch" } else { "" };
+        format!(
+            "{method} sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bKbad{method}{n}\r\nMax-Forwards: 70\r\n\
+             From: <sip:evil@{me}>;tag=e{n}\r\nTo: <sip:x@127.0.0.1>{tag}\r\nCall-ID: bad-{n}\r\nCSeq: {n} {method}\r\n\
+             Contact: <sip:evil@{me}>\r\n{extra}Content-Length: 0\r\n\r\n"
+        )
+    };
+    let w = with.local_addr(Transport::Udp).unwrap();
+    let wo = without.local_addr(Transport::Udp).unwrap();
+    let cases = [
+        // NOTIFY for no subscription (RFC 6665 §4.1.3): 481.
+        (
+            w,
+            req(
+                "NOTIFY",
+                1,
+                "Event: presence\r\nSubscription-State: active\r\n",
+                true,
+            ),
+            481,
+        ),
+        // PRACK matching nothing (RFC 3262 §3): 481; with a bad RAck: 400.
+        (w, req("PRACK", 2, "RAck: 1 1 INVITE\r\n", true), 481),
+        (w, req("PRACK", 3, "RAck: one two\r\n", true), 400),
+        // Without the plugin PRACK is not allowed at all: 405.
+        (wo, req("PRACK", 4, "RAck: 1 1 INVITE\r\n", true), 405),
+        // Require of an unknown extension: 420 (RFC 3261 §8.2.2.3).
+        (wo, req("INVITE", 5, "Require: 100rel, foo\r\n", false), 420),
+        (w, req("OPTIONS", 6, "Require: foo\r\n", false), 420),
+        // SUBSCRIBE to a package nobody serves: 489.
+        (w, req("SUBSCRIBE", 7, "Event: presence\r\n", false), 489),
+    ];
+    for (to, text, want) in cases {
+        let got = status_of(&sock, to, &text).await;
+        assert_eq!(got, Some(want), "{}", text.lines().next().unwrap_or(""));
+    }
+    // Both still serve.
+    let alice = Service::builder("alice").udp(any).start().await.unwrap();
+    for s in [w, wo] {
+        let r = alice
+            .options(&format!("sip:{s}"), RequestOptions::new())
+            .await
+            .unwrap();
+        assert_eq!(r.code(), 200);
+    }
+    assert_eq!(with.dialog_count() + without.dialog_count(), 0);
+}
