@@ -46,6 +46,9 @@ pub struct Dialog {
     /// The peer's address, tag included.
     remote: Box<str>,
     remote_target: Box<str>,
+    /// `remote_target` parsed, kept so that each request built in the
+    /// dialog does not parse it again.
+    remote_target_uri: Option<Uri>,
     /// Route set, in the order requests carry it (name-addr text).
     route_set: Vec<Box<str>>,
     /// The first route lacks `lr`: strict routing (§12.2.1.1).
@@ -57,6 +60,14 @@ pub struct Dialog {
 
 fn text(n: &impl std::fmt::Display) -> Box<str> {
     n.to_string().into_boxed_str()
+}
+
+/// The remote target as stored: its text, and the URI parsed from that text
+/// (what [`Dialog::remote_target_uri`] has always returned).
+fn target(uri: &Uri) -> (Box<str>, Option<Uri>) {
+    let t = text(uri);
+    let parsed = t.parse().ok();
+    (t, parsed)
 }
 
 fn routes_text(rs: &[NameAddr]) -> (Vec<Box<str>>, bool) {
@@ -130,6 +141,7 @@ impl Dialog {
         let mut route_set = record_route(response)?;
         route_set.reverse();
         let (route_set, strict) = routes_text(&route_set);
+        let (remote_target, remote_target_uri) = target(&remote_target);
         let secure = request_uri.as_sip().is_some_and(|u| u.is_secure())
             && request
                 .top_via()
@@ -146,7 +158,8 @@ impl Dialog {
             remote_seq: None,
             local: text(&first::<From>(request, "From")?.0),
             remote: text(&first::<To>(response, "To")?.0),
-            remote_target: text(&remote_target),
+            remote_target,
+            remote_target_uri,
             route_set,
             strict,
             secure,
@@ -180,6 +193,8 @@ impl Dialog {
             .0
             .with_param("tag", Some(local_tag));
         let (route_set, strict) = routes_text(&record_route(request)?);
+        let remote = text(&first::<From>(request, "From")?.0);
+        let (remote_target, remote_target_uri) = target(&contact_uri(request)?);
         Ok(Dialog {
             // A request without From tag (RFC 2543) has a null remote tag.
             id: DialogId::new(call_id, local_tag, request.from_tag().unwrap_or("")),
@@ -188,8 +203,9 @@ impl Dialog {
             local_seq,
             remote_seq: Some(seq),
             local: text(&to),
-            remote: text(&first::<From>(request, "From")?.0),
-            remote_target: text(&contact_uri(request)?),
+            remote,
+            remote_target,
+            remote_target_uri,
             route_set,
             strict,
             secure: request_uri.as_sip().is_some_and(|u| u.is_secure()) && over_tls,
@@ -224,7 +240,7 @@ impl Dialog {
             let mut rs = record_route(response)?;
             rs.reverse();
             (self.route_set, self.strict) = routes_text(&rs);
-            self.remote_target = text(&contact_uri(response)?);
+            (self.remote_target, self.remote_target_uri) = target(&contact_uri(response)?);
         }
         self.state = DialogState::Confirmed;
         Ok(())
@@ -249,7 +265,7 @@ impl Dialog {
         self.remote_seq = Some(self.remote_seq.map_or(seq, |l| l.max(seq)));
         if is_target_refresh(method) {
             if let Ok(uri) = contact_uri(req) {
-                self.remote_target = text(&uri);
+                (self.remote_target, self.remote_target_uri) = target(&uri);
             }
         }
         Ok(())
@@ -269,9 +285,10 @@ impl Dialog {
         branch: &str,
         transport: Transport,
     ) -> Result<RequestBuilder, DialogError> {
-        // The remote target was stored from a parsed URI, so it parses again.
+        // The remote target was stored from a parsed URI, so it parsed again.
         let target = self
-            .remote_target_uri()
+            .remote_target_uri
+            .clone()
             .ok_or(DialogError::MissingContact)?;
         let seq = match (&method, invite_seq) {
             (Method::Ack | Method::Cancel, Some(s)) => s,
@@ -360,7 +377,7 @@ impl Dialog {
     }
     /// The peer's current target, parsed.
     pub fn remote_target_uri(&self) -> Option<Uri> {
-        self.remote_target.parse().ok()
+        self.remote_target_uri.clone()
     }
     /// The route set in request order, parsed.
     pub fn route_set(&self) -> Vec<NameAddr> {

@@ -1,6 +1,6 @@
 //! Every dialog of an endpoint, matched by id.
 
-use std::collections::HashMap;
+use sip_message::hash::FastMap as HashMap;
 use std::time::Instant;
 
 use sip_message::{Message, Method};

@@ -3,7 +3,7 @@
 //! handling, and why a session stopped. Sans-IO: `now` in, messages and
 //! deadlines out.
 
-use std::collections::HashMap;
+use sip_message::hash::FastMap as HashMap;
 use std::time::{Duration, Instant};
 
 use sip_message::headers::Transport;

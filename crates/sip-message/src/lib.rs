@@ -65,6 +65,7 @@ mod builder;
 mod encode;
 mod error;
 pub mod framing;
+pub mod hash;
 mod header_name;
 pub mod headers;
 mod lex;

@@ -5,7 +5,8 @@
 //! Time comes from `tokio::time::Instant`, so `#[tokio::test(start_paused
 //! = true)]` drives every timer on virtual time.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use sip_message::hash::{FastMap as HashMap, FastSet as HashSet};
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
@@ -286,16 +287,16 @@ async fn run(
     mut commands: mpsc::Receiver<Command>,
     events: mpsc::Sender<TransactionEvent>,
 ) {
-    let mut subscribers: HashMap<TransactionId, Subscriber> = HashMap::new();
+    let mut subscribers: HashMap<TransactionId, Subscriber> = HashMap::default();
     let (err_tx, mut err_rx) = mpsc::unbounded_channel::<TransactionId>();
-    let mut lanes: Lanes = HashMap::new();
+    let mut lanes: Lanes = HashMap::default();
     let mut inbound_open = true;
     let mut commands_open = true;
     // Subscribers whose receiver is gone (a TU that had its final response)
     // are swept whenever the map has doubled: amortized O(1), and their
     // channels are freed long before Timer K/M ends the transaction.
     let mut sweep_at = 1024;
-    let mut swept: HashSet<TransactionId> = HashSet::new();
+    let mut swept: HashSet<TransactionId> = HashSet::default();
     loop {
         if subscribers.len() >= sweep_at {
             subscribers.retain(|id, s| {

@@ -1,8 +1,9 @@
 //! [`TransactionLayer`]: owns every transaction, matches messages to them,
 //! runs their timers and queues what they want done.
 
+use sip_message::hash::FastMap as HashMap;
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, VecDeque};
 use std::time::Instant;
 
 use sip_message::{Message, Method};
@@ -80,13 +81,13 @@ impl TransactionLayer {
             rng,
             slots: Vec::new(),
             free: Vec::new(),
-            clients: HashMap::new(),
-            servers: HashMap::new(),
+            clients: HashMap::default(),
+            servers: HashMap::default(),
             timers: TimerQueue::default(),
             out: VecDeque::new(),
             extensions: Vec::new(),
             ext_timers: BinaryHeap::new(),
-            ext_gens: HashMap::new(),
+            ext_gens: HashMap::default(),
         }
     }
 

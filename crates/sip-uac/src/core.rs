@@ -1,7 +1,7 @@
 //! The call state a Service keeps (dialogs, INVITE sessions) and how it
 //! handles what the transaction layer reports.
 
-use std::collections::HashMap;
+use sip_message::hash::FastMap as HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -238,13 +238,13 @@ impl Core {
         Core {
             dialogs: Mutex::new(Dialogs::new()),
             sessions: Mutex::new(Sessions::new(t1, t2)),
-            invites: Mutex::new(HashMap::new()),
+            invites: Mutex::new(HashMap::default()),
             contact,
             rng: Mutex::new(rng),
-            ringing: Mutex::new(HashMap::new()),
+            ringing: Mutex::new(HashMap::default()),
             caps,
-            sdp: Mutex::new(HashMap::new()),
-            uas_tx: Mutex::new(HashMap::new()),
+            sdp: Mutex::new(HashMap::default()),
+            uas_tx: Mutex::new(HashMap::default()),
             events: Mutex::new(crate::subscriptions::Events::new(t1)),
         }
     }

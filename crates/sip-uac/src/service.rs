@@ -522,15 +522,16 @@ impl Service {
             (None, Method::Register) if auto => {
                 from.split(";tag=").next().unwrap_or(&from).to_owned()
             }
-            (None, _) => format!(
-                "<{}>",
-                sip.to_builder()
-                    .clear_headers()
-                    .remove_param("method")
-                    .build()
-                    .map(|u| u.to_string())
-                    .unwrap_or_else(|_| ruri.to_string())
-            ),
+            // The Request-URI is this URI without headers and method (built
+            // above), so it is used as is rather than built a second time.
+            (None, _) => {
+                let u = ruri.as_str();
+                let mut t = String::with_capacity(u.len() + 2);
+                t.push('<');
+                t.push_str(u);
+                t.push('>');
+                t
+            }
         };
         let call_id = opts
             .call_id
