@@ -52,13 +52,15 @@ impl Sipp {
     /// Starts SIPp as the UAS of `scenario` on 127.0.0.1:`port` and waits
     /// (bounded) until it listens.
     pub async fn uas(scenario: &str, kind: Transport, port: u16) -> Sipp {
-        let sipp = Sipp::spawn("uas", scenario, kind, port, &[]);
-        // UDP needs no wait (Timer A retransmits); TCP must find a listener.
+        let mut sipp = Sipp::spawn("uas", scenario, kind, port, &[]);
+        // UDP needs no wait (Timer A retransmits); TCP must find a listener
+        // (up to 15 s on a busy machine), unless SIPp already gave up.
         if kind == Transport::Tcp {
-            for _ in 0..100 {
+            for _ in 0..300 {
                 if tokio::net::TcpStream::connect(("127.0.0.1", port))
                     .await
                     .is_ok()
+                    || sipp.child.try_wait().ok().flatten().is_some()
                 {
                     break;
                 }

@@ -54,7 +54,10 @@ async fn our_uac_prack_sipp_reliable_183(kind: Transport) {
             ))
         }));
     let uri = format!("sip:sipp@127.0.0.1:{port}{}", transport_param(kind));
-    let reply = alice.invite(&uri, opts).await.unwrap();
+    let reply = alice
+        .invite(&uri, opts)
+        .await
+        .unwrap_or_else(|e| panic!("{kind}: {e}; sipp errors: {}", sipp.errors()));
     assert_eq!(reply.code(), 200, "{kind}: {}", sipp.errors());
     // The 183 was shown once, however often SIPp retransmitted it.
     assert_eq!(*seen.lock().unwrap(), vec![(183, Some(1))]);
