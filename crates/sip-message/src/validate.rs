@@ -196,6 +196,25 @@ fn common(msg: &Message, out: &mut Vec<Problem>) {
     }
 }
 
+/// The option tags a request's Require lists that `supported` lacks
+/// (RFC 3261 §8.2.2.3: a UAS answers 420 with them in Unsupported). Empty
+/// for ACK and CANCEL, whose Require is not processed (Proxy-Require is for
+/// proxies).
+pub fn unsupported_options<S: AsRef<str>>(msg: &Message, supported: &[S]) -> Vec<String> {
+    if matches!(msg.method(), None | Some(Method::Ack | Method::Cancel)) {
+        return Vec::new();
+    }
+    msg.get_all::<Require>()
+        .filter_map(Result::ok)
+        .filter(|t| {
+            !supported
+                .iter()
+                .any(|s| s.as_ref().eq_ignore_ascii_case(t.as_str()))
+        })
+        .map(|t| t.as_str().to_owned())
+        .collect()
+}
+
 /// Checks a request as a UAS would before processing it.
 pub fn validate_request(msg: &Message, policy: &Policy) -> Vec<Problem> {
     let mut out = Vec::new();
@@ -237,23 +256,9 @@ pub fn validate_request(msg: &Message, policy: &Policy) -> Vec<Problem> {
             }
         }
     }
-    // RFC 3261 §8.2.2.3: Require is checked by the UAS (not for ACK/CANCEL, whose
-    // Require is not processed; Proxy-Require is for proxies).
-    if !matches!(method, Method::Ack | Method::Cancel) {
-        let unknown: Vec<String> = msg
-            .get_all::<Require>()
-            .filter_map(Result::ok)
-            .filter(|t| {
-                !policy
-                    .supported
-                    .iter()
-                    .any(|s| s.eq_ignore_ascii_case(t.as_str()))
-            })
-            .map(|t| t.as_str().to_owned())
-            .collect();
-        if !unknown.is_empty() {
-            out.push(Problem::BadExtension(unknown));
-        }
+    let unknown = unsupported_options(msg, &policy.supported);
+    if !unknown.is_empty() {
+        out.push(Problem::BadExtension(unknown));
     }
     if !msg.body_bytes().is_empty() {
         if let (Some(accepted), Ok(ct)) = (&policy.accepted_bodies, msg.get::<ContentType>()) {

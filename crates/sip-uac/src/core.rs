@@ -113,15 +113,7 @@ impl Capabilities {
         if !matches!(method, Method::Other(_)) && !self.methods.contains(method) {
             return Some(Answer::code(405).header("Allow", &self.allow));
         }
-        if matches!(method, Method::Ack | Method::Cancel) {
-            return None;
-        }
-        let unknown: Vec<String> = request
-            .get_all::<sip_message::headers::Require>()
-            .filter_map(Result::ok)
-            .map(|t| t.as_str().to_owned())
-            .filter(|t| !self.tags.iter().any(|x| x.eq_ignore_ascii_case(t)))
-            .collect();
+        let unknown = sip_message::validate::unsupported_options(request, &self.tags);
         (!unknown.is_empty()).then(|| Answer::code(420).header("Unsupported", &unknown.join(", ")))
     }
 }
