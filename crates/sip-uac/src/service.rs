@@ -991,18 +991,16 @@ impl Service {
                 &|_| {},
             )
             .await;
-        let subscribe = sent.lock().ok().and_then(|mut s| s.take());
-        let reply = match result {
-            Ok((_, _, _, reply)) => reply,
+        let (subscribe, reply) = match result {
+            Ok((subscribe, _, _, reply)) => (subscribe, reply),
             Err(e) => {
-                if let (Some(m), Ok(mut ev)) = (&subscribe, core.events.lock()) {
+                // A retry after a challenge may have failed after a send.
+                let sent = sent.lock().ok().and_then(|mut s| s.take());
+                if let (Some(m), Ok(mut ev)) = (&sent, core.events.lock()) {
                     ev.pending_done(m);
                 }
                 return Err(e);
             }
-        };
-        let Some(subscribe) = subscribe else {
-            return Ok(reply);
         };
         let sid = self.subscribed(&subscribe, &reply);
         if let Ok(mut e) = core.events.lock() {
