@@ -3,14 +3,21 @@
 //! and re-parsing keeps them valid `Message`s.
 
 use bytes::{BufMut, Bytes, BytesMut};
-use sip_message::{HeaderName, Message};
+use sip_message::headers::{Require, Supported};
+use sip_message::Message;
 
-/// Whether a list header (Require, Supported) of `msg` carries `tag`.
-pub(crate) fn has_tag(msg: &Message, name: HeaderName, tag: &str) -> bool {
-    msg.values(name).any(|v| {
-        v.split(|&b| b == b',')
-            .any(|t| t.trim_ascii().eq_ignore_ascii_case(tag.as_bytes()))
-    })
+/// Whether the message's Require lists `tag` (typed, RFC 3261 §20.32).
+pub(crate) fn requires(msg: &Message, tag: &str) -> bool {
+    msg.get_all::<Require>()
+        .filter_map(Result::ok)
+        .any(|t| t.as_str().eq_ignore_ascii_case(tag))
+}
+
+/// Whether the message's Supported lists `tag` (§20.37).
+pub(crate) fn supports(msg: &Message, tag: &str) -> bool {
+    msg.get_all::<Supported>()
+        .filter_map(Result::ok)
+        .any(|t| t.as_str().eq_ignore_ascii_case(tag))
 }
 
 /// Where the header section ends (the index of the empty line's CRLF).
@@ -80,12 +87,12 @@ mod tests {
     #[test]
     fn add_and_drop() {
         let m = resp();
-        assert!(has_tag(&m, HeaderName::Require, "100rel"));
+        assert!(requires(&m, "100rel"));
         let m2 = with_header(&m, "RSeq", "7").unwrap();
         assert_eq!(m2.get::<sip_message::headers::RSeq>().unwrap().0, 7);
         let m3 = without_tag(&m2, "Require", "100rel").unwrap();
-        assert!(!has_tag(&m3, HeaderName::Require, "100rel"));
-        assert!(has_tag(&m3, HeaderName::Require, "timer"));
+        assert!(!requires(&m3, "100rel"));
+        assert!(requires(&m3, "timer"));
         assert_eq!(m3.call_id(), Some("c"));
     }
 }

@@ -296,7 +296,7 @@ impl Extension for Rel100 {
         }
         // §4: a caller that requires 100rel gets every provisional reliably
         // (NkSIP's behaviour: the way for a UAC to force reliable 1xx).
-        let required = edit::has_tag(request, sip_message::HeaderName::Require, TAG);
+        let required = edit::requires(request, TAG);
         if required && !marked_reliable(response) {
             if let Some(m) = edit::with_header(response, "Require", TAG) {
                 *response = m;
@@ -357,5 +357,5 @@ impl Extension for Rel100 {
 
 /// Whether the TU marked a provisional response reliable.
 fn marked_reliable(response: &Message) -> bool {
-    edit::has_tag(response, sip_message::HeaderName::Require, TAG)
+    edit::requires(response, TAG)
 }

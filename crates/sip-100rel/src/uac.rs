@@ -7,14 +7,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use sip_dialog::{Dialog, LocalSeqUsed, SessionExchanged};
-use sip_message::headers::RSeq;
+use sip_message::headers::{RAck, RSeq};
 use sip_message::uri::Host;
-use sip_message::{HeaderName, Message, Method};
+use sip_message::{Message, Method};
 use sip_transaction::{Flow, HookCx, TransactionId};
 use sip_transport::Target;
 use tracing::{debug, warn};
 
-use crate::edit::{body_of, has_tag, with_header};
+use crate::edit::{body_of, requires, supports, with_header};
 use crate::{PrackAnswer, TAG};
 
 /// Early dialogs acknowledged per INVITE (forks).
@@ -144,10 +144,10 @@ impl UacInvite {
             return Flow::Continue;
         };
         let branch = cx.new_branch();
-        let Some((_, cseq_method)) = self.invite.cseq().map(|(n, m)| (n, m.clone())) else {
+        let Some((invite_seq, invite_method)) = self.invite.cseq().map(|(n, m)| (n, m.clone()))
+        else {
             return Flow::Continue;
         };
-        let invite_seq = self.invite.cseq().map_or(0, |c| c.0);
         let Ok(mut b) = ed
             .dialog
             .request(Method::Prack, None, &branch, target.transport)
@@ -156,7 +156,11 @@ impl UacInvite {
             return Flow::Continue;
         };
         // §7.2: RAck = RSeq, then the INVITE's CSeq number and method.
-        b = b.raw_header("RAck", &format!("{rseq} {invite_seq} {cseq_method}"));
+        b = b.header(&RAck {
+            rseq,
+            cseq: invite_seq,
+            method: invite_method,
+        });
         if let Some((ct, body)) = &answer {
             b = b.body(ct, body.clone());
         }
@@ -225,13 +229,13 @@ fn prack_target(d: &Dialog) -> Option<Target> {
 pub(crate) fn is_reliable(resp: &Message) -> bool {
     resp.status().is_some_and(|c| (101..200).contains(&c))
         && resp.cseq().is_some_and(|(_, m)| *m == Method::Invite)
-        && has_tag(resp, HeaderName::Require, TAG)
+        && requires(resp, TAG)
 }
 
 /// The INVITE offers 100rel unless it already names it (§4: Supported, or
 /// Require if the caller insists).
 pub(crate) fn offer_100rel(invite: &mut Message) {
-    if has_tag(invite, HeaderName::Supported, TAG) || has_tag(invite, HeaderName::Require, TAG) {
+    if supports(invite, TAG) || requires(invite, TAG) {
         return;
     }
     match with_header(invite, "Supported", TAG) {

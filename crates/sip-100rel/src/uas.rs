@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use sip_message::headers::RAck;
-use sip_message::{HeaderName, Message, Method, ResponseBuilder};
+use sip_message::{Message, Method, ResponseBuilder};
 use sip_transaction::{HookCx, TransactionId};
 use tracing::{debug, warn};
 
@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use sip_dialog::{DialogId, SessionExchanged};
 
-use crate::edit::{body_of, has_tag, with_header, without_tag};
+use crate::edit::{body_of, requires, supports, with_header, without_tag};
 use crate::TAG;
 
 /// How long the state of an INVITE whose provisionals are all PRACKed is
@@ -73,7 +73,7 @@ impl UasInvite {
     /// Whether the INVITE lets us send reliably (§3: it named 100rel in
     /// Supported or Require).
     pub(crate) fn accepts(invite: &Message) -> bool {
-        has_tag(invite, HeaderName::Supported, TAG) || has_tag(invite, HeaderName::Require, TAG)
+        supports(invite, TAG) || requires(invite, TAG)
     }
 
     /// A provisional response marked reliable, going out. Returns the
