@@ -76,12 +76,16 @@ fn key_method(m: &Method) -> Method {
     }
 }
 
-/// True for a branch that starts with the magic cookie and has more after it.
-pub(crate) fn is_rfc3261_branch(b: &str) -> bool {
-    b.len() > 7 && b.starts_with(sip_message::headers::MAGIC_COOKIE)
-}
-
 impl ClientKey {
+    /// The key of a new client transaction for `req` (§17.1.3: branch and
+    /// method), or `None` without Via branch or method.
+    pub fn of_request(req: &Message) -> Option<ClientKey> {
+        Some(ClientKey {
+            branch: req.top_via()?.branch()?.to_owned(),
+            method: req.method()?.clone(),
+        })
+    }
+
     /// The key a response matches (§17.1.3), or `None` without Via/CSeq.
     pub fn of_response(resp: &Message) -> Option<ClientKey> {
         let branch = resp.top_via()?.branch()?;
@@ -94,12 +98,22 @@ impl ClientKey {
 }
 
 impl ServerKey {
+    /// The same key for another method: a CANCEL's key with INVITE finds
+    /// the INVITE it cancels (§9.2).
+    pub fn with_method(&self, m: Method) -> ServerKey {
+        let mut k = self.clone();
+        match &mut k {
+            ServerKey::Rfc3261 { method, .. } | ServerKey::Rfc2543 { method, .. } => *method = m,
+        }
+        k
+    }
+
     /// The key a request matches (§17.2.3).
     pub fn of_request(req: &Message) -> Option<ServerKey> {
         let via = req.top_via()?;
         let method = key_method(req.method()?);
         match via.branch() {
-            Some(b) if is_rfc3261_branch(b) => {
+            Some(b) if via.has_rfc3261_branch() => {
                 let port = via.port().unwrap_or(via.transport().default_port());
                 Some(ServerKey::Rfc3261 {
                     branch: b.to_owned(),

@@ -13,8 +13,8 @@ use crate::client::{Client, ClientState};
 use crate::effects::Effects;
 use crate::error::TransactionError;
 use crate::hooks::{Command, Extension, Flow, HookCx};
-use crate::id::{is_rfc3261_branch, ClientKey, ServerKey, TransactionId, TransactionKey};
-use crate::output::{client_key_of, Output, Source, TransactionEvent};
+use crate::id::{ClientKey, ServerKey, TransactionId, TransactionKey};
+use crate::output::{Output, Source, TransactionEvent};
 use crate::random::{self, RandomSource, Xorshift};
 use crate::server::{Server, ServerState};
 use crate::timer::{TimerConfig, TimerQueue, TIMER_COUNT};
@@ -287,8 +287,8 @@ impl TransactionLayer {
                 action: "send the request",
             });
         }
-        let key = client_key_of(&request).ok_or(TransactionError::MissingBranch)?;
-        if !is_rfc3261_branch(&key.branch) {
+        let key = ClientKey::of_request(&request).ok_or(TransactionError::MissingBranch)?;
+        if !request.top_via().is_some_and(|v| v.has_rfc3261_branch()) {
             return Err(TransactionError::MissingBranch);
         }
         if self.clients.contains_key(&key) {
@@ -339,7 +339,7 @@ impl TransactionLayer {
             },
             _ => return Err(TransactionError::UnknownTransaction(invite)),
         };
-        let key = client_key_of(&cancel).ok_or(TransactionError::MissingBranch)?;
+        let key = ClientKey::of_request(&cancel).ok_or(TransactionError::MissingBranch)?;
         if self.clients.contains_key(&key) {
             return Err(TransactionError::Duplicate);
         }
@@ -450,7 +450,7 @@ impl TransactionLayer {
             })
             .flatten();
         if let Some(cancel) = held {
-            if (101..=199).contains(&code) || code == 100 {
+            if (100..=199).contains(&code) {
                 // §9.1: a provisional arrived; the held CANCEL may go now.
                 self.clear_held(id);
                 self.with_tx(now, cancel, |tx, fx| {
@@ -540,30 +540,7 @@ impl TransactionLayer {
             return;
         }
         let cancels = if req.method() == Some(&Method::Cancel) {
-            let invite_key = match &key {
-                ServerKey::Rfc3261 {
-                    branch, sent_by, ..
-                } => ServerKey::Rfc3261 {
-                    branch: branch.clone(),
-                    sent_by: sent_by.clone(),
-                    method: Method::Invite,
-                },
-                ServerKey::Rfc2543 {
-                    request_uri,
-                    from_tag,
-                    call_id,
-                    cseq,
-                    via,
-                    ..
-                } => ServerKey::Rfc2543 {
-                    request_uri: request_uri.clone(),
-                    from_tag: from_tag.clone(),
-                    call_id: call_id.clone(),
-                    cseq: *cseq,
-                    via: via.clone(),
-                    method: Method::Invite,
-                },
-            };
+            let invite_key = key.with_method(Method::Invite);
             self.servers.get(&invite_key).copied()
         } else {
             None

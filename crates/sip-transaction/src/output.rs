@@ -3,7 +3,7 @@
 use sip_message::Message;
 use sip_transport::{ConnectionId, Target};
 
-use crate::id::{ClientKey, ServerKey, TransactionId};
+use crate::id::{ServerKey, TransactionId};
 use crate::timer::Timer;
 
 /// Bytes to put on the wire.
@@ -133,13 +133,4 @@ pub enum Output {
     Transmit(Transmit),
     /// Tell the TU.
     Event(TransactionEvent),
-}
-
-/// Keys of a new client transaction.
-pub(crate) fn client_key_of(req: &Message) -> Option<ClientKey> {
-    let branch = req.top_via()?.branch()?;
-    Some(ClientKey {
-        branch: branch.to_owned(),
-        method: req.method()?.clone(),
-    })
 }
