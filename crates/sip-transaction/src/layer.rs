@@ -351,11 +351,7 @@ impl TransactionLayer {
         )));
         self.clients.insert(key, id);
         if held {
-            if let Some(Tx {
-                kind: TxKind::Client(c),
-                ..
-            }) = self.slots[invite.index as usize].tx.as_mut()
-            {
+            if let Some(c) = self.client_mut(invite) {
                 c.held_cancel = Some(id);
             }
         } else {
@@ -465,13 +461,6 @@ impl TransactionLayer {
                     .push_back(Output::Event(TransactionEvent::CancelDropped {
                         id: cancel,
                     }));
-                if let Some(Tx {
-                    kind: TxKind::Client(c),
-                    ..
-                }) = self.slots[cancel.index as usize].tx.as_mut()
-                {
-                    c.state = ClientState::Terminated;
-                }
                 self.terminate(cancel);
             }
         }
@@ -479,12 +468,23 @@ impl TransactionLayer {
     }
 
     fn clear_held(&mut self, invite: TransactionId) {
-        if let Some(Tx {
-            kind: TxKind::Client(c),
-            ..
-        }) = self.slots[invite.index as usize].tx.as_mut()
-        {
+        if let Some(c) = self.client_mut(invite) {
             c.held_cancel = None;
+        }
+    }
+
+    /// The live client transaction `id` (generation checked, as in `get`).
+    fn client_mut(&mut self, id: TransactionId) -> Option<&mut Client> {
+        let s = self.slots.get_mut(id.index as usize)?;
+        if s.generation != id.generation {
+            return None;
+        }
+        match s.tx.as_mut()? {
+            Tx {
+                kind: TxKind::Client(c),
+                ..
+            } => Some(c),
+            _ => None,
         }
     }
 
