@@ -4,6 +4,7 @@
 
 use std::fmt;
 
+use sip_dialog::DialogId;
 use sip_message::Message;
 use sip_transaction::driver::TransactionHandle;
 use sip_transaction::TransactionId;
@@ -99,22 +100,13 @@ pub(crate) async fn answer_invite(
         uas_dialog_id(request, tag)
     };
     if let (true, Some(did)) = (ok, &dialog) {
-        // The INVITE session now waits for the ACK (§13.3.1.4).
-        if let Ok(mut s) = core.sessions.lock() {
-            s.uas_sent_2xx(now(), did, resp.clone());
-            s.drain();
-        }
-        if let Ok(mut x) = core.uas_tx.lock() {
-            x.insert(did.clone(), id);
-        }
         // §12.1.1: the 2xx confirms the UAS's dialog.
         if let Ok(mut d) = core.dialogs.lock() {
             if let Some(x) = d.get_mut(did) {
                 let _ = x.confirm(&resp);
             }
         }
-        let body = |m: &Message| (!m.body_bytes().is_empty()).then(|| m.body());
-        core.update_sdp(did, body(&resp), body(request));
+        sent_2xx(core, did, id, request, &resp);
     }
     if rings {
         // Ringing before the provisional leaves, so that a CANCEL or a
@@ -158,19 +150,27 @@ pub(crate) async fn answer_reinvite(
         return;
     };
     if let Some(did) = sip_dialog::Dialogs::id_of_request(request) {
-        if let Ok(mut s) = core.sessions.lock() {
-            s.uas_sent_2xx(now(), &did, resp.clone());
-            s.drain();
-        }
-        if let Ok(mut x) = core.uas_tx.lock() {
-            x.insert(did.clone(), id);
-        }
-        let body = |m: &Message| (!m.body_bytes().is_empty()).then(|| m.body());
-        core.update_sdp(&did, body(&resp), body(request));
+        sent_2xx(core, &did, id, request, &resp);
     }
     if let Err(e) = tsx.send_response(id, resp).await {
         debug!(error = %e, "response not sent");
     }
+}
+
+/// The bookkeeping of a 2xx to an INVITE (first or re-INVITE) in dialog
+/// `did` on server transaction `tx`: the session retransmits it until the
+/// ACK (§13.3.1.4), through that transaction, and the offer/answer it
+/// completes is recorded.
+fn sent_2xx(core: &Core, did: &DialogId, tx: TransactionId, request: &Message, resp: &Message) {
+    if let Ok(mut s) = core.sessions.lock() {
+        s.uas_sent_2xx(now(), did, resp.clone());
+        s.drain();
+    }
+    if let Ok(mut x) = core.uas_tx.lock() {
+        x.insert(did.clone(), tx);
+    }
+    let body = |m: &Message| (!m.body_bytes().is_empty()).then(|| m.body());
+    core.update_sdp(did, body(resp), body(request));
 }
 
 /// A BYE in an early dialog we are the callee of: its INVITE, still

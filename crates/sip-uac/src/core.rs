@@ -190,6 +190,15 @@ impl Core {
             .unwrap_or_default()
     }
 
+    /// The UAS side of a dialog `request` makes with our To tag `tag`
+    /// (§12.1.1): our Contact, and a random start for our CSeq numbering
+    /// (§8.1.1.5).
+    pub(crate) fn new_uas_dialog(&self, request: &Message, tag: &str) -> Option<Dialog> {
+        let contact: Option<NameAddr> = self.contact.parse().ok();
+        let seed = (self.random() % 10_000) as u32;
+        Dialog::uas(request, tag, contact, seed, false).ok()
+    }
+
     /// The UAS dialog that our response with To tag `tag` makes for
     /// `invite` (§12.1.1), created with its INVITE session on the first
     /// provisional or the 2xx.
@@ -198,9 +207,7 @@ impl Core {
         if self.dialogs.lock().ok()?.get(&id).is_some() {
             return Some(id);
         }
-        let contact: Option<NameAddr> = self.contact.parse().ok();
-        let seed = (self.random() % 10_000) as u32;
-        let dlg = Dialog::uas(invite, tag, contact, seed, false).ok()?;
+        let dlg = self.new_uas_dialog(invite, tag)?;
         let id = {
             let (mut s, mut d) = (self.sessions.lock().ok()?, self.dialogs.lock().ok()?);
             s.uas_invite(&dlg, invite);
@@ -248,22 +255,10 @@ impl Core {
     /// A fresh branch (§8.1.1.7: the magic cookie, then 96 random bits),
     /// made here rather than by a round trip through the driver task.
     pub(crate) fn branch(&self) -> String {
-        let (a, b) = self
-            .rng
-            .lock()
-            .map(|mut r| (r.next_u64(), r.next_u64() as u32))
-            .unwrap_or_default();
-        // Written out by hand: `format!` was a visible share of a call's CPU.
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        let cookie = sip_message::headers::MAGIC_COOKIE;
-        let mut s = String::with_capacity(cookie.len() + 24);
-        s.push_str(cookie);
-        let digits = (0..16)
-            .rev()
-            .map(|i| (a >> (i * 4)) & 0xf)
-            .chain((0..8).rev().map(|i| (u64::from(b) >> (i * 4)) & 0xf));
-        s.extend(digits.map(|d| char::from(HEX[d as usize])));
-        s
+        match self.rng.lock() {
+            Ok(mut r) => sip_transaction::branch(&mut *r),
+            Err(_) => sip_transaction::branch(&mut Xorshift::from_os()),
+        }
     }
 
     /// Starts a request in dialog `id` (§12.2.1.1) with these extra
@@ -476,7 +471,7 @@ pub(crate) fn uas_dialog_id(invite: &Message, tag: &str) -> Option<DialogId> {
 pub(crate) fn with_contact(a: Answer, contact: &str) -> Answer {
     if a.headers
         .iter()
-        .any(|(n, _)| n.eq_ignore_ascii_case("contact") || n == "m")
+        .any(|(n, _)| crate::options::is_header(n, sip_message::HeaderName::Contact))
     {
         a
     } else {

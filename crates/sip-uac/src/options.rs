@@ -205,3 +205,9 @@ impl RequestOptions {
         self
     }
 }
+
+/// Whether a header name given as text (any case, long or compact form) is
+/// `h`, by sip-message's name table.
+pub(crate) fn is_header(name: &str, h: sip_message::HeaderName) -> bool {
+    sip_message::HeaderName::from_bytes(name.as_bytes()) == h
+}

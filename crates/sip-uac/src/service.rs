@@ -258,11 +258,7 @@ impl Service {
     /// (`reply.header("SIP-ETag")`), remove with `expires(0)`.
     pub async fn publish(&self, uri: &str, opts: RequestOptions) -> Result<Reply, Error> {
         // RFC 3903 §4: "The PUBLISH request MUST contain an Event header".
-        if !opts
-            .headers
-            .iter()
-            .any(|(n, _)| n.eq_ignore_ascii_case("Event"))
-        {
+        if !opts.headers.iter().any(|(n, _)| is_event(n)) {
             return Err(Error::InvalidOption("PUBLISH needs an event"));
         }
         self.send(Some(Method::Publish), uri, opts).await
@@ -576,7 +572,7 @@ impl Service {
                 && !opts
                     .headers
                     .iter()
-                    .any(|(n, _)| n.eq_ignore_ascii_case("supported") || n == "k")
+                    .any(|(n, _)| crate::options::is_header(n, sip_message::HeaderName::Supported))
             {
                 b = b.raw_header("Supported", &caps.supported);
             }
@@ -1357,5 +1353,5 @@ impl PendingInvite {
 
 /// Whether a header name is Event (or its compact form `o`).
 fn is_event(name: &str) -> bool {
-    name.eq_ignore_ascii_case("event") || name == "o"
+    crate::options::is_header(name, sip_message::HeaderName::Event)
 }

@@ -258,7 +258,7 @@ impl Core {
             && !answer
                 .headers
                 .iter()
-                .any(|(n, _)| n.eq_ignore_ascii_case("expires"))
+                .any(|(n, _)| crate::options::is_header(n, sip_message::HeaderName::Expires))
         {
             answer = answer.header("Expires", &granted.to_string());
         }
@@ -275,9 +275,7 @@ impl Core {
         answer: Answer,
     ) -> (Option<DialogId>, Answer) {
         let answer = with_contact(answer, &self.contact);
-        let contact = self.contact.parse().ok();
-        let seed = (self.random() % 10_000) as u32;
-        let Ok(mut dlg) = Dialog::uas(request, tag, contact, seed, false) else {
+        let Some(mut dlg) = self.new_uas_dialog(request, tag) else {
             return (None, answer);
         };
         // A 2xx confirms it at once (§12.1.1); the UAS side needs nothing
