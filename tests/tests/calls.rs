@@ -585,3 +585,42 @@ async fn rfc3261_14_2_a_2xx_to_a_reinvite_is_retransmitted_until_acked() {
     assert_eq!(late, 0, "2xx still retransmitted after the ACK");
     bob.stop().await;
 }
+
+/// Answers calls, and 481 to INFO as if it had lost the dialog.
+struct Forgetful;
+
+impl Handler for Forgetful {
+    fn on_request(&self, _r: &Message) -> Answer {
+        Answer::code(200).body("application/sdp", SDP)
+    }
+    fn on_in_dialog_request(&self, r: &Message) -> Answer {
+        match r.method() {
+            Some(Method::Info) => Answer::code(481),
+            _ => default_in_dialog_answer(r),
+        }
+    }
+}
+
+/// RFC 5057 §5.1 (and RFC 3261 §12.2.1.2): a 481 to a request in the
+/// dialog ends its usage, here the only one, so the dialog is gone.
+#[tokio::test]
+async fn rfc5057_a_481_to_info_ends_the_call() {
+    let any = "127.0.0.1:0".parse().unwrap();
+    let bob = Service::builder("bob")
+        .udp(any)
+        .handler(Forgetful)
+        .start()
+        .await
+        .unwrap();
+    let alice = sip_tests::service("alice", DefaultHandler).await;
+    let uri = format!("sip:bob@{}", bob.local_addr(Transport::Udp).unwrap());
+    let r = alice.invite(&uri, RequestOptions::new()).await.unwrap();
+    let d = r.dialog().cloned().unwrap();
+    assert_eq!(alice.dialog_count(), 1);
+    let info = alice.info(&d, RequestOptions::new()).await.unwrap();
+    assert_eq!(info.code(), 481);
+    assert_eq!(alice.dialog_count(), 0);
+    assert!(alice.dialog(&d).is_none());
+    alice.stop().await;
+    bob.stop().await;
+}

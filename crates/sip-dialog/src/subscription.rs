@@ -458,6 +458,12 @@ impl Notifier {
         self.subs.values().min().copied()
     }
 
+    /// Ends a subscription at once (its final NOTIFY was sent, or the
+    /// subscriber is gone).
+    pub fn remove(&mut self, id: &SubscriptionId) {
+        self.subs.remove(id);
+    }
+
     /// Whether `id` is a live subscription (a SUBSCRIBE for it refreshes).
     pub fn contains(&self, id: &SubscriptionId) -> bool {
         self.subs.contains_key(id)

@@ -145,6 +145,30 @@ impl Core {
         }
     }
 
+    /// RFC 5057 §5: what the final response to our request for `usage` in
+    /// dialog `id` does (481 and 408 end the usage, 404 and the like the
+    /// dialog); a dialog that ended is forgotten with everything kept for
+    /// it.
+    pub(crate) fn response_effect(
+        &self,
+        id: &DialogId,
+        usage: &sip_dialog::Usage,
+        code: u16,
+    ) -> sip_dialog::ResponseEffect {
+        let Ok((effect, gone)) = self.dialogs.lock().map(|mut d| {
+            let e = d.on_in_dialog_response(id, usage, code);
+            let gone = d.get(id).is_none();
+            d.drain_events();
+            (e, gone)
+        }) else {
+            return sip_dialog::ResponseEffect::TransactionOnly;
+        };
+        if gone && effect != sip_dialog::ResponseEffect::TransactionOnly {
+            self.forget(id);
+        }
+        effect
+    }
+
     /// The INVITE session of `id` ended (BYE): the dialog goes unless a
     /// subscription still uses it (RFC 5057 §5).
     pub(crate) fn end_invite_usage(&self, id: &DialogId) {

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use sip_dialog::{DialogId, DialogUpdate, InviteState, SubscriptionId, SubscriptionStatus};
+use sip_dialog::{DialogId, DialogUpdate, InviteState, SubscriptionId, SubscriptionStatus, Usage};
 use sip_message::headers::{Date, Transport as Kind};
 use sip_message::uri::{unescape_str, Uri};
 use sip_message::{Message, Method};
@@ -914,17 +914,21 @@ impl Service {
         dialog: &DialogId,
         opts: RequestOptions,
     ) -> Result<Reply, Error> {
-        self.in_dialog_with(method, dialog, opts, |_| {}).await
+        self.in_dialog_with(method, dialog, opts, &Usage::Invite, |_| {})
+            .await
     }
 
-    /// [`in_dialog`](Self::in_dialog), with `built` seeing each request
-    /// before it is sent. A 401/407 is answered with credentials as out of
-    /// the dialog (§22.2: the retry takes the dialog's next CSeq).
+    /// [`in_dialog`](Self::in_dialog) for `usage`, with `built` seeing
+    /// each request before it is sent. A 401/407 is answered with
+    /// credentials as out of the dialog (§22.2: the retry takes the
+    /// dialog's next CSeq); the final response's effect on the usage and
+    /// the dialog is applied (RFC 5057).
     async fn in_dialog_with(
         &self,
         method: Method,
         dialog: &DialogId,
         opts: RequestOptions,
+        usage: &Usage,
         built: impl Fn(&Message),
     ) -> Result<Reply, Error> {
         let inner = &self.inner;
@@ -952,6 +956,7 @@ impl Service {
                 opts = next;
                 continue;
             }
+            inner.core.response_effect(dialog, usage, reply.code());
             return Ok(reply);
         }
     }
@@ -1049,7 +1054,10 @@ impl Service {
         if let Some(e) = opts.expires {
             opts = opts.header("Expires", &e.to_string());
         }
-        let reply = self.in_dialog(Method::Subscribe, &id.dialog, opts).await?;
+        let usage = crate::subscriptions::usage_of(id);
+        let reply = self
+            .in_dialog_with(Method::Subscribe, &id.dialog, opts, &usage, |_| {})
+            .await?;
         let core = &self.inner.core;
         if (200..300).contains(&reply.code()) {
             let expires = reply
@@ -1062,11 +1070,11 @@ impl Service {
         } else if sip_dialog::ResponseEffect::of(reply.code())
             != sip_dialog::ResponseEffect::TransactionOnly
         {
-            // RFC 5057: 481 and friends end the subscription (or the dialog).
+            // RFC 5057: the usage (or the dialog) ended with this answer,
+            // in `in_dialog_with`; the subscription goes with it.
             if let Ok(mut e) = core.events.lock() {
                 e.subscriber.remove(id);
             }
-            core.end_usage(id);
         }
         Ok(reply.with_subscription(id.clone()))
     }
@@ -1103,17 +1111,18 @@ impl Service {
         let opts = opts
             .set_header("Event", &crate::subscriptions::event_header(id))
             .set_header("Subscription-State", &state);
-        let reply = self.in_dialog(Method::Notify, &id.dialog, opts).await;
-        // RFC 5057: 481, 408 and the like end the subscription too.
+        let usage = crate::subscriptions::usage_of(id);
+        let reply = self
+            .in_dialog_with(Method::Notify, &id.dialog, opts, &usage, |_| {})
+            .await;
+        // RFC 5057: 481, 408 and the like ended the usage (or the dialog)
+        // in `in_dialog_with`; the subscription goes with it.
         let refused = reply.as_ref().is_ok_and(|r| {
-            r.code() == 408
-                || sip_dialog::ResponseEffect::of(r.code())
-                    != sip_dialog::ResponseEffect::TransactionOnly
+            sip_dialog::ResponseEffect::of(r.code()) != sip_dialog::ResponseEffect::TransactionOnly
         });
         if terminated || refused {
             if let Ok(mut e) = core.events.lock() {
-                e.notifier
-                    .on_subscribe(crate::core::now(), id.clone(), 0, 0);
+                e.notifier.remove(id);
             }
             core.end_usage(id);
         }
@@ -1137,7 +1146,7 @@ impl Service {
         let core = self.inner.core.clone();
         let sid: Mutex<Option<SubscriptionId>> = Mutex::new(None);
         let reply = self
-            .in_dialog_with(Method::Refer, dialog, opts, |m| {
+            .in_dialog_with(Method::Refer, dialog, opts, &Usage::Invite, |m| {
                 // Known before sending: a NOTIFY may beat the 2xx. A retry
                 // with credentials has a new CSeq, so a new id.
                 if let Some((seq, _)) = m.cseq() {
