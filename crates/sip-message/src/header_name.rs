@@ -290,14 +290,6 @@ static TABLE: [u8; SLOTS] = {
     t
 };
 
-#[inline(always)]
-fn word(b: &[u8], at: usize) -> Option<u64> {
-    let c = b.get(at..at + 8)?;
-    let mut w = [0u8; 8];
-    w.copy_from_slice(c);
-    Some(u64::from_le_bytes(w))
-}
-
 /// `b` (2 to 7 bytes) as a little-endian word, zero-padded: two
 /// overlapping loads whose common bytes agree, so OR joins them.
 #[inline(always)]
@@ -347,13 +339,17 @@ impl HeaderName {
             0 => HeaderName::Other,
             1 => HeaderName::compact_lookup(b[0]),
             2..=MAX_LONG => {
-                let first = match word(b, 0) {
+                let first = match lex::word_at(b, 0) {
                     Some(w) => w,
                     None => short_word(b),
                 };
-                let mid = if n > 16 { word(b, 8).unwrap_or(0) } else { 0 };
+                let mid = if n > 16 {
+                    lex::word_at(b, 8).unwrap_or(0)
+                } else {
+                    0
+                };
                 let last = if n > 8 {
-                    word(b, n - 8).unwrap_or(0)
+                    lex::word_at(b, n - 8).unwrap_or(0)
                 } else {
                     0
                 };
@@ -378,15 +374,15 @@ impl HeaderName {
         match len {
             0 => HeaderName::Other,
             1 => HeaderName::compact_lookup(b[start]),
-            2..=MAX_LONG => match word(b, start) {
+            2..=MAX_LONG => match lex::word_at(b, start) {
                 Some(first) => {
                     let mid = if len > 16 {
-                        word(b, start + 8)
+                        lex::word_at(b, start + 8)
                     } else {
                         Some(0)
                     };
                     let last = if len > 8 {
-                        word(b, start + len - 8)
+                        lex::word_at(b, start + len - 8)
                     } else {
                         Some(0)
                     };

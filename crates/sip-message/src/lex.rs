@@ -218,15 +218,22 @@ pub(crate) fn first_marked(m: u64) -> usize {
 /// Position of the first `c` in `b`.
 #[inline]
 pub(crate) fn find_byte(b: &[u8], c: u8) -> Option<usize> {
+    let mut chunks = b.chunks_exact(8);
     let mut at = 0;
-    while let Some(w) = word_at(b, at) {
-        let m = eq_mask(w, c);
+    for chunk in chunks.by_ref() {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(chunk);
+        let m = eq_mask(u64::from_le_bytes(w), c);
         if m != 0 {
             return Some(at + first_marked(m));
         }
         at += 8;
     }
-    b[at..].iter().position(|x| *x == c).map(|p| at + p)
+    chunks
+        .remainder()
+        .iter()
+        .position(|x| *x == c)
+        .map(|p| at + p)
 }
 
 /// True if `b` holds SP, HT, CR or LF. Other bytes below `0x21` are rare:

@@ -18,34 +18,11 @@ use crate::lex::{self, offset_in};
 use crate::limits::ParseLimits;
 use crate::method::Method;
 
-/// Position of the first `\n` at or after `from`.
-///
-/// SIP header lines are short (tens of bytes), where the set-up of a SIMD
-/// search costs more than the search; this looks at eight bytes per step
-/// with the classic "has zero byte" word trick, in safe code.
+/// Position of the first `\n` at or after `from` (eight bytes per step:
+/// header lines are too short for a SIMD search to pay off).
 #[inline(always)]
 fn find_lf(b: &[u8], from: usize) -> Option<usize> {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    const LF: u64 = LO * b'\n' as u64;
-    let rest = b.get(from..)?;
-    let mut chunks = rest.chunks_exact(8);
-    let mut at = from;
-    for c in chunks.by_ref() {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(c);
-        let x = u64::from_le_bytes(w) ^ LF;
-        let found = x.wrapping_sub(LO) & !x & HI;
-        if found != 0 {
-            return Some(at + (found.trailing_zeros() / 8) as usize);
-        }
-        at += 8;
-    }
-    chunks
-        .remainder()
-        .iter()
-        .position(|c| *c == b'\n')
-        .map(|p| at + p)
+    lex::find_byte(b.get(from..)?, b'\n').map(|p| from + p)
 }
 
 /// Position of the CRLF that ends the line starting at `from`.
