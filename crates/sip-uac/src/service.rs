@@ -319,7 +319,7 @@ impl Service {
         opts: RequestOptions,
         auto: bool,
     ) -> Result<Reply, Error> {
-        let (_, _, _, reply) = self
+        let (_, _, reply) = self
             .send_with_auth(method, uri, opts, auto, &|_| {}, &|_| {})
             .await?;
         Ok(reply)
@@ -329,8 +329,8 @@ impl Service {
     /// credentials (RFC 3261 §22.2: same Call-ID and From tag, CSeq + 1),
     /// at most [`MAX_AUTH_TRIES`] times and never twice for a realm whose
     /// credentials were refused (a wrong password ends in the server's
-    /// reply, not a loop). Returns the last request, its transport, its
-    /// client transaction and the reply.
+    /// reply, not a loop). Returns the last request, its client
+    /// transaction and the reply.
     async fn send_with_auth(
         &self,
         method: Option<Method>,
@@ -339,15 +339,7 @@ impl Service {
         auto: bool,
         on_send: &(dyn Fn(&Message) + Sync),
         on_started: &(dyn Fn(sip_transaction::TransactionId) + Sync),
-    ) -> Result<
-        (
-            Message,
-            Kind,
-            sip_transaction::driver::ClientTransaction,
-            Reply,
-        ),
-        Error,
-    > {
+    ) -> Result<(Message, sip_transaction::driver::ClientTransaction, Reply), Error> {
         let mut opts = opts;
         let mut challenges = Challenges::default();
         loop {
@@ -390,7 +382,7 @@ impl Service {
                 opts = next;
                 continue;
             }
-            return Ok((request, kind, ct, reply));
+            return Ok((request, ct, reply));
         }
     }
 
@@ -627,12 +619,10 @@ impl Service {
     pub async fn invite(&self, uri: &str, opts: RequestOptions) -> Result<Reply, Error> {
         let auto_ack = opts.auto_ack.unwrap_or(true);
         let opts = self.with_contact(opts);
-        let (invite, kind, ct, reply) = self
+        let (invite, ct, reply) = self
             .send_with_auth(Some(Method::Invite), uri, opts, true, &|_| {}, &|_| {})
             .await?;
-        Ok(self
-            .invite_answered(invite, kind, ct, reply, auto_ack)
-            .await)
+        Ok(self.invite_answered(invite, ct, reply, auto_ack).await)
     }
 
     /// INVITE without waiting (NkSIP's `async` option): returns as soon as
@@ -677,9 +667,7 @@ impl Service {
                 })
                 .await;
             let reply = match result {
-                Ok((invite, kind, ct, reply)) => {
-                    svc.invite_answered(invite, kind, ct, reply, auto_ack).await
-                }
+                Ok((invite, ct, reply)) => svc.invite_answered(invite, ct, reply, auto_ack).await,
                 Err(e) => match started.lock().ok().and_then(|mut s| s.take()) {
                     // Nothing was sent: the caller gets the error.
                     Some(s) => {
@@ -718,7 +706,6 @@ impl Service {
     async fn invite_answered(
         &self,
         invite: Message,
-        kind: Kind,
         mut ct: sip_transaction::driver::ClientTransaction,
         reply: Reply,
         auto_ack: bool,
@@ -770,7 +757,7 @@ impl Service {
             inv.insert(id.clone(), invite.clone());
         }
         if auto_ack {
-            self.ack_2xx(&id, &invite, kind, None).await;
+            self.ack_2xx(&id, &invite, None).await;
         }
         let svc = self.clone();
         let id2 = id.clone();
@@ -785,7 +772,7 @@ impl Service {
                         )
                     });
                     if ok2xx && acked && response.to_tag() == Some(&*id2.remote_tag) {
-                        svc.ack_2xx(&id2, &invite, kind, None).await;
+                        svc.ack_2xx(&id2, &invite, None).await;
                     }
                 }
             }
@@ -823,32 +810,32 @@ impl Service {
             .get(dialog)
             .cloned()
             .ok_or(Error::UnknownDialog)?;
-        let target = core
-            .dialog_target(&self.inner.transport, dialog)
-            .await
-            .ok_or(Error::UnknownDialog)?;
         let body = opts.body.as_ref().map(|(ct, b)| (ct.as_str(), b.clone()));
         if let Some((_, b)) = &body {
             // §13.2.2.4: the ACK carries our answer to an offer in the 2xx.
             core.update_sdp(dialog, Some(b.clone()), None);
         }
-        if self.ack_2xx(dialog, &invite, target.transport, body).await {
+        if self.ack_2xx(dialog, &invite, body).await {
             Ok(())
         } else {
             Err(Error::UnknownDialog)
         }
     }
 
-    /// Sends the ACK for `id`'s 2xx; false when there is no such dialog or
-    /// the ACK cannot be built.
+    /// Sends the ACK for `id`'s 2xx to the dialog's next hop, its Via for
+    /// that hop's transport; false when there is no such dialog, no target
+    /// or the ACK cannot be built.
     async fn ack_2xx(
         &self,
         id: &DialogId,
         invite: &Message,
-        kind: Kind,
         body: Option<(&str, bytes::Bytes)>,
     ) -> bool {
         let core = &self.inner.core;
+        let Some(target) = core.dialog_target(&self.inner.transport, id).await else {
+            return false;
+        };
+        let kind = target.transport;
         let branch = self.branch();
         // For the BYE a losing fork's 2xx would get.
         let bye_branch = self.branch();
@@ -870,12 +857,12 @@ impl Service {
                 _ => None,
             })
         };
-        match (ack, core.dialog_target(&self.inner.transport, id).await) {
-            (Some(ack), Some(target)) => {
+        match ack {
+            Some(ack) => {
                 let _ = self.inner.transport.send(&ack, &target).await;
                 true
             }
-            _ => false,
+            None => false,
         }
     }
 
@@ -993,7 +980,7 @@ impl Service {
             )
             .await;
         let (subscribe, reply) = match result {
-            Ok((subscribe, _, _, reply)) => (subscribe, reply),
+            Ok((subscribe, _, reply)) => (subscribe, reply),
             Err(e) => {
                 // A retry after a challenge may have failed after a send.
                 let sent = sent.lock().ok().and_then(|mut s| s.take());
