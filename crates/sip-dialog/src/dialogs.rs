@@ -117,6 +117,8 @@ pub struct Dialogs {
     map: HashMap<DialogId, Dialog>,
     extra: HashMap<DialogId, Extra>,
     events: Vec<DialogEvent>,
+    /// False: no [`DialogEvent`] is queued (see [`Dialogs::without_events`]).
+    no_events: bool,
 }
 
 /// What a response did to the dialogs.
@@ -139,6 +141,27 @@ impl Dialogs {
     /// No dialogs.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Dialogs that queue no [`DialogEvent`]: for a TU that reads the
+    /// dialogs' state when it needs it and never calls
+    /// [`drain_events`](Self::drain_events), whose queue would otherwise
+    /// grow with every dialog started and ended.
+    ///
+    /// ```
+    /// let mut d = sip_dialog::Dialogs::new().without_events();
+    /// assert!(d.drain_events().is_empty());
+    /// ```
+    pub fn without_events(mut self) -> Self {
+        self.no_events = true;
+        self.events = Vec::new();
+        self
+    }
+
+    fn event(&mut self, e: DialogEvent) {
+        if !self.no_events {
+            self.events.push(e);
+        }
     }
 
     /// Number of dialogs.
@@ -164,7 +187,7 @@ impl Dialogs {
     /// Adds a dialog made by hand (e.g. the UAS side).
     pub fn insert(&mut self, d: Dialog) -> DialogId {
         let id = d.id().clone();
-        self.events.push(DialogEvent::Start {
+        self.event(DialogEvent::Start {
             id: id.clone(),
             state: d.state(),
         });
@@ -182,7 +205,7 @@ impl Dialogs {
         let d = self.map.remove(id)?;
         // A dialog a BYE already ended has had its Stop event.
         if d.state() != DialogState::Terminated {
-            self.events.push(DialogEvent::Stop {
+            self.event(DialogEvent::Stop {
                 id: id.clone(),
                 reason,
             });
@@ -340,9 +363,9 @@ impl Dialogs {
                 if let Some(e) = self.extra.get_mut(&id) {
                     e.early_deadline = None;
                 }
-                self.events.push(DialogEvent::Confirmed { id: id.clone() });
+                self.event(DialogEvent::Confirmed { id: id.clone() });
                 if before != after {
-                    self.events.push(DialogEvent::TargetUpdate {
+                    self.event(DialogEvent::TargetUpdate {
                         id: id.clone(),
                         target: after,
                     });
@@ -353,7 +376,7 @@ impl Dialogs {
             None => {
                 let d = Dialog::uac(request, response)?;
                 let confirmed = d.state() == DialogState::Confirmed;
-                self.events.push(DialogEvent::Start {
+                self.event(DialogEvent::Start {
                     id: id.clone(),
                     state: d.state(),
                 });
@@ -388,18 +411,21 @@ impl Dialogs {
             .ok_or_else(|| DialogError::UnknownDialog(id.clone()))?;
         let before = d.remote_target().to_owned();
         d.receive_request(req)?;
-        let after = d.remote_target().to_owned();
-        if before != after {
-            self.events.push(DialogEvent::TargetUpdate {
-                id: id.clone(),
-                target: after,
-            });
-        }
-        if req.method() == Some(&Method::Bye) && d.state() != DialogState::Terminated {
+        let target = (before != d.remote_target()).then(|| d.remote_target().to_owned());
+        let bye = req.method() == Some(&Method::Bye) && d.state() != DialogState::Terminated;
+        if bye {
             // The dialog stays (Terminated) for the TU to read until it
             // removes it.
             d.terminate();
-            self.events.push(DialogEvent::Stop {
+        }
+        if let Some(target) = target {
+            self.event(DialogEvent::TargetUpdate {
+                id: id.clone(),
+                target,
+            });
+        }
+        if bye {
+            self.event(DialogEvent::Stop {
                 id: id.clone(),
                 reason: DialogStop::Bye,
             });

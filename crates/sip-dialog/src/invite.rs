@@ -109,7 +109,26 @@ pub struct Sessions {
     t1: Duration,
     t2: Duration,
     map: HashMap<DialogId, Session>,
-    out: Vec<SessionOutput>,
+    out: Outputs,
+}
+
+/// The queue of [`SessionOutput`]s, with or without the statuses.
+#[derive(Default)]
+struct Outputs {
+    queue: Vec<SessionOutput>,
+    no_status: bool,
+}
+
+impl Outputs {
+    fn push(&mut self, o: SessionOutput) {
+        self.queue.push(o);
+    }
+
+    fn status(&mut self, dialog: &DialogId, state: InviteState, reason: Option<StopReason>) {
+        if !self.no_status {
+            self.queue.push(status(dialog, state, reason));
+        }
+    }
 }
 
 impl std::fmt::Debug for Sessions {
@@ -138,6 +157,14 @@ impl Sessions {
         }
     }
 
+    /// Sessions that queue no [`SessionOutput::Status`]: for a TU that
+    /// reads [`state`](Self::state) when it needs it, and drains only for
+    /// the messages to send, so that statuses do not pile up between drains.
+    pub fn without_status(mut self) -> Sessions {
+        self.out.no_status = true;
+        self
+    }
+
     /// The state of a session.
     pub fn state(&self, id: &DialogId) -> Option<InviteState> {
         self.map.get(id).map(|s| s.state)
@@ -145,7 +172,7 @@ impl Sessions {
 
     /// Outputs queued since the last call.
     pub fn drain(&mut self) -> Vec<SessionOutput> {
-        std::mem::take(&mut self.out)
+        std::mem::take(&mut self.out.queue)
     }
 
     /// The next deadline (a 2xx retransmission or the ACK timeout).
@@ -164,7 +191,7 @@ impl Sessions {
         if !self.map.contains_key(&id) {
             self.map
                 .insert(id.clone(), Session::new(InviteState::ProceedingUac, seq));
-            self.out.push(status(&id, InviteState::ProceedingUac, None));
+            self.out.status(&id, InviteState::ProceedingUac, None);
         }
     }
 
@@ -235,9 +262,9 @@ impl Sessions {
             s.state = InviteState::Bye;
             dialog.terminate();
             self.out
-                .push(status(&id, InviteState::Bye, Some(StopReason::CallerBye)));
+                .status(&id, InviteState::Bye, Some(StopReason::CallerBye));
         } else {
-            self.out.push(status(&id, InviteState::Confirmed, None));
+            self.out.status(&id, InviteState::Confirmed, None);
         }
         self.map.insert(id, s);
         Ok(())
@@ -250,7 +277,7 @@ impl Sessions {
             if let Some(s) = self.map.get_mut(id) {
                 if s.state == InviteState::ProceedingUac {
                     s.state = InviteState::Bye;
-                    self.out.push(status(id, InviteState::Bye, Some(reason)));
+                    self.out.status(id, InviteState::Bye, Some(reason));
                 }
             }
         }
@@ -262,7 +289,7 @@ impl Sessions {
         let id = dialog.id().clone();
         self.map
             .insert(id.clone(), Session::new(InviteState::ProceedingUas, seq));
-        self.out.push(status(&id, InviteState::ProceedingUas, None));
+        self.out.status(&id, InviteState::ProceedingUas, None);
     }
 
     /// UAS: we sent this 2xx. It is retransmitted at T1, 2*T1, ... capped at
@@ -276,7 +303,7 @@ impl Sessions {
             s.interval = t1;
             s.next = Some(now + t1);
             s.give_up = Some(now + t1x64);
-            self.out.push(status(id, InviteState::AcceptedUas, None));
+            self.out.status(id, InviteState::AcceptedUas, None);
         }
     }
 
@@ -288,7 +315,7 @@ impl Sessions {
                 s.next = None;
                 s.give_up = None;
                 s.ok = None;
-                self.out.push(status(id, InviteState::Confirmed, None));
+                self.out.status(id, InviteState::Confirmed, None);
             }
         }
     }
@@ -297,11 +324,8 @@ impl Sessions {
     pub fn uas_failed(&mut self, id: &DialogId, code: u16) {
         if let Some(s) = self.map.get_mut(id) {
             s.state = InviteState::Bye;
-            self.out.push(status(
-                id,
-                InviteState::Bye,
-                Some(StopReason::for_final(code)),
-            ));
+            self.out
+                .status(id, InviteState::Bye, Some(StopReason::for_final(code)));
         }
     }
 
@@ -317,7 +341,7 @@ impl Sessions {
                 } else {
                     StopReason::CalleeBye
                 };
-                self.out.push(status(id, InviteState::Bye, Some(r)));
+                self.out.status(id, InviteState::Bye, Some(r));
             }
         }
     }
@@ -353,7 +377,7 @@ impl Sessions {
                 self.out.push(SessionOutput::SendBye(bye));
             }
             self.out
-                .push(status(&id, InviteState::Bye, Some(StopReason::AckTimeout)));
+                .status(&id, InviteState::Bye, Some(StopReason::AckTimeout));
         }
     }
 

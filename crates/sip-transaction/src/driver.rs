@@ -145,14 +145,14 @@ struct Subscriber {
 }
 
 impl Subscriber {
-    /// Queues an event; false if the receiver is gone.
-    fn send(&self, e: TransactionEvent) -> bool {
+    /// Queues an event; gives it back if the receiver is gone.
+    fn send(&self, e: TransactionEvent) -> Option<TransactionEvent> {
         let waker = {
             let Ok(mut q) = self.queue.lock() else {
-                return false;
+                return Some(e);
             };
             if q.receiver_gone {
-                return false;
+                return Some(e);
             }
             q.items.push_back(e);
             q.waker.take()
@@ -160,7 +160,7 @@ impl Subscriber {
         if let Some(w) = waker {
             w.wake();
         }
-        true
+        None
     }
 
     fn is_closed(&self) -> bool {
@@ -264,7 +264,10 @@ fn now() -> Instant {
 
 /// Starts the driver task. Events that belong to no client transaction
 /// started through a handle (new requests, ACKs for 2xx, stray responses,
-/// ACK timeouts, extension events) come out of the returned receiver.
+/// ACK timeouts, extension events) come out of the returned receiver, and
+/// so do, once a client transaction's [`ClientTransaction`] is dropped, its
+/// responses (2xx retransmissions to an INVITE, RFC 6026 §8.4) and, for an
+/// INVITE, its `Terminated`.
 pub fn spawn(
     layer: TransactionLayer,
     transport: Transport,
@@ -494,30 +497,57 @@ fn route(
         _ => None,
     };
     if let Some(id) = owner {
-        if let Some(sub) = subscribers.get(&id) {
-            let terminated = matches!(
-                e,
-                TransactionEvent::Terminated { .. } | TransactionEvent::CancelDropped { .. }
-            );
-            let _ = sub.send(e);
-            if terminated {
-                subscribers.remove(&id);
+        let terminated = matches!(
+            e,
+            TransactionEvent::Terminated { .. } | TransactionEvent::CancelDropped { .. }
+        );
+        let e = match subscribers.get(&id) {
+            Some(sub) => {
+                let unsent = sub.send(e);
+                if terminated {
+                    subscribers.remove(&id);
+                }
+                // Delivered, or given back because its handle is gone.
+                unsent?
             }
-            return None;
-        }
-        if swept.contains(&id) {
-            // Its TU stopped listening: nobody wants the event.
-            if matches!(
-                e,
-                TransactionEvent::Terminated { .. } | TransactionEvent::CancelDropped { .. }
-            ) {
-                swept.remove(&id);
+            None if swept.contains(&id) => {
+                if terminated {
+                    swept.remove(&id);
+                }
+                e
             }
-            return None;
-        }
+            // Not a client transaction started through a handle.
+            None => return tu(events, e),
+        };
+        // Its handle is gone: what still concerns the TU goes there.
+        return if for_tu_once_handle_is_gone(&e) {
+            tu(events, e)
+        } else {
+            None
+        };
     }
-    // Server-side and unowned events go to the TU; a TU that stopped
-    // listening makes them vanish.
+    tu(events, e)
+}
+
+/// What the TU still hears of a client transaction whose handle was
+/// dropped (the caller had its final response): responses, which only an
+/// INVITE in the Accepted state still passes up (a retransmitted 2xx that
+/// the TU must ACK again, RFC 6026 §8.4 and RFC 3261 §13.2.2.4), and the
+/// end of such an INVITE transaction (Timer M: the ACK need not be kept).
+fn for_tu_once_handle_is_gone(e: &TransactionEvent) -> bool {
+    match e {
+        TransactionEvent::Response { .. } => true,
+        TransactionEvent::Terminated {
+            key: crate::id::TransactionKey::Client(k),
+            ..
+        } => k.method == sip_message::Method::Invite,
+        _ => false,
+    }
+}
+
+/// Hands an event to the TU's queue; returns it when the queue is full.
+fn tu(events: &mpsc::Sender<TransactionEvent>, e: TransactionEvent) -> Option<TransactionEvent> {
+    // A TU that stopped listening makes them vanish.
     match events.try_send(e) {
         Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => None,
         Err(mpsc::error::TrySendError::Full(e)) => Some(e),

@@ -76,9 +76,36 @@ fn args() -> Args {
     a
 }
 
-/// (user+system CPU of this process, of its waited-for children), from
+/// CPU time split into user and kernel (system) time.
+#[derive(Clone, Copy, Default)]
+struct Cpu {
+    user: Duration,
+    kernel: Duration,
+}
+
+impl Cpu {
+    fn since(self, earlier: Cpu) -> Cpu {
+        Cpu {
+            user: self.user.saturating_sub(earlier.user),
+            kernel: self.kernel.saturating_sub(earlier.kernel),
+        }
+    }
+
+    /// "CPU T us/unit (user U, kernel K)" for `n` units.
+    fn per(self, n: u64, unit: &str) -> String {
+        let us = |d: Duration| d.as_secs_f64() * 1e6 / n.max(1) as f64;
+        format!(
+            "CPU {:.1} us/{unit} (user {:.1}, kernel {:.1})",
+            us(self.user + self.kernel),
+            us(self.user),
+            us(self.kernel)
+        )
+    }
+}
+
+/// (CPU of this process, of its waited-for children), from
 /// /proc/self/stat; zero where unavailable.
-fn cpu() -> (Duration, Duration) {
+fn cpu() -> (Cpu, Cpu) {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     // Fields after the command name (which is in parentheses).
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
@@ -88,7 +115,16 @@ fn cpu() -> (Duration, Duration) {
         .collect();
     let tick = |i: usize| Duration::from_millis(f.get(i).copied().unwrap_or(0) * 10);
     // utime, stime, cutime, cstime are fields 14-17: indices 11-14 here.
-    (tick(11) + tick(12), tick(13) + tick(14))
+    (
+        Cpu {
+            user: tick(11),
+            kernel: tick(12),
+        },
+        Cpu {
+            user: tick(13),
+            kernel: tick(14),
+        },
+    )
 }
 
 struct Outcome {
@@ -96,7 +132,7 @@ struct Outcome {
     failed: u64,
     elapsed: Duration,
     latencies_us: Vec<u64>,
-    cpu: Duration,
+    cpu: Cpu,
 }
 
 impl Outcome {
@@ -109,17 +145,13 @@ impl Outcome {
                 .unwrap_or(0)
         };
         let rate = self.done as f64 / self.elapsed.as_secs_f64();
-        let cpu_us = if self.done > 0 {
-            self.cpu.as_secs_f64() * 1e6 / self.done as f64
-        } else {
-            0.0
-        };
         println!(
-            "{what:<34} {rate:>9.0} {unit}/s  {} ok  {} failed  p50 {} us  p99 {} us  CPU {cpu_us:.1} us/{unit}",
+            "{what:<34} {rate:>9.0} {unit}/s  {} ok  {} failed  p50 {} us  p99 {} us  {}",
             self.done,
             self.failed,
             pct(0.50),
-            pct(0.99)
+            pct(0.99),
+            self.cpu.per(self.done, unit)
         );
     }
 }
@@ -162,7 +194,7 @@ where
         failed: failed.load(Ordering::Relaxed),
         elapsed: started.elapsed(),
         latencies_us,
-        cpu: cpu().0.saturating_sub(cpu0),
+        cpu: cpu().0.since(cpu0),
     }
 }
 
@@ -313,14 +345,14 @@ async fn sipp(a: &Args, alice: Arc<Service>) {
         .stderr(Stdio::null())
         .status();
     let elapsed = started.elapsed();
-    let sipp_cpu = cpu().1.saturating_sub(before);
+    let sipp_cpu = cpu().1.since(before);
     match status {
         Ok(s) => println!(
-            "{:<34} {:>9.0} call/s  {count} calls at -r {rate}  exit {}  CPU {:.1} us/call",
+            "{:<34} {:>9.0} call/s  {count} calls at -r {rate}  exit {}  {}",
             "calls, SIPp uac to SIPp uas (UAC)",
             count as f64 / elapsed.as_secs_f64(),
             s.code().unwrap_or(-1),
-            sipp_cpu.as_secs_f64() * 1e6 / count as f64
+            sipp_cpu.per(count, "call")
         ),
         Err(e) => println!("sipp uac did not run: {e}"),
     }

@@ -164,7 +164,6 @@ pub(crate) async fn answer_reinvite(
 fn sent_2xx(core: &Core, did: &DialogId, tx: TransactionId, request: &Message, resp: &Message) {
     if let Ok(mut s) = core.sessions.lock() {
         s.uas_sent_2xx(now(), did, resp.clone());
-        s.drain();
     }
     if let Ok(mut x) = core.uas_tx.lock() {
         x.insert(did.clone(), tx);

@@ -40,6 +40,11 @@ pub(crate) struct Core {
     /// ACK: retransmissions go through it (RFC 6026 §7.1, Accepted), so
     /// the extensions see them too (a 2xx held for PRACKs stays held).
     pub(crate) uas_tx: Mutex<HashMap<DialogId, sip_transaction::TransactionId>>,
+    /// Our INVITE client transactions in the Accepted state (RFC 6026
+    /// §8.4) whose caller has had its reply, with the dialog of their 2xx:
+    /// a retransmission of that 2xx gets the ACK again (RFC 3261
+    /// §13.2.2.4) until Timer M ends the transaction.
+    pub(crate) accepted: Mutex<HashMap<sip_transaction::TransactionId, DialogId>>,
     /// Subscriptions held and granted, SUBSCRIBEs awaiting their response.
     /// Lock order: after `sessions` and `dialogs` are released.
     pub(crate) events: Mutex<crate::subscriptions::Events>,
@@ -128,7 +133,6 @@ impl Core {
         }
         if let Ok(mut d) = self.dialogs.lock() {
             d.remove(id);
-            d.drain_events();
         }
         if let Ok(mut i) = self.invites.lock() {
             i.remove(id);
@@ -158,7 +162,6 @@ impl Core {
         let Ok((effect, gone)) = self.dialogs.lock().map(|mut d| {
             let e = d.on_in_dialog_response(id, usage, code);
             let gone = d.get(id).is_none();
-            d.drain_events();
             (e, gone)
         }) else {
             return sip_dialog::ResponseEffect::TransactionOnly;
@@ -180,7 +183,6 @@ impl Core {
         }
         let gone = self.dialogs.lock().is_ok_and(|mut d| {
             let gone = d.usages(id).is_empty() || d.end_usage(id, &sip_dialog::Usage::Invite);
-            d.drain_events();
             gone
         });
         if gone {
@@ -235,10 +237,8 @@ impl Core {
         let id = {
             let (mut s, mut d) = (self.sessions.lock().ok()?, self.dialogs.lock().ok()?);
             s.uas_invite(&dlg, invite);
-            let id = d.insert(dlg);
-            s.drain();
-            d.drain_events();
-            id
+
+            d.insert(dlg)
         };
         let remote = (!invite.body_bytes().is_empty()).then(|| invite.body());
         self.set_sdp(
@@ -259,8 +259,8 @@ impl Core {
         caps: Capabilities,
     ) -> Core {
         Core {
-            dialogs: Mutex::new(Dialogs::new()),
-            sessions: Mutex::new(Sessions::new(t1, t2)),
+            dialogs: Mutex::new(Dialogs::new().without_events()),
+            sessions: Mutex::new(Sessions::new(t1, t2).without_status()),
             invites: Mutex::new(HashMap::default()),
             contact,
             rng: Mutex::new(rng),
@@ -268,6 +268,7 @@ impl Core {
             caps,
             sdp: Mutex::new(HashMap::default()),
             uas_tx: Mutex::new(HashMap::default()),
+            accepted: Mutex::new(HashMap::default()),
             events: Mutex::new(crate::subscriptions::Events::new(t1)),
         }
     }
@@ -282,6 +283,93 @@ impl Core {
         match self.rng.lock() {
             Ok(mut r) => sip_transaction::branch(&mut *r),
             Err(_) => sip_transaction::branch(&mut Xorshift::from_os()),
+        }
+    }
+
+    /// Sends the ACK for `id`'s 2xx to the dialog's next hop, its Via for
+    /// that hop's transport; false when there is no such dialog, no target
+    /// or the ACK cannot be built.
+    pub(crate) async fn ack_2xx(
+        &self,
+        transport: &Transport,
+        id: &DialogId,
+        invite: &Message,
+        body: Option<(&str, bytes::Bytes)>,
+    ) -> bool {
+        let core = self;
+        let Some(target) = core.dialog_target(transport, id).await else {
+            return false;
+        };
+        let kind = target.transport;
+        let branch = self.branch();
+        // For the BYE a losing fork's 2xx would get.
+        let bye_branch = self.branch();
+        let ack = {
+            // Lock order: sessions, then dialogs (see `Core`).
+            let (Ok(mut s), Ok(mut d)) = (core.sessions.lock(), core.dialogs.lock()) else {
+                return false;
+            };
+            let Some(dlg) = d.get_mut(id) else {
+                return false;
+            };
+            if s.uac_2xx(dlg, invite, None, &branch, &bye_branch, kind, body)
+                .is_err()
+            {
+                return false;
+            }
+            s.drain().into_iter().find_map(|o| match o {
+                sip_dialog::SessionOutput::SendAck(m) => Some(m),
+                _ => None,
+            })
+        };
+        match ack {
+            Some(ack) => {
+                let _ = transport.send(&ack, &target).await;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// A 2xx that INVITE client transaction `tx` passed up after its
+    /// caller had the reply (RFC 6026 §8.4): a retransmission of the 2xx
+    /// that made our dialog gets the ACK again once one was sent (§13.2.2.4;
+    /// with `auto_ack(false)` the user sends the first).
+    pub(crate) async fn on_retransmitted_2xx(
+        &self,
+        transport: &Transport,
+        tx: sip_transaction::TransactionId,
+        response: &Message,
+    ) {
+        if !response.status().is_some_and(|c| (200..300).contains(&c)) {
+            return;
+        }
+        let Some(id) = self.accepted.lock().ok().and_then(|a| a.get(&tx).cloned()) else {
+            return;
+        };
+        let acked = self.sessions.lock().is_ok_and(|s| {
+            matches!(
+                s.state(&id),
+                Some(sip_dialog::InviteState::Confirmed | sip_dialog::InviteState::Bye)
+            )
+        });
+        if !acked || response.to_tag() != Some(&*id.remote_tag) {
+            return;
+        }
+        let Some(invite) = self.invites.lock().ok().and_then(|i| i.get(&id).cloned()) else {
+            return;
+        };
+        self.ack_2xx(transport, &id, &invite, None).await;
+    }
+
+    /// Timer M ended INVITE client transaction `tx` (RFC 6026 §8.4): a 2xx
+    /// after it is a stray, and the session keeps no ACK.
+    pub(crate) fn invite_transaction_ended(&self, tx: sip_transaction::TransactionId) {
+        let Some(id) = self.accepted.lock().ok().and_then(|mut a| a.remove(&tx)) else {
+            return;
+        };
+        if let Ok(mut s) = self.sessions.lock() {
+            s.forget_ack(&id);
         }
     }
 
@@ -824,11 +912,22 @@ async fn on_event(
                 core.update_sdp(&x.dialog, x.local.clone(), x.remote.clone());
             }
         }
+        // Those of our INVITE transactions whose caller has its reply.
+        TransactionEvent::Response { id, response } => {
+            let (core, transport) = (core.clone(), transport.clone());
+            // Off this task: the dialog's target may need a name lookup.
+            tokio::spawn(async move {
+                core.on_retransmitted_2xx(&transport, id, &response).await;
+            });
+        }
+        TransactionEvent::Terminated {
+            id,
+            key: sip_transaction::TransactionKey::Client(k),
+        } if k.method == Method::Invite => core.invite_transaction_ended(id),
         TransactionEvent::Ack { request, .. } => {
             if let Some(id) = Dialogs::id_of_request(&request) {
                 if let Ok(mut s) = core.sessions.lock() {
                     s.uas_ack(&id);
-                    s.drain();
                 }
                 if let Ok(mut x) = core.uas_tx.lock() {
                     x.remove(&id);

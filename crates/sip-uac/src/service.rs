@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use sip_dialog::{DialogId, DialogUpdate, InviteState, SubscriptionId, SubscriptionStatus, Usage};
+use sip_dialog::{DialogId, DialogUpdate, SubscriptionId, SubscriptionStatus, Usage};
 use sip_message::headers::{Date, Transport as Kind};
 use sip_message::uri::{unescape_str, Uri};
 use sip_message::{Message, Method};
@@ -759,27 +759,19 @@ impl Service {
         if auto_ack {
             self.ack_2xx(&id, &invite, None).await;
         }
-        let svc = self.clone();
-        let id2 = id.clone();
-        tokio::spawn(async move {
-            while let Some(e) = ct.events.recv().await {
-                if let TransactionEvent::Response { response, .. } = e {
-                    let ok2xx = response.status().is_some_and(|c| (200..300).contains(&c));
-                    let acked = svc.inner.core.sessions.lock().is_ok_and(|s| {
-                        matches!(
-                            s.state(&id2),
-                            Some(InviteState::Confirmed | InviteState::Bye)
-                        )
-                    });
-                    if ok2xx && acked && response.to_tag() == Some(&*id2.remote_tag) {
-                        svc.ack_2xx(&id2, &invite, None).await;
-                    }
-                }
-            }
-            if let Ok(mut s) = svc.inner.core.sessions.lock() {
-                s.forget_ack(&id2);
-            }
-        });
+        // RFC 6026 §8.4: the transaction stays Accepted for Timer M and
+        // passes every 2xx retransmission up; each gets the ACK again
+        // (§13.2.2.4). Not through a task per call: once this handle is
+        // dropped the driver hands them to the service's event task
+        // (`Core::on_orphan_response`), which finds the dialog here.
+        if let Ok(mut a) = core.accepted.lock() {
+            a.insert(ct.id, id.clone());
+        }
+        while let Ok(TransactionEvent::Response { response, .. }) = ct.events.try_recv() {
+            core.on_retransmitted_2xx(&self.inner.transport, ct.id, &response)
+                .await;
+        }
+        drop(ct);
         reply.with_dialog(id)
     }
 
@@ -822,48 +814,16 @@ impl Service {
         }
     }
 
-    /// Sends the ACK for `id`'s 2xx to the dialog's next hop, its Via for
-    /// that hop's transport; false when there is no such dialog, no target
-    /// or the ACK cannot be built.
     async fn ack_2xx(
         &self,
         id: &DialogId,
         invite: &Message,
         body: Option<(&str, bytes::Bytes)>,
     ) -> bool {
-        let core = &self.inner.core;
-        let Some(target) = core.dialog_target(&self.inner.transport, id).await else {
-            return false;
-        };
-        let kind = target.transport;
-        let branch = self.branch();
-        // For the BYE a losing fork's 2xx would get.
-        let bye_branch = self.branch();
-        let ack = {
-            // Lock order: sessions, then dialogs (see `Core`).
-            let (Ok(mut s), Ok(mut d)) = (core.sessions.lock(), core.dialogs.lock()) else {
-                return false;
-            };
-            let Some(dlg) = d.get_mut(id) else {
-                return false;
-            };
-            if s.uac_2xx(dlg, invite, None, &branch, &bye_branch, kind, body)
-                .is_err()
-            {
-                return false;
-            }
-            s.drain().into_iter().find_map(|o| match o {
-                sip_dialog::SessionOutput::SendAck(m) => Some(m),
-                _ => None,
-            })
-        };
-        match ack {
-            Some(ack) => {
-                let _ = self.inner.transport.send(&ack, &target).await;
-                true
-            }
-            None => false,
-        }
+        self.inner
+            .core
+            .ack_2xx(&self.inner.transport, id, invite, body)
+            .await
     }
 
     /// UPDATE in a dialog (RFC 3311): a target refresh, or a new offer

@@ -129,7 +129,6 @@ impl Core {
         match subscribe.and_then(|s| Dialog::from_notify(&s, notify).ok()) {
             Some(dlg) => self.dialogs.lock().is_ok_and(|mut d| {
                 d.insert(dlg);
-                d.drain_events();
                 true
             }),
             None => false,
@@ -201,11 +200,10 @@ impl Core {
 
     /// A subscription ended: its usage goes, and the dialog with the last one.
     pub(crate) fn end_usage(&self, sid: &SubscriptionId) {
-        let gone = self.dialogs.lock().is_ok_and(|mut d| {
-            let g = d.end_usage(&sid.dialog, &usage_of(sid));
-            d.drain_events();
-            g
-        });
+        let gone = self
+            .dialogs
+            .lock()
+            .is_ok_and(|mut d| d.end_usage(&sid.dialog, &usage_of(sid)));
         if gone {
             self.forget(&sid.dialog);
         }
@@ -283,11 +281,7 @@ impl Core {
         if dlg.confirm(request).is_err() {
             return (None, answer);
         }
-        let id = self.dialogs.lock().ok().map(|mut d| {
-            let id = d.insert(dlg);
-            d.drain_events();
-            id
-        });
+        let id = self.dialogs.lock().ok().map(|mut d| d.insert(dlg));
         (id, answer)
     }
 }

@@ -1,0 +1,137 @@
+//! The ACK for a 2xx (RFC 3261 §13.2.2.4): the UAC core sends it for each
+//! 2xx the INVITE client transaction passes up, and the transaction stays
+//! in the Accepted state for Timer M to pass up retransmissions (RFC 6026
+//! §8.4), also after the caller has had its reply.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use sip_uac::{RequestOptions, Service};
+use tokio::net::UdpSocket;
+
+/// Copies `name`'s header line from `msg` (first occurrence).
+fn header<'a>(msg: &'a str, name: &str) -> &'a str {
+    msg.split("\r\n")
+        .find(|l| {
+            l.split_once(':')
+                .is_some_and(|(n, _)| n.trim().eq_ignore_ascii_case(name))
+        })
+        .unwrap_or("")
+}
+
+/// The 200 a raw callee at `me` sends for `invite`.
+fn ok_for(invite: &str, me: SocketAddr) -> String {
+    format!(
+        "SIP/2.0 200 OK\r\n{}\r\n{}\r\n{};tag=callee1\r\n{}\r\n{}\r\nContact: <sip:callee@{me}>\r\nContent-Length: 0\r\n\r\n",
+        header(invite, "Via"),
+        header(invite, "From"),
+        header(invite, "To"),
+        header(invite, "Call-ID"),
+        header(invite, "CSeq"),
+    )
+}
+
+/// The next message the raw peer gets, within `wait`.
+async fn next(sock: &UdpSocket, wait: Duration) -> Option<(String, SocketAddr)> {
+    let mut buf = vec![0u8; 65536];
+    let (n, from) = tokio::time::timeout(wait, sock.recv_from(&mut buf))
+        .await
+        .ok()?
+        .ok()?;
+    Some((String::from_utf8_lossy(&buf[..n]).into_owned(), from))
+}
+
+/// The next ACK within `wait` (other requests are skipped), as its text.
+async fn next_ack(sock: &UdpSocket, wait: Duration) -> Option<String> {
+    for _ in 0..10 {
+        let (m, _) = next(sock, wait).await?;
+        if m.starts_with("ACK ") {
+            return Some(m);
+        }
+    }
+    None
+}
+
+async fn caller() -> Service {
+    Service::builder("alice")
+        .udp("127.0.0.1:0".parse().unwrap())
+        .start()
+        .await
+        .unwrap()
+}
+
+/// Answers the INVITE that arrives on `peer` with a 200; returns the 200
+/// and where it went.
+async fn answer_invite(peer: &UdpSocket) -> (String, SocketAddr) {
+    let me = peer.local_addr().unwrap();
+    let (invite, from) = next(peer, Duration::from_secs(5)).await.expect("INVITE");
+    assert!(invite.starts_with("INVITE "), "{invite}");
+    let ok = ok_for(&invite, me);
+    peer.send_to(ok.as_bytes(), from).await.unwrap();
+    (ok, from)
+}
+
+#[tokio::test]
+async fn rfc3261_13_2_2_4_a_retransmitted_2xx_gets_the_ack_again_after_the_caller_has_its_reply() {
+    let alice = caller().await;
+    let peer = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let uri = format!("sip:bob@{}", peer.local_addr().unwrap());
+    let call = tokio::spawn({
+        let alice = alice.clone();
+        async move { alice.invite(&uri, RequestOptions::new()).await }
+    });
+    let (ok, alice_addr) = answer_invite(&peer).await;
+    let first = next_ack(&peer, Duration::from_secs(5))
+        .await
+        .expect("the ACK for the 2xx");
+    let reply = call.await.unwrap().unwrap();
+    assert_eq!(reply.code(), 200);
+    assert!(reply.dialog().is_some());
+    // The caller has its reply; the 2xx comes again (our ACK "was lost").
+    for _ in 0..2 {
+        peer.send_to(ok.as_bytes(), alice_addr).await.unwrap();
+        let again = next_ack(&peer, Duration::from_secs(5))
+            .await
+            .expect("an ACK for the retransmitted 2xx");
+        assert_eq!(header(&again, "CSeq"), header(&first, "CSeq"));
+        assert_eq!(header(&again, "Call-ID"), header(&first, "Call-ID"));
+        assert!(header(&again, "To").contains("tag=callee1"), "{again}");
+    }
+    alice.stop().await;
+}
+
+#[tokio::test]
+async fn rfc3261_13_2_2_4_without_auto_ack_a_retransmission_is_acked_only_once_the_user_has_acked()
+{
+    let alice = caller().await;
+    let peer = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let uri = format!("sip:bob@{}", peer.local_addr().unwrap());
+    let call = tokio::spawn({
+        let alice = alice.clone();
+        async move {
+            alice
+                .invite(&uri, RequestOptions::new().auto_ack(false))
+                .await
+        }
+    });
+    let (ok, alice_addr) = answer_invite(&peer).await;
+    let reply = call.await.unwrap().unwrap();
+    assert_eq!(reply.code(), 200);
+    let dialog = reply.dialog().expect("a dialog").clone();
+    // No ACK from the stack: the user sends it (with an answer, say).
+    peer.send_to(ok.as_bytes(), alice_addr).await.unwrap();
+    assert!(
+        next_ack(&peer, Duration::from_millis(300)).await.is_none(),
+        "no ACK before the user's"
+    );
+    alice.ack(&dialog, RequestOptions::new()).await.unwrap();
+    let first = next_ack(&peer, Duration::from_secs(5))
+        .await
+        .expect("the user's ACK");
+    peer.send_to(ok.as_bytes(), alice_addr).await.unwrap();
+    let again = next_ack(&peer, Duration::from_secs(5))
+        .await
+        .expect("the ACK again for the retransmitted 2xx");
+    assert_eq!(header(&again, "CSeq"), header(&first, "CSeq"));
+    alice.stop().await;
+}
