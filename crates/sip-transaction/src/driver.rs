@@ -283,6 +283,10 @@ pub fn spawn(
     (TransactionHandle { commands: cmd_tx }, ev_rx, task)
 }
 
+/// At most this many more queued messages or commands are taken after the
+/// one that woke the driver, before its outputs go out.
+const BATCH: usize = 32;
+
 async fn run(
     mut layer: TransactionLayer,
     transport: Transport,
@@ -300,6 +304,9 @@ async fn run(
     // channels are freed long before Timer K/M ends the transaction.
     let mut sweep_at = 1024;
     let mut swept: HashSet<TransactionId> = HashSet::default();
+    let sleep = tokio::time::sleep_until(tokio::time::Instant::now());
+    tokio::pin!(sleep);
+    let mut armed: Option<tokio::time::Instant> = None;
     loop {
         if subscribers.len() >= sweep_at {
             subscribers.retain(|id, s| {
@@ -313,18 +320,49 @@ async fn run(
             });
             sweep_at = (subscribers.len() * 2).max(1024);
         }
+        // One timer for the driver's life, moved only when the next
+        // deadline changes (not a new timer entry per loop).
         let deadline = layer.poll_timeout().map(tokio::time::Instant::from_std);
+        if deadline != armed {
+            if let Some(d) = deadline {
+                sleep.as_mut().reset(d);
+            }
+            armed = deadline;
+        }
         tokio::select! {
             m = inbound.recv(), if inbound_open => match m {
-                Some(m) => layer.handle_inbound(now(), m),
+                Some(m) => {
+                    let now = now();
+                    layer.handle_inbound(now, m);
+                    // What else is already queued goes through at once
+                    // (bounded, so that commands and timers get their turn).
+                    for _ in 0..BATCH {
+                        match inbound.try_recv() {
+                            Ok(m) => layer.handle_inbound(now, m),
+                            Err(_) => break,
+                        }
+                    }
+                }
                 None => inbound_open = false,
             },
             c = commands.recv(), if commands_open => match c {
-                Some(c) => handle_command(&mut layer, &mut subscribers, c),
+                Some(c) => {
+                    handle_command(&mut layer, &mut subscribers, c);
+                    for _ in 0..BATCH {
+                        match commands.try_recv() {
+                            Ok(c) => handle_command(&mut layer, &mut subscribers, c),
+                            Err(_) => break,
+                        }
+                    }
+                }
                 None => commands_open = false,
             },
             Some(id) = err_rx.recv() => layer.handle_transport_error(now(), id),
-            _ = sleep_until(deadline) => layer.handle_timeout(now()),
+            _ = &mut sleep, if armed.is_some() => {
+                layer.handle_timeout(now());
+                // Fired: re-armed by the next poll_timeout.
+                armed = None;
+            }
         }
         if !inbound_open && !commands_open {
             return;
@@ -339,13 +377,6 @@ async fn run(
                 }
             }
         }
-    }
-}
-
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
     }
 }
 
