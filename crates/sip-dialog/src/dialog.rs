@@ -1,7 +1,10 @@
 //! One dialog (RFC 3261 §12): its state and the rules for requests in it.
 
-use sip_message::headers::{Contact, From, NameAddr, RecordRoute, To, Transport, TypedHeader, Via};
+use sip_message::headers::{
+    name_addr_uri, Contact, From, NameAddr, RecordRoute, To, Transport, TypedHeader, Via,
+};
 use sip_message::uri::{Host, Uri};
+use sip_message::HeaderName;
 use sip_message::{Message, Method, RequestBuilder};
 
 use crate::error::DialogError;
@@ -85,6 +88,34 @@ fn first<H: TypedHeader>(m: &Message, what: &'static str) -> Result<H, DialogErr
     m.get::<H>().map_err(|_| DialogError::MissingHeader(what))
 }
 
+/// The first `name` header of `m` as text we can copy into the headers of
+/// our requests: the value as written when it is one line holding exactly
+/// one name-addr or addr-spec (what the parser already checked of From and
+/// To). `None` otherwise (folded, several values, `*`, not UTF-8), and the
+/// caller decodes the typed header instead.
+fn clean_name_addr(m: &Message, name: HeaderName) -> Option<&str> {
+    let v = m.values(name).next()?;
+    if v.iter().any(|b| matches!(b, b'\r' | b'\n')) || name_addr_uri(v).is_none() {
+        return None;
+    }
+    std::str::from_utf8(v).ok()
+}
+
+/// The remote target from `m`'s Contact: its text and the parsed URI. The
+/// URI is cut out of the header as written and parsed once; anything
+/// unusual goes through the typed Contact.
+fn contact_target(m: &Message) -> Result<(Box<str>, Option<Uri>), DialogError> {
+    let fast = m.values(HeaderName::Contact).next().and_then(|v| {
+        let uri = std::str::from_utf8(name_addr_uri(v)?).ok()?;
+        let parsed = Uri::parse(bytes::Bytes::copy_from_slice(uri.as_bytes())).ok()?;
+        Some((Box::from(uri), Some(parsed)))
+    });
+    match fast {
+        Some(t) => Ok(t),
+        None => Ok(target(&contact_uri(m)?)),
+    }
+}
+
 fn contact_uri(m: &Message) -> Result<Uri, DialogError> {
     match m.get::<Contact>() {
         Ok(Contact::Addr(a)) => Ok(a.uri().clone()),
@@ -130,22 +161,45 @@ impl Dialog {
             .ok_or(DialogError::MissingHeader("To tag"))?;
         let (seq, _) = request.cseq().ok_or(DialogError::MissingHeader("CSeq"))?;
         let request_uri = request
-            .request_uri()
-            .and_then(Result::ok)
+            .request_uri_str()
             .ok_or(DialogError::MissingHeader("Request-URI"))?;
-        let remote_target = match contact_uri(response) {
-            Ok(u) => u,
+        let (remote_target, remote_target_uri) = match contact_target(response) {
+            Ok(t) => t,
             Err(e) if code >= 200 => return Err(e),
-            Err(_) => request_uri.clone(),
+            Err(_) => target(
+                &request
+                    .request_uri()
+                    .and_then(Result::ok)
+                    .ok_or(DialogError::MissingHeader("Request-URI"))?,
+            ),
         };
         let mut route_set = record_route(response)?;
         route_set.reverse();
         let (route_set, strict) = routes_text(&route_set);
-        let (remote_target, remote_target_uri) = target(&remote_target);
-        let secure = request_uri.as_sip().is_some_and(|u| u.is_secure())
+        // §12.1.2: a sips Request-URI over TLS makes the dialog secure.
+        let secure = request_uri
+            .get(..5)
+            .is_some_and(|s| s.eq_ignore_ascii_case("sips:"))
             && request
                 .top_via()
                 .is_some_and(|v| v.transport() == Transport::Tls);
+        // From, To and Contact as written where they are plain (they are
+        // copied into every request of the dialog), decoded otherwise.
+        let local = match clean_name_addr(request, HeaderName::From) {
+            Some(v) => v.into(),
+            None => text(&first::<From>(request, "From")?.0),
+        };
+        let remote = match clean_name_addr(response, HeaderName::To) {
+            Some(v) => v.into(),
+            None => text(&first::<To>(response, "To")?.0),
+        };
+        let local_contact = match clean_name_addr(request, HeaderName::Contact) {
+            Some(v) => Some(v.into()),
+            None => request
+                .get::<Contact>()
+                .ok()
+                .and_then(|c| c.addr().map(text)),
+        };
         Ok(Dialog {
             id: DialogId::new(call_id, local_tag, remote_tag),
             role: Role::Uac,
@@ -156,17 +210,14 @@ impl Dialog {
             },
             local_seq: seq,
             remote_seq: None,
-            local: text(&first::<From>(request, "From")?.0),
-            remote: text(&first::<To>(response, "To")?.0),
+            local,
+            remote,
             remote_target,
             remote_target_uri,
             route_set,
             strict,
             secure,
-            local_contact: request
-                .get::<Contact>()
-                .ok()
-                .and_then(|c| c.addr().map(text)),
+            local_contact,
         })
     }
 

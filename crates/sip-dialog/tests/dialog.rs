@@ -632,3 +632,80 @@ fn rfc3261_8_2_6_2_a_response_with_another_call_id_or_from_tag_makes_no_dialog()
         Ok(DialogUpdate::Confirmed(_))
     ));
 }
+
+/// The From, To and Contact a dialog copies into its requests come from
+/// the messages as written when plain, and are decoded otherwise (a folded
+/// To, a Contact with a quoted `>` in its display name): either way the
+/// dialog's view is the same as the typed headers' (§12.1.2).
+#[test]
+fn rfc3261_12_1_2_uac_dialog_state_from_plain_and_awkward_headers() {
+    let inv = invite();
+    // Plain values.
+    let ok = response(
+        200,
+        "314159",
+        Some("<sip:bob@192.0.2.4;transport=udp>"),
+        &[],
+    );
+    let d = Dialog::uac(&inv, &ok).unwrap();
+    assert_eq!(d.remote_target(), "sip:bob@192.0.2.4;transport=udp");
+    assert_eq!(
+        d.remote_target_uri().unwrap().to_string(),
+        "sip:bob@192.0.2.4;transport=udp"
+    );
+    assert_eq!(d.local().unwrap().tag(), Some("9fxced76sl"));
+    assert_eq!(d.remote().unwrap().tag(), Some("314159"));
+    assert_eq!(d.remote().unwrap().display_name().as_deref(), Some("Bob"));
+    assert!(!d.secure());
+
+    // A quoted display name holding '>' and ';tag=', and an addr-spec
+    // Contact with a header parameter (not part of the URI).
+    let ok = response(
+        200,
+        "t2",
+        Some("\"x>y;tag=no\" <sip:bob@192.0.2.5:5070>;expires=60"),
+        &[],
+    );
+    let d = Dialog::uac(&inv, &ok).unwrap();
+    assert_eq!(d.remote_target(), "sip:bob@192.0.2.5:5070");
+    let ok = response(200, "t3", Some("sip:bob@192.0.2.6;expires=60"), &[]);
+    let d = Dialog::uac(&inv, &ok).unwrap();
+    assert_eq!(d.remote_target(), "sip:bob@192.0.2.6");
+
+    // A folded To: decoded, so the text the dialog keeps is one line.
+    let folded = Message::parse(format!(
+        "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP client.atlanta.example.com:5060;branch=z9hG4bK74bf9\r\n\
+         From: Alice <sip:alice@atlanta.example.com>;tag=9fxced76sl\r\n\
+         To: Bob\r\n <sip:bob@biloxi.example.com>;tag=f1\r\n\
+         Call-ID: {CALL}\r\nCSeq: 1 INVITE\r\nContact: <sip:bob@192.0.2.4>\r\nContent-Length: 0\r\n\r\n"
+    ))
+    .unwrap();
+    let mut d = Dialog::uac(&inv, &folded).unwrap();
+    let bye = d
+        .request(Method::Bye, None, "z9hG4bKbye1", Transport::Udp)
+        .unwrap()
+        .build()
+        .unwrap();
+    let to = bye.values(sip_message::HeaderName::To).next().unwrap();
+    assert!(!to.contains(&b'\n'), "{}", String::from_utf8_lossy(to));
+    assert_eq!(bye.to_tag(), Some("f1"));
+    assert_eq!(
+        d.remote().unwrap().uri().to_string(),
+        "sip:bob@biloxi.example.com"
+    );
+
+    // Two Contact values in one line: the typed Contact (the first) decides.
+    let two = response(
+        200,
+        "t4",
+        Some("<sip:bob@192.0.2.7>, <sip:bob@192.0.2.8>"),
+        &[],
+    );
+    assert_eq!(
+        Dialog::uac(&inv, &two).unwrap().remote_target(),
+        "sip:bob@192.0.2.7"
+    );
+    // A garbage Contact on a 2xx is refused as before.
+    let bad = response(200, "t5", Some("<sip:>"), &[]);
+    assert!(Dialog::uac(&inv, &bad).is_err());
+}

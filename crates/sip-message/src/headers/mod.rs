@@ -37,7 +37,9 @@ pub use cseq::{CSeq, RAck};
 pub use date::Date;
 pub use event::{Event, SubState, SubscriptionState, TerminationReason};
 pub use media::{Accept, ContentType, MediaType};
-pub use name_addr::{Contact, From, NameAddr, Path, RecordRoute, ReferTo, Route, To};
+pub use name_addr::{
+    name_addr_uri, Contact, From, NameAddr, Path, RecordRoute, ReferTo, Route, To,
+};
 pub use reason::Reason;
 pub use simple::{
     Allow, AllowEvents, CallId, ContentLength, Expires, MaxForwards, MinExpires, ProxyRequire,

@@ -349,6 +349,26 @@ impl fmt::Display for Contact {
     }
 }
 
+/// The URI of a header value that holds exactly one name-addr or
+/// addr-spec with its parameters (a From, a To, a single Contact), as
+/// written: the structural scan the parser runs on From and To, with no
+/// decoding and no allocation. `None` if the value is anything else (several
+/// values, a `*` Contact, bad syntax). The URI itself is checked only for a
+/// scheme; parse it with [`Uri::parse`] where it matters.
+///
+/// ```
+/// use sip_message::headers::name_addr_uri;
+/// let v = br#""Bob ;tag=<x>" <sip:bob@example.com;transport=tcp>;tag=9fx"#;
+/// assert_eq!(name_addr_uri(v), Some(&b"sip:bob@example.com;transport=tcp"[..]));
+/// assert_eq!(name_addr_uri(b"sip:carol@example.com;expires=60"), Some(&b"sip:carol@example.com"[..]));
+/// assert_eq!(name_addr_uri(b"<sip:a@x>, <sip:b@y>"), None);
+/// assert_eq!(name_addr_uri(b"*"), None);
+/// ```
+pub fn name_addr_uri(v: &[u8]) -> Option<&[u8]> {
+    let (_, uri, rest) = scan_name_addr(v, |_, _| {})?;
+    skip_ws(rest).is_empty().then_some(uri)
+}
+
 /// Checks a whole single-valued From/To value and returns its tag; used by
 /// the eager decoder.
 pub(crate) fn eager_tag(v: &[u8]) -> Option<Option<&[u8]>> {
