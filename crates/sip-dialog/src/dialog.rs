@@ -1,9 +1,9 @@
 //! One dialog (RFC 3261 §12): its state and the rules for requests in it.
 
 use sip_message::headers::{
-    name_addr_uri, Contact, From, NameAddr, RecordRoute, To, Transport, TypedHeader, Via,
+    name_addr_uri, Contact, From, NameAddr, RecordRoute, To, Transport, TypedHeader,
 };
-use sip_message::uri::{Host, Uri};
+use sip_message::uri::Uri;
 use sip_message::HeaderName;
 use sip_message::{Message, Method, RequestBuilder};
 
@@ -367,14 +367,18 @@ impl Dialog {
             };
             (ruri, self.route_set[1..].iter().map(|r| &**r).collect())
         };
-        let via = Via::new(
-            transport,
-            Host::Domain("placeholder.invalid".into()),
-            None,
+        // The transport writes the real sent-by when it sends (§18.1.1).
+        let mut via = String::with_capacity(40 + branch.len());
+        for part in [
+            "SIP/2.0/",
+            transport.as_str(),
+            " placeholder.invalid;branch=",
             branch,
-        );
+        ] {
+            via.push_str(part);
+        }
         let mut b = RequestBuilder::new(method.clone(), &request_uri)
-            .header(&via)
+            .raw_header("Via", &via)
             .raw_header("Max-Forwards", "70")
             .raw_header("From", &self.local)
             .raw_header("To", &self.remote)

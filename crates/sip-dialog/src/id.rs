@@ -9,7 +9,8 @@ use sip_message::uri::{escape, unescape_str, UriPart};
 /// the From tag, for a UAS the To tag (§12).
 ///
 /// The printable handle form (`Display` / `FromStr`) is stable and opaque
-/// to users: they pass it around and log it.
+/// to users: they pass it around and log it. Cloning one is cheap (shared
+/// strings): the stack keys several tables by it.
 ///
 /// ```
 /// use sip_dialog::DialogId;
@@ -20,11 +21,11 @@ use sip_message::uri::{escape, unescape_str, UriPart};
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct DialogId {
     /// Call-ID.
-    pub call_id: Box<str>,
+    pub call_id: std::sync::Arc<str>,
     /// This side's tag.
-    pub local_tag: Box<str>,
+    pub local_tag: std::sync::Arc<str>,
     /// The peer's tag.
-    pub remote_tag: Box<str>,
+    pub remote_tag: std::sync::Arc<str>,
 }
 
 impl DialogId {

@@ -172,10 +172,9 @@ fn sent_by_range(msg: &Message) -> Option<(usize, usize)> {
 /// Via cannot be located that way; the caller then uses [`stamp_sent_by`].
 pub(crate) fn sent_by_bytes(msg: &Message, kind: Kind, local: SocketAddr) -> Option<Bytes> {
     let top = msg.top_via()?;
-    let host = Host::from(local.ip());
     if top.transport() == kind
         && top.port() == Some(local.port())
-        && top.sent_by_host().as_ref() == Some(&host)
+        && top.sent_by_host() == Some(Host::from(local.ip()))
     {
         return Some(msg.as_bytes().clone());
     }
@@ -191,12 +190,40 @@ pub(crate) fn sent_by_bytes(msg: &Message, kind: Kind, local: SocketAddr) -> Opt
 }
 
 /// `host:port` of a socket address (IPv6 in brackets, RFC 3261 §25.1).
+/// IPv4, the common case on every request sent, is written digit by digit
+/// rather than through `fmt`.
 fn push_host_port(out: &mut Vec<u8>, a: SocketAddr) {
     use std::io::Write;
-    let _ = match a.ip() {
-        IpAddr::V4(ip) => write!(out, "{ip}:{}", a.port()),
-        IpAddr::V6(ip) => write!(out, "[{ip}]:{}", a.port()),
-    };
+    match a.ip() {
+        IpAddr::V4(ip) => {
+            for (i, octet) in ip.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                push_decimal(out, u32::from(octet));
+            }
+        }
+        IpAddr::V6(ip) => {
+            let _ = write!(out, "[{ip}]");
+        }
+    }
+    out.push(b':');
+    push_decimal(out, u32::from(a.port()));
+}
+
+/// A number in decimal, without leading zeros.
+fn push_decimal(out: &mut Vec<u8>, mut n: u32) {
+    let mut digits = [0u8; 10];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
 }
 
 /// Where a response goes (RFC 3261 §18.2.2, RFC 3581 §4).
@@ -287,6 +314,28 @@ pub fn response_is_ours(resp: &Message, ours: &[SocketAddr]) -> bool {
                 None => true,
             }
     })
+}
+
+#[cfg(test)]
+mod host_port_tests {
+    use super::push_host_port;
+
+    #[test]
+    fn host_port_matches_the_standard_formatting() {
+        for a in [
+            "0.0.0.0:0",
+            "127.0.0.1:5060",
+            "255.255.255.255:65535",
+            "10.0.100.9:9",
+            "[::1]:5060",
+            "[2001:db8::7]:65000",
+        ] {
+            let addr: std::net::SocketAddr = a.parse().unwrap();
+            let mut out = Vec::new();
+            push_host_port(&mut out, addr);
+            assert_eq!(String::from_utf8(out).unwrap(), addr.to_string());
+        }
+    }
 }
 
 #[cfg(test)]
