@@ -237,15 +237,30 @@ impl Dialog {
             .ok_or(DialogError::MissingHeader("Call-ID"))?;
         let (seq, _) = request.cseq().ok_or(DialogError::MissingHeader("CSeq"))?;
         let request_uri = request
-            .request_uri()
-            .and_then(Result::ok)
+            .request_uri_str()
             .ok_or(DialogError::MissingHeader("Request-URI"))?;
-        let to = first::<To>(request, "To")?
-            .0
-            .with_param("tag", Some(local_tag));
+        // Our To: the request's with our tag, as written where it is plain
+        // and untagged (§12.1.1), decoded otherwise.
+        let local = match clean_name_addr(request, HeaderName::To) {
+            Some(v) if request.to_tag().is_none() => {
+                let mut t = String::with_capacity(v.len() + 5 + local_tag.len());
+                for part in [v, ";tag=", local_tag] {
+                    t.push_str(part);
+                }
+                t.into_boxed_str()
+            }
+            _ => text(
+                &first::<To>(request, "To")?
+                    .0
+                    .with_param("tag", Some(local_tag)),
+            ),
+        };
         let (route_set, strict) = routes_text(&record_route(request)?);
-        let remote = text(&first::<From>(request, "From")?.0);
-        let (remote_target, remote_target_uri) = target(&contact_uri(request)?);
+        let remote = match clean_name_addr(request, HeaderName::From) {
+            Some(v) => v.into(),
+            None => text(&first::<From>(request, "From")?.0),
+        };
+        let (remote_target, remote_target_uri) = contact_target(request)?;
         Ok(Dialog {
             // A request without From tag (RFC 2543) has a null remote tag.
             id: DialogId::new(call_id, local_tag, request.from_tag().unwrap_or("")),
@@ -253,13 +268,17 @@ impl Dialog {
             state: DialogState::Early,
             local_seq,
             remote_seq: Some(seq),
-            local: text(&to),
+            local,
             remote,
             remote_target,
             remote_target_uri,
             route_set,
             strict,
-            secure: request_uri.as_sip().is_some_and(|u| u.is_secure()) && over_tls,
+            // §12.1.1: a sips Request-URI over TLS.
+            secure: over_tls
+                && request_uri
+                    .get(..5)
+                    .is_some_and(|s| s.eq_ignore_ascii_case("sips:")),
             local_contact: local_contact.as_ref().map(text),
         })
     }

@@ -4,6 +4,8 @@
 //! deadlines out.
 
 use sip_message::hash::FastMap as HashMap;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::time::{Duration, Instant};
 
 use sip_message::headers::Transport;
@@ -110,6 +112,10 @@ pub struct Sessions {
     t2: Duration,
     map: HashMap<DialogId, Session>,
     out: Outputs,
+    /// Every deadline set (a 2xx retransmission, an ACK timeout), earliest
+    /// first; an entry no longer matching its session is dropped when it
+    /// comes up. The next deadline is then found without a scan.
+    deadlines: BinaryHeap<Reverse<(Instant, DialogId)>>,
 }
 
 /// The queue of [`SessionOutput`]s, with or without the statuses.
@@ -176,12 +182,21 @@ impl Sessions {
     }
 
     /// The next deadline (a 2xx retransmission or the ACK timeout).
-    pub fn poll_timeout(&self) -> Option<Instant> {
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        while let Some(Reverse((at, id))) = self.deadlines.peek() {
+            if self.is_due_at(id, *at) {
+                return Some(*at);
+            }
+            self.deadlines.pop();
+        }
+        None
+    }
+
+    /// Whether `at` is still one of `id`'s deadlines.
+    fn is_due_at(&self, id: &DialogId, at: Instant) -> bool {
         self.map
-            .values()
-            .flat_map(|s| [s.next, s.give_up])
-            .flatten()
-            .min()
+            .get(id)
+            .is_some_and(|s| s.next == Some(at) || s.give_up == Some(at))
     }
 
     /// UAC: an early dialog of our INVITE (provisional with a tag).
@@ -303,6 +318,8 @@ impl Sessions {
             s.interval = t1;
             s.next = Some(now + t1);
             s.give_up = Some(now + t1x64);
+            self.deadlines.push(Reverse((now + t1, id.clone())));
+            self.deadlines.push(Reverse((now + t1x64, id.clone())));
             self.out.status(id, InviteState::AcceptedUas, None);
         }
     }
@@ -355,12 +372,27 @@ impl Sessions {
     ) {
         let t2 = self.t2;
         let mut ended = Vec::new();
-        for (id, s) in self.map.iter_mut() {
+        // The sessions with a deadline due, each once.
+        let mut due: Vec<DialogId> = Vec::new();
+        while let Some(Reverse((at, _))) = self.deadlines.peek() {
+            if *at > now {
+                break;
+            }
+            if let Some(Reverse((at, id))) = self.deadlines.pop() {
+                if self.is_due_at(&id, at) && !due.contains(&id) {
+                    due.push(id);
+                }
+            }
+        }
+        for id in due {
+            let Some(s) = self.map.get_mut(&id) else {
+                continue;
+            };
             if s.give_up.is_some_and(|g| now >= g) {
                 s.state = InviteState::Bye;
                 s.next = None;
                 s.give_up = None;
-                ended.push(id.clone());
+                ended.push(id);
                 continue;
             }
             if let (Some(next), Some(ok)) = (s.next, &s.ok) {
@@ -368,6 +400,7 @@ impl Sessions {
                     self.out.push(SessionOutput::Retransmit2xx(ok.clone()));
                     s.interval = (s.interval * 2).min(t2);
                     s.next = Some(next + s.interval);
+                    self.deadlines.push(Reverse((next + s.interval, id)));
                 }
             }
         }

@@ -709,3 +709,52 @@ fn rfc3261_12_1_2_uac_dialog_state_from_plain_and_awkward_headers() {
     let bad = response(200, "t5", Some("<sip:>"), &[]);
     assert!(Dialog::uac(&inv, &bad).is_err());
 }
+
+/// The UAS side (§12.1.1): our To is the request's plus our tag, the
+/// remote target the request's Contact, whether the headers are plain
+/// (copied as written) or awkward (a folded To, a quoted display name).
+#[test]
+fn rfc3261_12_1_1_uas_dialog_state_from_plain_and_awkward_headers() {
+    let req = |to: &str, contact: &str| {
+        Message::parse(format!(
+            "INVITE sip:bob@biloxi.example.com SIP/2.0\r\n\
+             Via: SIP/2.0/UDP client.atlanta.example.com:5060;branch=z9hG4bK74bf9\r\n\
+             Max-Forwards: 70\r\nFrom: \"A;tag=x\" <sip:alice@atlanta.example.com>;tag=9fxced76sl\r\n\
+             To: {to}\r\nCall-ID: {CALL}\r\nCSeq: 7 INVITE\r\n\
+             Contact: {contact}\r\nContent-Length: 0\r\n\r\n"
+        ))
+        .unwrap()
+    };
+    for (to, contact, target) in [
+        (
+            "Bob <sip:bob@biloxi.example.com>",
+            "<sip:alice@192.0.2.1>",
+            "sip:alice@192.0.2.1",
+        ),
+        (
+            "\"B>b\" <sip:bob@biloxi.example.com>;x=1",
+            "sip:alice@192.0.2.2;expires=30",
+            "sip:alice@192.0.2.2",
+        ),
+        (
+            "Bob\r\n <sip:bob@biloxi.example.com>",
+            "<sip:alice@192.0.2.3>",
+            "sip:alice@192.0.2.3",
+        ),
+    ] {
+        let mut d = Dialog::uas(&req(to, contact), "ours1", None, 100, false).unwrap();
+        assert_eq!(d.remote_target(), target, "{to}");
+        assert_eq!(d.local().unwrap().tag(), Some("ours1"), "{to}");
+        assert_eq!(d.remote().unwrap().tag(), Some("9fxced76sl"), "{to}");
+        assert_eq!(d.id().local_tag.as_ref(), "ours1");
+        let bye = d
+            .request(Method::Bye, None, "z9hG4bKb1", Transport::Udp)
+            .unwrap()
+            .build()
+            .unwrap();
+        assert_eq!(bye.from_tag(), Some("ours1"), "{to}");
+        assert_eq!(bye.to_tag(), Some("9fxced76sl"), "{to}");
+        let from = bye.values(sip_message::HeaderName::From).next().unwrap();
+        assert!(!from.contains(&b'\n'), "{to}");
+    }
+}

@@ -5,7 +5,7 @@
 //! Bounded in time and count; it prints rates, failures, setup latency
 //! percentiles and CPU time per transaction or call.
 //!
-//! `cargo run --release -p sip-uac --example load -- [--seconds 5] [--concurrency 200] [--max 1000000] [--sipp | --only-sipp] [--threads N]`
+//! `cargo run --release -p sip-uac --example load -- [--seconds 5] [--concurrency 200] [--max 1000000] [--sipp | --only-sipp] [--threads N | --split]`
 //!
 //! CPU time comes from /proc/self/stat (Linux; clock ticks, 10 ms
 //! resolution). In the loopback phases both services share this process, so
@@ -45,6 +45,10 @@ struct Args {
     /// `--threads N`: tokio worker threads (0: the default multi-thread
     /// runtime, one worker per core; 1: a current-thread runtime).
     threads: usize,
+    /// `--split`: the called service runs on a thread of its own with a
+    /// current-thread runtime, the caller on the main one (thread per
+    /// service, as a load generator on two cores would be deployed).
+    split: bool,
 }
 
 fn args() -> Args {
@@ -55,6 +59,7 @@ fn args() -> Args {
         sipp: false,
         only_sipp: false,
         threads: 0,
+        split: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -65,6 +70,10 @@ fn args() -> Args {
             "--max" => a.max = num().unwrap_or(a.max).max(1),
             "--sipp" => a.sipp = true,
             "--threads" => a.threads = num().unwrap_or(0).min(64) as usize,
+            "--split" => {
+                a.split = true;
+                a.threads = 1;
+            }
             "--only-sipp" => {
                 a.sipp = true;
                 a.only_sipp = true;
@@ -250,6 +259,7 @@ async fn run(a: Args) {
         BUFFER >> 20,
         match a.threads {
             0 => "multi-thread runtime".to_owned(),
+            1 if a.split => "a current-thread runtime per service, each on its own thread".to_owned(),
             1 => "current-thread runtime".to_owned(),
             n => format!("{n} worker threads"),
         }
@@ -260,7 +270,12 @@ async fn run(a: Args) {
         alice.stop().await;
         return;
     }
-    let bob = service("bob", Answering).await;
+    let (bob, bob_thread) = if a.split {
+        let (bob, t) = callee_thread();
+        (bob, Some(t))
+    } else {
+        (service("bob", Answering).await, None)
+    };
     let addr = bob.local_addr(Transport::Udp).expect("udp");
 
     let uri: Arc<str> = format!("sip:{addr}").into();
@@ -293,12 +308,46 @@ async fn run(a: Args) {
         alice.dialog_count(),
         bob.dialog_count()
     );
-    bob.stop().await;
+    match bob_thread {
+        Some((stop, thread)) => {
+            let _ = stop.send(());
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
+        None => bob.stop().await,
+    }
 
     if a.sipp {
         sipp(&a, alice.clone()).await;
     }
     alice.stop().await;
+}
+
+/// The called service on a thread of its own with a current-thread
+/// runtime; it stops when the sender is used or dropped.
+#[allow(clippy::type_complexity)]
+fn callee_thread() -> (
+    Service,
+    (
+        tokio::sync::oneshot::Sender<()>,
+        std::thread::JoinHandle<()>,
+    ),
+) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        rt.block_on(async move {
+            let bob = service("bob", Answering).await;
+            let _ = tx.send(bob.clone());
+            let _ = stop_rx.await;
+            bob.stop().await;
+        });
+    });
+    let bob = rx.recv().expect("callee thread started");
+    (bob, (stop_tx, thread))
 }
 
 /// Calls from every task; the latency recorded is the setup time.

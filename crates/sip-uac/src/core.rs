@@ -27,6 +27,8 @@ pub(crate) struct Core {
     /// The INVITE that created each dialog we are the UAC of (for ACKs).
     pub(crate) invites: Mutex<HashMap<DialogId, Message>>,
     pub(crate) contact: String,
+    /// `contact` parsed once, for the dialogs we answer.
+    contact_addr: Option<NameAddr>,
     rng: Mutex<Xorshift>,
     /// INVITEs answered with a provisional only (ringing), by server
     /// transaction, with the instant they expire: a CANCEL answers them 487
@@ -220,9 +222,8 @@ impl Core {
     /// (§12.1.1): our Contact, and a random start for our CSeq numbering
     /// (§8.1.1.5).
     pub(crate) fn new_uas_dialog(&self, request: &Message, tag: &str) -> Option<Dialog> {
-        let contact: Option<NameAddr> = self.contact.parse().ok();
         let seed = (self.random() % 10_000) as u32;
-        Dialog::uas(request, tag, contact, seed, false).ok()
+        Dialog::uas(request, tag, self.contact_addr.clone(), seed, false).ok()
     }
 
     /// The UAS dialog that our response with To tag `tag` makes for
@@ -262,6 +263,7 @@ impl Core {
             dialogs: Mutex::new(Dialogs::new().without_events()),
             sessions: Mutex::new(Sessions::new(t1, t2).without_status()),
             invites: Mutex::new(HashMap::default()),
+            contact_addr: contact.parse().ok(),
             contact,
             rng: Mutex::new(rng),
             ringing: Mutex::new(HashMap::default()),
@@ -500,7 +502,7 @@ pub(crate) async fn serve(
     mut events: tokio::sync::mpsc::Receiver<TransactionEvent>,
 ) {
     loop {
-        let sessions = core.sessions.lock().ok().and_then(|s| s.poll_timeout());
+        let sessions = core.sessions.lock().ok().and_then(|mut s| s.poll_timeout());
         let ringing = core
             .ringing
             .lock()
