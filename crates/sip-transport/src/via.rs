@@ -24,8 +24,10 @@ pub fn stamp_received(msg: Message, source: SocketAddr) -> Result<Message, ViaEd
         return Ok(msg);
     }
     let ip = unmap(source.ip()).to_string();
-    if let Some(bytes) = received_bytes(&msg, &ip, wants_rport.then_some(source.port())) {
-        return Message::parse(bytes).map_err(ViaEditError::Reparse);
+    // Spliced in, the spans moved (no second parse) where the Via is
+    // simple; decoded and rebuilt otherwise.
+    if let Some(m) = msg.with_received(&ip, wants_rport.then_some(source.port())) {
+        return Ok(m);
     }
     msg.with_top_via(|v| {
         v.params_mut().set("received", Some(&ip));
@@ -34,59 +36,6 @@ pub fn stamp_received(msg: Message, source: SocketAddr) -> Result<Message, ViaEd
                 .set("rport", Some(&source.port().to_string()));
         }
     })
-}
-
-/// The bytes of `msg` with `;received=ip` added at the end of the top Via
-/// and, if asked for, the bare `rport` given its value: spliced into the
-/// bytes as they are rather than decoding and re-encoding the Via. `None`
-/// when the Via is not one this handles simply (a `received` already
-/// there, a quoted parameter value): [`Message::with_top_via`] does those.
-fn received_bytes(msg: &Message, ip: &str, rport: Option<u16>) -> Option<Bytes> {
-    let top = msg.top_via()?;
-    let buf = msg.as_bytes();
-    let params = top.params();
-    if top.received().is_some() || params.contains('"') {
-        return None;
-    }
-    // Where the new parameter goes: after the last one, else after sent-by.
-    let at = if params.is_empty() {
-        sent_by_range(msg)?.1
-    } else {
-        let p = offset_in(buf, params)?;
-        p + params.trim_end().len()
-    };
-    // The end of the bare `rport` name, where its value goes.
-    let rport_at = match rport {
-        None => None,
-        Some(_) => {
-            let p = offset_in(buf, params)?;
-            let mut found = None;
-            let mut pos = 0;
-            for piece in params.split(';') {
-                let name = piece.trim();
-                if name.eq_ignore_ascii_case("rport") {
-                    let lead = piece.len() - piece.trim_start().len();
-                    found = Some(p + pos + lead + name.len());
-                    break;
-                }
-                pos += piece.len() + 1;
-            }
-            Some(found?)
-        }
-    };
-    let mut out = Vec::with_capacity(buf.len() + 40);
-    let mut from = 0;
-    if let (Some(r), Some(port)) = (rport_at, rport) {
-        out.extend_from_slice(&buf[..r]);
-        out.push(b'=');
-        out.extend_from_slice(port.to_string().as_bytes());
-        from = r;
-    }
-    out.extend_from_slice(&buf[from..at]);
-    out.extend_from_slice(b";received=");
-    out.extend_from_slice(ip.as_bytes());
-    out.extend_from_slice(&buf[at..]);
-    Some(out.into())
 }
 
 /// IPv4-mapped IPv6 sources (dual-stack sockets) are written as IPv4.
@@ -531,7 +480,7 @@ mod tests {
                 let wants = top.rport() == Some(Rport::Requested);
                 let ip = unmap(src.ip()).to_string();
                 if !via.contains('"') && !via.contains("received") {
-                    let b = received_bytes(&m, &ip, wants.then_some(src.port()));
+                    let b = m.with_received(&ip, wants.then_some(src.port()));
                     assert!(b.is_some(), "not spliced: {via}");
                 }
                 let spliced = stamp_received(m.clone(), src).unwrap();

@@ -2,6 +2,7 @@
 //! and exposes everything as views of them.
 
 mod parse;
+mod splice;
 mod top_via;
 
 use std::borrow::Cow;

@@ -248,7 +248,7 @@ fn start_line(buf: &Bytes, from: usize, end: usize) -> Result<(StartLine, Versio
 
 /// Decodes one line of a header that [`Base`] holds.
 #[inline(never)]
-fn eager(
+pub(super) fn eager(
     buf: &Bytes,
     base: &mut Base,
     name: HeaderName,
