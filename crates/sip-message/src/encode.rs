@@ -1,8 +1,9 @@
-//! Small helpers for writing wire bytes without `fmt`.
+//! Small helpers for writing wire bytes without `fmt` (numbers go into
+//! every message: CSeq, Content-Length, ports, status codes).
 
 /// Appends the decimal form of `n`.
 #[inline]
-pub(crate) fn put_u64(out: &mut Vec<u8>, mut n: u64) {
+pub fn put_u64(out: &mut Vec<u8>, mut n: u64) {
     let mut buf = [0u8; 20];
     let mut i = buf.len();
     loop {

@@ -62,7 +62,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 mod builder;
-mod encode;
+pub mod encode;
 mod error;
 pub mod framing;
 pub mod hash;

@@ -115,9 +115,15 @@ impl ServerKey {
         match via.branch() {
             Some(b) if via.has_rfc3261_branch() => {
                 let port = via.port().unwrap_or(via.transport().default_port());
+                // "host:port", the host lower-cased (no `fmt`: one per request).
+                let host = via.host();
+                let mut sent_by = Vec::with_capacity(host.len() + 6);
+                sent_by.extend(host.bytes().map(|c| c.to_ascii_lowercase()));
+                sent_by.push(b':');
+                sip_message::encode::put_u64(&mut sent_by, u64::from(port));
                 Some(ServerKey::Rfc3261 {
                     branch: b.to_owned(),
-                    sent_by: format!("{}:{port}", via.host().to_ascii_lowercase()),
+                    sent_by: String::from_utf8(sent_by).unwrap_or_default(),
                     method,
                 })
             }

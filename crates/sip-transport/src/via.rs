@@ -23,7 +23,7 @@ pub fn stamp_received(msg: Message, source: SocketAddr) -> Result<Message, ViaEd
     if same_host && !wants_rport {
         return Ok(msg);
     }
-    let ip = unmap(source.ip()).to_string();
+    let ip = ip_text(unmap(source.ip()));
     // Spliced in, the spans moved (no second parse) where the Via is
     // simple; decoded and rebuilt otherwise.
     if let Some(m) = msg.with_received(&ip, wants_rport.then_some(source.port())) {
@@ -36,6 +36,18 @@ pub fn stamp_received(msg: Message, source: SocketAddr) -> Result<Message, ViaEd
                 .set("rport", Some(&source.port().to_string()));
         }
     })
+}
+
+/// An address as text (IPv6 without brackets, as `received` takes it).
+fn ip_text(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(_) => {
+            let mut out = Vec::with_capacity(15);
+            Host::from(ip).encode(&mut out);
+            String::from_utf8(out).unwrap_or_default()
+        }
+        IpAddr::V6(v6) => v6.to_string(),
+    }
 }
 
 /// IPv4-mapped IPv6 sources (dual-stack sockets) are written as IPv4.
@@ -138,41 +150,12 @@ pub(crate) fn sent_by_bytes(msg: &Message, kind: Kind, local: SocketAddr) -> Opt
     Some(out.into())
 }
 
-/// `host:port` of a socket address (IPv6 in brackets, RFC 3261 §25.1).
-/// IPv4, the common case on every request sent, is written digit by digit
-/// rather than through `fmt`.
+/// `host:port` of a socket address (IPv6 in brackets, RFC 3261 §25.1),
+/// without `fmt`: it goes into every request sent.
 fn push_host_port(out: &mut Vec<u8>, a: SocketAddr) {
-    use std::io::Write;
-    match a.ip() {
-        IpAddr::V4(ip) => {
-            for (i, octet) in ip.octets().into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b'.');
-                }
-                push_decimal(out, u32::from(octet));
-            }
-        }
-        IpAddr::V6(ip) => {
-            let _ = write!(out, "[{ip}]");
-        }
-    }
+    Host::from(a.ip()).encode(out);
     out.push(b':');
-    push_decimal(out, u32::from(a.port()));
-}
-
-/// A number in decimal, without leading zeros.
-fn push_decimal(out: &mut Vec<u8>, mut n: u32) {
-    let mut digits = [0u8; 10];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[i..]);
+    sip_message::encode::put_u64(out, u64::from(a.port()));
 }
 
 /// Where a response goes (RFC 3261 §18.2.2, RFC 3581 §4).
@@ -283,6 +266,7 @@ mod host_port_tests {
             let mut out = Vec::new();
             push_host_port(&mut out, addr);
             assert_eq!(String::from_utf8(out).unwrap(), addr.to_string());
+            assert_eq!(super::ip_text(addr.ip()), addr.ip().to_string());
         }
     }
 }

@@ -93,11 +93,18 @@ impl Message {
         };
         if let Some(port) = rport {
             let at = bare_param_end(params, b"rport")? + via.params.start as usize;
-            rport_text = format!("={port}");
-            edits.at[edits.n] = (at, rport_text.as_bytes());
+            rport_text = {
+                let mut t = Vec::with_capacity(6);
+                t.push(b'=');
+                crate::encode::put_u64(&mut t, u64::from(port));
+                t
+            };
+            edits.at[edits.n] = (at, &rport_text[..]);
             edits.n += 1;
         }
-        let received_text = format!(";received={received}");
+        let mut received_text = String::with_capacity(10 + received.len());
+        received_text.push_str(";received=");
+        received_text.push_str(received);
         edits.at[edits.n] = (end, received_text.as_bytes());
         edits.n += 1;
 

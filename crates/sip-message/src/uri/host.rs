@@ -80,7 +80,9 @@ fn parse_v6(s: &[u8]) -> Option<Ipv6Addr> {
 }
 
 impl Host {
-    pub(crate) fn encode(&self, out: &mut Vec<u8>) {
+    /// Appends the host as a URI or a Via writes it (IPv6 in brackets);
+    /// an IPv4 address digit by digit, without `fmt`.
+    pub fn encode(&self, out: &mut Vec<u8>) {
         match self {
             Host::Domain(d) => out.extend_from_slice(d.as_bytes()),
             Host::Ipv4(a) => {
