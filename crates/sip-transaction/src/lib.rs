@@ -86,7 +86,7 @@ pub use output::{Output, Source, TransactionEvent, Transmit};
 pub use random::{branch, RandomSource, Xorshift};
 pub use requests::cancel_for;
 pub use server::ServerState;
-pub use timer::{Timer, TimerConfig};
+pub use timer::{Timer, TimerConfig, TRYING_DELAY};
 
 /// The README's examples, compiled and run as doctests so the README stays true.
 #[cfg(doctest)]

@@ -103,7 +103,7 @@ use crate::effects::Effects;
 use crate::error::TransactionError;
 use crate::id::ServerKey;
 use crate::output::{Source, TransactionEvent, Transmit};
-use crate::timer::Timer;
+use crate::timer::{Timer, TRYING_DELAY};
 
 /// States of a server transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -183,24 +183,37 @@ impl Server {
         }
     }
 
-    /// §17.2.1: the INVITE server transaction answers 100 (Trying) at once
-    /// (the TU's own provisional may take longer than 200 ms).
+    /// §17.2.1: an INVITE server transaction sends 100 (Trying) unless the
+    /// TU answers within 200 ms: it waits [`TRYING_DELAY`] for the TU.
     pub(crate) fn start(&mut self, fx: &mut Effects<'_>) {
         if self.invite {
-            if let Ok(trying) = ResponseBuilder::from_request(&self.request, 100).build() {
-                self.last = Some(trying.clone());
-                fx.transmit(Transmit::Response {
-                    id: fx.id,
-                    message: trying,
-                    connection: self.connection(),
-                });
-            }
+            fx.arm(Timer::Trying, TRYING_DELAY);
+        }
+    }
+
+    /// The 100 (Trying) of an INVITE the TU has not answered yet.
+    fn send_trying(&mut self, fx: &mut Effects<'_>) {
+        if self.last.is_some() {
+            return;
+        }
+        if let Ok(trying) = ResponseBuilder::from_request(&self.request, 100).build() {
+            self.last = Some(trying.clone());
+            fx.transmit(Transmit::Response {
+                id: fx.id,
+                message: trying,
+                connection: self.connection(),
+            });
         }
     }
 
     /// A retransmission of the request.
     pub(crate) fn on_retransmission(&mut self, fx: &mut Effects<'_>) {
         match self.state {
+            // The client retransmits before the TU answered: 100 now.
+            ServerState::Proceeding if self.invite && self.last.is_none() => {
+                fx.disarm(Timer::Trying);
+                self.send_trying(fx);
+            }
             // §17.2.1: Proceeding and Completed re-send the last response.
             ServerState::Proceeding | ServerState::Completed => self.resend_last(fx),
             // §17.2.2: Trying absorbs; Confirmed, Accepted absorb (RFC 6026 §8.7).
@@ -240,8 +253,9 @@ impl Server {
         let code = resp
             .status()
             .ok_or(TransactionError::WrongKind("not a response"))?;
+        let id = fx.id;
         let invalid = |s: ServerState| TransactionError::InvalidState {
-            id: fx.id,
+            id,
             state: s.name(),
             action: "send this response",
         };
@@ -254,6 +268,8 @@ impl Server {
         };
         let conn = self.connection();
         if self.invite {
+            // The TU answered: no 100 of our own.
+            fx.disarm(Timer::Trying);
             match (self.state, code) {
                 (ServerState::Proceeding, 100..=199) => {}
                 (ServerState::Proceeding, 200..=299) => {
@@ -301,6 +317,7 @@ impl Server {
     /// Returns true when the transaction is now Terminated.
     pub(crate) fn on_timer(&mut self, fx: &mut Effects<'_>, t: Timer) -> bool {
         match (t, self.state) {
+            (Timer::Trying, ServerState::Proceeding) => self.send_trying(fx),
             (Timer::G, ServerState::Completed) => {
                 // §17.2.1: T1, 2T1 ... capped at T2.
                 self.resend_last(fx);
@@ -324,7 +341,14 @@ impl Server {
 
     /// §17.2.4: the TU is informed and the transaction ends.
     pub(crate) fn on_transport_error(&mut self, fx: &mut Effects<'_>) {
-        for t in [Timer::G, Timer::H, Timer::I, Timer::J, Timer::L] {
+        for t in [
+            Timer::Trying,
+            Timer::G,
+            Timer::H,
+            Timer::I,
+            Timer::J,
+            Timer::L,
+        ] {
             fx.disarm(t);
         }
         self.state = ServerState::Terminated;

@@ -34,9 +34,20 @@ pub enum Timer {
     L,
     /// Wait time for retransmission of 2xx to INVITE or additional 2xx from other branches (RFC 6026), 64*T1.
     M,
+    /// How long an INVITE server transaction waits for the TU's first
+    /// response before it sends 100 (Trying) itself: [`TRYING_DELAY`]
+    /// (RFC 3261 §17.2.1; reSIProcate calls it TimerTrying).
+    Trying,
 }
 
-pub(crate) const TIMER_COUNT: usize = 12;
+pub(crate) const TIMER_COUNT: usize = 13;
+
+/// RFC 3261 §17.2.1: the INVITE server transaction MUST send 100 (Trying)
+/// unless the TU answers within 200 ms. It waits that long for the TU's
+/// first response, and sends 100 only if none came (or at once if the
+/// INVITE is retransmitted first): a TU that answers at once spares a
+/// message each way.
+pub const TRYING_DELAY: Duration = Duration::from_millis(200);
 
 impl Timer {
     pub(crate) fn index(self) -> usize {

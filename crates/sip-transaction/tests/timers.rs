@@ -290,11 +290,19 @@ fn rfc3261_17_2_1_invite_server_sends_100_then_timer_g_until_timer_h() {
     let req = request("INVITE", "z9hG4bKserver1", Kind::Udp);
     l.handle_inbound(t0, inbound(req.clone(), Kind::Udp));
     let outs = drain(&mut l);
+    let id = new_request_id(&outs);
+    // §17.2.1: no 100 while the TU may still answer within 200 ms...
+    assert!(transmits(&outs).is_empty());
+    assert_eq!(l.poll_timeout(), Some(t0 + ms(200)));
+    l.handle_timeout(t0 + ms(199));
+    assert!(transmits(&drain(&mut l)).is_empty());
+    // ...then the transaction sends it itself.
+    l.handle_timeout(t0 + ms(200));
+    let outs = drain(&mut l);
     let trying = transmits(&outs);
     assert!(
         matches!(trying[..], [Transmit::Response { message, .. }] if message.status() == Some(100))
     );
-    let id = new_request_id(&outs);
     l.send_response(t0 + ms(1000), id, response(&req, 486, Some("uas")))
         .unwrap();
     assert_eq!(transmits(&drain(&mut l)).len(), 1);
@@ -307,6 +315,38 @@ fn rfc3261_17_2_1_invite_server_sends_100_then_timer_g_until_timer_h() {
     assert!(outs.iter().any(|(d, o)| d.as_millis() == 33_000
         && matches!(o, Output::Event(TransactionEvent::AckTimeout { .. }))));
     assert_eq!(l.server_count(), 0);
+}
+
+#[test]
+fn rfc3261_17_2_1_no_100_when_the_tu_answers_within_200_ms_at_once_on_a_retransmission() {
+    // The TU answers (180 here) before 200 ms: no 100 ever.
+    let mut l = layer(13);
+    let t0 = Instant::now();
+    let req = request("INVITE", "z9hG4bKserver3", Kind::Udp);
+    l.handle_inbound(t0, inbound(req.clone(), Kind::Udp));
+    let id = new_request_id(&drain(&mut l));
+    l.send_response(t0 + ms(150), id, response(&req, 180, Some("uas")))
+        .unwrap();
+    assert_eq!(transmits(&drain(&mut l)).len(), 1, "the TU's 180");
+    let outs = run_until(&mut l, t0, ms(1_000));
+    assert!(response_times(&outs).is_empty(), "and no 100 after it");
+
+    // The INVITE comes again before the TU answered: 100 at once, once.
+    let mut l = layer(14);
+    let req = request("INVITE", "z9hG4bKserver4", Kind::Udp);
+    l.handle_inbound(t0, inbound(req.clone(), Kind::Udp));
+    drain(&mut l);
+    l.handle_inbound(t0 + ms(100), inbound(req.clone(), Kind::Udp));
+    let outs = drain(&mut l);
+    let trying = transmits(&outs);
+    assert!(
+        matches!(trying[..], [Transmit::Response { message, .. }] if message.status() == Some(100))
+    );
+    // Its timer was stopped; a further retransmission repeats the 100.
+    l.handle_timeout(t0 + ms(200));
+    assert!(transmits(&drain(&mut l)).is_empty());
+    l.handle_inbound(t0 + ms(600), inbound(req, Kind::Udp));
+    assert_eq!(transmits(&drain(&mut l)).len(), 1);
 }
 
 #[test]
