@@ -135,3 +135,61 @@ async fn rfc3261_13_2_2_4_without_auto_ack_a_retransmission_is_acked_only_once_t
     assert_eq!(header(&again, "CSeq"), header(&first, "CSeq"));
     alice.stop().await;
 }
+
+#[tokio::test]
+async fn rfc3261_13_2_2_4_a_2xx_from_another_fork_is_acked_and_its_dialog_ended_with_bye() {
+    let alice = caller().await;
+    let peer = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let me = peer.local_addr().unwrap();
+    let uri = format!("sip:bob@{me}");
+    let call = tokio::spawn({
+        let alice = alice.clone();
+        async move { alice.invite(&uri, RequestOptions::new()).await }
+    });
+    let (ok, alice_addr) = answer_invite(&peer).await;
+    next_ack(&peer, Duration::from_secs(5))
+        .await
+        .expect("the ACK for the first 2xx");
+    let reply = call.await.unwrap().unwrap();
+    assert_eq!(reply.code(), 200);
+    // A second fork (another To tag) answers the same INVITE.
+    let fork = ok
+        .replace("tag=callee1", "tag=callee2")
+        .replace(&format!("<sip:callee@{me}>"), &format!("<sip:fork2@{me}>"));
+    peer.send_to(fork.as_bytes(), alice_addr).await.unwrap();
+    let mut ack = None;
+    let mut bye = None;
+    for _ in 0..4 {
+        let Some((m, from)) = next(&peer, Duration::from_secs(5)).await else {
+            break;
+        };
+        if m.starts_with("ACK ") {
+            ack = Some(m);
+        } else if m.starts_with("BYE ") {
+            // Answer it, as the fork would.
+            let resp = format!(
+                "SIP/2.0 200 OK\r\n{}\r\n{}\r\n{}\r\n{}\r\n{}\r\nContent-Length: 0\r\n\r\n",
+                header(&m, "Via"),
+                header(&m, "From"),
+                header(&m, "To"),
+                header(&m, "Call-ID"),
+                header(&m, "CSeq"),
+            );
+            peer.send_to(resp.as_bytes(), from).await.unwrap();
+            bye = Some(m);
+        }
+        if ack.is_some() && bye.is_some() {
+            break;
+        }
+    }
+    let ack = ack.expect("an ACK for the other fork's 2xx");
+    assert!(header(&ack, "To").contains("tag=callee2"), "{ack}");
+    assert!(ack.starts_with(&format!("ACK sip:fork2@{me}")), "{ack}");
+    let bye = bye.expect("a BYE ending the other fork's dialog");
+    assert!(header(&bye, "To").contains("tag=callee2"), "{bye}");
+    // The caller's own dialog is untouched.
+    let d = reply.dialog().unwrap();
+    assert_eq!(&*d.remote_tag, "callee1");
+    assert_eq!(alice.dialog_count(), 1);
+    alice.stop().await;
+}

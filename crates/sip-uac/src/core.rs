@@ -9,6 +9,7 @@ use bytes::Bytes;
 
 use sip_dialog::{Dialog, DialogId, Dialogs, SessionOutput, Sessions};
 use sip_message::headers::{NameAddr, Transport as Kind};
+use sip_message::uri::Uri;
 use sip_message::{Message, Method, ResponseBuilder};
 use sip_transaction::driver::TransactionHandle;
 use sip_transaction::{RandomSource, TransactionEvent, Xorshift};
@@ -46,10 +47,31 @@ pub(crate) struct Core {
     /// §8.4) whose caller has had its reply, with the dialog of their 2xx:
     /// a retransmission of that 2xx gets the ACK again (RFC 3261
     /// §13.2.2.4) until Timer M ends the transaction.
-    pub(crate) accepted: Mutex<HashMap<sip_transaction::TransactionId, DialogId>>,
+    pub(crate) accepted: Mutex<HashMap<sip_transaction::TransactionId, Accepted>>,
     /// Subscriptions held and granted, SUBSCRIBEs awaiting their response.
     /// Lock order: after `sessions` and `dialogs` are released.
     pub(crate) events: Mutex<crate::subscriptions::Events>,
+}
+
+/// An INVITE of ours in the Accepted state (RFC 6026 §8.4).
+#[derive(Clone)]
+pub(crate) struct Accepted {
+    /// The dialog of the 2xx the caller got.
+    pub(crate) dialog: DialogId,
+    pub(crate) invite: Message,
+    /// Dialogs of 2xx from other forks, ACKed and ended with BYE
+    /// (§13.2.2.4); their sessions go with the transaction.
+    losers: Vec<DialogId>,
+}
+
+impl Accepted {
+    pub(crate) fn new(dialog: DialogId, invite: Message) -> Accepted {
+        Accepted {
+            dialog,
+            invite,
+            losers: Vec::new(),
+        }
+    }
 }
 
 /// The session descriptions of one dialog.
@@ -334,44 +356,109 @@ impl Core {
     }
 
     /// A 2xx that INVITE client transaction `tx` passed up after its
-    /// caller had the reply (RFC 6026 §8.4): a retransmission of the 2xx
+    /// caller had the reply (RFC 6026 §8.4). A retransmission of the 2xx
     /// that made our dialog gets the ACK again once one was sent (§13.2.2.4;
-    /// with `auto_ack(false)` the user sends the first).
+    /// with `auto_ack(false)` the user sends the first). A 2xx from another
+    /// fork is ACKed and its dialog ended with BYE (§13.2.2.4: the UAC core
+    /// MUST ACK every 2xx; it keeps one call, as NkSIP does).
     pub(crate) async fn on_retransmitted_2xx(
         &self,
         transport: &Transport,
+        tsx: &TransactionHandle,
         tx: sip_transaction::TransactionId,
         response: &Message,
     ) {
         if !response.status().is_some_and(|c| (200..300).contains(&c)) {
             return;
         }
-        let Some(id) = self.accepted.lock().ok().and_then(|a| a.get(&tx).cloned()) else {
+        let Some(a) = self.accepted.lock().ok().and_then(|a| a.get(&tx).cloned()) else {
             return;
         };
+        if response.to_tag() != Some(&*a.dialog.remote_tag) {
+            self.end_losing_fork(transport, tsx, tx, &a, response).await;
+            return;
+        }
         let acked = self.sessions.lock().is_ok_and(|s| {
             matches!(
-                s.state(&id),
+                s.state(&a.dialog),
                 Some(sip_dialog::InviteState::Confirmed | sip_dialog::InviteState::Bye)
             )
         });
-        if !acked || response.to_tag() != Some(&*id.remote_tag) {
-            return;
+        if acked {
+            self.ack_2xx(transport, &a.dialog, &a.invite, None).await;
         }
-        let Some(invite) = self.invites.lock().ok().and_then(|i| i.get(&id).cloned()) else {
+    }
+
+    /// The ACK, and the first time the BYE, for the 2xx of a fork other
+    /// than the one the caller got (§13.2.2.4).
+    async fn end_losing_fork(
+        &self,
+        transport: &Transport,
+        tsx: &TransactionHandle,
+        tx: sip_transaction::TransactionId,
+        a: &Accepted,
+        response: &Message,
+    ) {
+        let Ok(mut dlg) = Dialog::uac(&a.invite, response) else {
+            debug!("2xx from another fork makes no dialog: not ACKed");
             return;
         };
-        self.ack_2xx(transport, &id, &invite, None).await;
+        let Some(target) = resolve_first(transport, next_hop_uri(&dlg)).await else {
+            return;
+        };
+        let (ack_branch, bye_branch) = (self.branch(), self.branch());
+        let outs = {
+            let Ok(mut s) = self.sessions.lock() else {
+                return;
+            };
+            if s.uac_2xx(
+                &mut dlg,
+                &a.invite,
+                Some(&a.dialog),
+                &ack_branch,
+                &bye_branch,
+                target.transport,
+                None,
+            )
+            .is_err()
+            {
+                return;
+            }
+            s.drain()
+        };
+        if let Ok(mut m) = self.accepted.lock() {
+            if let Some(e) = m.get_mut(&tx) {
+                if !e.losers.contains(dlg.id()) {
+                    e.losers.push(dlg.id().clone());
+                }
+            }
+        }
+        for o in outs {
+            match o {
+                SessionOutput::SendAck(ack) => {
+                    let _ = transport.send(&ack, &target).await;
+                }
+                SessionOutput::SendBye(bye) => {
+                    // Its answer goes to the service's event task, unread.
+                    let _ = tsx.send_request(bye, target.clone()).await;
+                }
+                _ => {}
+            }
+        }
     }
 
     /// Timer M ended INVITE client transaction `tx` (RFC 6026 §8.4): a 2xx
-    /// after it is a stray, and the session keeps no ACK.
+    /// after it is a stray, the session keeps no ACK, and the sessions of
+    /// forks ended with BYE go.
     pub(crate) fn invite_transaction_ended(&self, tx: sip_transaction::TransactionId) {
-        let Some(id) = self.accepted.lock().ok().and_then(|mut a| a.remove(&tx)) else {
+        let Some(a) = self.accepted.lock().ok().and_then(|mut a| a.remove(&tx)) else {
             return;
         };
         if let Ok(mut s) = self.sessions.lock() {
-            s.forget_ack(&id);
+            s.forget_ack(&a.dialog);
+            for l in &a.losers {
+                s.remove(l);
+            }
         }
     }
 
@@ -426,18 +513,28 @@ impl Core {
     ) -> Option<Target> {
         let uri = {
             let d = self.dialogs.lock().ok()?;
-            let dlg = d.get(id)?;
-            match dlg.route_set().first() {
-                Some(r) => r.uri().clone(),
-                None => dlg.remote_target_uri()?,
-            }
+            next_hop_uri(d.get(id)?)
         };
-        sip_transport::target::resolve(&uri, transport.resolver())
-            .await
-            .ok()?
-            .into_iter()
-            .next()
+        resolve_first(transport, uri).await
     }
+}
+
+/// Where a dialog's requests go first: its first route, else the remote
+/// target (§12.2.1.1).
+fn next_hop_uri(dlg: &Dialog) -> Option<Uri> {
+    match dlg.route_set().first() {
+        Some(r) => Some(r.uri().clone()),
+        None => dlg.remote_target_uri(),
+    }
+}
+
+/// The first target the transport resolves `uri` to (RFC 3263).
+async fn resolve_first(transport: &Transport, uri: Option<Uri>) -> Option<Target> {
+    sip_transport::target::resolve(&uri?, transport.resolver())
+        .await
+        .ok()?
+        .into_iter()
+        .next()
 }
 
 /// The response for answer `a` to `request`. The default handler's
@@ -918,8 +1015,10 @@ async fn on_event(
         TransactionEvent::Response { id, response } => {
             let (core, transport) = (core.clone(), transport.clone());
             // Off this task: the dialog's target may need a name lookup.
+            let tsx = tsx.clone();
             tokio::spawn(async move {
-                core.on_retransmitted_2xx(&transport, id, &response).await;
+                core.on_retransmitted_2xx(&transport, &tsx, id, &response)
+                    .await;
             });
         }
         TransactionEvent::Terminated {

@@ -765,10 +765,13 @@ impl Service {
         // dropped the driver hands them to the service's event task
         // (`Core::on_orphan_response`), which finds the dialog here.
         if let Ok(mut a) = core.accepted.lock() {
-            a.insert(ct.id, id.clone());
+            a.insert(
+                ct.id,
+                crate::core::Accepted::new(id.clone(), invite.clone()),
+            );
         }
         while let Ok(TransactionEvent::Response { response, .. }) = ct.events.try_recv() {
-            core.on_retransmitted_2xx(&self.inner.transport, ct.id, &response)
+            core.on_retransmitted_2xx(&self.inner.transport, &self.inner.tsx, ct.id, &response)
                 .await;
         }
         drop(ct);
