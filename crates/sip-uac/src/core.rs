@@ -852,7 +852,8 @@ async fn on_event(
             cancels,
             ..
         } => {
-            let tag = format!("{:x}", core.random());
+            let mut tag = String::with_capacity(16);
+            crate::service::push_hex(&mut tag, core.random());
             if request.method() == Some(&Method::Cancel) {
                 // §9.2: 200 to the CANCEL; 487 to the INVITE if it is still ringing
                 // (481 if there is no such INVITE).

@@ -488,20 +488,28 @@ impl Service {
         if method == Method::Ack {
             return Err(Error::InvalidOption("ACK is sent with ack(), in a dialog"));
         }
-        // The Request-URI loses the method parameter and the headers (§19.1.5).
-        let ruri = sip
-            .to_builder()
-            .remove_param("method")
-            .clear_headers()
-            .build()
-            .map_err(|_| Error::InvalidUri(uri.to_owned()))?;
+        // The Request-URI loses the method parameter and the headers
+        // (§19.1.5); a URI with neither is used as it is.
+        let ruri = if sip.method_param().is_none() && sip.headers().next().is_none() {
+            sip.clone()
+        } else {
+            sip.to_builder()
+                .remove_param("method")
+                .clear_headers()
+                .build()
+                .map_err(|_| Error::InvalidUri(uri.to_owned()))?
+        };
         let branch = self.branch();
         let from = {
             let f = opts.from.clone().unwrap_or_else(|| self.inner.from.clone());
             if f.contains(";tag=") {
                 f
             } else {
-                format!("{f};tag={:x}", self.random())
+                let mut t = String::with_capacity(f.len() + 21);
+                t.push_str(&f);
+                t.push_str(";tag=");
+                push_hex(&mut t, self.random());
+                t
             }
         };
         let to = match (&opts.to, &method) {
@@ -521,23 +529,26 @@ impl Service {
                 t
             }
         };
-        let call_id = opts
-            .call_id
-            .clone()
-            .unwrap_or_else(|| format!("{:x}@{}", self.random(), self.inner.name));
+        let call_id = opts.call_id.clone().unwrap_or_else(|| {
+            let mut c = String::with_capacity(17 + self.inner.name.len());
+            push_hex(&mut c, self.random());
+            c.push('@');
+            c.push_str(&self.inner.name);
+            c
+        });
         let cseq = opts
             .cseq
             .unwrap_or_else(|| self.inner.cseq.fetch_add(1, Ordering::Relaxed));
         let mut b = sip_message::RequestBuilder::new(method.clone(), &Uri::Sip(ruri.clone()))
             .raw_header(
                 "Via",
-                &format!("SIP/2.0/UDP placeholder.invalid;branch={branch};rport"),
+                &["SIP/2.0/UDP placeholder.invalid;branch=", &branch, ";rport"].concat(),
             )
             .raw_header("Max-Forwards", "70")
             .raw_header("From", &from)
             .raw_header("To", &to)
             .raw_header("Call-ID", &call_id)
-            .raw_header("CSeq", &format!("{cseq} {method}"));
+            .header(&sip_message::headers::CSeq::new(cseq, method.clone()));
         for r in self.inner.routes.iter().chain(&opts.routes) {
             b = b.raw_header("Route", r);
         }
@@ -1313,4 +1324,35 @@ impl PendingInvite {
 /// Whether a header name is Event (or its compact form `o`).
 fn is_event(name: &str) -> bool {
     crate::options::is_header(name, sip_message::HeaderName::Event)
+}
+
+/// Appends `n` in lower-case hexadecimal (tags and Call-IDs), without `fmt`.
+pub(crate) fn push_hex(out: &mut String, n: u64) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut buf = [0u8; 16];
+    let mut i = buf.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        buf[i] = DIGITS[(n & 15) as usize];
+        n >>= 4;
+        if n == 0 {
+            break;
+        }
+    }
+    for d in &buf[i..] {
+        out.push(char::from(*d));
+    }
+}
+
+#[cfg(test)]
+mod hex_tests {
+    #[test]
+    fn push_hex_matches_fmt() {
+        for n in [0u64, 9, 10, 255, 0xdead_beef, u64::MAX] {
+            let mut s = String::new();
+            super::push_hex(&mut s, n);
+            assert_eq!(s, format!("{n:x}"));
+        }
+    }
 }
