@@ -508,7 +508,7 @@ impl Service {
                 let mut t = String::with_capacity(f.len() + 21);
                 t.push_str(&f);
                 t.push_str(";tag=");
-                push_hex(&mut t, self.random());
+                crate::core::push_hex(&mut t, self.random());
                 t
             }
         };
@@ -531,7 +531,7 @@ impl Service {
         };
         let call_id = opts.call_id.clone().unwrap_or_else(|| {
             let mut c = String::with_capacity(17 + self.inner.name.len());
-            push_hex(&mut c, self.random());
+            crate::core::push_hex(&mut c, self.random());
             c.push('@');
             c.push_str(&self.inner.name);
             c
@@ -774,7 +774,7 @@ impl Service {
         // passes every 2xx retransmission up; each gets the ACK again
         // (§13.2.2.4). Not through a task per call: once this handle is
         // dropped the driver hands them to the service's event task
-        // (`Core::on_orphan_response`), which finds the dialog here.
+        // (`Core::on_retransmitted_2xx`), which finds the dialog here.
         if let Ok(mut a) = core.accepted.lock() {
             a.insert(
                 ct.id,
@@ -828,6 +828,7 @@ impl Service {
         }
     }
 
+    /// Sends the ACK for `id`'s 2xx ([`Core::ack_2xx`]).
     async fn ack_2xx(
         &self,
         id: &DialogId,
@@ -1324,35 +1325,4 @@ impl PendingInvite {
 /// Whether a header name is Event (or its compact form `o`).
 fn is_event(name: &str) -> bool {
     crate::options::is_header(name, sip_message::HeaderName::Event)
-}
-
-/// Appends `n` in lower-case hexadecimal (tags and Call-IDs), without `fmt`.
-pub(crate) fn push_hex(out: &mut String, n: u64) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut buf = [0u8; 16];
-    let mut i = buf.len();
-    let mut n = n;
-    loop {
-        i -= 1;
-        buf[i] = DIGITS[(n & 15) as usize];
-        n >>= 4;
-        if n == 0 {
-            break;
-        }
-    }
-    for d in &buf[i..] {
-        out.push(char::from(*d));
-    }
-}
-
-#[cfg(test)]
-mod hex_tests {
-    #[test]
-    fn push_hex_matches_fmt() {
-        for n in [0u64, 9, 10, 255, 0xdead_beef, u64::MAX] {
-            let mut s = String::new();
-            super::push_hex(&mut s, n);
-            assert_eq!(s, format!("{n:x}"));
-        }
-    }
 }
