@@ -26,3 +26,15 @@ pub fn transport_param(kind: Transport) -> &'static str {
         _ => "",
     }
 }
+
+/// `name`'s whole header line in the message text `msg` (first
+/// occurrence, long names only), or "": for tests that play a raw peer and
+/// copy Via, From, To, Call-ID and CSeq into their answers.
+pub fn header_line<'a>(msg: &'a str, name: &str) -> &'a str {
+    msg.split("\r\n")
+        .find(|l| {
+            l.split_once(':')
+                .is_some_and(|(n, _)| n.trim().eq_ignore_ascii_case(name))
+        })
+        .unwrap_or("")
+}

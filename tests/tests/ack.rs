@@ -9,15 +9,7 @@ use std::time::Duration;
 use sip_uac::{RequestOptions, Service};
 use tokio::net::UdpSocket;
 
-/// Copies `name`'s header line from `msg` (first occurrence).
-fn header<'a>(msg: &'a str, name: &str) -> &'a str {
-    msg.split("\r\n")
-        .find(|l| {
-            l.split_once(':')
-                .is_some_and(|(n, _)| n.trim().eq_ignore_ascii_case(name))
-        })
-        .unwrap_or("")
-}
+use sip_tests::header_line as header;
 
 /// The 200 a raw callee at `me` sends for `invite`.
 fn ok_for(invite: &str, me: SocketAddr) -> String {

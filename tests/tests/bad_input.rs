@@ -9,15 +9,7 @@ use sip_message::headers::Transport;
 use sip_uac::{RequestOptions, Service};
 use tokio::net::UdpSocket;
 
-/// Copies `name`'s header line from `req` (first occurrence).
-fn header<'a>(req: &'a str, name: &str) -> &'a str {
-    req.split("\r\n")
-        .find(|l| {
-            l.split_once(':')
-                .is_some_and(|(n, _)| n.trim().eq_ignore_ascii_case(name))
-        })
-        .unwrap_or("")
-}
+use sip_tests::header_line as header;
 
 /// A raw UDP "callee" that answers each INVITE with `make(request)` and
 /// ignores everything else (ACKs, BYEs), for a bounded number of packets.
