@@ -344,7 +344,7 @@ impl Service {
         let mut challenges = Challenges::default();
         loop {
             let (request, target) = self
-                .prepare(method.clone(), uri, opts.clone(), auto)
+                .prepare(method.clone(), uri, &opts, auto)
                 .await?;
             let kind = target.transport;
             on_send(&request);
@@ -467,7 +467,7 @@ impl Service {
         &self,
         method: Option<Method>,
         uri: &str,
-        opts: RequestOptions,
+        opts: &RequestOptions,
         auto: bool,
     ) -> Result<(Message, Target), Error> {
         let text = uri.trim().trim_start_matches('<').trim_end_matches('>');
