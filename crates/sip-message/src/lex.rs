@@ -205,7 +205,7 @@ pub(crate) fn eq_mask(w: u64, c: u8) -> u64 {
 
 /// High bit set in the bytes of `w` below `n` (lowest one exact, `n <= 128`).
 #[inline(always)]
-fn lt_mask(w: u64, n: u8) -> u64 {
+pub(crate) fn lt_mask(w: u64, n: u8) -> u64 {
     w.wrapping_sub(LO * u64::from(n)) & !w & HI
 }
 

@@ -18,43 +18,71 @@ use crate::lex::{self, offset_in};
 use crate::limits::ParseLimits;
 use crate::method::Method;
 
-/// Position of the first `\n` at or after `from` (eight bytes per step:
-/// header lines are too short for a SIMD search to pay off).
+/// Bytes below this are controls: CR and LF among them, and HT, the one
+/// control a header line commonly holds (as LWS).
+const CTL_END: u8 = 0x0e;
+
+/// Position of the first control byte (below [`CTL_END`]) at or after
+/// `at`, or with `COLON` of the first control or `:`. Eight bytes per step
+/// with the word tricks of `lex`: header lines are too short for a vector
+/// search to pay for its setup.
 #[inline(always)]
-fn find_lf(b: &[u8], from: usize) -> Option<usize> {
-    lex::find_byte(b.get(from..)?, b'\n').map(|p| from + p)
+fn find_mark<const COLON: bool>(b: &[u8], at: usize) -> Option<usize> {
+    let hay = b.get(at..)?;
+    let mut chunks = hay.chunks_exact(8);
+    let mut off = at;
+    for c in chunks.by_ref() {
+        let w = u64::from_le_bytes(c.try_into().ok()?);
+        let mut m = lex::lt_mask(w, CTL_END);
+        if COLON {
+            m |= lex::eq_mask(w, b':');
+        }
+        if m != 0 {
+            return Some(off + lex::first_marked(m));
+        }
+        off += 8;
+    }
+    let p = chunks
+        .remainder()
+        .iter()
+        .position(|c| *c < CTL_END || (COLON && *c == b':'))?;
+    Some(off + p)
 }
 
-/// Position of the CRLF that ends the line starting at `from`.
+/// Position of the CRLF that ends the line, searching from `from`
+/// (inside the line). RFC 3261 §7: lines end in CRLF; a bare LF is an
+/// error, a bare CR is part of the line.
 #[inline(always)]
 fn line_end(b: &[u8], from: usize) -> Result<usize, ParseError> {
-    match find_lf(b, from) {
-        Some(lf) if lf > from && b[lf - 1] == b'\r' => Ok(lf - 1),
-        Some(lf) => Err(ParseError::new(K::LineEnding, lf)),
-        None => Err(ParseError::new(K::Incomplete, b.len())),
+    let mut at = from;
+    loop {
+        let Some(p) = find_mark::<false>(b, at) else {
+            return Err(ParseError::new(K::Incomplete, b.len()));
+        };
+        match b[p] {
+            b'\r' if b.get(p + 1) == Some(&b'\n') => return Ok(p),
+            b'\n' => return Err(ParseError::new(K::LineEnding, p)),
+            // HT, a bare CR or another control: part of the line.
+            _ => at = p + 1,
+        }
     }
 }
 
 /// Position of the first `:` of the line that starts at `from`, if no CR
 /// or LF comes before it (a header name holds neither, so the name found
 /// this way is free of CR, which [`HeaderName::from_line`] relies on).
-/// Names are short: eight bytes per step with the word tricks of `lex`.
 #[inline(always)]
 fn find_colon(b: &[u8], from: usize) -> Option<usize> {
     let mut at = from;
-    while let Some(w) = lex::word_at(b, at) {
-        let m = lex::eq_mask(w, b':') | lex::eq_mask(w, b'\n') | lex::eq_mask(w, b'\r');
-        if m != 0 {
-            let p = at + lex::first_marked(m);
-            return (b[p] == b':').then_some(p);
+    loop {
+        let p = find_mark::<true>(b, at)?;
+        match b[p] {
+            b':' => return Some(p),
+            b'\r' | b'\n' => return None,
+            // HT (allowed before the colon, RFC 3261 §7.3.1) or another control.
+            _ => at = p + 1,
         }
-        at += 8;
     }
-    let p = at
-        + b.get(at..)?
-            .iter()
-            .position(|c| matches!(c, b':' | b'\n' | b'\r'))?;
-    (b[p] == b':').then_some(p)
 }
 
 pub(super) fn parse(mut buf: Bytes, limits: &ParseLimits) -> Result<Message, ParseError> {
@@ -369,29 +397,50 @@ fn count_values(v: &[u8]) -> u32 {
 
 #[cfg(test)]
 mod tests {
-    use super::find_lf;
+    use super::{find_colon, line_end};
+    use crate::error::ParseErrorKind as K;
+
+    /// The definitions the word scans must agree with.
+    fn naive_line_end(b: &[u8], from: usize) -> Result<usize, (K, usize)> {
+        match b[from..].iter().position(|c| *c == b'\n').map(|p| from + p) {
+            Some(lf) if lf > from && b[lf - 1] == b'\r' => Ok(lf - 1),
+            Some(lf) => Err((K::LineEnding, lf)),
+            None => Err((K::Incomplete, b.len())),
+        }
+    }
+
+    fn naive_colon(b: &[u8], from: usize) -> Option<usize> {
+        let p = from
+            + b[from..]
+                .iter()
+                .position(|c| matches!(c, b':' | b'\n' | b'\r'))?;
+        (b[p] == b':').then_some(p)
+    }
 
     #[test]
-    fn find_lf_agrees_with_a_naive_search() {
-        let mut data = vec![b'a'; 40];
-        for pos in 0..40 {
-            for from in 0..=40 {
-                data.fill(b'a');
-                data[pos] = b'\n';
-                // A byte that differs from LF only in the high bit, and the
-                // bytes around it, must not confuse the word trick.
-                if pos + 1 < 40 {
-                    data[pos + 1] = 0x8a;
+    fn word_scans_agree_with_naive_searches() {
+        // Every placement of two special bytes (and a high-bit look-alike
+        // after each) in a 24-byte line, from every start.
+        let special = [b'\n', b'\r', b':', b'\t', 0x0b, 0x8a, 0x8d, 0xba];
+        let mut data = vec![b'a'; 24];
+        for i in 0..24 {
+            for j in i..24 {
+                for a in special {
+                    for c in special {
+                        data.fill(b'a');
+                        data[i] = a;
+                        data[j] = c;
+                        for from in 0..24 {
+                            let got =
+                                line_end(&data, from).map_err(|e| (e.kind, e.offset as usize));
+                            assert_eq!(got, naive_line_end(&data, from), "{data:?} {from}");
+                            assert_eq!(find_colon(&data, from), naive_colon(&data, from));
+                        }
+                    }
                 }
-                let naive = data[from..]
-                    .iter()
-                    .position(|c| *c == b'\n')
-                    .map(|p| from + p);
-                assert_eq!(find_lf(&data, from), naive, "pos {pos} from {from}");
             }
         }
-        assert_eq!(find_lf(b"", 0), None);
-        assert_eq!(find_lf(&[0x0b; 17], 0), None);
-        assert_eq!(find_lf(&[0x09, 0x0b, 0x8a, 0x0a], 0), Some(3));
+        assert!(line_end(b"", 0).is_err());
+        assert_eq!(find_colon(b"", 0), None);
     }
 }
