@@ -85,6 +85,25 @@ fn find_colon(b: &[u8], from: usize) -> Option<usize> {
     }
 }
 
+/// The value of a header line `b[from..end]` (after the colon), less the
+/// white space and folds around it (RFC 3261 §7.3.1: SWS after HCOLON;
+/// trailing white space is not part of the value). An empty value sits
+/// at `end`.
+#[inline(always)]
+fn value_span(b: &[u8], from: usize, end: usize) -> Span {
+    // Nearly every line: one SP after the colon, no white space at the end.
+    if from + 1 < end && b[from] == b' ' && b[from + 1] > b' ' && b[end - 1] > b' ' {
+        return Span::new(from + 1, end);
+    }
+    let value = lex::trim(&b[from..end]);
+    let start = if value.is_empty() {
+        end
+    } else {
+        offset_in(b, value)
+    };
+    Span::new(start, start + value.len())
+}
+
 pub(super) fn parse(mut buf: Bytes, limits: &ParseLimits) -> Result<Message, ParseError> {
     // Spans are u32: whatever the configured limit, nothing above 4 GiB.
     let max = limits.max_message_size.min(u32::MAX as usize);
@@ -147,31 +166,34 @@ pub(super) fn parse(mut buf: Bytes, limits: &ParseLimits) -> Result<Message, Par
         let Some(colon) = colon else {
             return Err(ParseError::new(K::HeaderName, line_start));
         };
-        let mut raw_name = &b[line_start..colon];
-        while let [rest @ .., b' ' | b'\t'] = raw_name {
-            raw_name = rest;
+        let mut name_end = colon;
+        while name_end > line_start && matches!(b[name_end - 1], b' ' | b'\t') {
+            name_end -= 1;
         }
+        let raw_name = &b[line_start..name_end];
         let name = HeaderName::from_line(b, line_start, raw_name.len());
         if name == HeaderName::Other
             && (raw_name.is_empty() || !raw_name.iter().all(|c| lex::is_token(*c)))
         {
             return Err(ParseError::new(K::HeaderName, line_start));
         }
-        let value = lex::trim(&b[colon + 1..end]);
-        let value_start = if value.is_empty() {
-            end
-        } else {
-            offset_in(b, value)
-        };
+        let value = value_span(b, colon + 1, end);
         if name.is_eager() {
-            eager(&buf, &mut base, name, value, value_start, limits)?;
+            eager(
+                &buf,
+                &mut base,
+                name,
+                &b[value.range()],
+                value.start as usize,
+                limits,
+            )?;
         }
         fields.push(HeaderField {
             name,
             name_len: u16::try_from(raw_name.len())
                 .map_err(|_| ParseError::new(K::LineTooLong, line_start))?,
             start: line_start as u32,
-            value: Span::new(value_start, value_start + value.len()),
+            value,
         });
         pos = end + 2;
     }
