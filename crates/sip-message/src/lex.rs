@@ -493,13 +493,22 @@ impl<'a> Iterator for CommaSplit<'a> {
 /// overflow or no digit) and the number of digits.
 #[inline]
 fn leading_digits(i: &[u8]) -> (Option<u64>, usize) {
-    let mut v: Option<u64> = Some(0);
+    let digit = |c: &u8| u64::from(c.wrapping_sub(b'0'));
+    let mut v = 0u64;
     let mut n = 0;
-    while let Some(d) = i.get(n).filter(|b| b.is_ascii_digit()) {
-        v = v.and_then(|v| v.checked_mul(10)?.checked_add(u64::from(d - b'0')));
+    while let Some(c) = i.get(n).filter(|c| c.is_ascii_digit()) {
+        v = v.wrapping_mul(10).wrapping_add(digit(c));
         n += 1;
     }
-    (v.filter(|_| n > 0), n)
+    // Nineteen digits always fit a u64; past that, check for overflow.
+    let v = match n {
+        0 => None,
+        1..=19 => Some(v),
+        _ => i[..n]
+            .iter()
+            .try_fold(0u64, |v, c| v.checked_mul(10)?.checked_add(digit(c))),
+    };
+    (v, n)
 }
 
 /// Parses `1*DIGIT` into a number that must fit the target type.
@@ -587,5 +596,14 @@ mod tests {
         assert_eq!(number::<u32>(b"4294967296"), None);
         assert_eq!(number::<u8>(b"256"), None);
         assert_eq!(number::<u32>(b"-1"), None);
+        // Nineteen digits and fewer skip the overflow checks; more use them.
+        assert_eq!(
+            number::<u64>(b"9999999999999999999"),
+            Some(9_999_999_999_999_999_999)
+        );
+        assert_eq!(number::<u64>(b"18446744073709551615"), Some(u64::MAX));
+        assert_eq!(number::<u64>(b"18446744073709551616"), None);
+        assert_eq!(number::<u64>(b"99999999999999999999"), None);
+        assert_eq!(number::<u64>(b"000000000000000000000042"), Some(42));
     }
 }
