@@ -71,14 +71,19 @@ pub(crate) fn scan_name_addr<'a>(
         }
     };
     let (rest, uri, colon) = if after_display.first() == Some(&b'<') {
-        // The first '>' closes; no white space before it; note the
-        // scheme colon. Word-at-a-time searches: URIs are tens of bytes.
+        // The first '>' closes; no white space before it (one search for
+        // both); note the scheme colon. Word-at-a-time searches: URIs are
+        // tens of bytes.
         let inner = &after_display[1..];
-        let close = lex::find_byte(inner, b'>')?;
-        let uri = &inner[..close];
-        if lex::has_lws(uri) {
+        let close = lex::find_by(
+            inner,
+            |w| lex::eq_mask(w, b'>') | lex::lt_mask(w, b' ' + 1),
+            |c| c == b'>' || lex::is_ws(c),
+        )?;
+        if inner[close] != b'>' {
             return None;
         }
+        let uri = &inner[..close];
         (&inner[close + 1..], uri, lex::find_byte(uri, b':'))
     } else {
         if display.is_some() {
@@ -360,4 +365,30 @@ pub(crate) fn eager_tag(v: &[u8]) -> Option<Option<&[u8]>> {
         }
     })?;
     skip_ws(rest).is_empty().then_some(tag.flatten())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::eager_tag;
+
+    #[test]
+    fn eager_tag_reads_header_params_only() {
+        let tag = |v: &str| eager_tag(v.as_bytes()).map(|t| t.map(|t| t.to_vec()));
+        let some = |t: &str| Some(Some(t.as_bytes().to_vec()));
+        assert_eq!(tag(r#""Alice" <sip:a@b>;tag=x1"#), some("x1"));
+        assert_eq!(tag("<sip:a@b;tag=in-uri>;tag=x1"), some("x1"));
+        assert_eq!(tag("<sip:a@b;tag=in-uri>"), Some(None));
+        assert_eq!(tag(r#""x;tag=q>" <sip:a@b>"#), Some(None));
+        assert_eq!(tag(r#""a \"<\" b" <sip:a@b> ;TAG = x2 "#), some("x2"));
+        assert_eq!(tag("sip:a@b;tag=x3"), some("x3"));
+        assert_eq!(tag("Bob Smith <sip:a@b>;foo;tag=x4;tag=x5"), some("x4"));
+        // No white space inside <...> (RFC 4475 §3.1.2.14), whatever kind.
+        for v in ["<sip:a b>", "<sip:a@b\t>", "< sip:a@b>", "<sip:a@b\r\n >"] {
+            assert_eq!(tag(v), None, "{v:?}");
+        }
+        // Other controls are left to the URI parser.
+        assert_eq!(tag("<sip:a\u{b}@b>;tag=x6"), some("x6"));
+        assert_eq!(tag("<sip:a@b"), None);
+        assert_eq!(tag("<:a@b>"), None);
+    }
 }
