@@ -149,6 +149,21 @@ pub(crate) fn is_token(b: u8) -> bool {
 pub(crate) fn is_word(b: u8) -> bool {
     CLASS[b as usize] & WORD != 0
 }
+/// Length of the run of word characters that `b` starts with: eight
+/// table reads joined with AND per step, one branch per step instead of
+/// per byte.
+#[inline]
+pub(crate) fn word_run(b: &[u8]) -> usize {
+    let mut n = 0;
+    for c in b.chunks_exact(8) {
+        let c: &[u8; 8] = c.try_into().unwrap_or(&[0; 8]);
+        if c.iter().fold(WORD, |m, x| m & CLASS[*x as usize]) == 0 {
+            break;
+        }
+        n += 8;
+    }
+    n + b[n..].iter().take_while(|c| is_word(**c)).count()
+}
 #[inline]
 pub(crate) fn is_unreserved(b: u8) -> bool {
     CLASS[b as usize] & UNRESERVED != 0
