@@ -130,40 +130,46 @@ const fn classes2() -> [u8; 256] {
 
 static CLASS2: [u8; 256] = classes2();
 
-/// A byte of an unquoted `gen-value` (token, or host with IPv6 brackets).
-#[inline]
-pub(crate) fn is_gen_value(b: u8) -> bool {
-    CLASS2[b as usize] & GEN_VALUE != 0
-}
-/// A byte of a host name or IPv4 address (`alphanum / "-" / "." / "_"`).
-#[inline]
-pub(crate) fn is_host_char(b: u8) -> bool {
-    CLASS2[b as usize] & HOST != 0
-}
-
 #[inline]
 pub(crate) fn is_token(b: u8) -> bool {
     CLASS[b as usize] & TOKEN != 0
 }
-#[inline]
+#[cfg(test)]
 pub(crate) fn is_word(b: u8) -> bool {
     CLASS[b as usize] & WORD != 0
 }
-/// Length of the run of word characters that `b` starts with: eight
-/// table reads joined with AND per step, one branch per step instead of
-/// per byte.
-#[inline]
-pub(crate) fn word_run(b: &[u8]) -> usize {
+/// Length of the run of bytes of `b` in `class` of `table`: eight table
+/// reads joined with AND per step, one branch per step instead of per
+/// byte. For runs that are often longer than a word (values, hosts).
+#[inline(always)]
+fn run_in(b: &[u8], table: &[u8; 256], class: u8) -> usize {
     let mut n = 0;
     for c in b.chunks_exact(8) {
         let c: &[u8; 8] = c.try_into().unwrap_or(&[0; 8]);
-        if c.iter().fold(WORD, |m, x| m & CLASS[*x as usize]) == 0 {
+        if c.iter().fold(class, |m, x| m & table[*x as usize]) == 0 {
             break;
         }
         n += 8;
     }
-    n + b[n..].iter().take_while(|c| is_word(**c)).count()
+    n + b[n..]
+        .iter()
+        .take_while(|x| table[**x as usize] & class != 0)
+        .count()
 }
+
+/// Length of the run of word characters that `b` starts with.
+#[inline]
+pub(crate) fn word_run(b: &[u8]) -> usize {
+    run_in(b, &CLASS, WORD)
+}
+
+/// Length of the run of host name or IPv4 address characters
+/// (`alphanum / "-" / "." / "_"`) that `b` starts with.
+#[inline]
+pub(crate) fn host_run(b: &[u8]) -> usize {
+    run_in(b, &CLASS2, HOST)
+}
+
 #[inline]
 pub(crate) fn is_unreserved(b: u8) -> bool {
     CLASS[b as usize] & UNRESERVED != 0
@@ -403,7 +409,7 @@ pub(crate) fn gen_value(i: &[u8]) -> PResult<'_, &[u8]> {
     if i.first() == Some(&b'"') {
         return quoted_string(i);
     }
-    let n = i.iter().position(|b| !is_gen_value(*b)).unwrap_or(i.len());
+    let n = run_in(i, &CLASS2, GEN_VALUE);
     if n == 0 {
         return fail(i, ErrorKind::TakeWhile1);
     }
@@ -614,6 +620,33 @@ mod tests {
                             assert_eq!(find_by(b, mark, stop), naive, "{b:?}");
                         }
                     }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn class_runs_agree_with_byte_tests() {
+        let naive = |b: &[u8], class: u8| {
+            b.iter()
+                .take_while(|c| CLASS2[**c as usize] & class != 0)
+                .count()
+        };
+        let mut data = [b'a'; 20];
+        for len in 0..=20 {
+            for i in 0..len {
+                for x in 0..=255u8 {
+                    data.fill(b'a');
+                    data[i] = x;
+                    let b = &data[..len];
+                    assert_eq!(host_run(b), naive(b, HOST), "{b:?}");
+                    let gen = gen_value(b).map_or(0, |(_, v)| v.len());
+                    let expect = if x == b'"' && i == 0 {
+                        gen
+                    } else {
+                        naive(b, GEN_VALUE)
+                    };
+                    assert_eq!(gen, expect, "{b:?}");
                 }
             }
         }

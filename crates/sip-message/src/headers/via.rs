@@ -152,9 +152,7 @@ fn sent_by_host(i: &[u8]) -> PResult<'_, &[u8]> {
             None => return fail(i, ErrorKind::Char),
         }
     } else {
-        i.iter()
-            .position(|b| !lex::is_host_char(*b))
-            .unwrap_or(i.len())
+        lex::host_run(i)
     };
     if end == 0 {
         return fail(i, ErrorKind::Char);
