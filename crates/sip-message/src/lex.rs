@@ -267,19 +267,26 @@ pub(crate) fn find_by(
     stop: impl Fn(u8) -> bool,
 ) -> Option<usize> {
     let mut at = 0;
-    while let Some(w) = word_at(b, at) {
-        let m = mark(w);
-        if m == 0 {
+    loop {
+        let mut chunks = b.get(at..)?.chunks_exact(8);
+        let mut flagged = None;
+        for c in chunks.by_ref() {
+            let m = mark(u64::from_le_bytes(c.try_into().ok()?));
+            if m != 0 {
+                flagged = Some(at + first_marked(m));
+                break;
+            }
             at += 8;
-            continue;
         }
-        let p = at + first_marked(m);
+        let Some(p) = flagged else {
+            let p = chunks.remainder().iter().position(|c| stop(*c))?;
+            return Some(at + p);
+        };
         if stop(b[p]) {
             return Some(p);
         }
         at = p + 1;
     }
-    b[at..].iter().position(|c| stop(*c)).map(|p| at + p)
 }
 
 /// A nom error at `i`.
