@@ -297,7 +297,7 @@ fn start_line(buf: &Bytes, from: usize, end: usize) -> Result<(StartLine, Versio
 }
 
 /// Decodes one line of a header that [`Base`] holds.
-#[inline(never)]
+#[inline(always)]
 fn eager(
     buf: &Bytes,
     base: &mut Base,
@@ -313,62 +313,7 @@ fn eager(
         Span::new(o, o + s.len())
     };
     match name {
-        HeaderName::Via => {
-            if base.via.is_none() {
-                let mut branch = None;
-                let mut received = None;
-                let mut rport = None;
-                let mut maddr = None;
-                let mut first_param: Option<&[u8]> = None;
-                let mut last_end: Option<&[u8]> = None;
-                let (head, rest) = headers::scan_via(value, |n, val| {
-                    first_param.get_or_insert(n);
-                    last_end = Some(val.unwrap_or(n));
-                    // The first of a repeated parameter counts, as in Params.
-                    if lex::eq_ic(n, b"branch") {
-                        branch.get_or_insert(val);
-                    } else if lex::eq_ic(n, b"received") {
-                        received.get_or_insert(val);
-                    } else if lex::eq_ic(n, b"rport") {
-                        rport.get_or_insert(val);
-                    } else if lex::eq_ic(n, b"maddr") {
-                        maddr.get_or_insert(val);
-                    }
-                })
-                .ok_or_else(err)?;
-                let rest = lex::skip_ws(rest);
-                if !(rest.is_empty() || rest[0] == b',') {
-                    return Err(err());
-                }
-                let params = match (first_param, last_end) {
-                    (Some(first), Some(last)) => {
-                        let start = offset_in(b, first);
-                        // include the leading ';'
-                        let semi = b[..start].iter().rposition(|c| *c == b';').unwrap_or(start);
-                        Span::new(semi, offset_in(b, last) + last.len())
-                    }
-                    _ => Span::default(),
-                };
-                base.via = Some(ViaSpans {
-                    transport: Transport::from_bytes(head.transport),
-                    transport_name: span(head.transport),
-                    host: span(head.host),
-                    port: head.port,
-                    branch: branch.flatten().map(span),
-                    received: received.flatten().map(span),
-                    rport: rport.and_then(rport_of),
-                    maddr: maddr.flatten().map(span),
-                    params,
-                    element: Span::new(at, at + (value.len() - rest.len())),
-                });
-                base.via_count += 1 + count_values(rest);
-            } else {
-                base.via_count += 1 + count_values(value);
-            }
-            if base.via_count as usize > limits.max_vias {
-                return Err(ParseError::new(K::TooManyVias, at));
-            }
-        }
+        HeaderName::Via => eager_via(buf, base, value, at, limits)?,
         HeaderName::CSeq if base.cseq.is_none() => {
             let (n, m) = crate::headers::raw_cseq(value).ok_or_else(err)?;
             let method = match Method::known(m) {
@@ -404,6 +349,79 @@ fn eager(
             base.max_forwards = Some(lex::number::<u8>(value).ok_or_else(err)?);
         }
         _ => {}
+    }
+    Ok(())
+}
+
+/// Decodes a Via line: the first value of the first line in full (the top
+/// Via, RFC 3261 §18.2.1), every line's values counted.
+#[inline(never)]
+fn eager_via(
+    buf: &Bytes,
+    base: &mut Base,
+    value: &[u8],
+    at: usize,
+    limits: &ParseLimits,
+) -> Result<(), ParseError> {
+    let err = || ParseError::new(K::HeaderValue(HeaderName::Via), at);
+    let b: &[u8] = buf;
+    let span = |s: &[u8]| {
+        let o = offset_in(b, s);
+        Span::new(o, o + s.len())
+    };
+    if base.via.is_none() {
+        let mut branch = None;
+        let mut received = None;
+        let mut rport = None;
+        let mut maddr = None;
+        let mut first_param: Option<&[u8]> = None;
+        let mut last_end: Option<&[u8]> = None;
+        let (head, rest) = headers::scan_via(value, |n, val| {
+            first_param.get_or_insert(n);
+            last_end = Some(val.unwrap_or(n));
+            // The first of a repeated parameter counts, as in Params.
+            if lex::eq_ic(n, b"branch") {
+                branch.get_or_insert(val);
+            } else if lex::eq_ic(n, b"received") {
+                received.get_or_insert(val);
+            } else if lex::eq_ic(n, b"rport") {
+                rport.get_or_insert(val);
+            } else if lex::eq_ic(n, b"maddr") {
+                maddr.get_or_insert(val);
+            }
+        })
+        .ok_or_else(err)?;
+        let rest = lex::skip_ws(rest);
+        if !(rest.is_empty() || rest[0] == b',') {
+            return Err(err());
+        }
+        let params = match (first_param, last_end) {
+            (Some(first), Some(last)) => {
+                let start = offset_in(b, first);
+                // include the leading ';'
+                let semi = b[..start].iter().rposition(|c| *c == b';').unwrap_or(start);
+                Span::new(semi, offset_in(b, last) + last.len())
+            }
+            _ => Span::default(),
+        };
+        base.via = Some(ViaSpans {
+            transport: Transport::from_bytes(head.transport),
+            transport_name: span(head.transport),
+            host: span(head.host),
+            port: head.port,
+            branch: branch.flatten().map(span),
+            received: received.flatten().map(span),
+            rport: rport.and_then(rport_of),
+            maddr: maddr.flatten().map(span),
+            params,
+            element: Span::new(at, at + (value.len() - rest.len())),
+        });
+        base.via_count += 1 + count_values(rest);
+    } else {
+        base.via_count += 1 + count_values(value);
+    }
+    if base.via_count as usize > limits.max_vias {
+        return Err(ParseError::new(K::TooManyVias, at));
     }
     Ok(())
 }
