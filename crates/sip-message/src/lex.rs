@@ -566,7 +566,11 @@ pub(crate) fn digits<T: TryFrom<u64>>(i: &[u8]) -> PResult<'_, T> {
 /// Parses a whole trimmed value as `1*DIGIT` of the target type.
 #[inline]
 pub(crate) fn number<T: TryFrom<u64>>(v: &[u8]) -> Option<T> {
-    let v = trim(v);
+    // Values come trimmed from the parser: trim only if they may not be.
+    let v = match (v.first(), v.last()) {
+        (Some(a), Some(z)) if a.is_ascii_digit() && z.is_ascii_digit() => v,
+        _ => trim(v),
+    };
     match leading_digits(v) {
         (Some(n), len) if len == v.len() => T::try_from(n).ok(),
         _ => None,

@@ -380,15 +380,15 @@ fn eager_via(
             first_param.get_or_insert(n);
             last_end = Some(val.unwrap_or(n));
             // The first of a repeated parameter counts, as in Params.
-            if lex::eq_ic(n, b"branch") {
-                branch.get_or_insert(val);
-            } else if lex::eq_ic(n, b"received") {
-                received.get_or_insert(val);
-            } else if lex::eq_ic(n, b"rport") {
-                rport.get_or_insert(val);
-            } else if lex::eq_ic(n, b"maddr") {
-                maddr.get_or_insert(val);
-            }
+            // Parameter names are case-insensitive (RFC 3261 §7.3.1).
+            let slot = match n.len() {
+                6 if lex::eq_ic(n, b"branch") => &mut branch,
+                8 if lex::eq_ic(n, b"received") => &mut received,
+                5 if lex::eq_ic(n, b"rport") => &mut rport,
+                5 if lex::eq_ic(n, b"maddr") => &mut maddr,
+                _ => return,
+            };
+            slot.get_or_insert(val);
         })
         .ok_or_else(err)?;
         let rest = lex::skip_ws(rest);
