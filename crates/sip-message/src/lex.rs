@@ -24,23 +24,25 @@ const HNV: u8 = 64; // hnv-unreserved
 const HEX: u8 = 128;
 
 /// Bytes that may stand in a Request-URI: anything visible but `<`, `>`
-/// and `"` (the URI grammar is checked when the URI is decoded).
-const fn ruri_chars() -> [bool; 256] {
-    let mut t = [false; 256];
+/// and `"` (the URI grammar is checked when the URI is decoded). One
+/// class, for [`run_in`].
+const fn ruri_chars() -> [u8; 256] {
+    let mut t = [0; 256];
     let mut c = 0x21;
     while c < 256 {
-        t[c] = !matches!(c as u8, 0x7f | b'<' | b'>' | b'"');
+        t[c] = !matches!(c as u8, 0x7f | b'<' | b'>' | b'"') as u8;
         c += 1;
     }
     t
 }
 
-static RURI: [bool; 256] = ruri_chars();
+static RURI: [u8; 256] = ruri_chars();
 
-/// See [`ruri_chars`].
+/// True if every byte of `b` may stand in a Request-URI (see
+/// [`ruri_chars`]).
 #[inline]
-pub(crate) fn is_request_uri_char(b: u8) -> bool {
-    RURI[b as usize]
+pub(crate) fn all_request_uri(b: &[u8]) -> bool {
+    run_in(b, &RURI, 1) == b.len()
 }
 
 const fn classes() -> [u8; 256] {

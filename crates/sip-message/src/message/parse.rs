@@ -276,7 +276,7 @@ fn start_line(buf: &Bytes, from: usize, end: usize) -> Result<(StartLine, Versio
     // Request-URI = SIP-URI / SIPS-URI / absoluteURI: starts with a scheme,
     // holds no white space, controls, angle brackets or quotes.
     let scheme_ok = uri.first().is_some_and(u8::is_ascii_alphabetic) && memchr(b':', uri).is_some();
-    if !scheme_ok || !uri.iter().all(|c| lex::is_request_uri_char(*c)) {
+    if !scheme_ok || !lex::all_request_uri(uri) {
         return Err(err(K::RequestUri, sp1 + 1));
     }
     let method = Method::known(method).map_or_else(
