@@ -10,7 +10,7 @@ use memchr::memchr;
 use smallvec::SmallVec;
 
 use super::top_via::ViaSpans;
-use super::{Base, HeaderField, Message, Span, StartLine, Version};
+use super::{Base, HeaderField, Inner, Message, Span, StartLine, Version};
 use crate::error::{ParseError, ParseErrorKind as K};
 use crate::header_name::HeaderName;
 use crate::headers::{self, rport_of, Transport};
@@ -126,8 +126,22 @@ pub(super) fn parse(mut buf: Bytes, limits: &ParseLimits) -> Result<Message, Par
     let (start, version) = start_line(&buf, pos, end)?;
     pos = end + 2;
 
-    let mut fields: SmallVec<[HeaderField; 20]> = SmallVec::new();
-    let mut base = Base::default();
+    // The message is assembled in place: moving the header list (hundreds
+    // of bytes inline) into a struct at the end would copy it once more
+    // before the copy into the Arc.
+    let mut msg = Inner {
+        buf: Bytes::new(),
+        start,
+        version,
+        headers: SmallVec::new(),
+        body: Span::default(),
+        base: Base::default(),
+    };
+    let Inner {
+        headers: fields,
+        base,
+        ..
+    } = &mut msg;
     loop {
         // The header section, blank line included, may be max_head_size
         // bytes (as framing::check counts it).
@@ -181,7 +195,7 @@ pub(super) fn parse(mut buf: Bytes, limits: &ParseLimits) -> Result<Message, Par
         if name.is_eager() {
             eager(
                 &buf,
-                &mut base,
+                base,
                 name,
                 &b[value.range()],
                 value.start as usize,
@@ -205,14 +219,9 @@ pub(super) fn parse(mut buf: Bytes, limits: &ParseLimits) -> Result<Message, Par
     };
     let body_end = pos + body_len;
     buf.truncate(body_end);
-    Ok(Message(std::sync::Arc::new(super::Inner {
-        buf,
-        start,
-        version,
-        headers: fields,
-        body: Span::new(pos, body_end),
-        base,
-    })))
+    msg.buf = buf;
+    msg.body = Span::new(pos, body_end);
+    Ok(Message(std::sync::Arc::new(msg)))
 }
 
 fn version(v: &[u8], at: usize) -> Result<Version, ParseError> {
