@@ -85,21 +85,22 @@ fn find_colon(b: &[u8], from: usize) -> Option<usize> {
     }
 }
 
-/// The value of a header line `b[from..end]` (after the colon), less the
-/// white space and folds around it (RFC 3261 §7.3.1: SWS after HCOLON;
-/// trailing white space is not part of the value). An empty value sits
-/// at `end`.
+/// The value of a header line `line[from..]` (after the colon; `line` is
+/// the buffer up to the line's CRLF), less the white space and folds
+/// around it (RFC 3261 §7.3.1: SWS after HCOLON; trailing white space is
+/// not part of the value). An empty value sits at the CRLF.
 #[inline(always)]
-fn value_span(b: &[u8], from: usize, end: usize) -> Span {
+fn value_span(line: &[u8], from: usize) -> Span {
+    let end = line.len();
     // Nearly every line: one SP after the colon, no white space at the end.
-    if from + 1 < end && b[from] == b' ' && b[from + 1] > b' ' && b[end - 1] > b' ' {
+    if from + 1 < end && line[from] == b' ' && line[from + 1] > b' ' && line[end - 1] > b' ' {
         return Span::new(from + 1, end);
     }
-    let value = lex::trim(&b[from..end]);
+    let value = lex::trim(&line[from..]);
     let start = if value.is_empty() {
         end
     } else {
-        offset_in(b, value)
+        offset_in(line, value)
     };
     Span::new(start, start + value.len())
 }
@@ -191,7 +192,7 @@ pub(super) fn parse(mut buf: Bytes, limits: &ParseLimits) -> Result<Message, Par
         {
             return Err(ParseError::new(K::HeaderName, line_start));
         }
-        let value = value_span(b, colon + 1, end);
+        let value = value_span(&b[..end], colon + 1);
         if name.is_eager() {
             eager(
                 &buf,
