@@ -97,6 +97,7 @@ pub(crate) struct ViaHead<'a> {
 /// `via-parm = sent-protocol LWS sent-by *( SEMI via-params )`, where
 /// `sent-protocol = protocol-name SLASH protocol-version SLASH transport`;
 /// each parameter goes to `on_param`. Returns the head and the rest.
+#[inline(always)]
 pub(crate) fn scan_via<'a>(
     i: &'a [u8],
     on_param: impl FnMut(&'a [u8], Option<&'a [u8]>),

@@ -386,20 +386,24 @@ fn eager_via(
         let mut maddr = None;
         let mut first_param: Option<&[u8]> = None;
         let mut last_end: Option<&[u8]> = None;
-        let (head, rest) = headers::scan_via(value, |n, val| {
-            first_param.get_or_insert(n);
-            last_end = Some(val.unwrap_or(n));
-            // The first of a repeated parameter counts, as in Params.
-            // Parameter names are case-insensitive (RFC 3261 §7.3.1).
-            let slot = match n.len() {
-                6 if lex::eq_ic(n, b"branch") => &mut branch,
-                8 if lex::eq_ic(n, b"received") => &mut received,
-                5 if lex::eq_ic(n, b"rport") => &mut rport,
-                5 if lex::eq_ic(n, b"maddr") => &mut maddr,
-                _ => return,
-            };
-            slot.get_or_insert(val);
-        })
+        let (head, rest) = headers::scan_via(
+            value,
+            #[inline(always)]
+            |n, val| {
+                first_param.get_or_insert(n);
+                last_end = Some(val.unwrap_or(n));
+                // The first of a repeated parameter counts, as in Params.
+                // Parameter names are case-insensitive (RFC 3261 §7.3.1).
+                let slot = match n.len() {
+                    6 if lex::eq_ic(n, b"branch") => &mut branch,
+                    8 if lex::eq_ic(n, b"received") => &mut received,
+                    5 if lex::eq_ic(n, b"rport") => &mut rport,
+                    5 if lex::eq_ic(n, b"maddr") => &mut maddr,
+                    _ => return,
+                };
+                slot.get_or_insert(val);
+            },
+        )
         .ok_or_else(err)?;
         let rest = lex::skip_ws(rest);
         if !(rest.is_empty() || rest[0] == b',') {
