@@ -238,27 +238,6 @@ pub(crate) fn first_marked(m: u64) -> usize {
     (m.trailing_zeros() / 8) as usize
 }
 
-/// Position of the first `c` in `b`.
-#[inline]
-pub(crate) fn find_byte(b: &[u8], c: u8) -> Option<usize> {
-    let mut chunks = b.chunks_exact(8);
-    let mut at = 0;
-    for chunk in chunks.by_ref() {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(chunk);
-        let m = eq_mask(u64::from_le_bytes(w), c);
-        if m != 0 {
-            return Some(at + first_marked(m));
-        }
-        at += 8;
-    }
-    chunks
-        .remainder()
-        .iter()
-        .position(|x| *x == c)
-        .map(|p| at + p)
-}
-
 /// Position of the first byte of `b` for which `stop` holds. `mark` is a
 /// word test that flags every such byte (and maybe others, which `stop`
 /// then rejects): eight bytes per step where nothing is flagged.

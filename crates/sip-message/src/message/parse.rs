@@ -1,9 +1,10 @@
 //! The message parser: start line, header lines (folds included), the
 //! eagerly decoded headers, and the body.
 //!
-//! Line splitting is a hand-written memchr loop (it is the hot path); the
-//! grammar of each eagerly decoded header is the same nom code the typed
-//! headers use.
+//! Line splitting is a hand-written word-at-a-time loop (it is the hot
+//! path); the grammar of each eagerly decoded header is the same code the
+//! typed headers use, with quick paths for the usual forms of From/To that
+//! defer every other form to it.
 
 use bytes::Bytes;
 use memchr::memchr;
