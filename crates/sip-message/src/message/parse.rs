@@ -441,12 +441,16 @@ fn eager_via(
     Ok(())
 }
 
-/// Number of commas that separate values (quote-aware only when needed).
+/// Number of commas that separate values (quote-aware only when needed:
+/// one pass counts commas and notes quotes).
 fn count_values(v: &[u8]) -> u32 {
-    if memchr(b'"', v).is_some() {
+    let (commas, quotes) = v.iter().fold((0u32, 0u32), |(c, q), b| {
+        (c + u32::from(*b == b','), q + u32::from(*b == b'"'))
+    });
+    if quotes > 0 {
         lex::split_commas(v).count().saturating_sub(1) as u32
     } else {
-        v.iter().filter(|c| **c == b',').count() as u32
+        commas
     }
 }
 
