@@ -238,6 +238,13 @@ pub(crate) fn first_marked(m: u64) -> usize {
     (m.trailing_zeros() / 8) as usize
 }
 
+/// The first `:` of a URI, which ends its scheme: a few bytes in, so a
+/// plain byte search (a vector search would cost more to set up).
+#[inline]
+pub(crate) fn scheme_colon(uri: &[u8]) -> Option<usize> {
+    uri.iter().position(|c| *c == b':')
+}
+
 /// Position of the first byte of `b` for which `stop` holds. `mark` is a
 /// word test that flags every such byte (and maybe others, which `stop`
 /// then rejects): eight bytes per step where nothing is flagged.

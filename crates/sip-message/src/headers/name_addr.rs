@@ -72,7 +72,7 @@ pub(crate) fn scan_name_addr<'a>(
     };
     let (rest, uri, colon) = if after_display.first() == Some(&b'<') {
         let (uri, rest) = in_angles(&after_display[1..])?;
-        (rest, uri, scheme_colon(uri))
+        (rest, uri, lex::scheme_colon(uri))
     } else {
         if display.is_some() {
             return None;
@@ -112,13 +112,6 @@ fn in_angles(i: &[u8]) -> Option<(&[u8], &[u8])> {
         |c| c == b'>' || lex::is_ws(c),
     )?;
     (i[close] == b'>').then(|| (&i[..close], &i[close + 1..]))
-}
-
-/// The first `:` of a URI, which ends its scheme: a few bytes in, so a
-/// plain byte search.
-#[inline]
-fn scheme_colon(uri: &[u8]) -> Option<usize> {
-    uri.iter().position(|c| *c == b':')
 }
 
 /// [`scan_name_addr`] collecting the parameters.
@@ -392,7 +385,7 @@ fn quick_tag(v: &[u8]) -> Option<Option<&[u8]>> {
     };
     let (uri, rest) = in_angles(angle.strip_prefix(b"<")?)?;
     // A URI has a non-empty scheme.
-    if scheme_colon(uri).is_none_or(|c| c == 0) {
+    if lex::scheme_colon(uri).is_none_or(|c| c == 0) {
         return None;
     }
     match rest {

@@ -286,7 +286,8 @@ fn start_line(buf: &Bytes, from: usize, end: usize) -> Result<(StartLine, Versio
     let v = version(&rest[sp2 + 1..], from + sp1 + sp2 + 2)?;
     // Request-URI = SIP-URI / SIPS-URI / absoluteURI: starts with a scheme,
     // holds no white space, controls, angle brackets or quotes.
-    let scheme_ok = uri.first().is_some_and(u8::is_ascii_alphabetic) && memchr(b':', uri).is_some();
+    let scheme_ok =
+        uri.first().is_some_and(u8::is_ascii_alphabetic) && lex::scheme_colon(uri).is_some();
     if !scheme_ok || !lex::all_request_uri(uri) {
         return Err(err(K::RequestUri, sp1 + 1));
     }
