@@ -314,6 +314,18 @@ fn lookup(w: Words) -> HeaderName {
     }
 }
 
+/// [`lookup`] of a name of at most eight bytes, `first` holding them (and
+/// maybe more): such a name's `mid` and `last` words are zero, in the
+/// table as in the input, so the first word and the length decide.
+#[inline(always)]
+fn lookup_short(len: usize, first: u64) -> HeaderName {
+    let w = Words::new(len, first, 0, 0);
+    match KNOWN.get(TABLE[w.slot()] as usize) {
+        Some(k) if k.words.first == w.first && k.words.len == len => k.name,
+        _ => HeaderName::Other,
+    }
+}
+
 impl HeaderName {
     /// The headers [`Message::parse`](crate::Message::parse) decodes at
     /// once: what transactions and dialogs match on, and the framing.
@@ -374,7 +386,12 @@ impl HeaderName {
         match len {
             0 => HeaderName::Other,
             1 => HeaderName::compact_lookup(b[start]),
-            2..=MAX_LONG => match lex::word_at(b, start) {
+            2..=8 => match lex::word_at(b, start) {
+                Some(first) => lookup_short(len, first),
+                // Fewer than eight bytes left in the buffer.
+                None => HeaderName::from_bytes(&b[start..start + len]),
+            },
+            9..=MAX_LONG => match lex::word_at(b, start) {
                 Some(first) => {
                     let mid = if len > 16 {
                         lex::word_at(b, start + 8)
@@ -452,6 +469,32 @@ mod tests {
             let mut other = n.as_bytes().to_vec();
             other[1] = if other[1] == b'x' { b'y' } else { b'x' };
             assert_ne!(HeaderName::from_bytes(&other), *h, "{n}");
+        }
+    }
+
+    #[test]
+    fn names_on_a_line_are_found_as_alone() {
+        // The parser reads names in place, words running past the colon.
+        let mut names: Vec<String> = Vec::new();
+        for h in HeaderName::ALL {
+            let n = h.as_str();
+            names.extend([n.to_string(), n.to_lowercase(), n.to_uppercase()]);
+            let mut other = n.as_bytes().to_vec();
+            other[1] = if other[1] == b'x' { b'y' } else { b'x' };
+            names.push(String::from_utf8(other).unwrap());
+            names.push(format!("{n}x"));
+            names.push(n[..n.len() - 1].to_string());
+        }
+        names.extend(["v", "X", "Via-", "tO", "Call-I"].map(String::from));
+        for n in names {
+            for tail in [": value\r\n", ":x", ":"] {
+                let line = format!("{n}{tail}");
+                assert_eq!(
+                    HeaderName::from_line(line.as_bytes(), 0, n.len()),
+                    HeaderName::from_bytes(n.as_bytes()),
+                    "{line:?}"
+                );
+            }
         }
     }
 

@@ -343,9 +343,7 @@ impl Service {
         let mut opts = opts;
         let mut challenges = Challenges::default();
         loop {
-            let (request, target) = self
-                .prepare(method.clone(), uri, &opts, auto)
-                .await?;
+            let (request, target) = self.prepare(method.clone(), uri, &opts, auto).await?;
             let kind = target.transport;
             on_send(&request);
             let mut ct = self

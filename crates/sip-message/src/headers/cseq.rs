@@ -42,14 +42,10 @@ pub(crate) fn raw_cseq(v: &[u8]) -> Option<(u32, &[u8])> {
         p
     };
     let start = ws(0);
-    let mut p = start;
-    let mut n: u32 = 0;
-    while let Some(d) = v.get(p).filter(|b| b.is_ascii_digit()) {
-        n = n.checked_mul(10)?.checked_add(u32::from(d - b'0'))?;
-        p += 1;
-    }
+    let (rest, n) = lex::digits::<u32>(&v[start..]).ok()?;
+    let p = v.len() - rest.len();
     let m = ws(p);
-    if p == start || m == p {
+    if m == p {
         return None; // 1*DIGIT, then LWS is mandatory
     }
     let mut e = m;

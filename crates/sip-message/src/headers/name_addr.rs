@@ -71,15 +71,8 @@ pub(crate) fn scan_name_addr<'a>(
         }
     };
     let (rest, uri, colon) = if after_display.first() == Some(&b'<') {
-        // The first '>' closes; no white space before it; note the
-        // scheme colon. Word-at-a-time searches: URIs are tens of bytes.
-        let inner = &after_display[1..];
-        let close = lex::find_byte(inner, b'>')?;
-        let uri = &inner[..close];
-        if lex::has_lws(uri) {
-            return None;
-        }
-        (&inner[close + 1..], uri, lex::find_byte(uri, b':'))
+        let (uri, rest) = in_angles(&after_display[1..])?;
+        (rest, uri, lex::scheme_colon(uri))
     } else {
         if display.is_some() {
             return None;
@@ -105,6 +98,20 @@ pub(crate) fn scan_name_addr<'a>(
     }
     let rest = lex::scan_params(rest, on_param)?;
     Some((display, uri, rest))
+}
+
+/// The URI of a name-addr, `i` following its `<`, and what follows the
+/// `>`. The first `>` closes, and no white space may stand before it (RFC
+/// 4475 §3.1.2.14): one word-at-a-time search finds either, since URIs
+/// are tens of bytes.
+#[inline]
+fn in_angles(i: &[u8]) -> Option<(&[u8], &[u8])> {
+    let close = lex::find_by(
+        i,
+        |w| lex::eq_mask(w, b'>') | lex::lt_mask(w, b' ' + 1),
+        |c| c == b'>' || lex::is_ws(c),
+    )?;
+    (i[close] == b'>').then(|| (&i[..close], &i[close + 1..]))
 }
 
 /// [`scan_name_addr`] collecting the parameters.
@@ -372,6 +379,47 @@ pub fn name_addr_uri(v: &[u8]) -> Option<&[u8]> {
 /// Checks a whole single-valued From/To value and returns its tag; used by
 /// the eager decoder.
 pub(crate) fn eager_tag(v: &[u8]) -> Option<Option<&[u8]>> {
+    if let Some(tag) = quick_tag(v) {
+        return Some(tag);
+    }
+    full_tag(v)
+}
+
+/// The value in the form nearly every agent writes, `["display" SP] <uri>`
+/// followed by nothing or by `;tag=value` alone: its tag, read without the
+/// general scan. `None` when the value has any other form (white space
+/// elsewhere, escapes, an unquoted display name, other parameters...):
+/// [`full_tag`] decides those, and where both decide they agree.
+fn quick_tag(v: &[u8]) -> Option<Option<&[u8]>> {
+    let angle = match v.first()? {
+        b'<' => v,
+        b'"' => {
+            // A quoted-string without quoted-pairs or folds (RFC 3261 §25.1).
+            let n = v[1..]
+                .iter()
+                .position(|c| matches!(c, b'"' | b'\\' | b'\r' | b'\n'))?;
+            let r = v[1 + n..].strip_prefix(b"\"")?;
+            r.strip_prefix(b" ").unwrap_or(r)
+        }
+        _ => return None,
+    };
+    let (uri, rest) = in_angles(angle.strip_prefix(b"<")?)?;
+    // A URI has a non-empty scheme.
+    if lex::scheme_colon(uri).is_none_or(|c| c == 0) {
+        return None;
+    }
+    match rest {
+        [] => Some(None),
+        [b';', t, a, g, b'=', value @ ..] if lex::eq_ic(&[*t, *a, *g], b"tag") => {
+            let (after, tag) = lex::gen_value(value).ok()?;
+            after.is_empty().then_some(Some(tag))
+        }
+        _ => None,
+    }
+}
+
+/// [`eager_tag`] by the full name-addr grammar.
+fn full_tag(v: &[u8]) -> Option<Option<&[u8]>> {
     // The first `tag` parameter counts, as Params::value reads it.
     let mut tag: Option<Option<&[u8]>> = None;
     let (_, _, rest) = scan_name_addr(v, |n, val| {
@@ -380,4 +428,89 @@ pub(crate) fn eager_tag(v: &[u8]) -> Option<Option<&[u8]>> {
         }
     })?;
     skip_ws(rest).is_empty().then_some(tag.flatten())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{eager_tag, full_tag, quick_tag};
+
+    #[test]
+    fn quick_tag_agrees_with_the_full_grammar() {
+        let cases = [
+            r#""Alice" <sip:alice@atlanta.example.com>;tag=1928301774"#,
+            r#""Bob" <sip:bob@biloxi.example.com>"#,
+            "<sip:a@b>;tag=x",
+            "<sip:a@b>;TAG=x",
+            "<sip:a@b>;Tag=x:y[1]",
+            r#"<sip:a@b>;tag="quoted""#,
+            r#"<sip:a@b>;tag="open"#,
+            "<sip:a@b>;tag=",
+            "<sip:a@b>;tag=x;foo",
+            "<sip:a@b>;tag=x ",
+            "<sip:a@b>;tag= x",
+            "<sip:a@b>;tag =x",
+            "<sip:a@b> ;tag=x",
+            "<sip:a@b>;tags=x",
+            "<sip:a@b>;foo;tag=x",
+            "<sip:a@b>;tag=x;tag=y",
+            "<sip:a@b>;tag=x,<sip:c@d>",
+            "<sip:a@b;tag=in-uri>",
+            "<sip:a@b;tag=in-uri>;tag=x",
+            r#""x;tag=q>" <sip:a@b>;tag=x"#,
+            r#""x>" <sip:a@b>"#,
+            r#""a "b" c" <sip:a@b>;tag=x"#,
+            r#""a \" <sip:a@b>;tag=x"#,
+            r#""unterminated <sip:a@b>;tag=x"#,
+            r#""a"<sip:a@b>;tag=x"#,
+            r#""a"  <sip:a@b>;tag=x"#,
+            r#""a" x <sip:a@b>;tag=x"#,
+            r#""" <sip:a@b>;tag=x"#,
+            "Alice <sip:a@b>;tag=x",
+            "sip:a@b;tag=x",
+            "<sip:a b>;tag=x",
+            "<sip:a@b	>;tag=x",
+            "<:a@b>;tag=x",
+            "<a@b>;tag=x",
+            "<sip:a@b",
+            "<>",
+            "<",
+            "\"",
+            "",
+            " <sip:a@b>;tag=x",
+            "<sip:a@b>>;tag=x",
+            "<sip:a@b>x",
+        ];
+        for v in cases {
+            let full = full_tag(v.as_bytes());
+            if let Some(quick) = quick_tag(v.as_bytes()) {
+                assert_eq!(Some(quick), full, "{v:?}");
+            }
+            assert_eq!(eager_tag(v.as_bytes()), full, "{v:?}");
+        }
+        // The common forms take the quick path.
+        assert!(quick_tag(br#""Alice" <sip:a@b>;tag=1928301774"#).is_some());
+        assert!(quick_tag(b"<sip:a@b>").is_some());
+        assert!(quick_tag(b"<sip:a@b>;TAG=x").is_some());
+    }
+
+    #[test]
+    fn eager_tag_reads_header_params_only() {
+        let tag = |v: &str| eager_tag(v.as_bytes()).map(|t| t.map(|t| t.to_vec()));
+        let some = |t: &str| Some(Some(t.as_bytes().to_vec()));
+        assert_eq!(tag(r#""Alice" <sip:a@b>;tag=x1"#), some("x1"));
+        assert_eq!(tag("<sip:a@b;tag=in-uri>;tag=x1"), some("x1"));
+        assert_eq!(tag("<sip:a@b;tag=in-uri>"), Some(None));
+        assert_eq!(tag(r#""x;tag=q>" <sip:a@b>"#), Some(None));
+        assert_eq!(tag(r#""a \"<\" b" <sip:a@b> ;TAG = x2 "#), some("x2"));
+        assert_eq!(tag("sip:a@b;tag=x3"), some("x3"));
+        assert_eq!(tag("Bob Smith <sip:a@b>;foo;tag=x4;tag=x5"), some("x4"));
+        // No white space inside <...> (RFC 4475 §3.1.2.14), whatever kind.
+        for v in ["<sip:a b>", "<sip:a@b\t>", "< sip:a@b>", "<sip:a@b\r\n >"] {
+            assert_eq!(tag(v), None, "{v:?}");
+        }
+        // Other controls are left to the URI parser.
+        assert_eq!(tag("<sip:a\u{b}@b>;tag=x6"), some("x6"));
+        assert_eq!(tag("<sip:a@b"), None);
+        assert_eq!(tag("<:a@b>"), None);
+    }
 }

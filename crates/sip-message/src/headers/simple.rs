@@ -148,21 +148,17 @@ impl CallId {
     }
 }
 
-/// Validates `word [ "@" word ]` in one pass.
+/// Validates `word [ "@" word ]` (RFC 3261 §25.1 callid): '@' is not a
+/// word character, so the first '@' splits the value into two words.
 pub(crate) fn valid_call_id(v: &[u8]) -> bool {
-    let mut at = None;
-    for (i, b) in v.iter().enumerate() {
-        // '@' is not a word character: one table test per byte.
-        if !lex::is_word(*b) {
-            if *b != b'@' || at.is_some() {
-                return false;
-            }
-            at = Some(i);
+    let n = lex::word_run(v);
+    match v.get(n) {
+        None => n > 0,
+        Some(b'@') => {
+            let host = &v[n + 1..];
+            n > 0 && !host.is_empty() && lex::word_run(host) == host.len()
         }
-    }
-    match at {
-        Some(i) => i > 0 && i + 1 < v.len(),
-        None => !v.is_empty(),
+        Some(_) => false,
     }
 }
 
@@ -180,5 +176,48 @@ impl TypedHeader for CallId {
 impl fmt::Display for CallId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_call_id;
+    use crate::lex;
+
+    /// `word [ "@" word ]` byte by byte, as the definition reads.
+    fn naive(v: &[u8]) -> bool {
+        match v.iter().position(|c| *c == b'@') {
+            Some(i) => {
+                let (a, b) = (&v[..i], &v[i + 1..]);
+                !a.is_empty()
+                    && !b.is_empty()
+                    && a.iter().all(|c| lex::is_word(*c))
+                    && b.iter().all(|c| lex::is_word(*c))
+            }
+            None => !v.is_empty() && v.iter().all(|c| lex::is_word(*c)),
+        }
+    }
+
+    #[test]
+    fn call_id_check_agrees_with_the_grammar() {
+        let special = [b'@', b' ', b'"', b',', 0x80, b'.', b'\r'];
+        let mut data = [b'a'; 20];
+        for len in 0..=20 {
+            for i in 0..len {
+                for j in i..len {
+                    for x in special {
+                        for y in special {
+                            data.fill(b'a');
+                            data[i] = x;
+                            data[j] = y;
+                            let v = &data[..len];
+                            assert_eq!(valid_call_id(v), naive(v), "{v:?}");
+                        }
+                    }
+                }
+            }
+        }
+        assert!(!valid_call_id(b""));
+        assert!(valid_call_id(b"a84b4c76e66710@pc33.atlanta.example.com"));
     }
 }

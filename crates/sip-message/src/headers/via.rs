@@ -97,6 +97,7 @@ pub(crate) struct ViaHead<'a> {
 /// `via-parm = sent-protocol LWS sent-by *( SEMI via-params )`, where
 /// `sent-protocol = protocol-name SLASH protocol-version SLASH transport`;
 /// each parameter goes to `on_param`. Returns the head and the rest.
+#[inline(always)]
 pub(crate) fn scan_via<'a>(
     i: &'a [u8],
     on_param: impl FnMut(&'a [u8], Option<&'a [u8]>),
@@ -152,9 +153,7 @@ fn sent_by_host(i: &[u8]) -> PResult<'_, &[u8]> {
             None => return fail(i, ErrorKind::Char),
         }
     } else {
-        i.iter()
-            .position(|b| !lex::is_host_char(*b))
-            .unwrap_or(i.len())
+        lex::host_run(i)
     };
     if end == 0 {
         return fail(i, ErrorKind::Char);

@@ -150,10 +150,9 @@ impl Message {
             max_vias: usize::MAX,
             ..ParseLimits::default()
         };
-        super::parse::eager(
+        super::parse::eager_via(
             &new_buf,
             &mut fresh,
-            HeaderName::Via,
             &new_buf[line.start as usize..line.end as usize],
             line.start as usize,
             &unlimited,
