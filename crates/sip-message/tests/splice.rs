@@ -5,48 +5,8 @@
 
 mod common;
 
+use common::view;
 use sip_message::Message;
-
-/// Everything a reader of a message sees, as text.
-fn view(m: &Message) -> String {
-    let mut s = format!(
-        "{:?} {:?} {:?} {:?}\n",
-        m.method(),
-        m.request_uri_str(),
-        m.status(),
-        m.version()
-    );
-    for h in m.headers() {
-        s += &format!("{:?} {} = {}\n", h.name, h.raw_name_str(), h.value_str());
-    }
-    if let Some(v) = m.top_via() {
-        s += &format!(
-            "via {:?} {} {} {:?} {:?} {:?} {:?} {:?} [{}]\n",
-            v.transport(),
-            v.transport_name(),
-            v.host(),
-            v.port(),
-            v.branch(),
-            v.received(),
-            v.rport(),
-            v.maddr(),
-            v.params()
-        );
-    }
-    s += &format!(
-        "{} {:?} {:?} {:?} {:?} {:?} {:?} {}\n",
-        m.via_count(),
-        m.call_id(),
-        m.from_tag(),
-        m.to_tag(),
-        m.cseq(),
-        m.content_length(),
-        m.max_forwards(),
-        m.content_length_conflict()
-    );
-    s += &String::from_utf8_lossy(m.body_bytes());
-    s
-}
 
 #[test]
 fn rfc3261_18_2_1_spliced_received_and_rport_read_as_a_fresh_parse() {
