@@ -20,7 +20,7 @@ impl Effects<'_> {
     pub(crate) fn arm(&mut self, t: Timer, after: Duration) {
         let g = &mut self.gens[t.index()];
         *g = g.wrapping_add(1);
-        self.timers.push(self.now + after, self.id, t, *g);
+        self.timers.push(self.now, after, self.id, t, *g);
     }
 
     pub(crate) fn disarm(&mut self, t: Timer) {

@@ -1,7 +1,7 @@
 //! Timers of RFC 3261 §17 (Table 4) and RFC 6026, and the deadline queue.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 use std::time::{Duration, Instant};
 
 use crate::id::TransactionId;
@@ -86,41 +86,180 @@ impl TimerConfig {
     }
 }
 
-/// A min-heap of deadlines with lazy cancellation: each transaction keeps a
-/// generation per timer, and an entry whose generation is stale is skipped.
+/// One armed timer: deadline, transaction, which timer, its generation.
+type Entry = (Instant, TransactionId, Timer, u32);
+
+/// Durations at least this long get a FIFO lane of their own.
+const LANE_MIN: Duration = Duration::from_secs(1);
+/// At most this many lanes (64*T1, T4, Timer D: three with the defaults).
+const MAX_LANES: usize = 8;
+
+/// The deadlines of every transaction, with lazy cancellation: each
+/// transaction keeps a generation per timer, and an entry whose generation
+/// is stale is skipped.
+///
+/// Most timers run for one of a few long fixed durations (64*T1 for B, F,
+/// H, J, L and M; T4 for I and K; Timer D), and are armed as time goes
+/// forward: each such duration gets a FIFO lane, already in deadline order,
+/// where a push and a pop cost O(1) however many calls are in their 32 s
+/// of Timer M. A min-heap holds the rest (retransmission timers, a
+/// deadline armed out of order).
 #[derive(Debug, Default)]
 pub(crate) struct TimerQueue {
-    heap: BinaryHeap<Reverse<(Instant, TransactionId, Timer, u32)>>,
+    heap: BinaryHeap<Reverse<Entry>>,
+    lanes: Vec<(Duration, VecDeque<Entry>)>,
+}
+
+/// Where the earliest entry is.
+#[derive(Clone, Copy)]
+enum Source {
+    Heap,
+    Lane(usize),
 }
 
 impl TimerQueue {
-    pub(crate) fn push(&mut self, at: Instant, id: TransactionId, timer: Timer, gen: u32) {
-        self.heap.push(Reverse((at, id, timer, gen)));
+    /// Arms `timer` of `id` (generation `gen`) to fire `after` from `now`.
+    pub(crate) fn push(
+        &mut self,
+        now: Instant,
+        after: Duration,
+        id: TransactionId,
+        timer: Timer,
+        gen: u32,
+    ) {
+        let e = (now + after, id, timer, gen);
+        if after >= LANE_MIN {
+            let lane = match self.lanes.iter().position(|(d, _)| *d == after) {
+                Some(i) => Some(i),
+                None if self.lanes.len() < MAX_LANES => {
+                    self.lanes.push((after, VecDeque::new()));
+                    Some(self.lanes.len() - 1)
+                }
+                None => None,
+            };
+            if let Some(i) = lane {
+                let q = &mut self.lanes[i].1;
+                // In order only: an entry before the last goes to the heap.
+                if q.back().is_none_or(|last| *last <= e) {
+                    q.push_back(e);
+                    return;
+                }
+            }
+        }
+        self.heap.push(Reverse(e));
     }
 
-    /// The earliest entry due at or before `now`.
-    pub(crate) fn pop_due(&mut self, now: Instant) -> Option<(Instant, TransactionId, Timer, u32)> {
-        match self.heap.peek() {
-            Some(Reverse((at, ..))) if *at <= now => self.heap.pop().map(|Reverse(e)| e),
-            _ => None,
+    /// The earliest entry and where it is.
+    fn first(&self) -> Option<(Entry, Source)> {
+        let mut best = self.heap.peek().map(|Reverse(e)| (*e, Source::Heap));
+        for (i, (_, q)) in self.lanes.iter().enumerate() {
+            if let Some(e) = q.front() {
+                if best.is_none_or(|(b, _)| *e < b) {
+                    best = Some((*e, Source::Lane(i)));
+                }
+            }
+        }
+        best
+    }
+
+    fn remove(&mut self, from: Source) {
+        match from {
+            Source::Heap => {
+                self.heap.pop();
+            }
+            Source::Lane(i) => {
+                self.lanes[i].1.pop_front();
+            }
         }
     }
 
-    pub(crate) fn peek(&self) -> Option<&(Instant, TransactionId, Timer, u32)> {
-        self.heap.peek().map(|Reverse(e)| e)
+    /// The earliest entry due at or before `now`.
+    pub(crate) fn pop_due(&mut self, now: Instant) -> Option<Entry> {
+        let (e, from) = self.first()?;
+        if e.0 > now {
+            return None;
+        }
+        self.remove(from);
+        Some(e)
     }
 
-    /// Drops stale entries at the top so that `peek` shows a live one.
+    /// The earliest entry.
+    pub(crate) fn peek(&self) -> Option<Entry> {
+        self.first().map(|(e, _)| e)
+    }
+
+    /// Drops stale entries at the front so that `peek` shows a live one.
     pub(crate) fn prune(&mut self, live: impl Fn(TransactionId, Timer, u32) -> bool) {
-        while let Some(Reverse((_, id, t, g))) = self.heap.peek() {
-            if live(*id, *t, *g) {
+        while let Some(((_, id, t, g), from)) = self.first() {
+            if live(id, t, g) {
                 break;
             }
-            self.heap.pop();
+            self.remove(from);
         }
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.heap.len()
+        self.heap.len() + self.lanes.iter().map(|(_, q)| q.len()).sum::<usize>()
+    }
+}
+
+#[cfg(test)]
+mod queue_tests {
+    use super::*;
+    use crate::random::{RandomSource, Xorshift};
+
+    /// Whatever the durations and the order of arming, entries come out
+    /// as from one min-heap of them all, and stale ones are pruned.
+    #[test]
+    fn lanes_and_heap_pop_in_deadline_order() {
+        let mut rng = Xorshift::seeded(42);
+        let t0 = Instant::now();
+        let durations = [
+            Duration::ZERO,
+            Duration::from_millis(200),
+            Duration::from_millis(500),
+            Duration::from_secs(5),
+            Duration::from_secs(32),
+            Duration::from_secs(32),
+        ];
+        let mut q = TimerQueue::default();
+        let mut reference = BinaryHeap::new();
+        let mut now = t0;
+        for i in 0..5_000u32 {
+            // Time mostly goes forward, sometimes a little back.
+            let step = rng.next_u64() % 50;
+            now = if rng.next_u64() % 10 == 0 {
+                now.checked_sub(Duration::from_millis(step)).unwrap_or(t0)
+            } else {
+                now + Duration::from_millis(step)
+            };
+            let after = durations[(rng.next_u64() % durations.len() as u64) as usize];
+            let id = TransactionId {
+                index: i % 97,
+                generation: 0,
+            };
+            q.push(now, after, id, Timer::B, i);
+            reference.push(Reverse((now + after, id, Timer::B, i)));
+        }
+        assert_eq!(q.len(), reference.len());
+        assert!(!q.lanes.is_empty(), "the long durations have lanes");
+        // Every tenth generation is stale.
+        q.prune(|_, _, g| g % 10 != 0);
+        while reference.peek().is_some_and(|Reverse(e)| e.3 % 10 == 0) {
+            reference.pop();
+        }
+        let end = now + Duration::from_secs(60);
+        while let Some(Reverse(want)) = reference.pop() {
+            if want.3 % 10 == 0 {
+                continue;
+            }
+            let got = loop {
+                let e = q.pop_due(end).expect("an entry");
+                if e.3 % 10 != 0 {
+                    break e;
+                }
+            };
+            assert_eq!(got, want);
+        }
     }
 }
