@@ -582,6 +582,28 @@ pub(crate) fn text(src: &bytes::Bytes, part: &[u8]) -> Option<bytestring::ByteSt
     bytestring::ByteString::try_from(b).ok()
 }
 
+/// Every buffer of up to `max` bytes of `a` with two of `special` put at
+/// every pair of places (one place twice included), handed to `check`: for
+/// testing the word-at-a-time scans against byte-by-byte ones.
+#[cfg(test)]
+pub(crate) fn with_two_specials(max: usize, special: &[u8], mut check: impl FnMut(&[u8])) {
+    let mut data = vec![b'a'; max];
+    for len in 0..=max {
+        for i in 0..len {
+            for j in i..len {
+                for &x in special {
+                    for &y in special {
+                        data.fill(b'a');
+                        data[i] = x;
+                        data[j] = y;
+                        check(&data[..len]);
+                    }
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -605,23 +627,10 @@ mod tests {
         let special = [
             b'>', b' ', b'\t', b'\r', b'\n', 0x0b, 0x00, 0x21, 0xbe, 0xa0,
         ];
-        let mut data = [b'a'; 20];
-        for len in 0..=20 {
-            for i in 0..len {
-                for j in i..len {
-                    for x in special {
-                        for y in special {
-                            data.fill(b'a');
-                            data[i] = x;
-                            data[j] = y;
-                            let b = &data[..len];
-                            let naive = b.iter().position(|c| stop(*c));
-                            assert_eq!(find_by(b, mark, stop), naive, "{b:?}");
-                        }
-                    }
-                }
-            }
-        }
+        with_two_specials(20, &special, |b| {
+            let naive = b.iter().position(|c| stop(*c));
+            assert_eq!(find_by(b, mark, stop), naive, "{b:?}");
+        });
     }
 
     #[test]
