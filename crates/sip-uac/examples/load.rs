@@ -5,7 +5,7 @@
 //! Bounded in time and count; it prints rates, failures, setup latency
 //! percentiles and CPU time per transaction or call.
 //!
-//! `cargo run --release -p sip-uac --example load -- [--seconds 5] [--concurrency 200] [--max 1000000] [--sipp | --only-sipp] [--threads N | --split]`
+//! `cargo run --release -p sip-uac --example load -- [--seconds 5] [--concurrency 200] [--max 1000000] [--sipp | --only-sipp] [--threads N | --split] [--rounds N]`
 //!
 //! CPU time comes from /proc/self/stat (Linux; clock ticks, 10 ms
 //! resolution). In the loopback phases both services share this process, so
@@ -49,6 +49,9 @@ struct Args {
     /// current-thread runtime, the caller on the main one (thread per
     /// service, as a load generator on two cores would be deployed).
     split: bool,
+    /// `--rounds N`: against SIPp, N rounds of our UAC then SIPp's, with
+    /// totals at the end (the host's speed drifts less within a round).
+    rounds: u64,
 }
 
 fn args() -> Args {
@@ -60,6 +63,7 @@ fn args() -> Args {
         only_sipp: false,
         threads: 0,
         split: false,
+        rounds: 1,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -70,6 +74,7 @@ fn args() -> Args {
             "--max" => a.max = num().unwrap_or(a.max).max(1),
             "--sipp" => a.sipp = true,
             "--threads" => a.threads = num().unwrap_or(0).min(64) as usize,
+            "--rounds" => a.rounds = num().unwrap_or(1).clamp(1, 20),
             "--split" => {
                 a.split = true;
                 a.threads = 1;
@@ -93,6 +98,13 @@ struct Cpu {
 }
 
 impl Cpu {
+    fn plus(self, other: Cpu) -> Cpu {
+        Cpu {
+            user: self.user + other.user,
+            kernel: self.kernel + other.kernel,
+        }
+    }
+
     fn since(self, earlier: Cpu) -> Cpu {
         Cpu {
             user: self.user.saturating_sub(earlier.user),
@@ -377,33 +389,51 @@ async fn sipp(a: &Args, alice: Arc<Service>) {
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
     let uri: Arc<str> = format!("sip:service@127.0.0.1:{port}").into();
-    let o = calls(a, alice, uri).await;
-    o.print("calls, ours to SIPp uas (our UAC)", "call");
+    let (mut ours, mut theirs) = ((0u64, Cpu::default()), (0u64, Cpu::default()));
+    for _ in 0..a.rounds {
+        let o = calls(a, alice.clone(), uri.clone()).await;
+        o.print("calls, ours to SIPp uas (our UAC)", "call");
+        ours = (ours.0 + o.done, ours.1.plus(o.cpu));
 
-    // SIPp's UAC against the same UAS, at the rate we reached, same count.
-    let rate = (o.done as f64 / o.elapsed.as_secs_f64()).max(1.0) as u64;
-    let count = o.done.max(1);
-    let before = cpu().1;
-    let started = Instant::now();
-    let status = Command::new("sipp")
-        .args(["-sn", "uac", &format!("127.0.0.1:{port}")])
-        .args(["-i", "127.0.0.1", "-p", "0", "-buff_size", &buf, "-nostdin"])
-        .args(["-r", &rate.to_string(), "-m", &count.to_string()])
-        .args(["-l", &(a.concurrency * 4).to_string(), "-timeout", "120s"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-    let elapsed = started.elapsed();
-    let sipp_cpu = cpu().1.since(before);
-    match status {
-        Ok(s) => println!(
-            "{:<34} {:>9.0} call/s  {count} calls at -r {rate}  exit {}  {}",
-            "calls, SIPp uac to SIPp uas (UAC)",
-            count as f64 / elapsed.as_secs_f64(),
-            s.code().unwrap_or(-1),
-            sipp_cpu.per(count, "call")
-        ),
-        Err(e) => println!("sipp uac did not run: {e}"),
+        // SIPp's UAC against the same UAS, at the rate we reached, same count.
+        let rate = (o.done as f64 / o.elapsed.as_secs_f64()).max(1.0) as u64;
+        let count = o.done.max(1);
+        let before = cpu().1;
+        let started = Instant::now();
+        let status = Command::new("sipp")
+            .args(["-sn", "uac", &format!("127.0.0.1:{port}")])
+            .args(["-i", "127.0.0.1", "-p", "0", "-buff_size", &buf, "-nostdin"])
+            .args(["-r", &rate.to_string(), "-m", &count.to_string()])
+            .args(["-l", &(a.concurrency * 4).to_string(), "-timeout", "120s"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let elapsed = started.elapsed();
+        let sipp_cpu = cpu().1.since(before);
+        match status {
+            Ok(s) => println!(
+                "{:<34} {:>9.0} call/s  {count} calls at -r {rate}  exit {}  {}",
+                "calls, SIPp uac to SIPp uas (UAC)",
+                count as f64 / elapsed.as_secs_f64(),
+                s.code().unwrap_or(-1),
+                sipp_cpu.per(count, "call")
+            ),
+            Err(e) => {
+                println!("sipp uac did not run: {e}");
+                break;
+            }
+        }
+        theirs = (theirs.0 + count, theirs.1.plus(sipp_cpu));
+    }
+    if a.rounds > 1 && theirs.0 > 0 {
+        let per = |(n, c): (u64, Cpu)| (c.user + c.kernel).as_secs_f64() * 1e6 / n.max(1) as f64;
+        println!(
+            "{:<34} ours {}  SIPp {}  ratio {:.2}",
+            format!("UAC CPU over {} rounds", a.rounds),
+            ours.1.per(ours.0, "call"),
+            theirs.1.per(theirs.0, "call"),
+            per(ours) / per(theirs)
+        );
     }
     let _ = uas.kill();
     let _ = uas.wait();
