@@ -45,6 +45,17 @@ impl Handler for Notifier {
 #[derive(Clone, Default)]
 struct Watcher(Arc<Mutex<Vec<Message>>>);
 
+impl Watcher {
+    /// Whether a NOTIFY came whose Subscription-State starts with `state`.
+    fn saw_state(&self, state: &str) -> bool {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|m| header(m, "subscription-state").starts_with(state))
+    }
+}
+
 impl Handler for Watcher {
     fn on_in_dialog_request(&self, r: &Message) -> Answer {
         self.0.lock().unwrap().push(r.clone());
@@ -272,12 +283,7 @@ async fn a_granted_subscription_that_runs_out_gets_a_final_notify() {
     let sid = r.subscription().cloned().unwrap();
     // RFC 6665 §4.2.2: terminated;reason=timeout once the time is up.
     eventually("the final NOTIFY", || {
-        watcher
-            .0
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|m| header(m, "subscription-state").starts_with("terminated;reason=timeout"))
+        watcher.saw_state("terminated;reason=timeout")
     })
     .await;
     eventually("the subscription ended", || {
@@ -373,15 +379,7 @@ async fn unsubscribe_gets_the_final_notify_from_the_service_itself() {
         .unwrap();
     assert_eq!(r.code(), 200);
     assert_eq!(r.header("expires"), vec!["0".to_owned()]);
-    eventually("the final NOTIFY", || {
-        watcher
-            .0
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|m| header(m, "subscription-state").starts_with("terminated"))
-    })
-    .await;
+    eventually("the final NOTIFY", || watcher.saw_state("terminated")).await;
     eventually("both sides done", || {
         alice.subscription(&sid).is_none() && alice.dialog_count() == 0 && bob.dialog_count() == 0
     })

@@ -411,6 +411,14 @@ fn responses_sent(outs: &[Output]) -> Vec<Message> {
         .collect()
 }
 
+/// The status codes of the responses the layer has sent since the last drain.
+fn codes_sent(l: &mut TransactionLayer) -> Vec<u16> {
+    responses_sent(&drain(l))
+        .iter()
+        .map(|m| m.status().unwrap())
+        .collect()
+}
+
 #[test]
 fn rfc3262_3_reliable_provisionals_one_at_a_time_with_consecutive_rseq() {
     let mut l = layer();
@@ -447,11 +455,7 @@ fn rfc3262_3_reliable_provisionals_one_at_a_time_with_consecutive_rseq() {
         t0,
         inbound(prack_for(&inv, &format!("{} 10 INVITE", r1 + 1), 12)),
     );
-    let sent = responses_sent(&drain(&mut l));
-    assert_eq!(
-        sent.iter().map(|m| m.status().unwrap()).collect::<Vec<_>>(),
-        vec![200]
-    );
+    assert_eq!(codes_sent(&mut l), vec![200]);
 }
 
 #[test]
@@ -559,11 +563,7 @@ fn rfc3262_3_non_2xx_final_goes_at_once_and_ends_retransmissions() {
             .unwrap(),
     )
     .unwrap();
-    let sent = responses_sent(&drain(&mut l));
-    assert_eq!(
-        sent.iter().map(|m| m.status().unwrap()).collect::<Vec<_>>(),
-        vec![486]
-    );
+    assert_eq!(codes_sent(&mut l), vec![486]);
     // Only the 486's own retransmissions (Timer G) follow, no 180/183.
     l.handle_timeout(t0 + Duration::from_millis(500));
     assert!(responses_sent(&drain(&mut l))
@@ -713,11 +713,7 @@ fn rfc3262_3_a_new_prack_for_an_acknowledged_provisional_gets_481() {
     .unwrap();
     let _ = drain(&mut l);
     l.handle_inbound(t0, inbound(prack.clone()));
-    let sent = responses_sent(&drain(&mut l));
-    assert_eq!(
-        sent.iter().map(|m| m.status().unwrap()).collect::<Vec<_>>(),
-        vec![200]
-    );
+    assert_eq!(codes_sent(&mut l), vec![200]);
     // Another PRACK (new branch, new CSeq) for the same RSeq: 481.
     let again = Message::parse(
         String::from_utf8_lossy(prack_for(&inv, &format!("{r1} 10 INVITE"), 12).as_bytes())
@@ -725,11 +721,7 @@ fn rfc3262_3_a_new_prack_for_an_acknowledged_provisional_gets_481() {
     )
     .unwrap();
     l.handle_inbound(t0, inbound(again));
-    let sent = responses_sent(&drain(&mut l));
-    assert_eq!(
-        sent.iter().map(|m| m.status().unwrap()).collect::<Vec<_>>(),
-        vec![481]
-    );
+    assert_eq!(codes_sent(&mut l), vec![481]);
 }
 
 #[test]

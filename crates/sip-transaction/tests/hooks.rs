@@ -42,14 +42,18 @@ impl Extension for Recorder {
     fn on_outbound_request(&mut self, _cx: &mut HookCx<'_>, r: &mut Message) -> Flow {
         self.log.lock().unwrap().push(format!("out:{}", self.name));
         // Modify: add a header to the outgoing request.
-        *r = Message::parse(String::from_utf8_lossy(r.as_bytes()).replacen(
+        *r = edited(
+            r,
             "Max-Forwards: 70\r\n",
             &format!("Max-Forwards: 70\r\nX-{}: 1\r\n", self.name),
-            1,
-        ))
-        .unwrap();
+        );
         Flow::Continue
     }
+}
+
+/// `m` with the first `from` in its text replaced by `to`, parsed again.
+fn edited(m: &Message, from: &str, to: &str) -> Message {
+    Message::parse(String::from_utf8_lossy(m.as_bytes()).replacen(from, to, 1)).unwrap()
 }
 
 #[test]
@@ -197,12 +201,7 @@ impl Extension for Stamper {
             .lock()
             .unwrap()
             .push(resp.to_tag().unwrap_or("").to_owned());
-        *resp = Message::parse(String::from_utf8_lossy(resp.as_bytes()).replacen(
-            "Content-Length:",
-            "X-Stamp: 1\r\nContent-Length:",
-            1,
-        ))
-        .unwrap();
+        *resp = edited(resp, "Content-Length:", "X-Stamp: 1\r\nContent-Length:");
         Flow::Continue
     }
 }
