@@ -17,6 +17,21 @@ pub fn put_u64(out: &mut Vec<u8>, mut n: u64) {
     out.extend_from_slice(&buf[i..]);
 }
 
+/// Appends `n` in lower-case hexadecimal, at least `min_digits` digits
+/// (zero-padded; up to 16): tags, Call-IDs, branches.
+pub fn put_hex(out: &mut String, n: u64, min_digits: usize) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut buf = [0u8; 16];
+    let mut i = buf.len();
+    let mut n = n;
+    while n != 0 || buf.len() - i < min_digits.clamp(1, 16) {
+        i -= 1;
+        buf[i] = DIGITS[(n & 15) as usize];
+        n >>= 4;
+    }
+    out.extend(buf[i..].iter().map(|d| char::from(*d)));
+}
+
 /// Appends the decimal form of an octet (IPv4 dotted quads), digit by
 /// digit: no buffer, no copy call.
 #[inline]
@@ -50,6 +65,14 @@ mod tests {
             super::put_u64(&mut v, n);
             assert_eq!(v, n.to_string().as_bytes());
             assert_eq!(super::decimal_len(n), v.len());
+        }
+        for n in [0u64, 9, 10, 255, 0xdead_beef, u64::MAX] {
+            let mut s = String::new();
+            super::put_hex(&mut s, n, 1);
+            assert_eq!(s, format!("{n:x}"));
+            let mut s = String::new();
+            super::put_hex(&mut s, n, 16);
+            assert_eq!(s, format!("{n:016x}"));
         }
         for n in 0..=u8::MAX {
             let mut v = Vec::new();

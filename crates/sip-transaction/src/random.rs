@@ -42,16 +42,12 @@ impl RandomSource for Xorshift {
 /// in lower-case hex. Written out by hand: `format!` was a visible share of
 /// a call's CPU.
 pub fn branch(rng: &mut dyn RandomSource) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let a = rng.next_u64();
     let b = rng.next_u64() as u32;
     let cookie = sip_message::headers::MAGIC_COOKIE;
     let mut s = String::with_capacity(cookie.len() + 24);
     s.push_str(cookie);
-    let digits = (0..16)
-        .rev()
-        .map(|i| (a >> (i * 4)) & 0xf)
-        .chain((0..8).rev().map(|i| (u64::from(b) >> (i * 4)) & 0xf));
-    s.extend(digits.map(|d| char::from(HEX[d as usize])));
+    sip_message::encode::put_hex(&mut s, a, 16);
+    sip_message::encode::put_hex(&mut s, u64::from(b), 8);
     s
 }

@@ -853,7 +853,7 @@ async fn on_event(
             ..
         } => {
             let mut tag = String::with_capacity(16);
-            push_hex(&mut tag, core.random());
+            sip_message::encode::put_hex(&mut tag, core.random(), 1);
             if request.method() == Some(&Method::Cancel) {
                 // §9.2: 200 to the CANCEL; 487 to the INVITE if it is still ringing
                 // (481 if there is no such INVITE).
@@ -1042,36 +1042,5 @@ async fn on_event(
             handler.on_ack(&request);
         }
         _ => {}
-    }
-}
-
-/// Appends `n` in lower-case hexadecimal (tags and Call-IDs), without `fmt`.
-pub(crate) fn push_hex(out: &mut String, n: u64) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut buf = [0u8; 16];
-    let mut i = buf.len();
-    let mut n = n;
-    loop {
-        i -= 1;
-        buf[i] = DIGITS[(n & 15) as usize];
-        n >>= 4;
-        if n == 0 {
-            break;
-        }
-    }
-    for d in &buf[i..] {
-        out.push(char::from(*d));
-    }
-}
-
-#[cfg(test)]
-mod hex_tests {
-    #[test]
-    fn push_hex_matches_fmt() {
-        for n in [0u64, 9, 10, 255, 0xdead_beef, u64::MAX] {
-            let mut s = String::new();
-            super::push_hex(&mut s, n);
-            assert_eq!(s, format!("{n:x}"));
-        }
     }
 }

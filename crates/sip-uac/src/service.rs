@@ -437,7 +437,8 @@ impl Service {
             .and_then(|f| f.uri().as_sip().and_then(|u| u.user().map(str::to_owned)))
             .unwrap_or_else(|| self.inner.name.clone());
         let ruri = request.request_uri()?.ok()?.to_string();
-        let cnonce = format!("{:x}", self.random());
+        let mut cnonce = String::with_capacity(16);
+        sip_message::encode::put_hex(&mut cnonce, self.random(), 1);
         let value = crate::auth::authorization(
             &challenge,
             &creds,
@@ -506,7 +507,7 @@ impl Service {
                 let mut t = String::with_capacity(f.len() + 21);
                 t.push_str(&f);
                 t.push_str(";tag=");
-                crate::core::push_hex(&mut t, self.random());
+                sip_message::encode::put_hex(&mut t, self.random(), 1);
                 t
             }
         };
@@ -529,7 +530,7 @@ impl Service {
         };
         let call_id = opts.call_id.clone().unwrap_or_else(|| {
             let mut c = String::with_capacity(17 + self.inner.name.len());
-            crate::core::push_hex(&mut c, self.random());
+            sip_message::encode::put_hex(&mut c, self.random(), 1);
             c.push('@');
             c.push_str(&self.inner.name);
             c
