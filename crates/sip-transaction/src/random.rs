@@ -51,3 +51,18 @@ pub fn branch(rng: &mut dyn RandomSource) -> String {
     sip_message::encode::put_hex(&mut s, u64::from(b), 8);
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn branch_is_the_cookie_and_24_hex_digits_from_two_draws() {
+        let mut rng = Xorshift::seeded(7);
+        let mut twin = Xorshift::seeded(7);
+        let b = branch(&mut rng);
+        let (a, lo) = (twin.next_u64(), twin.next_u64() as u32);
+        assert_eq!(b, format!("z9hG4bK{a:016x}{lo:08x}"));
+        assert_ne!(branch(&mut rng), b);
+    }
+}
