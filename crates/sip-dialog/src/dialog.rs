@@ -101,6 +101,13 @@ fn clean_name_addr(m: &Message, name: HeaderName) -> Option<&str> {
     std::str::from_utf8(v).ok()
 }
 
+/// Whether URI text has the `sips` scheme (§12.1.1, §12.1.2: a sips
+/// Request-URI over TLS makes the dialog secure).
+fn is_sips(uri: &str) -> bool {
+    uri.get(..5)
+        .is_some_and(|s| s.eq_ignore_ascii_case("sips:"))
+}
+
 /// The remote target from `m`'s Contact: its text and the parsed URI. The
 /// URI is cut out of the header as written and parsed once; anything
 /// unusual goes through the typed Contact.
@@ -177,9 +184,7 @@ impl Dialog {
         route_set.reverse();
         let (route_set, strict) = routes_text(&route_set);
         // §12.1.2: a sips Request-URI over TLS makes the dialog secure.
-        let secure = request_uri
-            .get(..5)
-            .is_some_and(|s| s.eq_ignore_ascii_case("sips:"))
+        let secure = is_sips(request_uri)
             && request
                 .top_via()
                 .is_some_and(|v| v.transport() == Transport::Tls);
@@ -275,10 +280,7 @@ impl Dialog {
             route_set,
             strict,
             // §12.1.1: a sips Request-URI over TLS.
-            secure: over_tls
-                && request_uri
-                    .get(..5)
-                    .is_some_and(|s| s.eq_ignore_ascii_case("sips:")),
+            secure: over_tls && is_sips(request_uri),
             local_contact: local_contact.as_ref().map(text),
         })
     }
