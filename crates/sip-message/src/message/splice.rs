@@ -4,23 +4,21 @@
 //! again, and nothing else is parsed a second time.
 
 use bytes::Bytes;
+use smallvec::SmallVec;
 
 use super::{Base, HeaderField, Inner, Message, Span, StartLine};
 use crate::header_name::HeaderName;
 use crate::limits::ParseLimits;
 
-/// Insertions, ascending by offset, and where each offset lands after them.
-struct Edits<'a> {
-    at: [(usize, &'a [u8]); 2],
-    n: usize,
-}
+/// Insertions (offset, text), ascending by offset.
+struct Edits<'a>(SmallVec<[(usize, &'a [u8]); 2]>);
 
 impl Edits<'_> {
     /// Where byte `pos` of the old message is in the new one (an insertion
     /// at `pos` goes before it).
     fn map(&self, pos: u32) -> u32 {
         let mut p = pos as usize;
-        for (at, text) in &self.at[..self.n] {
+        for (at, text) in &self.0 {
             if *at <= pos as usize {
                 p += text.len();
             }
@@ -85,33 +83,24 @@ impl Message {
                 .take_while(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
                 .count();
         let end = via.element.start as usize + trimmed;
-        // The end of the bare `rport` name, where its value goes.
-        let rport_text;
-        let mut edits = Edits {
-            at: [(0, &[][..]), (0, &[][..])],
-            n: 0,
-        };
+        let mut rport_text = Vec::with_capacity(6);
+        let mut received_text = Vec::with_capacity(10 + received.len());
+        let mut edits = Edits(SmallVec::new());
         if let Some(port) = rport {
+            // The value goes right after the bare `rport` name.
             let at = bare_param_end(params, b"rport")? + via.params.start as usize;
-            rport_text = {
-                let mut t = Vec::with_capacity(6);
-                t.push(b'=');
-                crate::encode::put_u64(&mut t, u64::from(port));
-                t
-            };
-            edits.at[edits.n] = (at, &rport_text[..]);
-            edits.n += 1;
+            rport_text.push(b'=');
+            crate::encode::put_u64(&mut rport_text, u64::from(port));
+            edits.0.push((at, &rport_text[..]));
         }
-        let mut received_text = String::with_capacity(10 + received.len());
-        received_text.push_str(";received=");
-        received_text.push_str(received);
-        edits.at[edits.n] = (end, received_text.as_bytes());
-        edits.n += 1;
+        received_text.extend_from_slice(b";received=");
+        received_text.extend_from_slice(received.as_bytes());
+        edits.0.push((end, &received_text[..]));
 
-        let added: usize = edits.at[..edits.n].iter().map(|(_, t)| t.len()).sum();
+        let added: usize = edits.0.iter().map(|(_, t)| t.len()).sum();
         let mut out = Vec::with_capacity(buf.len() + added);
         let mut from = 0;
-        for (at, text) in &edits.at[..edits.n] {
+        for (at, text) in &edits.0 {
             out.extend_from_slice(&buf[from..*at]);
             out.extend_from_slice(text);
             from = *at;
