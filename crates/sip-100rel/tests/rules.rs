@@ -137,6 +137,18 @@ fn send_invite(
 
 // ---- UAC (RFC 3262 §4) ------------------------------------------------
 
+/// An INVITE (branch `branch`) with `Require: 100rel`.
+fn invite_requiring_100rel(branch: &str) -> Message {
+    Message::parse(
+        String::from_utf8_lossy(invite(branch, None).as_bytes()).replacen(
+            "Max-Forwards: 70\r\n",
+            "Max-Forwards: 70\r\nRequire: 100rel\r\n",
+            1,
+        ),
+    )
+    .unwrap()
+}
+
 #[test]
 fn rfc3262_4_invite_offers_100rel_and_allow_lists_prack() {
     let mut l = layer();
@@ -148,14 +160,7 @@ fn rfc3262_4_invite_offers_100rel_and_allow_lists_prack() {
     assert_eq!(caps.allow, vec![Method::Prack]);
     assert_eq!(caps.supported, vec!["100rel"]);
     // A caller who requires it is not given a second tag.
-    let req = Message::parse(
-        String::from_utf8_lossy(invite("z9hG4bKb", None).as_bytes()).replacen(
-            "Max-Forwards: 70\r\n",
-            "Max-Forwards: 70\r\nRequire: 100rel\r\n",
-            1,
-        ),
-    )
-    .unwrap();
+    let req = invite_requiring_100rel("z9hG4bKb");
     let (_, out) = send_invite(&mut l, Instant::now(), req, vec![]);
     assert_eq!(out.values(HeaderName::Supported).count(), 0);
 }
@@ -617,14 +622,7 @@ fn rfc6026_2xx_retransmitted_by_the_tu_stays_held_until_the_prack() {
 fn rfc3262_4_an_invite_requiring_100rel_gets_every_provisional_reliably() {
     let mut l = layer();
     let t0 = Instant::now();
-    let inv = Message::parse(
-        String::from_utf8_lossy(invite("z9hG4bKu7", None).as_bytes()).replacen(
-            "Max-Forwards: 70\r\n",
-            "Max-Forwards: 70\r\nRequire: 100rel\r\n",
-            1,
-        ),
-    )
-    .unwrap();
+    let inv = invite_requiring_100rel("z9hG4bKu7");
     let id = receive_invite(&mut l, t0, &inv);
     // Not marked by the TU: reliable all the same.
     let plain = ResponseBuilder::from_request(&inv, 180)
@@ -636,14 +634,7 @@ fn rfc3262_4_an_invite_requiring_100rel_gets_every_provisional_reliably() {
     assert!(sent[0].has(HeaderName::RSeq));
     assert!(sent[0].values(HeaderName::Require).any(|v| v == b"100rel"));
     // A 100 Trying never is (§3).
-    let inv2 = Message::parse(
-        String::from_utf8_lossy(invite("z9hG4bKu8", None).as_bytes()).replacen(
-            "Max-Forwards: 70\r\n",
-            "Max-Forwards: 70\r\nRequire: 100rel\r\n",
-            1,
-        ),
-    )
-    .unwrap();
+    let inv2 = invite_requiring_100rel("z9hG4bKu8");
     let id2 = receive_invite(&mut l, t0, &inv2);
     let _ = drain(&mut l);
     l.send_response(
