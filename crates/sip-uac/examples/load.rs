@@ -5,7 +5,7 @@
 //! Bounded in time and count; it prints rates, failures, setup latency
 //! percentiles and CPU time per transaction or call.
 //!
-//! `cargo run --release -p sip-uac --example load -- [--seconds 5] [--concurrency 200] [--max 1000000] [--sipp | --only-sipp] [--threads N | --split] [--rounds N]`
+//! `cargo run --release -p sip-uac --example load -- [--seconds 5] [--concurrency 200] [--max 1000000] [--sipp | --only-sipp] [--threads N | --split] [--rounds N] [--t1-ms 500]`
 //!
 //! CPU time comes from /proc/self/stat (Linux; clock ticks, 10 ms
 //! resolution). In the loopback phases both services share this process, so
@@ -52,6 +52,10 @@ struct Args {
     /// `--rounds N`: against SIPp, N rounds of our UAC then SIPp's, with
     /// totals at the end (the host's speed drifts less within a round).
     rounds: u64,
+    /// `--t1-ms N`: T1 in milliseconds (500 by default). Timer M, which
+    /// keeps every answered INVITE for 64*T1, shrinks with it: a way to
+    /// see what the calls that sit in Timer M cost the ones in progress.
+    t1_ms: u64,
 }
 
 fn args() -> Args {
@@ -64,6 +68,7 @@ fn args() -> Args {
         threads: 0,
         split: false,
         rounds: 1,
+        t1_ms: 500,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -75,6 +80,7 @@ fn args() -> Args {
             "--sipp" => a.sipp = true,
             "--threads" => a.threads = num().unwrap_or(0).min(64) as usize,
             "--rounds" => a.rounds = num().unwrap_or(1).clamp(1, 20),
+            "--t1-ms" => a.t1_ms = num().unwrap_or(500).clamp(10, 10_000),
             "--split" => {
                 a.split = true;
                 a.threads = 1;
@@ -233,13 +239,18 @@ async fn call(alice: &Service, uri: &str) -> Option<Duration> {
     (bye.code() == 200).then_some(setup)
 }
 
-async fn service(name: &str, h: impl Handler) -> Service {
+async fn service(name: &str, h: impl Handler, t1_ms: u64) -> Service {
+    let timers = sip_transaction::TimerConfig {
+        t1: Duration::from_millis(t1_ms),
+        ..Default::default()
+    };
     let cfg = TransportConfig::default()
         .socket_buffer(BUFFER)
         .udp("127.0.0.1:0".parse().unwrap());
     Service::builder(name)
         .transport(cfg)
         .handler(h)
+        .timers(timers)
         .start()
         .await
         .expect("bind 127.0.0.1")
@@ -276,17 +287,17 @@ async fn run(a: Args) {
             n => format!("{n} worker threads"),
         }
     );
-    let alice = Arc::new(service("alice", Answering).await);
+    let alice = Arc::new(service("alice", Answering, a.t1_ms).await);
     if a.only_sipp {
         sipp(&a, alice.clone()).await;
         alice.stop().await;
         return;
     }
     let (bob, bob_thread) = if a.split {
-        let (bob, t) = callee_thread();
+        let (bob, t) = callee_thread(a.t1_ms);
         (bob, Some(t))
     } else {
-        (service("bob", Answering).await, None)
+        (service("bob", Answering, a.t1_ms).await, None)
     };
     let addr = bob.local_addr(Transport::Udp).expect("udp");
 
@@ -337,7 +348,9 @@ async fn run(a: Args) {
 /// The called service on a thread of its own with a current-thread
 /// runtime; it stops when the sender is used or dropped.
 #[allow(clippy::type_complexity)]
-fn callee_thread() -> (
+fn callee_thread(
+    t1_ms: u64,
+) -> (
     Service,
     (
         tokio::sync::oneshot::Sender<()>,
@@ -352,7 +365,7 @@ fn callee_thread() -> (
             .build()
             .expect("tokio runtime");
         rt.block_on(async move {
-            let bob = service("bob", Answering).await;
+            let bob = service("bob", Answering, t1_ms).await;
             let _ = tx.send(bob.clone());
             let _ = stop_rx.await;
             bob.stop().await;
