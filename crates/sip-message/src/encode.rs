@@ -20,16 +20,26 @@ pub fn put_u64(out: &mut Vec<u8>, mut n: u64) {
 /// Appends `n` in lower-case hexadecimal, at least `min_digits` digits
 /// (zero-padded; up to 16): tags, Call-IDs, branches.
 pub fn put_hex(out: &mut String, n: u64, min_digits: usize) {
+    let digits = hex16(n);
+    // Significant digits, at least `min_digits` (1 to 16).
+    let len = (16 - n.leading_zeros() as usize / 4).max(min_digits.clamp(1, 16));
+    // The digits are ASCII, so this never fails; one check of at most 16
+    // bytes costs less than pushing them as chars one by one.
+    out.push_str(std::str::from_utf8(&digits[16 - len..]).unwrap_or("0"));
+}
+
+/// The 16 lower-case hexadecimal digits of `n`, most significant first,
+/// without a loop over digits or a division.
+#[inline]
+fn hex16(n: u64) -> [u8; 16] {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut buf = [0u8; 16];
-    let mut i = buf.len();
-    let mut n = n;
-    while n != 0 || buf.len() - i < min_digits.clamp(1, 16) {
-        i -= 1;
-        buf[i] = DIGITS[(n & 15) as usize];
-        n >>= 4;
+    let bytes = n.to_be_bytes();
+    let mut out = [0u8; 16];
+    for (pair, b) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = DIGITS[usize::from(b >> 4)];
+        pair[1] = DIGITS[usize::from(b & 15)];
     }
-    out.extend(buf[i..].iter().map(|d| char::from(*d)));
+    out
 }
 
 /// Appends the decimal form of an octet (IPv4 dotted quads), digit by
@@ -66,13 +76,27 @@ mod tests {
             assert_eq!(v, n.to_string().as_bytes());
             assert_eq!(super::decimal_len(n), v.len());
         }
-        for n in [0u64, 9, 10, 255, 0xdead_beef, u64::MAX] {
+        for n in [
+            0u64,
+            9,
+            10,
+            15,
+            16,
+            255,
+            256,
+            0xdead_beef,
+            1 << 63,
+            u64::MAX,
+        ] {
             let mut s = String::new();
             super::put_hex(&mut s, n, 1);
             assert_eq!(s, format!("{n:x}"));
-            let mut s = String::new();
-            super::put_hex(&mut s, n, 16);
-            assert_eq!(s, format!("{n:016x}"));
+            for min in [0, 1, 5, 8, 16, 40] {
+                let mut s = String::from("x");
+                super::put_hex(&mut s, n, min);
+                let w = min.clamp(1, 16);
+                assert_eq!(s, format!("x{n:0w$x}"), "{n} with at least {min} digits");
+            }
         }
         for n in 0..=u8::MAX {
             let mut v = Vec::new();
