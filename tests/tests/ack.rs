@@ -181,7 +181,7 @@ async fn rfc3261_13_2_2_4_a_2xx_from_another_fork_is_acked_and_its_dialog_ended_
     assert!(header(&bye, "To").contains("tag=callee2"), "{bye}");
     // The caller's own dialog is untouched.
     let d = reply.dialog().unwrap();
-    assert_eq!(&*d.remote_tag, "callee1");
+    assert_eq!(d.remote_tag(), "callee1");
     assert_eq!(alice.dialog_count(), 1);
     alice.stop().await;
 }

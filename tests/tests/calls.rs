@@ -466,9 +466,9 @@ async fn a_ringing_invite_is_answered_later_with_the_same_to_tag() {
         let d = r.dialog().cloned().unwrap();
         eventually("callee dialog confirmed", || {
             bob.dialog(&sip_uac::DialogId::new(
-                &d.call_id,
-                &d.remote_tag,
-                &d.local_tag,
+                d.call_id(),
+                d.remote_tag(),
+                d.local_tag(),
             ))
             .is_some_and(|i| i.state == sip_uac::DialogState::Confirmed)
         })

@@ -144,7 +144,7 @@ async fn reliable_180_and_183_are_pracked_with_the_answer_then_200_ack_bye() {
 
         // The callee's dialog knows it too (reported by its plugin).
         let theirs =
-            sip_dialog::DialogId::new(&dialog.call_id, &dialog.remote_tag, &dialog.local_tag);
+            sip_dialog::DialogId::new(dialog.call_id(), dialog.remote_tag(), dialog.local_tag());
         let mut known = None;
         for _ in 0..200 {
             known = bob.dialog(&theirs).filter(|i| i.remote_sdp.is_some());

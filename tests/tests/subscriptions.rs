@@ -355,7 +355,7 @@ async fn notify_before_the_2xx_makes_the_subscription() {
     notifier.await.unwrap();
     assert_eq!(r.code(), 200);
     let sid = r.subscription().cloned().unwrap();
-    assert_eq!(&*sid.dialog.remote_tag, "peer1");
+    assert_eq!(sid.dialog.remote_tag(), "peer1");
     // Active already: the NOTIFY came first.
     assert_eq!(alice.subscription(&sid), Some(SubscriptionStatus::Active));
     assert_eq!(watcher.0.lock().unwrap().len(), 1);

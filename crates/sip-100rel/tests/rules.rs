@@ -198,7 +198,7 @@ fn rfc3262_4_reliable_provisional_is_pracked_in_its_early_dialog() {
     let used: Vec<LocalSeqUsed> = reports(&outs, Some(id));
     assert_eq!(used.len(), 1);
     assert_eq!(used[0].seq, 11);
-    assert_eq!(&*used[0].dialog.remote_tag, "b1");
+    assert_eq!(used[0].dialog.remote_tag(), "b1");
 }
 
 #[test]

@@ -154,9 +154,6 @@ impl Dialog {
     /// target its Contact (an early dialog without one keeps the
     /// Request-URI; a 2xx without one is an error).
     pub fn uac(request: &Message, response: &Message) -> Result<Dialog, DialogError> {
-        let code = response
-            .status()
-            .ok_or(DialogError::MissingHeader("status"))?;
         let call_id = request
             .call_id()
             .ok_or(DialogError::MissingHeader("Call-ID"))?;
@@ -166,6 +163,23 @@ impl Dialog {
         let remote_tag = response
             .to_tag()
             .ok_or(DialogError::MissingHeader("To tag"))?;
+        Dialog::uac_with_id(
+            request,
+            response,
+            DialogId::new(call_id, local_tag, remote_tag),
+        )
+    }
+
+    /// [`Dialog::uac`] with its id already made from the request's Call-ID
+    /// and From tag and the response's To tag.
+    pub(crate) fn uac_with_id(
+        request: &Message,
+        response: &Message,
+        id: DialogId,
+    ) -> Result<Dialog, DialogError> {
+        let code = response
+            .status()
+            .ok_or(DialogError::MissingHeader("status"))?;
         let (seq, _) = request.cseq().ok_or(DialogError::MissingHeader("CSeq"))?;
         let request_uri = request
             .request_uri_str()
@@ -206,7 +220,7 @@ impl Dialog {
                 .and_then(|c| c.addr().map(text)),
         };
         Ok(Dialog {
-            id: DialogId::new(call_id, local_tag, remote_tag),
+            id,
             role: Role::Uac,
             state: if code >= 200 {
                 DialogState::Confirmed
@@ -403,7 +417,7 @@ impl Dialog {
             .raw_header("Max-Forwards", "70")
             .raw_header("From", &self.local)
             .raw_header("To", &self.remote)
-            .raw_header("Call-ID", &self.id.call_id)
+            .raw_header("Call-ID", self.id.call_id())
             .header(&sip_message::headers::CSeq::new(seq, method.clone()));
         for r in routes {
             b = b.raw_header("Route", r);

@@ -318,8 +318,8 @@ impl Dialogs {
             .values()
             .filter(|d| {
                 d.state() == DialogState::Early
-                    && &*d.id().call_id == call_id
-                    && &*d.id().local_tag == local_tag
+                    && d.id().call_id() == call_id
+                    && d.id().local_tag() == local_tag
             })
             .map(|d| d.id().clone())
             .collect();
@@ -374,7 +374,7 @@ impl Dialogs {
             }
             Some(_) => Ok(DialogUpdate::Known(id)),
             None => {
-                let d = Dialog::uac(request, response)?;
+                let d = Dialog::uac_with_id(request, response, id.clone())?;
                 let confirmed = d.state() == DialogState::Confirmed;
                 self.event(DialogEvent::Start {
                     id: id.clone(),

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use sip_message::uri::{escape, unescape_str, UriPart};
 
@@ -18,24 +19,85 @@ use sip_message::uri::{escape, unescape_str, UriPart};
 /// let handle = id.to_string();
 /// assert_eq!(handle.parse::<DialogId>().unwrap(), id);
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct DialogId {
-    /// Call-ID.
-    pub call_id: std::sync::Arc<str>,
-    /// This side's tag.
-    pub local_tag: std::sync::Arc<str>,
-    /// The peer's tag.
-    pub remote_tag: std::sync::Arc<str>,
+    /// Call-ID, local tag and remote tag one after the other, in one
+    /// shared allocation (a dialog id is made for every dialog-creating
+    /// response and cloned into several tables).
+    text: Arc<str>,
+    /// Where the local tag starts in `text`.
+    local_at: u32,
+    /// Where the remote tag starts in `text`.
+    remote_at: u32,
 }
 
 impl DialogId {
     /// A dialog id.
     pub fn new(call_id: &str, local_tag: &str, remote_tag: &str) -> DialogId {
+        let (a, b) = (call_id.len(), call_id.len() + local_tag.len());
+        let total = b + remote_tag.len();
+        // Joined on the stack when it fits (it nearly always does: a
+        // Call-ID and two tags), so the only allocation is the shared one.
+        let mut buf = [0u8; 192];
+        let text: Arc<str> = match buf.get_mut(..total) {
+            Some(joined) => {
+                joined[..a].copy_from_slice(call_id.as_bytes());
+                joined[a..b].copy_from_slice(local_tag.as_bytes());
+                joined[b..].copy_from_slice(remote_tag.as_bytes());
+                // Three `&str` joined are UTF-8; this cannot fail.
+                Arc::from(std::str::from_utf8(joined).unwrap_or_default())
+            }
+            None => Arc::from([call_id, local_tag, remote_tag].concat()),
+        };
         DialogId {
-            call_id: call_id.into(),
-            local_tag: local_tag.into(),
-            remote_tag: remote_tag.into(),
+            text,
+            local_at: a as u32,
+            remote_at: b as u32,
         }
+    }
+
+    /// Call-ID.
+    pub fn call_id(&self) -> &str {
+        self.text.get(..self.local_at as usize).unwrap_or_default()
+    }
+
+    /// This side's tag.
+    pub fn local_tag(&self) -> &str {
+        self.text
+            .get(self.local_at as usize..self.remote_at as usize)
+            .unwrap_or_default()
+    }
+
+    /// The peer's tag.
+    pub fn remote_tag(&self) -> &str {
+        self.text.get(self.remote_at as usize..).unwrap_or_default()
+    }
+
+    fn parts(&self) -> (&str, &str, &str) {
+        (self.call_id(), self.local_tag(), self.remote_tag())
+    }
+}
+
+impl fmt::Debug for DialogId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DialogId")
+            .field("call_id", &self.call_id())
+            .field("local_tag", &self.local_tag())
+            .field("remote_tag", &self.remote_tag())
+            .finish()
+    }
+}
+
+/// Ordered by Call-ID, then local tag, then remote tag.
+impl Ord for DialogId {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.parts().cmp(&other.parts())
+    }
+}
+
+impl PartialOrd for DialogId {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
     }
 }
 
@@ -45,9 +107,9 @@ impl fmt::Display for DialogId {
         write!(
             f,
             "dlg/{}/{}/{}",
-            escape(&self.call_id, UriPart::Param).replace('/', "%2F"),
-            escape(&self.local_tag, UriPart::Param).replace('/', "%2F"),
-            escape(&self.remote_tag, UriPart::Param).replace('/', "%2F")
+            escape(self.call_id(), UriPart::Param).replace('/', "%2F"),
+            escape(self.local_tag(), UriPart::Param).replace('/', "%2F"),
+            escape(self.remote_tag(), UriPart::Param).replace('/', "%2F")
         )
     }
 }
@@ -74,5 +136,65 @@ impl FromStr for DialogId {
             &unescape_str(l),
             &unescape_str(r),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DialogId;
+    use std::collections::HashSet;
+
+    #[test]
+    fn parts_come_back_as_given_and_splits_are_told_apart() {
+        let id = DialogId::new("a84b4c76e66710@pc33", "1928301774", "a6c85cf");
+        assert_eq!(id.call_id(), "a84b4c76e66710@pc33");
+        assert_eq!(id.local_tag(), "1928301774");
+        assert_eq!(id.remote_tag(), "a6c85cf");
+        // The same characters split differently are other dialogs (§12:
+        // the id is the triple, not its concatenation).
+        let ids: HashSet<DialogId> = [
+            DialogId::new("ab", "c", "d"),
+            DialogId::new("a", "bc", "d"),
+            DialogId::new("a", "b", "cd"),
+            DialogId::new("abc", "", "d"),
+            DialogId::new("ab", "c", "d"),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(ids.len(), 4);
+        // An empty remote tag (a UAS dialog with an RFC 2543 peer).
+        let bare = DialogId::new("c1", "t1", "");
+        assert_eq!((bare.local_tag(), bare.remote_tag()), ("t1", ""));
+    }
+
+    #[test]
+    fn long_and_non_ascii_parts_and_tuple_order() {
+        let long = "x".repeat(500);
+        let id = DialogId::new(&long, "é", "ü");
+        assert_eq!(
+            (id.call_id(), id.local_tag(), id.remote_tag()),
+            (&*long, "é", "ü")
+        );
+        assert_eq!(id.to_string().parse::<DialogId>().unwrap(), id);
+        let mut v = vec![
+            DialogId::new("b", "a", "a"),
+            DialogId::new("a", "b", "a"),
+            DialogId::new("a", "a", "b"),
+            DialogId::new("a", "ab", ""),
+        ];
+        v.sort();
+        let parts: Vec<_> = v
+            .iter()
+            .map(|d| (d.call_id(), d.local_tag(), d.remote_tag()))
+            .collect();
+        assert_eq!(
+            parts,
+            [
+                ("a", "a", "b"),
+                ("a", "ab", ""),
+                ("a", "b", "a"),
+                ("b", "a", "a")
+            ]
+        );
     }
 }

@@ -253,8 +253,8 @@ impl Subscriptions {
             // NOTIFY before the 2xx, or from a new fork: our SUBSCRIBE had
             // the same Call-ID, From tag, event and id.
             let ours = expected.iter().any(|e| {
-                e.dialog.call_id == dialog.call_id
-                    && e.dialog.local_tag == dialog.local_tag
+                e.dialog.call_id() == dialog.call_id()
+                    && e.dialog.local_tag() == dialog.local_tag()
                     && e.event == id.event
                     && e.id == id.id
             });

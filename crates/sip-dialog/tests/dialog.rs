@@ -746,7 +746,7 @@ fn rfc3261_12_1_1_uas_dialog_state_from_plain_and_awkward_headers() {
         assert_eq!(d.remote_target(), target, "{to}");
         assert_eq!(d.local().unwrap().tag(), Some("ours1"), "{to}");
         assert_eq!(d.remote().unwrap().tag(), Some("9fxced76sl"), "{to}");
-        assert_eq!(d.id().local_tag.as_ref(), "ours1");
+        assert_eq!(d.id().local_tag(), "ours1");
         let bye = d
             .request(Method::Bye, None, "z9hG4bKb1", Transport::Udp)
             .unwrap()

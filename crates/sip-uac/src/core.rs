@@ -374,7 +374,7 @@ impl Core {
         let Some(a) = self.accepted.lock().ok().and_then(|a| a.get(&tx).cloned()) else {
             return;
         };
-        if response.to_tag() != Some(&*a.dialog.remote_tag) {
+        if response.to_tag() != Some(a.dialog.remote_tag()) {
             self.end_losing_fork(transport, tsx, tx, &a, response).await;
             return;
         }
@@ -648,7 +648,7 @@ pub(crate) async fn serve(
                             retransmit_2xx(&core, &tsx, &transport, m).await;
                         }
                         SessionOutput::SendBye(bye) => {
-                            if let Some(id) = Dialogs::id_of_request(&bye).map(|d| DialogId::new(&d.call_id, &d.remote_tag, &d.local_tag)) {
+                            if let Some(id) = Dialogs::id_of_request(&bye).map(|d| DialogId::new(d.call_id(), d.remote_tag(), d.local_tag())) {
                                 // Off this task: the target may need a name lookup.
                                 let (core, tsx, transport) = (core.clone(), tsx.clone(), transport.clone());
                                 tokio::spawn(async move {
