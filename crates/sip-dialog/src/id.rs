@@ -176,7 +176,7 @@ mod tests {
             (&*long, "é", "ü")
         );
         assert_eq!(id.to_string().parse::<DialogId>().unwrap(), id);
-        let mut v = vec![
+        let mut v = [
             DialogId::new("b", "a", "a"),
             DialogId::new("a", "b", "a"),
             DialogId::new("a", "a", "b"),
