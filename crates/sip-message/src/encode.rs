@@ -31,7 +31,7 @@ pub fn put_hex(out: &mut String, n: u64, min_digits: usize) {
 /// The 16 lower-case hexadecimal digits of `n`, most significant first,
 /// without a loop over digits or a division.
 #[inline]
-fn hex16(n: u64) -> [u8; 16] {
+pub fn hex16(n: u64) -> [u8; 16] {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let bytes = n.to_be_bytes();
     let mut out = [0u8; 16];

@@ -44,12 +44,16 @@ impl RandomSource for Xorshift {
 pub fn branch(rng: &mut dyn RandomSource) -> String {
     let a = rng.next_u64();
     let b = rng.next_u64() as u32;
-    let cookie = sip_message::headers::MAGIC_COOKIE;
-    let mut s = String::with_capacity(cookie.len() + 24);
-    s.push_str(cookie);
-    sip_message::encode::put_hex(&mut s, a, 16);
-    sip_message::encode::put_hex(&mut s, u64::from(b), 8);
-    s
+    // Written into a fixed array, then made text once: 31 bytes.
+    let cookie = sip_message::headers::MAGIC_COOKIE.as_bytes();
+    let mut out = [0u8; 31];
+    out[..7].copy_from_slice(cookie);
+    out[7..23].copy_from_slice(&sip_message::encode::hex16(a));
+    out[23..].copy_from_slice(&sip_message::encode::hex16(u64::from(b))[8..]);
+    // ASCII throughout; the fallback cannot happen.
+    std::str::from_utf8(&out)
+        .unwrap_or(sip_message::headers::MAGIC_COOKIE)
+        .to_owned()
 }
 
 #[cfg(test)]

@@ -31,7 +31,7 @@ impl Host {
             return None;
         }
         if s.iter().all(|b| b.is_ascii_digit() || *b == b'.') {
-            if let Some(a) = std::str::from_utf8(s).ok().and_then(|t| t.parse().ok()) {
+            if let Some(a) = parse_v4(s) {
                 return Some(Host::Ipv4(a));
             }
         }
@@ -64,6 +64,34 @@ impl Host {
             Host::Domain(_) => None,
         }
     }
+}
+
+/// Parses a dotted-quad IPv4 address straight from the bytes, accepting
+/// exactly what [`Ipv4Addr`]'s `FromStr` accepts (four decimal octets of
+/// at most 255, no leading zero in an octet of two or more digits) without
+/// the text conversion and the general parser: it runs for the Via of
+/// every message.
+fn parse_v4(s: &[u8]) -> Option<Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let mut parts = s.split(|b| *b == b'.');
+    for o in &mut octets {
+        let p = parts.next()?;
+        if p.is_empty() || p.len() > 3 || (p.len() > 1 && p[0] == b'0') {
+            return None;
+        }
+        let mut v: u16 = 0;
+        for d in p {
+            if !d.is_ascii_digit() {
+                return None;
+            }
+            v = v * 10 + u16::from(d - b'0');
+        }
+        *o = u8::try_from(v).ok()?;
+    }
+    if parts.next().is_some() {
+        return None;
+    }
+    Some(Ipv4Addr::from(octets))
 }
 
 /// Parses an IPv6 address, tolerating the three-colon form that RFC 3261's
