@@ -326,8 +326,6 @@ impl Core {
         };
         let kind = target.transport;
         let branch = self.branch();
-        // For the BYE a losing fork's 2xx would get.
-        let bye_branch = self.branch();
         let ack = {
             // Lock order: sessions, then dialogs (see `Core`).
             let (Ok(mut s), Ok(mut d)) = (core.sessions.lock(), core.dialogs.lock()) else {
@@ -336,7 +334,10 @@ impl Core {
             let Some(dlg) = d.get_mut(id) else {
                 return false;
             };
-            if s.uac_2xx(dlg, invite, None, &branch, &bye_branch, kind, body)
+            // No winner: this 2xx is the caller's own, so no BYE is built
+            // and it needs no branch (a losing fork's 2xx is handled in
+            // `on_retransmitted_2xx`).
+            if s.uac_2xx(dlg, invite, None, &branch, "", kind, body)
                 .is_err()
             {
                 return false;

@@ -473,10 +473,9 @@ impl Service {
         let target: Uri = text
             .parse()
             .map_err(|_| Error::InvalidUri(uri.to_owned()))?;
-        let sip = target
-            .as_sip()
-            .ok_or_else(|| Error::InvalidUri(uri.to_owned()))?
-            .clone();
+        let Uri::Sip(sip) = target else {
+            return Err(Error::InvalidUri(uri.to_owned()));
+        };
         let method = match method {
             Some(m) => m,
             None => sip
@@ -490,12 +489,13 @@ impl Service {
         // The Request-URI loses the method parameter and the headers
         // (§19.1.5); a URI with neither is used as it is.
         let ruri = if sip.method_param().is_none() && sip.headers().next().is_none() {
-            sip.clone()
+            Uri::Sip(sip.clone())
         } else {
             sip.to_builder()
                 .remove_param("method")
                 .clear_headers()
                 .build()
+                .map(Uri::Sip)
                 .map_err(|_| Error::InvalidUri(uri.to_owned()))?
         };
         let branch = self.branch();
@@ -538,7 +538,7 @@ impl Service {
         let cseq = opts
             .cseq
             .unwrap_or_else(|| self.inner.cseq.fetch_add(1, Ordering::Relaxed));
-        let mut b = sip_message::RequestBuilder::new(method.clone(), &Uri::Sip(ruri.clone()))
+        let mut b = sip_message::RequestBuilder::new(method.clone(), &ruri)
             .raw_header(
                 "Via",
                 &["SIP/2.0/UDP placeholder.invalid;branch=", &branch, ";rport"].concat(),
@@ -612,7 +612,7 @@ impl Service {
                 .unwrap_or_default()
                 .parse()
                 .map_err(|_| Error::InvalidOption("route"))?,
-            None => Uri::Sip(ruri),
+            None => ruri,
         };
         let targets =
             sip_transport::target::resolve(&next_hop, self.inner.transport.resolver()).await?;
@@ -700,13 +700,11 @@ impl Service {
 
     /// An INVITE always carries a Contact (NkSIP): the service's unless the
     /// options give one.
-    fn with_contact(&self, opts: RequestOptions) -> RequestOptions {
+    fn with_contact(&self, mut opts: RequestOptions) -> RequestOptions {
         if opts.contact.is_none() {
-            let c = self.inner.core.contact.clone();
-            opts.contact(&c)
-        } else {
-            opts
+            opts.contact = Some(self.inner.core.contact.clone());
         }
+        opts
     }
 
     /// After an INVITE's final reply: for a 2xx, the dialog (§13.2.2.4), the
