@@ -326,7 +326,9 @@ impl Dialog {
             let mut rs = record_route(response)?;
             rs.reverse();
             (self.route_set, self.strict) = routes_text(&rs);
-            (self.remote_target, self.remote_target_uri) = target(&contact_uri(response)?);
+            // The same Contact reading as `uac` (plain name-addr cut out as
+            // written, anything else through the typed header).
+            (self.remote_target, self.remote_target_uri) = contact_target(response)?;
         }
         self.state = DialogState::Confirmed;
         Ok(())

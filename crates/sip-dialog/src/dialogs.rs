@@ -357,14 +357,17 @@ impl Dialogs {
         let id = DialogId::new(call_id, local, remote);
         match self.map.get_mut(&id) {
             Some(d) if code >= 200 && d.state() == DialogState::Early => {
-                let before = d.remote_target().to_owned();
+                // The target before, kept only when events are reported.
+                let before = (!self.no_events).then(|| d.remote_target().to_owned());
                 d.confirm(response)?;
-                let after = d.remote_target().to_owned();
+                let changed = before
+                    .filter(|b| b != d.remote_target())
+                    .map(|_| d.remote_target().to_owned());
                 if let Some(e) = self.extra.get_mut(&id) {
                     e.early_deadline = None;
                 }
                 self.event(DialogEvent::Confirmed { id: id.clone() });
-                if before != after {
+                if let Some(after) = changed {
                     self.event(DialogEvent::TargetUpdate {
                         id: id.clone(),
                         target: after,
