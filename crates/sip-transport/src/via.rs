@@ -124,34 +124,166 @@ fn sent_by_range(msg: &Message) -> Option<(usize, usize)> {
     Some((start, end))
 }
 
-/// The wire bytes of an outgoing request with its top Via transport and
-/// sent-by set to the listener it leaves from (§18.1.1), as
-/// [`stamp_sent_by`] does, but spliced into the bytes as they are: no
-/// decode, re-encode or re-parse. The message itself is not needed after
-/// the send (the transaction keeps its own copy, and a retransmission is
-/// stamped again the same way), so only bytes are made. `None` when the
-/// Via cannot be located that way; the caller then uses [`stamp_sent_by`].
-pub(crate) fn sent_by_bytes(msg: &Message, kind: Kind, local: SocketAddr) -> Option<Bytes> {
-    let top = msg.top_via()?;
+/// The text that replaces the top Via's `transport SWS sent-by`:
+/// `TRANSPORT host:port`, on the stack (at most `TLS-SCTP [v6]:65535`).
+#[derive(Clone, Copy)]
+pub(crate) struct SentByText {
+    buf: [u8; 64],
+    len: usize,
+}
+
+impl SentByText {
+    /// The text for a request leaving over `kind` from `local` (§18.1.1).
+    fn new(kind: Kind, local: SocketAddr) -> SentByText {
+        let mut t = SentByText {
+            buf: [0; 64],
+            len: 0,
+        };
+        t.push(kind.as_str().as_bytes());
+        t.push_byte(b' ');
+        t.push_host_port(local);
+        t
+    }
+
+    fn push(&mut self, b: &[u8]) {
+        // Bounded by construction (8 + 1 + 47 + 1 + 5 < 64); never panics.
+        if let Some(dst) = self.buf.get_mut(self.len..self.len + b.len()) {
+            dst.copy_from_slice(b);
+            self.len += b.len();
+        }
+    }
+
+    fn push_byte(&mut self, b: u8) {
+        if let Some(dst) = self.buf.get_mut(self.len) {
+            *dst = b;
+            self.len += 1;
+        }
+    }
+
+    /// Decimal, no leading zeros.
+    fn push_u16(&mut self, n: u16) {
+        let d = [
+            b'0' + (n / 10000) as u8,
+            b'0' + (n / 1000 % 10) as u8,
+            b'0' + (n / 100 % 10) as u8,
+            b'0' + (n / 10 % 10) as u8,
+            b'0' + (n % 10) as u8,
+        ];
+        let skip = match n {
+            10000.. => 0,
+            1000.. => 1,
+            100.. => 2,
+            10.. => 3,
+            _ => 4,
+        };
+        self.push(&d[skip..]);
+    }
+
+    /// `host:port` (IPv6 in brackets, RFC 3261 §25.1), as
+    /// [`Host::encode`] writes the host: IPv4 digit by digit, without `fmt`.
+    fn push_host_port(&mut self, a: SocketAddr) {
+        match Host::from(a.ip()) {
+            Host::Ipv4(v4) => {
+                let [a, b, c, d] = v4.octets();
+                self.push_u16(u16::from(a));
+                self.push_byte(b'.');
+                self.push_u16(u16::from(b));
+                self.push_byte(b'.');
+                self.push_u16(u16::from(c));
+                self.push_byte(b'.');
+                self.push_u16(u16::from(d));
+            }
+            other => {
+                use std::fmt::Write as _;
+                let _ = write!(self, "{other}");
+            }
+        }
+        self.push_byte(b':');
+        self.push_u16(a.port());
+    }
+
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+impl std::fmt::Write for SentByText {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        if self.len + s.len() > self.buf.len() {
+            return Err(std::fmt::Error);
+        }
+        self.push(s.as_bytes());
+        Ok(())
+    }
+}
+
+/// An outgoing request's bytes with its top Via transport and sent-by set
+/// to the listener it leaves from (§18.1.1), as three pieces: the bytes
+/// before, the new `transport sent-by`, the bytes after.
+pub(crate) struct Spliced<'a> {
+    pub(crate) head: &'a [u8],
+    pub(crate) sent_by: SentByText,
+    pub(crate) tail: &'a [u8],
+}
+
+impl Spliced<'_> {
+    pub(crate) fn len(&self) -> usize {
+        self.head.len() + self.sent_by.as_bytes().len() + self.tail.len()
+    }
+
+    /// The pieces joined: one allocation of exactly the length, which
+    /// `Bytes` takes over as it is (a `Vec` with spare capacity would cost
+    /// it a second, shared-state allocation).
+    pub(crate) fn to_bytes(&self) -> Bytes {
+        let mut out = Vec::with_capacity(self.len());
+        out.extend_from_slice(self.head);
+        out.extend_from_slice(self.sent_by.as_bytes());
+        out.extend_from_slice(self.tail);
+        Bytes::from(out)
+    }
+}
+
+/// How an outgoing request's top Via gets the listener's transport and
+/// sent-by (§18.1.1) without decode, re-encode or re-parse: `Ok(None)`
+/// when it already has them (the bytes go out as they are), else the
+/// pieces to send. `Err(())` when the Via cannot be located that way; the
+/// caller then uses [`stamp_sent_by`]. The message itself is not needed
+/// after the send (the transaction keeps its own copy, and a
+/// retransmission is stamped again the same way), so only bytes are made.
+pub(crate) fn sent_by_splice(
+    msg: &Message,
+    kind: Kind,
+    local: SocketAddr,
+) -> Result<Option<Spliced<'_>>, ()> {
+    let top = msg.top_via().ok_or(())?;
     if top.transport() == kind
         && top.port() == Some(local.port())
         && top.sent_by_host() == Some(Host::from(local.ip()))
     {
-        return Some(msg.as_bytes().clone());
+        return Ok(None);
     }
-    let (start, end) = sent_by_range(msg)?;
+    let (start, end) = sent_by_range(msg).ok_or(())?;
     let buf = msg.as_bytes();
-    let mut out = Vec::with_capacity(buf.len() + 48);
-    out.extend_from_slice(&buf[..start]);
-    out.extend_from_slice(kind.as_str().as_bytes());
-    out.push(b' ');
-    push_host_port(&mut out, local);
-    out.extend_from_slice(&buf[end..]);
-    Some(out.into())
+    Ok(Some(Spliced {
+        head: &buf[..start],
+        sent_by: SentByText::new(kind, local),
+        tail: &buf[end..],
+    }))
 }
 
-/// `host:port` of a socket address (IPv6 in brackets, RFC 3261 §25.1),
-/// without `fmt`: it goes into every request sent.
+/// The wire bytes of [`sent_by_splice`], joined. `None` when the Via
+/// cannot be located that way; the caller then uses [`stamp_sent_by`].
+#[cfg(test)]
+pub(crate) fn sent_by_bytes(msg: &Message, kind: Kind, local: SocketAddr) -> Option<Bytes> {
+    match sent_by_splice(msg, kind, local) {
+        Ok(None) => Some(msg.as_bytes().clone()),
+        Ok(Some(s)) => Some(s.to_bytes()),
+        Err(()) => None,
+    }
+}
+
+#[cfg(test)]
+/// `host:port` of a socket address (IPv6 in brackets, RFC 3261 §25.1).
 fn push_host_port(out: &mut Vec<u8>, a: SocketAddr) {
     Host::from(a.ip()).encode(out);
     out.push(b':');
@@ -259,6 +391,12 @@ mod host_port_tests {
             "127.0.0.1:5060",
             "255.255.255.255:65535",
             "10.0.100.9:9",
+            "1.22.3.44:10",
+            "100.2.30.4:99",
+            "9.9.9.9:100",
+            "9.9.9.9:1000",
+            "9.9.9.9:9999",
+            "9.9.9.9:10000",
             "[::1]:5060",
             "[2001:db8::7]:65000",
         ] {
@@ -266,6 +404,10 @@ mod host_port_tests {
             let mut out = Vec::new();
             push_host_port(&mut out, addr);
             assert_eq!(String::from_utf8(out).unwrap(), addr.to_string());
+            for kind in [super::Kind::Udp, super::Kind::TlsSctp] {
+                let t = super::SentByText::new(kind, addr);
+                assert_eq!(t.as_bytes(), format!("{} {addr}", kind.as_str()).as_bytes());
+            }
             assert_eq!(super::ip_text(addr.ip()), addr.ip().to_string());
         }
     }
