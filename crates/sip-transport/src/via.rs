@@ -135,14 +135,18 @@ pub(crate) struct SentByText {
 impl SentByText {
     /// The text for a request leaving over `kind` from `local` (§18.1.1).
     fn new(kind: Kind, local: SocketAddr) -> SentByText {
-        let mut t = SentByText {
-            buf: [0; 64],
-            len: 0,
-        };
+        let mut t = SentByText::empty();
         t.push(kind.as_str().as_bytes());
         t.push_byte(b' ');
         t.push_host_port(local);
         t
+    }
+
+    fn empty() -> SentByText {
+        SentByText {
+            buf: [0; 64],
+            len: 0,
+        }
     }
 
     fn push(&mut self, b: &[u8]) {
@@ -183,16 +187,7 @@ impl SentByText {
     /// [`Host::encode`] writes the host: IPv4 digit by digit, without `fmt`.
     fn push_host_port(&mut self, a: SocketAddr) {
         match Host::from(a.ip()) {
-            Host::Ipv4(v4) => {
-                let [a, b, c, d] = v4.octets();
-                self.push_u16(u16::from(a));
-                self.push_byte(b'.');
-                self.push_u16(u16::from(b));
-                self.push_byte(b'.');
-                self.push_u16(u16::from(c));
-                self.push_byte(b'.');
-                self.push_u16(u16::from(d));
-            }
+            Host::Ipv4(v4) => self.push_ipv4(v4),
             other => {
                 use std::fmt::Write as _;
                 let _ = write!(self, "{other}");
@@ -202,9 +197,44 @@ impl SentByText {
         self.push_u16(a.port());
     }
 
+    /// Dotted decimal, as [`Host::encode`] writes it.
+    fn push_ipv4(&mut self, v4: std::net::Ipv4Addr) {
+        // Written into a local array, then copied once: fewer bounds checks.
+        let mut out = [0u8; 15];
+        let mut n = 0;
+        for (i, o) in v4.octets().into_iter().enumerate() {
+            if i > 0 {
+                out[n] = b'.';
+                n += 1;
+            }
+            if o >= 100 {
+                out[n] = b'0' + o / 100;
+                n += 1;
+            }
+            if o >= 10 {
+                out[n] = b'0' + o / 10 % 10;
+                n += 1;
+            }
+            out[n] = b'0' + o % 10;
+            n += 1;
+        }
+        self.push(&out[..n]);
+    }
+
     pub(crate) fn as_bytes(&self) -> &[u8] {
         &self.buf[..self.len]
     }
+}
+
+/// True if `text` is `ip` as we write it in a sent-by (dotted decimal):
+/// then it is that address, with no parsing.
+fn is_ipv4_text(ip: IpAddr, text: &str) -> bool {
+    let IpAddr::V4(v4) = ip else {
+        return false;
+    };
+    let mut t = SentByText::empty();
+    t.push_ipv4(v4);
+    t.as_bytes() == text.as_bytes()
 }
 
 impl std::fmt::Write for SentByText {
@@ -366,10 +396,19 @@ pub fn response_is_ours(resp: &Message, ours: &[SocketAddr]) -> bool {
     let Some(top) = resp.top_via() else {
         return false;
     };
+    let port = top.port().unwrap_or(top.transport().default_port());
+    // The sent-by as we wrote it (§18.1.1: one of our listeners, IPv4):
+    // ours without parsing the address. Anything else is decided below.
+    let text = top.host();
+    if ours
+        .iter()
+        .any(|a| a.port() == port && is_ipv4_text(a.ip(), text))
+    {
+        return true;
+    }
     let Some(host) = top.sent_by_host() else {
         return false;
     };
-    let port = top.port().unwrap_or(top.transport().default_port());
     ours.iter().any(|a| {
         a.port() == port
             && match host.ip() {
@@ -510,6 +549,43 @@ mod tests {
             &resp("SIP/2.0/UDP 192.0.2.1:5062;branch=z9hG4bK1"),
             &ours
         ));
+        // The text fast path and the parsed address agree.
+        let ours: [SocketAddr; 3] = [
+            "127.0.0.1:5062".parse().unwrap(),
+            "0.0.0.0:5070".parse().unwrap(),
+            "[::1]:5080".parse().unwrap(),
+        ];
+        for (via, want) in [
+            ("SIP/2.0/UDP 127.0.0.1:5062", true),
+            ("SIP/2.0/UDP 127.0.0.10:5062", false),
+            ("SIP/2.0/UDP 127.0.0.1:5070", true),
+            ("SIP/2.0/UDP 192.0.2.9:5070", true),
+            ("SIP/2.0/UDP 0.0.0.0:5062", false),
+            ("SIP/2.0/UDP [::1]:5080", true),
+            ("SIP/2.0/UDP [0:0::1]:5080", true),
+            ("SIP/2.0/UDP [::2]:5080", false),
+            ("SIP/2.0/UDP ours.example.com:5080", true),
+            ("SIP/2.0/UDP ours.example.com:5081", false),
+            ("SIP/2.0/UDP 127.0.0.1", false),
+        ] {
+            assert_eq!(
+                response_is_ours(&resp(&format!("{via};branch=z9hG4bK1")), &ours),
+                want,
+                "{via}"
+            );
+        }
+        for a in [
+            "0.0.0.0",
+            "1.2.3.4",
+            "10.20.30.40",
+            "255.255.255.255",
+            "100.0.9.99",
+        ] {
+            let ip: IpAddr = a.parse().unwrap();
+            assert!(is_ipv4_text(ip, a));
+            assert!(!is_ipv4_text(ip, &format!("{a}0")));
+        }
+        assert!(!is_ipv4_text("::1".parse().unwrap(), "::1"));
     }
 
     #[test]
