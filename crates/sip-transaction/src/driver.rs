@@ -6,7 +6,7 @@
 //! = true)]` drives every timer on virtual time.
 
 use sip_message::hash::{FastMap as HashMap, FastSet as HashSet};
-use std::collections::VecDeque;
+use smallvec::SmallVec;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
@@ -23,15 +23,17 @@ use crate::layer::TransactionLayer;
 use crate::output::{Output, TransactionEvent, Transmit};
 
 enum Command {
+    /// The reply (the new transaction's id, or why not) and then its
+    /// events go to `subscriber`.
     Request {
         request: Message,
         target: Target,
         data: crate::hooks::RequestData,
-        reply: oneshot::Sender<Result<ClientTransaction, TransactionError>>,
+        subscriber: Subscriber,
     },
     Cancel {
         invite: TransactionId,
-        reply: oneshot::Sender<Result<ClientTransaction, TransactionError>>,
+        subscriber: Subscriber,
     },
     Response {
         id: TransactionId,
@@ -61,25 +63,63 @@ pub struct ClientTransaction {
 /// a transaction gets a handful of events, and every INVITE's stream
 /// lives as long as its transaction (Timer M, 32 s, RFC 6026 §8.4), so
 /// a channel's block of 32 slots per transaction was most of the memory a
-/// call used.
+/// call used. The same queue first carries the driver's reply to the
+/// command that started the transaction (no oneshot channel), and keeps
+/// its first two events inline: one allocation per transaction.
 #[derive(Debug)]
 pub struct Events {
     queue: Arc<Mutex<Queue>>,
 }
 
+/// Events kept inline before the queue goes to the heap: a provisional and
+/// the final response, as a rule.
+const INLINE_EVENTS: usize = 2;
+
 #[derive(Debug)]
 struct Queue {
-    items: VecDeque<TransactionEvent>,
+    /// The driver's answer to the command, taken once by the handle.
+    reply: Option<Result<TransactionId, TransactionError>>,
+    /// FIFO: `items[head..]` are the queued events (taken ones are `None`).
+    items: SmallVec<[Option<TransactionEvent>; INLINE_EVENTS]>,
+    head: usize,
     waker: Option<Waker>,
     sender_gone: bool,
     receiver_gone: bool,
 }
 
+impl Queue {
+    fn push_back(&mut self, e: TransactionEvent) {
+        // Taken slots are dropped once they are at least half: each event
+        // is moved O(1) times on average, and the inline slots are reused.
+        if self.head > 0 && self.head * 2 >= self.items.len() {
+            self.items.drain(..self.head);
+            self.head = 0;
+        }
+        self.items.push(Some(e));
+    }
+
+    fn pop_front(&mut self) -> Option<TransactionEvent> {
+        let e = self.items.get_mut(self.head)?.take();
+        self.head += 1;
+        if self.head == self.items.len() {
+            self.items.clear();
+            self.head = 0;
+        }
+        e
+    }
+
+    fn clear(&mut self) {
+        self.items.clear();
+        self.head = 0;
+    }
+}
+
 impl Events {
     fn pair() -> (Subscriber, Events) {
         let queue = Arc::new(Mutex::new(Queue {
-            // A response and Terminated, as a rule.
-            items: VecDeque::with_capacity(2),
+            reply: None,
+            items: SmallVec::new(),
+            head: 0,
             waker: None,
             sender_gone: false,
             receiver_gone: false,
@@ -90,6 +130,27 @@ impl Events {
             },
             Events { queue },
         )
+    }
+
+    /// The driver's reply to the command that carried the other end; an
+    /// error if the driver dropped the command unanswered (it stopped).
+    fn poll_reply(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<TransactionId, TransactionError>> {
+        let Ok(mut q) = self.queue.lock() else {
+            return Poll::Ready(Err(TransactionError::WrongKind("driver stopped")));
+        };
+        if let Some(r) = q.reply.take() {
+            return Poll::Ready(r);
+        }
+        if q.sender_gone {
+            return Poll::Ready(Err(TransactionError::WrongKind("driver stopped")));
+        }
+        if !q.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            q.waker = Some(cx.waker().clone());
+        }
+        Poll::Pending
     }
 
     /// The next event; `None` once the transaction is gone and every
@@ -103,7 +164,7 @@ impl Events {
         let Ok(mut q) = self.queue.lock() else {
             return Poll::Ready(None);
         };
-        if let Some(e) = q.items.pop_front() {
+        if let Some(e) = q.pop_front() {
             return Poll::Ready(Some(e));
         }
         if q.sender_gone {
@@ -120,7 +181,7 @@ impl Events {
         let Ok(mut q) = self.queue.lock() else {
             return Err(mpsc::error::TryRecvError::Disconnected);
         };
-        match q.items.pop_front() {
+        match q.pop_front() {
             Some(e) => Ok(e),
             None if q.sender_gone => Err(mpsc::error::TryRecvError::Disconnected),
             None => Err(mpsc::error::TryRecvError::Empty),
@@ -132,7 +193,7 @@ impl Drop for Events {
     fn drop(&mut self) {
         if let Ok(mut q) = self.queue.lock() {
             q.receiver_gone = true;
-            q.items.clear();
+            q.clear();
             q.waker = None;
         }
     }
@@ -145,6 +206,20 @@ struct Subscriber {
 }
 
 impl Subscriber {
+    /// Hands the command's result to the handle waiting for it.
+    fn reply(&self, r: Result<TransactionId, TransactionError>) {
+        let waker = match self.queue.lock() {
+            Ok(mut q) => {
+                q.reply = Some(r);
+                q.waker.take()
+            }
+            Err(_) => None,
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
     /// Queues an event; gives it back if the receiver is gone.
     fn send(&self, e: TransactionEvent) -> Option<TransactionEvent> {
         let waker = {
@@ -154,7 +229,7 @@ impl Subscriber {
             if q.receiver_gone {
                 return Some(e);
             }
-            q.items.push_back(e);
+            q.push_back(e);
             q.waker.take()
         };
         if let Some(w) = waker {
@@ -196,6 +271,20 @@ impl TransactionHandle {
         rx.await.ok()
     }
 
+    /// Sends a command that starts a client transaction and waits for the
+    /// driver's reply on the transaction's own event queue.
+    async fn start(
+        &self,
+        make: impl FnOnce(Subscriber) -> Command,
+    ) -> Result<ClientTransaction, TransactionError> {
+        let (subscriber, mut events) = Events::pair();
+        if self.commands.send(make(subscriber)).await.is_err() {
+            return Err(TransactionError::WrongKind("driver stopped"));
+        }
+        let id = std::future::poll_fn(|cx| events.poll_reply(cx)).await?;
+        Ok(ClientTransaction { id, events })
+    }
+
     /// Starts a client transaction (the request needs a top Via with a
     /// branch from [`new_branch`](Self::new_branch)).
     pub async fn send_request(
@@ -215,14 +304,13 @@ impl TransactionHandle {
         target: Target,
         data: crate::hooks::RequestData,
     ) -> Result<ClientTransaction, TransactionError> {
-        self.call(|reply| Command::Request {
+        self.start(|subscriber| Command::Request {
             request,
             target,
             data,
-            reply,
+            subscriber,
         })
         .await
-        .unwrap_or(Err(TransactionError::WrongKind("driver stopped")))
     }
 
     /// CANCELs an INVITE client transaction (§9.1).
@@ -230,9 +318,8 @@ impl TransactionHandle {
         &self,
         invite: TransactionId,
     ) -> Result<ClientTransaction, TransactionError> {
-        self.call(|reply| Command::Cancel { invite, reply })
+        self.start(|subscriber| Command::Cancel { invite, subscriber })
             .await
-            .unwrap_or(Err(TransactionError::WrongKind("driver stopped")))
     }
 
     /// Answers a server transaction.
@@ -385,26 +472,29 @@ fn handle_command(
     subscribers: &mut HashMap<TransactionId, Subscriber>,
     c: Command,
 ) {
-    let mut subscribe = |r: Result<TransactionId, TransactionError>| {
-        r.map(|id| {
-            let (tx, rx) = Events::pair();
-            subscribers.insert(id, tx);
-            ClientTransaction { id, events: rx }
-        })
+    // The reply goes in before any event can (those come out of the
+    // layer's outputs, after this command); a failed command's subscriber
+    // is dropped, which the handle sees after the error.
+    let mut subscribe = |sub: Subscriber, r: Result<TransactionId, TransactionError>| {
+        let id = r.as_ref().ok().copied();
+        sub.reply(r);
+        if let Some(id) = id {
+            subscribers.insert(id, sub);
+        }
     };
     match c {
         Command::Request {
             request,
             target,
             data,
-            reply,
+            subscriber,
         } => {
             let r = layer.send_request_with_data(now(), request, target, &data);
-            let _ = reply.send(subscribe(r));
+            subscribe(subscriber, r);
         }
-        Command::Cancel { invite, reply } => {
+        Command::Cancel { invite, subscriber } => {
             let r = layer.send_cancel(now(), invite);
-            let _ = reply.send(subscribe(r));
+            subscribe(subscriber, r);
         }
         Command::Response {
             id,
@@ -606,5 +696,112 @@ fn overloaded(layer: &mut TransactionLayer, e: TransactionEvent) {
         other => {
             tracing::warn!(event = ?std::mem::discriminant(&other), "TU overloaded: event dropped")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(i: u32) -> TransactionEvent {
+        TransactionEvent::TransportError {
+            id: TransactionId {
+                index: i,
+                generation: 0,
+            },
+        }
+    }
+
+    fn idx(e: Option<TransactionEvent>) -> Option<u32> {
+        match e? {
+            TransactionEvent::TransportError { id } => Some(id.index),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn events_come_out_in_order_inline_and_spilled() {
+        let (tx, mut rx) = Events::pair();
+        // Interleaved pushes and takes, across the inline slots and beyond.
+        let mut next_in = 0;
+        let mut next_out = 0;
+        for round in 0..50u32 {
+            for _ in 0..(round % 5) {
+                assert!(tx.send(ev(next_in)).is_none());
+                next_in += 1;
+            }
+            for _ in 0..(round % 3) {
+                match rx.try_recv() {
+                    Ok(e) => {
+                        assert_eq!(idx(Some(e)), Some(next_out));
+                        next_out += 1;
+                    }
+                    Err(mpsc::error::TryRecvError::Empty) => assert_eq!(next_out, next_in),
+                    Err(e) => panic!("{e:?}"),
+                }
+            }
+            let q = rx.queue.lock().unwrap();
+            // Taken slots never outnumber the waiting events by much.
+            assert!(q.head <= q.items.len());
+            assert!(q.items.len() - q.head == (next_in - next_out) as usize);
+        }
+        while let Ok(e) = rx.try_recv() {
+            assert_eq!(idx(Some(e)), Some(next_out));
+            next_out += 1;
+        }
+        assert_eq!(next_out, next_in);
+        drop(tx);
+        assert!(matches!(
+            rx.try_recv(),
+            Err(mpsc::error::TryRecvError::Disconnected)
+        ));
+    }
+
+    #[test]
+    fn two_events_stay_inline() {
+        let (tx, rx) = Events::pair();
+        tx.send(ev(1));
+        tx.send(ev(2));
+        assert!(!rx.queue.lock().unwrap().items.spilled());
+    }
+
+    #[test]
+    fn reply_comes_before_events_and_a_dropped_command_is_an_error() {
+        // A waker that does nothing (`Waker::noop` is newer than the MSRV).
+        struct Noop;
+        impl std::task::Wake for Noop {
+            fn wake(self: Arc<Self>) {}
+        }
+        let waker = Waker::from(Arc::new(Noop));
+        let mut cx = Context::from_waker(&waker);
+        let (tx, mut rx) = Events::pair();
+        assert!(rx.poll_reply(&mut cx).is_pending());
+        tx.send(ev(7));
+        tx.reply(Ok(TransactionId {
+            index: 3,
+            generation: 1,
+        }));
+        match rx.poll_reply(&mut cx) {
+            Poll::Ready(Ok(id)) => assert_eq!(id.index, 3),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(idx(rx.try_recv().ok()), Some(7));
+
+        // A command the driver dropped (it stopped): an error, not a hang.
+        let (tx, mut rx) = Events::pair();
+        drop(tx);
+        assert!(matches!(
+            rx.poll_reply(&mut cx),
+            Poll::Ready(Err(TransactionError::WrongKind(_)))
+        ));
+
+        // A refused command: its error, then the stream's end.
+        let (tx, mut rx) = Events::pair();
+        tx.reply(Err(TransactionError::Duplicate));
+        drop(tx);
+        assert!(matches!(
+            rx.poll_reply(&mut cx),
+            Poll::Ready(Err(TransactionError::Duplicate))
+        ));
     }
 }

@@ -1,8 +1,99 @@
 //! Transaction ids and keys (RFC 3261 §17.1.3, §17.2.3).
 
 use std::fmt;
+use std::hash::{Hash, Hasher};
 
 use sip_message::{Message, Method};
+use smallvec::SmallVec;
+
+/// Bytes kept inline in a [`KeyText`]: a branch of ours is 31 (`z9hG4bK`
+/// and 24 hex digits), a UUID-style one (`z9hG4bK` + prefix + 36) fits too,
+/// and so does an IPv4 or short-name `host:port` sent-by.
+const INLINE: usize = 48;
+
+/// Short text of a transaction key (a Via branch, a sent-by), stored inline
+/// up to 48 bytes, so that matching a message to its transaction does not
+/// allocate; longer text goes to the heap.
+///
+/// Equality and hashing are those of the text as a `str`: byte for byte,
+/// so case-sensitive, as RFC 3261 §17.1.3 and §17.2.3 compare branches.
+#[derive(Clone, Default)]
+pub struct KeyText(SmallVec<[u8; INLINE]>);
+
+impl KeyText {
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        // Built only from `&str` (or ASCII): always valid UTF-8.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+
+    /// The text's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True if empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// True if the text is on the heap (longer than the inline capacity).
+    pub fn spilled(&self) -> bool {
+        self.0.spilled()
+    }
+}
+
+impl From<&str> for KeyText {
+    fn from(s: &str) -> KeyText {
+        KeyText(SmallVec::from_slice(s.as_bytes()))
+    }
+}
+
+impl PartialEq for KeyText {
+    fn eq(&self, other: &KeyText) -> bool {
+        self.0[..] == other.0[..]
+    }
+}
+
+impl Eq for KeyText {}
+
+impl PartialEq<str> for KeyText {
+    fn eq(&self, other: &str) -> bool {
+        self.0[..] == *other.as_bytes()
+    }
+}
+
+impl PartialEq<&str> for KeyText {
+    fn eq(&self, other: &&str) -> bool {
+        self.0[..] == *other.as_bytes()
+    }
+}
+
+impl Hash for KeyText {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        // What `str::hash` feeds the hasher (the bytes, then 0xff), so a
+        // key hashes as it did when this field was a `String`.
+        state.write(&self.0);
+        state.write_u8(0xff);
+    }
+}
+
+impl fmt::Debug for KeyText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for KeyText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// A handle to one transaction, stable for its life and never reused for
 /// another (index plus generation).
@@ -22,8 +113,8 @@ impl fmt::Display for TransactionId {
 /// (§17.1.3). A CANCEL has the INVITE's branch and its own method.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ClientKey {
-    /// Branch parameter.
-    pub branch: String,
+    /// Branch parameter (compared case-sensitively, §17.1.3).
+    pub branch: KeyText,
     /// CSeq method.
     pub method: Method,
 }
@@ -33,10 +124,10 @@ pub struct ClientKey {
 pub enum ServerKey {
     /// Branch with the magic cookie, sent-by and method (ACK counts as INVITE).
     Rfc3261 {
-        /// Branch parameter.
-        branch: String,
+        /// Branch parameter (compared case-sensitively, §17.2.3).
+        branch: KeyText,
         /// sent-by of the top Via, lower-cased, with the port.
-        sent_by: String,
+        sent_by: KeyText,
         /// Method, ACK mapped to INVITE.
         method: Method,
     },
@@ -81,7 +172,7 @@ impl ClientKey {
     /// method), or `None` without Via branch or method.
     pub fn of_request(req: &Message) -> Option<ClientKey> {
         Some(ClientKey {
-            branch: req.top_via()?.branch()?.to_owned(),
+            branch: req.top_via()?.branch()?.into(),
             method: req.method()?.clone(),
         })
     }
@@ -91,10 +182,26 @@ impl ClientKey {
         let branch = resp.top_via()?.branch()?;
         let (_, method) = resp.cseq()?;
         Some(ClientKey {
-            branch: branch.to_owned(),
+            branch: branch.into(),
             method: method.clone(),
         })
     }
+}
+
+/// Appends `port` in decimal (no `fmt`: one per request).
+fn push_port(out: &mut SmallVec<[u8; INLINE]>, port: u16) {
+    let mut buf = [0u8; 5];
+    let mut i = buf.len();
+    let mut n = port;
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
 }
 
 impl ServerKey {
@@ -117,13 +224,13 @@ impl ServerKey {
                 let port = via.port().unwrap_or(via.transport().default_port());
                 // "host:port", the host lower-cased (no `fmt`: one per request).
                 let host = via.host();
-                let mut sent_by = Vec::with_capacity(host.len() + 6);
+                let mut sent_by = SmallVec::<[u8; INLINE]>::new();
                 sent_by.extend(host.bytes().map(|c| c.to_ascii_lowercase()));
                 sent_by.push(b':');
-                sip_message::encode::put_u64(&mut sent_by, u64::from(port));
+                push_port(&mut sent_by, port);
                 Some(ServerKey::Rfc3261 {
-                    branch: b.to_owned(),
-                    sent_by: String::from_utf8(sent_by).unwrap_or_default(),
+                    branch: b.into(),
+                    sent_by: KeyText(sent_by),
                     method,
                 })
             }
@@ -135,6 +242,116 @@ impl ServerKey {
                 via: format!("{}:{:?}{}", via.host(), via.port(), via.params()),
                 method,
             }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::hash::BuildHasher;
+
+    fn hash_of<T: Hash + ?Sized>(s: &std::collections::hash_map::RandomState, t: &T) -> u64 {
+        s.hash_one(t)
+    }
+
+    #[test]
+    fn key_text_is_inline_for_ordinary_branches_and_spills_beyond() {
+        let ours = "z9hG4bK0123456789abcdef01234567";
+        assert_eq!(ours.len(), 31);
+        assert!(!KeyText::from(ours).spilled());
+        let uuid = "z9hG4bKPj1b4e28ba-2fa1-11d2-883f-0016d3cca427";
+        assert!(!KeyText::from(uuid).spilled());
+        let long = "z9hG4bK".to_owned() + &"x".repeat(60);
+        let k = KeyText::from(long.as_str());
+        assert!(k.spilled());
+        assert_eq!(k.as_str(), long);
+        assert_eq!(k.len(), long.len());
+        assert_eq!(k.to_string(), long);
+        assert_eq!(format!("{k:?}"), format!("{long:?}"));
+        assert!(KeyText::default().is_empty());
+    }
+
+    #[test]
+    fn key_text_compares_and_hashes_as_the_string_did() {
+        let s = std::collections::hash_map::RandomState::new();
+        let long = "z9hG4bK".to_owned() + &"y".repeat(90);
+        for t in [
+            "",
+            "z9hG4bK1",
+            "z9hG4bK0123456789abcdef01234567",
+            long.as_str(),
+        ] {
+            let k = KeyText::from(t);
+            assert_eq!(k, KeyText::from(t));
+            assert_eq!(k, *t);
+            assert_eq!(hash_of(&s, &k), hash_of(&s, t), "{t}");
+            assert_eq!(hash_of(&s, &k), hash_of(&s, &t.to_owned()), "{t}");
+        }
+        // §17.1.3: branches are compared case-sensitively.
+        assert_ne!(KeyText::from("z9hG4bKabc"), KeyText::from("z9hG4bKABC"));
+        assert_ne!(KeyText::from("z9hG4bKabc"), KeyText::from("z9hG4bKab"));
+        assert_ne!(
+            KeyText::from(long.as_str()),
+            KeyText::from(&long[..long.len() - 1])
+        );
+        // Inline and spilled storage of the same text are one key.
+        let mut spilled = KeyText(SmallVec::with_capacity(INLINE + 1));
+        spilled.0.extend_from_slice(b"z9hG4bK1");
+        assert!(spilled.spilled());
+        assert_eq!(spilled, KeyText::from("z9hG4bK1"));
+        assert_eq!(
+            hash_of(&s, &spilled),
+            hash_of(&s, &KeyText::from("z9hG4bK1"))
+        );
+    }
+
+    fn msg(s: &str) -> Message {
+        Message::parse(s.to_owned()).unwrap()
+    }
+
+    #[test]
+    fn rfc3261_17_1_3_response_matches_the_request_key() {
+        let req = msg(
+            "INVITE sip:b@192.0.2.2 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKAbC1\r\n\
+             Call-ID: c\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n",
+        );
+        let ok = msg(
+            "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKAbC1\r\n\
+             Call-ID: c\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n",
+        );
+        let other_case = msg(
+            "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKabc1\r\n\
+             Call-ID: c\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n",
+        );
+        let k = ClientKey::of_request(&req).unwrap();
+        assert_eq!(k.branch, "z9hG4bKAbC1");
+        assert_eq!(ClientKey::of_response(&ok), Some(k.clone()));
+        assert_ne!(ClientKey::of_response(&other_case), Some(k));
+    }
+
+    #[test]
+    fn rfc3261_17_2_3_sent_by_is_lower_cased_with_the_port() {
+        let req = msg(
+            "INVITE sip:b@192.0.2.2 SIP/2.0\r\nVia: SIP/2.0/UDP PC33.Atlanta.COM;branch=z9hG4bKx\r\n\
+             Call-ID: c\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n",
+        );
+        match ServerKey::of_request(&req).unwrap() {
+            ServerKey::Rfc3261 {
+                branch, sent_by, ..
+            } => {
+                assert_eq!(branch, "z9hG4bKx");
+                assert_eq!(sent_by, "pc33.atlanta.com:5060");
+            }
+            k => panic!("{k:?}"),
+        }
+        let req = msg(
+            "INVITE sip:b@192.0.2.2 SIP/2.0\r\nVia: SIP/2.0/TLS [2001:DB8::1]:65535;branch=z9hG4bKx\r\n\
+             Call-ID: c\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n",
+        );
+        match ServerKey::of_request(&req).unwrap() {
+            ServerKey::Rfc3261 { sent_by, .. } => assert_eq!(sent_by, "[2001:db8::1]:65535"),
+            k => panic!("{k:?}"),
         }
     }
 }

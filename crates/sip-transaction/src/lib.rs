@@ -80,7 +80,7 @@ mod timer;
 pub use client::ClientState;
 pub use error::TransactionError;
 pub use hooks::{priority, Capabilities, Extension, Flow, HookCx, RequestData};
-pub use id::{ClientKey, ServerKey, TransactionId, TransactionKey};
+pub use id::{ClientKey, KeyText, ServerKey, TransactionId, TransactionKey};
 pub use layer::TransactionLayer;
 pub use output::{Output, Source, TransactionEvent, Transmit};
 pub use random::{branch, RandomSource, Xorshift};

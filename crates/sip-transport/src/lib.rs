@@ -46,5 +46,5 @@ pub use config::{TlsConfig, TransportConfig};
 pub use error::TransportError;
 pub use inbound::{ConnectionId, Inbound};
 pub use stats::Stats;
-pub use target::{Resolver, SystemResolver, Target};
+pub use target::{Resolver, SystemResolver, Target, Targets};
 pub use transport::{Sent, Transport};

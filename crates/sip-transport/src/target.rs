@@ -8,6 +8,7 @@ use std::pin::Pin;
 
 use sip_message::headers::Transport as Kind;
 use sip_message::uri::{Host, Uri};
+use smallvec::SmallVec;
 
 use crate::error::TransportError;
 use crate::inbound::ConnectionId;
@@ -105,24 +106,36 @@ pub fn uri_destination(uri: &Uri) -> Result<(Kind, Host, u16, bool), TransportEr
     Ok((kind, host, port, explicit || sip.is_secure()))
 }
 
+/// The targets [`resolve`] gives, in order: one, inline, for a numeric
+/// host (no allocation on the path of every request to an IP address),
+/// as many as the resolver returns for a name.
+pub type Targets = SmallVec<[Target; 1]>;
+
 /// Targets for a URI: numeric hosts directly, names through `resolver`.
-pub async fn resolve(uri: &Uri, resolver: &dyn Resolver) -> Result<Vec<Target>, TransportError> {
+pub async fn resolve(uri: &Uri, resolver: &dyn Resolver) -> Result<Targets, TransportError> {
     let (kind, host, port, explicit) = uri_destination(uri)?;
-    let (addrs, name) = match &host {
-        Host::Ipv4(a) => (vec![SocketAddr::new(IpAddr::V4(*a), port)], None),
-        Host::Ipv6(a) => (vec![SocketAddr::new(IpAddr::V6(*a), port)], None),
-        Host::Domain(d) => (resolver.lookup(d, port).await?, Some(d.to_string())),
+    let target = |addr, server_name| Target {
+        transport: kind,
+        addr,
+        server_name,
+        connection: None,
+        explicit_transport: explicit,
     };
-    Ok(addrs
-        .into_iter()
-        .map(|addr| Target {
-            transport: kind,
-            addr,
-            server_name: name.clone(),
-            connection: None,
-            explicit_transport: explicit,
-        })
-        .collect())
+    let ip = match &host {
+        Host::Ipv4(a) => IpAddr::V4(*a),
+        Host::Ipv6(a) => IpAddr::V6(*a),
+        Host::Domain(d) => {
+            let addrs = resolver.lookup(d, port).await?;
+            let name = d.to_string();
+            return Ok(addrs
+                .into_iter()
+                .map(|addr| target(addr, Some(name.clone())))
+                .collect());
+        }
+    };
+    // An IP literal needs no lookup (RFC 3263 §4.2: a numeric host is used
+    // as it is); its server name for TLS is the address itself (None).
+    Ok(smallvec::smallvec![target(SocketAddr::new(ip, port), None)])
 }
 
 #[cfg(test)]
@@ -160,6 +173,89 @@ mod tests {
             port: u16,
         ) -> BoxFuture<'a, Result<Vec<SocketAddr>, TransportError>> {
             Box::pin(async move { Ok(vec![SocketAddr::from(([127, 0, 0, 1], port))]) })
+        }
+    }
+
+    /// A resolver that must not be asked.
+    struct Never;
+    impl Resolver for Never {
+        fn lookup<'a>(
+            &'a self,
+            h: &'a str,
+            _port: u16,
+        ) -> BoxFuture<'a, Result<Vec<SocketAddr>, TransportError>> {
+            panic!("looked up {h}")
+        }
+    }
+
+    #[tokio::test]
+    async fn rfc3263_4_2_ip_literals_give_one_inline_target_without_lookup() {
+        let cases = [
+            ("sip:a@192.0.2.1", Kind::Udp, "192.0.2.1:5060", false),
+            (
+                "sip:a@192.0.2.1:5070;transport=tcp",
+                Kind::Tcp,
+                "192.0.2.1:5070",
+                true,
+            ),
+            ("sips:a@192.0.2.1", Kind::Tls, "192.0.2.1:5061", true),
+            (
+                "sip:a@[2001:db8::1]:5070",
+                Kind::Udp,
+                "[2001:db8::1]:5070",
+                false,
+            ),
+            (
+                "sip:a@example.com;maddr=192.0.2.9",
+                Kind::Udp,
+                "192.0.2.9:5060",
+                false,
+            ),
+        ];
+        for (uri, kind, addr, explicit) in cases {
+            let t = resolve(&uri.parse().unwrap(), &Never).await.unwrap();
+            assert!(!t.spilled(), "{uri}");
+            // What the Vec-returning version gave: one target, no name.
+            let mut want = Target::new(kind, addr.parse().unwrap());
+            want.explicit_transport = explicit;
+            assert_eq!(t.as_slice(), [want], "{uri}");
+        }
+    }
+
+    struct Two;
+    impl Resolver for Two {
+        fn lookup<'a>(
+            &'a self,
+            _h: &'a str,
+            port: u16,
+        ) -> BoxFuture<'a, Result<Vec<SocketAddr>, TransportError>> {
+            Box::pin(async move {
+                Ok(vec![
+                    SocketAddr::from(([192, 0, 2, 1], port)),
+                    SocketAddr::from(([192, 0, 2, 2], port)),
+                ])
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn names_give_every_address_in_the_resolvers_order() {
+        let t = resolve(&"sips:bob@biloxi.example.com".parse().unwrap(), &Two)
+            .await
+            .unwrap();
+        let addrs: Vec<SocketAddr> = t.iter().map(|t| t.addr).collect();
+        assert_eq!(
+            addrs,
+            [
+                SocketAddr::from(([192, 0, 2, 1], 5061)),
+                SocketAddr::from(([192, 0, 2, 2], 5061))
+            ]
+        );
+        for t in &t {
+            assert_eq!(t.transport, Kind::Tls);
+            assert_eq!(t.server_name.as_deref(), Some("biloxi.example.com"));
+            assert!(t.explicit_transport);
+            assert_eq!(t.connection, None);
         }
     }
 

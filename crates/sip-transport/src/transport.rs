@@ -342,14 +342,45 @@ impl Transport {
         }
         // Spliced into the bytes; a Via that cannot be located that way is
         // rebuilt (decoded, edited, re-parsed).
-        let bytes = match via::sent_by_bytes(msg, kind, via_local) {
-            Some(b) => b,
-            None => via::stamp_sent_by(msg.clone(), kind, via_local)
+        let bytes = match via::sent_by_splice(msg, kind, via_local) {
+            Ok(None) => msg.as_bytes().clone(),
+            // A datagram goes out as the three pieces (one vectored send):
+            // no copy of the message.
+            Ok(Some(s)) if kind == Kind::Udp => {
+                let parts = [s.head, s.sent_by.as_bytes(), s.tail];
+                return self.send_udp(&parts, target).await;
+            }
+            Ok(Some(s)) => s.to_bytes(),
+            Err(()) => via::stamp_sent_by(msg.clone(), kind, via_local)
                 .map_err(|_| TransportError::BadMessage("top Via is malformed"))?
                 .as_bytes()
                 .clone(),
         };
         self.send_bytes(bytes, target).await
+    }
+
+    /// Sends one datagram made of `parts`, with the checks and counting of
+    /// [`send_bytes`](Self::send_bytes).
+    async fn send_udp(&self, parts: &[&[u8]; 3], target: &Target) -> Result<Sent, TransportError> {
+        if self.shared.is_shut_down() {
+            return Err(TransportError::Shutdown);
+        }
+        let len = parts.iter().map(|p| p.len()).sum::<usize>();
+        if len > self.shared.config.parse_limits.max_message_size || len > udp::MAX_DATAGRAM - 48 {
+            return Err(TransportError::TooLarge(len));
+        }
+        let (local, sock) = self.udp_socket(target.addr)?;
+        udp::send_parts(&sock, parts, target.addr)
+            .await
+            .map_err(|e| TransportError::io(Kind::Udp, target.addr, e))?;
+        inc(&self.shared.counters.sent);
+        trace!(remote = %target.addr, transport = %Kind::Udp, len, "sent");
+        Ok(Sent {
+            transport: Kind::Udp,
+            local,
+            remote: target.addr,
+            connection: None,
+        })
     }
 
     /// Sends a response where RFC 3261 §18.2.2 says: back on the request's

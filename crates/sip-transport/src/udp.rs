@@ -31,6 +31,22 @@ pub(crate) fn bind(addr: SocketAddr, buffer: Option<usize>) -> std::io::Result<U
     UdpSocket::from_std(sock.into())
 }
 
+/// Sends one datagram made of `parts` (a vectored `sendmsg`, so that a
+/// request whose Via was spliced is not copied into one buffer first).
+pub(crate) async fn send_parts(
+    socket: &UdpSocket,
+    parts: &[&[u8]; 3],
+    to: SocketAddr,
+) -> std::io::Result<usize> {
+    let slices = parts.map(std::io::IoSlice::new);
+    let addr = socket2::SockAddr::from(to);
+    socket
+        .async_io(tokio::io::Interest::WRITABLE, || {
+            socket2::SockRef::from(socket).send_to_vectored(&slices, &addr)
+        })
+        .await
+}
+
 /// Receives datagrams until the socket fails or the task is aborted.
 pub(crate) async fn run(
     socket: Arc<UdpSocket>,

@@ -124,34 +124,196 @@ fn sent_by_range(msg: &Message) -> Option<(usize, usize)> {
     Some((start, end))
 }
 
-/// The wire bytes of an outgoing request with its top Via transport and
-/// sent-by set to the listener it leaves from (§18.1.1), as
-/// [`stamp_sent_by`] does, but spliced into the bytes as they are: no
-/// decode, re-encode or re-parse. The message itself is not needed after
-/// the send (the transaction keeps its own copy, and a retransmission is
-/// stamped again the same way), so only bytes are made. `None` when the
-/// Via cannot be located that way; the caller then uses [`stamp_sent_by`].
-pub(crate) fn sent_by_bytes(msg: &Message, kind: Kind, local: SocketAddr) -> Option<Bytes> {
-    let top = msg.top_via()?;
+/// The text that replaces the top Via's `transport SWS sent-by`:
+/// `TRANSPORT host:port`, on the stack (at most `TLS-SCTP [v6]:65535`).
+#[derive(Clone, Copy)]
+pub(crate) struct SentByText {
+    buf: [u8; 64],
+    len: usize,
+}
+
+impl SentByText {
+    /// The text for a request leaving over `kind` from `local` (§18.1.1).
+    fn new(kind: Kind, local: SocketAddr) -> SentByText {
+        let mut t = SentByText::empty();
+        t.push(kind.as_str().as_bytes());
+        t.push_byte(b' ');
+        t.push_host_port(local);
+        t
+    }
+
+    fn empty() -> SentByText {
+        SentByText {
+            buf: [0; 64],
+            len: 0,
+        }
+    }
+
+    fn push(&mut self, b: &[u8]) {
+        // Bounded by construction (8 + 1 + 47 + 1 + 5 < 64); never panics.
+        if let Some(dst) = self.buf.get_mut(self.len..self.len + b.len()) {
+            dst.copy_from_slice(b);
+            self.len += b.len();
+        }
+    }
+
+    fn push_byte(&mut self, b: u8) {
+        if let Some(dst) = self.buf.get_mut(self.len) {
+            *dst = b;
+            self.len += 1;
+        }
+    }
+
+    /// Decimal, no leading zeros.
+    fn push_u16(&mut self, n: u16) {
+        let d = [
+            b'0' + (n / 10000) as u8,
+            b'0' + (n / 1000 % 10) as u8,
+            b'0' + (n / 100 % 10) as u8,
+            b'0' + (n / 10 % 10) as u8,
+            b'0' + (n % 10) as u8,
+        ];
+        let skip = match n {
+            10000.. => 0,
+            1000.. => 1,
+            100.. => 2,
+            10.. => 3,
+            _ => 4,
+        };
+        self.push(&d[skip..]);
+    }
+
+    /// `host:port` (IPv6 in brackets, RFC 3261 §25.1), as
+    /// [`Host::encode`] writes the host: IPv4 digit by digit, without `fmt`.
+    fn push_host_port(&mut self, a: SocketAddr) {
+        match Host::from(a.ip()) {
+            Host::Ipv4(v4) => self.push_ipv4(v4),
+            other => {
+                use std::fmt::Write as _;
+                let _ = write!(self, "{other}");
+            }
+        }
+        self.push_byte(b':');
+        self.push_u16(a.port());
+    }
+
+    /// Dotted decimal, as [`Host::encode`] writes it.
+    fn push_ipv4(&mut self, v4: std::net::Ipv4Addr) {
+        // Written into a local array, then copied once: fewer bounds checks.
+        let mut out = [0u8; 15];
+        let mut n = 0;
+        for (i, o) in v4.octets().into_iter().enumerate() {
+            if i > 0 {
+                out[n] = b'.';
+                n += 1;
+            }
+            if o >= 100 {
+                out[n] = b'0' + o / 100;
+                n += 1;
+            }
+            if o >= 10 {
+                out[n] = b'0' + o / 10 % 10;
+                n += 1;
+            }
+            out[n] = b'0' + o % 10;
+            n += 1;
+        }
+        self.push(&out[..n]);
+    }
+
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+/// True if `text` is `ip` as we write it in a sent-by (dotted decimal):
+/// then it is that address, with no parsing.
+fn is_ipv4_text(ip: IpAddr, text: &str) -> bool {
+    let IpAddr::V4(v4) = ip else {
+        return false;
+    };
+    let mut t = SentByText::empty();
+    t.push_ipv4(v4);
+    t.as_bytes() == text.as_bytes()
+}
+
+impl std::fmt::Write for SentByText {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        if self.len + s.len() > self.buf.len() {
+            return Err(std::fmt::Error);
+        }
+        self.push(s.as_bytes());
+        Ok(())
+    }
+}
+
+/// An outgoing request's bytes with its top Via transport and sent-by set
+/// to the listener it leaves from (§18.1.1), as three pieces: the bytes
+/// before, the new `transport sent-by`, the bytes after.
+pub(crate) struct Spliced<'a> {
+    pub(crate) head: &'a [u8],
+    pub(crate) sent_by: SentByText,
+    pub(crate) tail: &'a [u8],
+}
+
+impl Spliced<'_> {
+    pub(crate) fn len(&self) -> usize {
+        self.head.len() + self.sent_by.as_bytes().len() + self.tail.len()
+    }
+
+    /// The pieces joined: one allocation of exactly the length, which
+    /// `Bytes` takes over as it is (a `Vec` with spare capacity would cost
+    /// it a second, shared-state allocation).
+    pub(crate) fn to_bytes(&self) -> Bytes {
+        let mut out = Vec::with_capacity(self.len());
+        out.extend_from_slice(self.head);
+        out.extend_from_slice(self.sent_by.as_bytes());
+        out.extend_from_slice(self.tail);
+        Bytes::from(out)
+    }
+}
+
+/// How an outgoing request's top Via gets the listener's transport and
+/// sent-by (§18.1.1) without decode, re-encode or re-parse: `Ok(None)`
+/// when it already has them (the bytes go out as they are), else the
+/// pieces to send. `Err(())` when the Via cannot be located that way; the
+/// caller then uses [`stamp_sent_by`]. The message itself is not needed
+/// after the send (the transaction keeps its own copy, and a
+/// retransmission is stamped again the same way), so only bytes are made.
+pub(crate) fn sent_by_splice(
+    msg: &Message,
+    kind: Kind,
+    local: SocketAddr,
+) -> Result<Option<Spliced<'_>>, ()> {
+    let top = msg.top_via().ok_or(())?;
     if top.transport() == kind
         && top.port() == Some(local.port())
         && top.sent_by_host() == Some(Host::from(local.ip()))
     {
-        return Some(msg.as_bytes().clone());
+        return Ok(None);
     }
-    let (start, end) = sent_by_range(msg)?;
+    let (start, end) = sent_by_range(msg).ok_or(())?;
     let buf = msg.as_bytes();
-    let mut out = Vec::with_capacity(buf.len() + 48);
-    out.extend_from_slice(&buf[..start]);
-    out.extend_from_slice(kind.as_str().as_bytes());
-    out.push(b' ');
-    push_host_port(&mut out, local);
-    out.extend_from_slice(&buf[end..]);
-    Some(out.into())
+    Ok(Some(Spliced {
+        head: &buf[..start],
+        sent_by: SentByText::new(kind, local),
+        tail: &buf[end..],
+    }))
 }
 
-/// `host:port` of a socket address (IPv6 in brackets, RFC 3261 §25.1),
-/// without `fmt`: it goes into every request sent.
+/// The wire bytes of [`sent_by_splice`], joined. `None` when the Via
+/// cannot be located that way; the caller then uses [`stamp_sent_by`].
+#[cfg(test)]
+pub(crate) fn sent_by_bytes(msg: &Message, kind: Kind, local: SocketAddr) -> Option<Bytes> {
+    match sent_by_splice(msg, kind, local) {
+        Ok(None) => Some(msg.as_bytes().clone()),
+        Ok(Some(s)) => Some(s.to_bytes()),
+        Err(()) => None,
+    }
+}
+
+#[cfg(test)]
+/// `host:port` of a socket address (IPv6 in brackets, RFC 3261 §25.1).
 fn push_host_port(out: &mut Vec<u8>, a: SocketAddr) {
     Host::from(a.ip()).encode(out);
     out.push(b':');
@@ -234,10 +396,19 @@ pub fn response_is_ours(resp: &Message, ours: &[SocketAddr]) -> bool {
     let Some(top) = resp.top_via() else {
         return false;
     };
+    let port = top.port().unwrap_or(top.transport().default_port());
+    // The sent-by as we wrote it (§18.1.1: one of our listeners, IPv4):
+    // ours without parsing the address. Anything else is decided below.
+    let text = top.host();
+    if ours
+        .iter()
+        .any(|a| a.port() == port && is_ipv4_text(a.ip(), text))
+    {
+        return true;
+    }
     let Some(host) = top.sent_by_host() else {
         return false;
     };
-    let port = top.port().unwrap_or(top.transport().default_port());
     ours.iter().any(|a| {
         a.port() == port
             && match host.ip() {
@@ -259,6 +430,12 @@ mod host_port_tests {
             "127.0.0.1:5060",
             "255.255.255.255:65535",
             "10.0.100.9:9",
+            "1.22.3.44:10",
+            "100.2.30.4:99",
+            "9.9.9.9:100",
+            "9.9.9.9:1000",
+            "9.9.9.9:9999",
+            "9.9.9.9:10000",
             "[::1]:5060",
             "[2001:db8::7]:65000",
         ] {
@@ -266,6 +443,10 @@ mod host_port_tests {
             let mut out = Vec::new();
             push_host_port(&mut out, addr);
             assert_eq!(String::from_utf8(out).unwrap(), addr.to_string());
+            for kind in [super::Kind::Udp, super::Kind::TlsSctp] {
+                let t = super::SentByText::new(kind, addr);
+                assert_eq!(t.as_bytes(), format!("{} {addr}", kind.as_str()).as_bytes());
+            }
             assert_eq!(super::ip_text(addr.ip()), addr.ip().to_string());
         }
     }
@@ -368,6 +549,43 @@ mod tests {
             &resp("SIP/2.0/UDP 192.0.2.1:5062;branch=z9hG4bK1"),
             &ours
         ));
+        // The text fast path and the parsed address agree.
+        let ours: [SocketAddr; 3] = [
+            "127.0.0.1:5062".parse().unwrap(),
+            "0.0.0.0:5070".parse().unwrap(),
+            "[::1]:5080".parse().unwrap(),
+        ];
+        for (via, want) in [
+            ("SIP/2.0/UDP 127.0.0.1:5062", true),
+            ("SIP/2.0/UDP 127.0.0.10:5062", false),
+            ("SIP/2.0/UDP 127.0.0.1:5070", true),
+            ("SIP/2.0/UDP 192.0.2.9:5070", true),
+            ("SIP/2.0/UDP 0.0.0.0:5062", false),
+            ("SIP/2.0/UDP [::1]:5080", true),
+            ("SIP/2.0/UDP [0:0::1]:5080", true),
+            ("SIP/2.0/UDP [::2]:5080", false),
+            ("SIP/2.0/UDP ours.example.com:5080", true),
+            ("SIP/2.0/UDP ours.example.com:5081", false),
+            ("SIP/2.0/UDP 127.0.0.1", false),
+        ] {
+            assert_eq!(
+                response_is_ours(&resp(&format!("{via};branch=z9hG4bK1")), &ours),
+                want,
+                "{via}"
+            );
+        }
+        for a in [
+            "0.0.0.0",
+            "1.2.3.4",
+            "10.20.30.40",
+            "255.255.255.255",
+            "100.0.9.99",
+        ] {
+            let ip: IpAddr = a.parse().unwrap();
+            assert!(is_ipv4_text(ip, a));
+            assert!(!is_ipv4_text(ip, &format!("{a}0")));
+        }
+        assert!(!is_ipv4_text("::1".parse().unwrap(), "::1"));
     }
 
     #[test]
