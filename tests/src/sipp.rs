@@ -43,31 +43,51 @@ pub fn free_port(kind: Transport) -> u16 {
     }
 }
 
+/// SIPp's exit code for "fatal error binding a socket".
+const SIPP_BIND_FAILED: i32 = 254;
+
 pub struct Sipp {
     child: Child,
     dir: PathBuf,
 }
 
 impl Sipp {
-    /// Starts SIPp as the UAS of `scenario` on 127.0.0.1:`port` and waits
-    /// (bounded) until it listens.
-    pub async fn uas(scenario: &str, kind: Transport, port: u16) -> Sipp {
-        let mut sipp = Sipp::spawn("uas", scenario, kind, port, &[]);
-        // UDP needs no wait (Timer A retransmits); TCP must find a listener
-        // (up to 15 s on a busy machine), unless SIPp already gave up.
-        if kind == Transport::Tcp {
-            for _ in 0..300 {
-                if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                    .await
-                    .is_ok()
-                    || sipp.child.try_wait().ok().flatten().is_some()
+    /// Starts SIPp as the UAS of `scenario` on a free 127.0.0.1 port and
+    /// waits (bounded) until it listens; returns it and the port.
+    ///
+    /// A port found free can be taken by another test before SIPp binds it
+    /// (SIPp then exits at once with 254, "cannot bind"): SIPp is started
+    /// again on another port, at most five times.
+    pub async fn uas(scenario: &str, kind: Transport) -> (Sipp, u16) {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let port = free_port(kind);
+            let mut sipp = Sipp::spawn("uas", scenario, kind, port, &[]);
+            // TCP must find a listener (up to 15 s on a busy machine); UDP
+            // needs no listener check (Timer A retransmits), only the
+            // short look that SIPp did not fail to bind.
+            let polls = if kind == Transport::Tcp { 300 } else { 4 };
+            let mut exited = None;
+            for _ in 0..polls {
+                exited = sipp.child.try_wait().ok().flatten();
+                if exited.is_some()
+                    || (kind == Transport::Tcp
+                        && tokio::net::TcpStream::connect(("127.0.0.1", port))
+                            .await
+                            .is_ok())
                 {
                     break;
                 }
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
+            match exited.and_then(|s| s.code()) {
+                Some(SIPP_BIND_FAILED) if tries < 5 => {
+                    eprintln!("sipp could not bind 127.0.0.1:{port}; another port");
+                }
+                _ => return (sipp, port),
+            }
         }
-        sipp
     }
 
     /// Waits (bounded) for SIPp to finish; returns its exit code.

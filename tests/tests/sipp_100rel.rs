@@ -37,8 +37,7 @@ async fn our_uac_prack_sipp_reliable_183(kind: Transport) {
     if !sipp_available() {
         return;
     }
-    let port = free_port(kind);
-    let sipp = Sipp::uas("uas_100rel.xml", kind, port).await;
+    let (sipp, port) = Sipp::uas("uas_100rel.xml", kind).await;
     let alice = with_plugin("alice", sip_uac::DefaultHandler).await;
     let seen: Seen = Arc::default();
     let s2 = seen.clone();

@@ -12,7 +12,7 @@
 use std::time::Duration;
 
 use sip_message::headers::Transport;
-use sip_tests::sipp::{free_port, sipp_available, Sipp};
+use sip_tests::sipp::{sipp_available, Sipp};
 use sip_tests::{service, transport_param};
 use sip_uac::DefaultHandler;
 use sip_uac::{RequestOptions, Service};
@@ -30,8 +30,7 @@ async fn basic_call(kind: Transport) {
     if !sipp_available() {
         return;
     }
-    let port = free_port(kind);
-    let sipp = Sipp::uas("uas_call.xml", kind, port).await;
+    let (sipp, port) = Sipp::uas("uas_call.xml", kind).await;
     let alice = caller().await;
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let s2 = seen.clone();
@@ -61,8 +60,7 @@ async fn busy_call(kind: Transport) {
     if !sipp_available() {
         return;
     }
-    let port = free_port(kind);
-    let sipp = Sipp::uas("uas_busy.xml", kind, port).await;
+    let (sipp, port) = Sipp::uas("uas_busy.xml", kind).await;
     let alice = caller().await;
     let reply = alice
         .invite(&uri("sipp", kind, port), RequestOptions::new())
@@ -79,8 +77,7 @@ async fn cancelled_call(kind: Transport) {
     if !sipp_available() {
         return;
     }
-    let port = free_port(kind);
-    let sipp = Sipp::uas("uas_cancel.xml", kind, port).await;
+    let (sipp, port) = Sipp::uas("uas_cancel.xml", kind).await;
     let alice = caller().await;
     let pending = alice
         .invite_async(&uri("sipp", kind, port), RequestOptions::new())
@@ -101,8 +98,7 @@ async fn challenged_register(kind: Transport, password: &str) -> u16 {
     if !sipp_available() {
         return 0;
     }
-    let port = free_port(kind);
-    let sipp = Sipp::uas("uas_auth.xml", kind, port).await;
+    let (sipp, port) = Sipp::uas("uas_auth.xml", kind).await;
     let alice = caller().await;
     let t = transport_param(kind);
     let reply = alice
@@ -143,8 +139,7 @@ async fn expired_invite(kind: Transport) {
     if !sipp_available() {
         return;
     }
-    let port = free_port(kind);
-    let sipp = Sipp::uas("uas_cancel.xml", kind, port).await;
+    let (sipp, port) = Sipp::uas("uas_cancel.xml", kind).await;
     let alice = caller().await;
     let reply = tokio::time::timeout(
         Duration::from_secs(20),

@@ -53,7 +53,37 @@ struct Sipp {
     dir: PathBuf,
 }
 
+/// SIPp's exit code for "fatal error binding a socket".
+const SIPP_BIND_FAILED: i32 = 254;
+
 impl Sipp {
+    /// SIPp as the UAS of `scenario` on a free port, and the port. A port
+    /// found free can be taken by another test before SIPp binds it (SIPp
+    /// then exits at once with 254): it is started again on another port,
+    /// at most five times.
+    async fn uas_on_free_port(scenario: &str, kind: Kind) -> (Sipp, u16) {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let port = free_port(kind);
+            let mut sipp = Sipp::uas(scenario, kind, port);
+            let mut exited = None;
+            for _ in 0..4 {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                exited = sipp.child.try_wait().ok().flatten();
+                if exited.is_some() {
+                    break;
+                }
+            }
+            match exited.and_then(|s| s.code()) {
+                Some(SIPP_BIND_FAILED) if tries < 5 => {
+                    eprintln!("sipp could not bind 127.0.0.1:{port}; another port");
+                }
+                _ => return (sipp, port),
+            }
+        }
+    }
+
     fn uas(scenario: &str, kind: Kind, port: u16) -> Sipp {
         let dir = std::env::temp_dir().join(format!(
             "sipp-{}-{scenario}-{kind}-{port}",
@@ -219,8 +249,7 @@ async fn options(kind: Kind) {
     if !sipp_available() {
         return;
     }
-    let port = free_port(kind);
-    let sipp = Sipp::uas("uas_options.xml", kind, port);
+    let (sipp, port) = Sipp::uas_on_free_port("uas_options.xml", kind).await;
     let (h, _t) = client(kind).await;
     let (_, mut ct) = start(&h, "OPTIONS", port, kind).await;
     assert_eq!(final_response(&mut ct).await, vec![200]);
@@ -232,8 +261,7 @@ async fn busy(kind: Kind) {
     if !sipp_available() {
         return;
     }
-    let port = free_port(kind);
-    let sipp = Sipp::uas("uas_busy.xml", kind, port);
+    let (sipp, port) = Sipp::uas_on_free_port("uas_busy.xml", kind).await;
     let (h, _t) = client(kind).await;
     let (_, mut ct) = start(&h, "INVITE", port, kind).await;
     assert_eq!(final_response(&mut ct).await.last(), Some(&486));
@@ -246,8 +274,7 @@ async fn answered(kind: Kind) {
     if !sipp_available() {
         return;
     }
-    let port = free_port(kind);
-    let sipp = Sipp::uas("uas_answer.xml", kind, port);
+    let (sipp, port) = Sipp::uas_on_free_port("uas_answer.xml", kind).await;
     let (h, transport) = client(kind).await;
     let (invite, mut ct) = start(&h, "INVITE", port, kind).await;
     let mut ok = None;
