@@ -365,6 +365,120 @@ fn eager(
     Ok(())
 }
 
+/// The parameters of the top Via that [`ViaSpans`] holds, as they are
+/// read; the first of a repeated parameter counts, as in Params.
+#[derive(Default)]
+struct TopParams<'a> {
+    branch: Option<Option<&'a [u8]>>,
+    received: Option<Option<&'a [u8]>>,
+    rport: Option<Option<&'a [u8]>>,
+    maddr: Option<Option<&'a [u8]>>,
+}
+
+impl<'a> TopParams<'a> {
+    #[inline(always)]
+    fn on(&mut self, n: &'a [u8], val: Option<&'a [u8]>) {
+        // Parameter names are case-insensitive (RFC 3261 §7.3.1); the
+        // lower-case spelling everyone writes is compared first.
+        let slot = match n {
+            b"branch" => &mut self.branch,
+            b"rport" => &mut self.rport,
+            _ => match n.len() {
+                6 if lex::eq_ic(n, b"branch") => &mut self.branch,
+                8 if lex::eq_ic(n, b"received") => &mut self.received,
+                5 if lex::eq_ic(n, b"rport") => &mut self.rport,
+                5 if lex::eq_ic(n, b"maddr") => &mut self.maddr,
+                _ => return,
+            },
+        };
+        slot.get_or_insert(val);
+    }
+}
+
+/// The top Via value in the form nearly every sender writes, with no
+/// white space past the single SP: `SIP/2.0/<token> <host>[:<port>]`
+/// then `;name[=value]` parameters to the end of `value` (host a name or
+/// IPv4 address, values unquoted). `None` for every other form (IPv6,
+/// white space or folds, a comma, quotes, a malformed value...), which
+/// the full grammar of [`headers::scan_via`] then decides; where this
+/// returns `Some`, the full grammar reads the same spans (a test checks).
+/// `value` starts at offset `at` of the buffer.
+#[inline(always)]
+fn quick_via(value: &[u8], at: usize) -> Option<ViaSpans> {
+    let span = |a: usize, z: usize| Span::new(at + a, at + z);
+    let r = value.strip_prefix(b"SIP/2.0/")?;
+    let t_end = 8 + r.iter().position(|c| !lex::is_token(*c))?;
+    if t_end == 8 || value[t_end] != b' ' {
+        return None;
+    }
+    let h = t_end + 1;
+    let h_end = h + lex::host_run(value.get(h..)?);
+    if h_end == h {
+        return None;
+    }
+    let mut p = h_end;
+    let port = if value.get(p) == Some(&b':') {
+        let (rest, n) = lex::digits::<u16>(&value[p + 1..]).ok()?;
+        p = value.len() - rest.len();
+        Some(n)
+    } else {
+        None
+    };
+    let params_start = p;
+    let mut prm = TopParams::default();
+    while p < value.len() {
+        if value[p] != b';' {
+            return None;
+        }
+        let ns = p + 1;
+        let mut ne = ns;
+        while value.get(ne).is_some_and(|c| lex::is_token(*c)) {
+            ne += 1;
+        }
+        if ne == ns {
+            return None;
+        }
+        let name = &value[ns..ne];
+        if value.get(ne) == Some(&b'=') {
+            let v = &value[ne + 1..];
+            if v.first() == Some(&b'"') {
+                return None;
+            }
+            let (rest, v) = lex::gen_value(v).ok()?;
+            prm.on(name, Some(v));
+            p = value.len() - rest.len();
+        } else {
+            prm.on(name, None);
+            p = ne;
+        }
+    }
+    let transport = &value[8..t_end];
+    let pspan = |v: Option<Option<&[u8]>>| {
+        v.flatten()
+            .map(|v| span(lex::offset_in(value, v), lex::offset_in(value, v) + v.len()))
+    };
+    Some(ViaSpans {
+        transport: match transport {
+            b"UDP" => Transport::Udp,
+            b"TCP" => Transport::Tcp,
+            _ => Transport::from_bytes(transport),
+        },
+        transport_name: span(8, t_end),
+        host: span(h, h_end),
+        port,
+        branch: pspan(prm.branch),
+        received: pspan(prm.received),
+        rport: prm.rport.and_then(rport_of),
+        maddr: pspan(prm.maddr),
+        params: if params_start < value.len() {
+            span(params_start, value.len())
+        } else {
+            Span::default()
+        },
+        element: span(0, value.len()),
+    })
+}
+
 /// Decodes a Via line: the first value of the first line in full (the top
 /// Via, RFC 3261 §18.2.1), every line's values counted.
 #[inline(never)]
@@ -375,64 +489,15 @@ pub(super) fn eager_via(
     at: usize,
     limits: &ParseLimits,
 ) -> Result<(), ParseError> {
-    let err = || ParseError::new(K::HeaderValue(HeaderName::Via), at);
-    let b: &[u8] = buf;
-    let span = |s: &[u8]| {
-        let o = offset_in(b, s);
-        Span::new(o, o + s.len())
-    };
     if base.via.is_none() {
-        let mut branch = None;
-        let mut received = None;
-        let mut rport = None;
-        let mut maddr = None;
-        let mut first_param: Option<&[u8]> = None;
-        let mut last_end: Option<&[u8]> = None;
-        let (head, rest) = headers::scan_via(
-            value,
-            #[inline(always)]
-            |n, val| {
-                first_param.get_or_insert(n);
-                last_end = Some(val.unwrap_or(n));
-                // The first of a repeated parameter counts, as in Params.
-                // Parameter names are case-insensitive (RFC 3261 §7.3.1).
-                let slot = match n.len() {
-                    6 if lex::eq_ic(n, b"branch") => &mut branch,
-                    8 if lex::eq_ic(n, b"received") => &mut received,
-                    5 if lex::eq_ic(n, b"rport") => &mut rport,
-                    5 if lex::eq_ic(n, b"maddr") => &mut maddr,
-                    _ => return,
-                };
-                slot.get_or_insert(val);
-            },
-        )
-        .ok_or_else(err)?;
-        let rest = lex::skip_ws(rest);
-        if !(rest.is_empty() || rest[0] == b',') {
-            return Err(err());
+        if let Some(v) = quick_via(value, at) {
+            base.via = Some(v);
+            base.via_count += 1;
+        } else {
+            let (v, element_len) = full_via(buf, value, at)?;
+            base.via = Some(v);
+            base.via_count += 1 + count_values(&value[element_len..]);
         }
-        let params = match (first_param, last_end) {
-            (Some(first), Some(last)) => {
-                let start = offset_in(b, first);
-                // include the leading ';'
-                let semi = b[..start].iter().rposition(|c| *c == b';').unwrap_or(start);
-                Span::new(semi, offset_in(b, last) + last.len())
-            }
-            _ => Span::default(),
-        };
-        base.via = Some(ViaSpans {
-            transport: Transport::from_bytes(head.transport),
-            transport_name: span(head.transport),
-            host: span(head.host),
-            port: head.port,
-            branch: branch.flatten().map(span),
-            received: received.flatten().map(span),
-            rport: rport.and_then(rport_of),
-            maddr: maddr.flatten().map(span),
-            params,
-            element: Span::new(at, at + (value.len() - rest.len())),
-        });
-        base.via_count += 1 + count_values(rest);
     } else {
         base.via_count += 1 + count_values(value);
     }
@@ -440,6 +505,59 @@ pub(super) fn eager_via(
         return Err(ParseError::new(K::TooManyVias, at));
     }
     Ok(())
+}
+
+/// The top Via by the full grammar, and the length of the element.
+#[inline(never)]
+fn full_via(buf: &Bytes, value: &[u8], at: usize) -> Result<(ViaSpans, usize), ParseError> {
+    let err = || ParseError::new(K::HeaderValue(HeaderName::Via), at);
+    let b: &[u8] = buf;
+    let span = |s: &[u8]| {
+        let o = offset_in(b, s);
+        Span::new(o, o + s.len())
+    };
+    let mut prm = TopParams::default();
+    let mut first_param: Option<&[u8]> = None;
+    let mut last_end: Option<&[u8]> = None;
+    let (head, rest) = headers::scan_via(
+        value,
+        #[inline(always)]
+        |n, val| {
+            first_param.get_or_insert(n);
+            last_end = Some(val.unwrap_or(n));
+            prm.on(n, val);
+        },
+    )
+    .ok_or_else(err)?;
+    let rest = lex::skip_ws(rest);
+    if !(rest.is_empty() || rest[0] == b',') {
+        return Err(err());
+    }
+    let params = match (first_param, last_end) {
+        (Some(first), Some(last)) => {
+            let start = offset_in(b, first);
+            // include the leading ';'
+            let semi = b[..start].iter().rposition(|c| *c == b';').unwrap_or(start);
+            Span::new(semi, offset_in(b, last) + last.len())
+        }
+        _ => Span::default(),
+    };
+    let element_len = value.len() - rest.len();
+    Ok((
+        ViaSpans {
+            transport: Transport::from_bytes(head.transport),
+            transport_name: span(head.transport),
+            host: span(head.host),
+            port: head.port,
+            branch: prm.branch.flatten().map(span),
+            received: prm.received.flatten().map(span),
+            rport: prm.rport.and_then(rport_of),
+            maddr: prm.maddr.flatten().map(span),
+            params,
+            element: Span::new(at, at + element_len),
+        },
+        element_len,
+    ))
 }
 
 /// Number of commas that separate values (quote-aware only when needed:
@@ -457,7 +575,7 @@ fn count_values(v: &[u8]) -> u32 {
 
 #[cfg(test)]
 mod tests {
-    use super::{find_colon, line_end};
+    use super::{find_colon, full_via, line_end, quick_via};
     use crate::error::ParseErrorKind as K;
 
     /// The definitions the word scans must agree with.
@@ -502,5 +620,111 @@ mod tests {
         }
         assert!(line_end(b"", 0).is_err());
         assert_eq!(find_colon(b"", 0), None);
+    }
+
+    /// Via values the quick path must read as the full grammar does, or
+    /// leave to it.
+    fn tricky_vias() -> Vec<String> {
+        let mut v: Vec<String> = [
+            "SIP/2.0/UDP 192.0.2.101:5060;branch=z9hG4bK776asdhds;rport",
+            "SIP/2.0/UDP 192.0.2.101:5060;rport;branch=z9hG4bK776asdhds",
+            "SIP/2.0/TCP host.example.com;branch=z9hG4bK1",
+            "SIP/2.0/TLS host_1-a.example.com:5061;branch=z9hG4bK1;received=192.0.2.1;rport=4000",
+            "SIP/2.0/WSS df7jal23ls0d.invalid;branch=z9hG4bKa;maddr=239.1.1.1;ttl=1",
+            "SIP/2.0/udp h;BRANCH=z9hG4bKX;RPort;Received=1.2.3.4;MADDR=m",
+            "SIP/2.0/UDP h;branch=first;branch=second;rport=1;rport",
+            "SIP/2.0/UDP h;rport=70000",
+            "SIP/2.0/UDP h;rport=",
+            "SIP/2.0/UDP h;rport=x",
+            "SIP/2.0/UDP h:99999;branch=z9hG4bK1",
+            "SIP/2.0/UDP h:;branch=z9hG4bK1",
+            "SIP/2.0/UDP h:0005060",
+            "SIP/2.0/UDP h",
+            "SIP/2.0/UDP h;",
+            "SIP/2.0/UDP h;=x",
+            "SIP/2.0/UDP h;branch",
+            "SIP/2.0/UDP h;branch=",
+            "SIP/2.0/UDP h;branch=\"q\"",
+            "SIP/2.0/UDP h;x=[2001:db8::1];branch=b",
+            "SIP/2.0/UDP h;received=2001:db8::9:255;branch=b",
+            "SIP/2.0/UDP [2001:db8::9:1]:5070;branch=z9hG4bK6a;rport",
+            "SIP/2.0/UDP [2001:db8::9:1];branch=z9hG4bK6a",
+            "SIP/2.0/UDP  h;branch=b",
+            "SIP/2.0/UDP\th;branch=b",
+            "SIP/2.0/UDP h ;branch=b",
+            "SIP/2.0/UDP h; branch=b",
+            "SIP/2.0/UDP h;branch = b",
+            "SIP/2.0/UDP h;branch=b ",
+            "SIP/2.0/UDP h : 5060;branch=b",
+            "SIP/2.0/UDP h;branch=b, SIP/2.0/TCP g;branch=c",
+            "SIP/2.0/UDP h;branch=b,SIP/2.0/TCP g",
+            "SIP/2.0/UDP h\r\n ;branch=b",
+            "SIP/2.0/UDP h;branch=b\r\n\t;rport",
+            "SIP / 2.0 / UDP h;branch=b",
+            "sip/2.0/UDP h;branch=b",
+            "SIP/2.0/ UDP h;branch=b",
+            "SIP/2.0/ h;branch=b",
+            "SIP/2.0/UDP",
+            "SIP/2.0/UDP ",
+            "SIP/2.0/UDPh;branch=b",
+            "SIP/2.0/U@P h",
+            "SIP/2.0/UDP h@x;branch=b",
+            "SIP/2.0/UDP h;branch=b@x",
+            "SIP/2.0/UDP h;branch=b;",
+            "SIP/2.0/UDP h;bra@nch=b",
+            "SIP/2.0/TLS-SCTP h;branch=b",
+            "SIP/2.0/SCTP h;branch=b",
+            "SIP/2.0/FOO h;branch=b",
+            "SIP/2.0/ws h;branch=b",
+            "SIP/3.0/UDP h;branch=b",
+        ]
+        .map(String::from)
+        .to_vec();
+        // Every case of each letter of the parameter names.
+        for name in ["branch", "rport", "received", "maddr"] {
+            for mask in [0u32, 1, 0b10101, u32::MAX] {
+                let n: String = name
+                    .chars()
+                    .enumerate()
+                    .map(|(i, c)| {
+                        if mask >> i & 1 == 1 {
+                            c.to_ascii_uppercase()
+                        } else {
+                            c
+                        }
+                    })
+                    .collect();
+                v.push(format!("SIP/2.0/UDP h:1;{n}=v1;{n}"));
+                v.push(format!("SIP/2.0/UDP h:1;{n};{n}=v1"));
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn quick_via_agrees_with_the_full_grammar() {
+        let mut quick = 0;
+        for value in tricky_vias() {
+            // The value sits inside a buffer, as in a message.
+            let buf = bytes::Bytes::from(format!("Via: {value}\r\n"));
+            let at = 5;
+            let v = &buf[at..at + value.len()];
+            let full = full_via(&buf, v, at);
+            if let Some(q) = quick_via(v, at) {
+                quick += 1;
+                let (f, len) = full.unwrap_or_else(|e| panic!("{value:?}: quick only: {e:?}"));
+                assert_eq!(q, f, "{value:?}");
+                assert_eq!(len, v.len(), "{value:?}");
+            }
+        }
+        // The usual forms do take the quick path.
+        assert!(quick >= 30, "{quick}");
+        for usual in [
+            "SIP/2.0/UDP 192.0.2.101:5060;branch=z9hG4bK776asdhds;rport",
+            "SIP/2.0/TCP h;branch=z9hG4bK1",
+            "SIP/2.0/UDP h;BRANCH=z9hG4bKX;RPort;Received=1.2.3.4;MADDR=m",
+        ] {
+            assert!(quick_via(usual.as_bytes(), 0).is_some(), "{usual}");
+        }
     }
 }

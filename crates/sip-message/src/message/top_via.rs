@@ -4,7 +4,7 @@ use super::Span;
 use crate::headers::{Rport, Transport};
 use crate::uri::Host;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ViaSpans {
     pub(crate) transport: Transport,
     pub(crate) transport_name: Span,
