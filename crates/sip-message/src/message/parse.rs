@@ -249,16 +249,24 @@ fn version(v: &[u8], at: usize) -> Result<Version, ParseError> {
     })
 }
 
+/// The first SP of a start line: eight bytes per step (a method, a URI
+/// or a version is tens of bytes at most, too short for a vector search
+/// to pay for its setup).
+#[inline(always)]
+fn find_sp(line: &[u8]) -> Option<usize> {
+    lex::find_by(line, |w| lex::eq_mask(w, b' '), |c| c == b' ')
+}
+
 fn start_line(buf: &Bytes, from: usize, end: usize) -> Result<(StartLine, Version), ParseError> {
     let b: &[u8] = buf;
     let line = &b[from..end];
     let err = |k, o: usize| ParseError::new(k, from + o);
     if line.len() >= 4 && line[..4].eq_ignore_ascii_case(b"SIP/") {
         // Status-Line = SIP-Version SP Status-Code SP Reason-Phrase
-        let sp = memchr(b' ', line).ok_or(err(K::StartLine, 0))?;
+        let sp = find_sp(line).ok_or(err(K::StartLine, 0))?;
         let v = version(&line[..sp], from)?;
         let rest = &line[sp + 1..];
-        let (code, reason_at) = match memchr(b' ', rest) {
+        let (code, reason_at) = match find_sp(rest) {
             Some(p) => (&rest[..p], sp + 1 + p + 1),
             // No SP before an empty reason phrase: accepted leniently.
             None => (rest, line.len()),
@@ -275,13 +283,13 @@ fn start_line(buf: &Bytes, from: usize, end: usize) -> Result<(StartLine, Versio
     }
     // Request-Line = Method SP Request-URI SP SIP-Version, single SPs
     // (RFC 4475 §3.1.2.9 and §3.1.2.10 are rejected).
-    let sp1 = memchr(b' ', line).ok_or(err(K::StartLine, 0))?;
+    let sp1 = find_sp(line).ok_or(err(K::StartLine, 0))?;
     let method = &line[..sp1];
     if method.is_empty() || !method.iter().all(|c| lex::is_token(*c)) {
         return Err(err(K::StartLine, 0));
     }
     let rest = &line[sp1 + 1..];
-    let sp2 = memchr(b' ', rest).ok_or(err(K::StartLine, sp1 + 1))?;
+    let sp2 = find_sp(rest).ok_or(err(K::StartLine, sp1 + 1))?;
     let uri = &rest[..sp2];
     let v = version(&rest[sp2 + 1..], from + sp1 + sp2 + 2)?;
     // Request-URI = SIP-URI / SIPS-URI / absoluteURI: starts with a scheme,
