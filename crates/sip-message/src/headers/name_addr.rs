@@ -390,14 +390,17 @@ pub(crate) fn eager_tag(v: &[u8]) -> Option<Option<&[u8]>> {
 /// general scan. `None` when the value has any other form (white space
 /// elsewhere, escapes, an unquoted display name, other parameters...):
 /// [`full_tag`] decides those, and where both decide they agree.
+#[inline(always)]
 fn quick_tag(v: &[u8]) -> Option<Option<&[u8]>> {
     let angle = match v.first()? {
         b'<' => v,
         b'"' => {
             // A quoted-string without quoted-pairs or folds (RFC 3261 §25.1).
-            let n = v[1..]
-                .iter()
-                .position(|c| matches!(c, b'"' | b'\\' | b'\r' | b'\n'))?;
+            let n = lex::find_by(
+                &v[1..],
+                |w| lex::eq_mask(w, b'"') | lex::eq_mask(w, b'\\') | lex::lt_mask(w, b'\r' + 1),
+                |c| matches!(c, b'"' | b'\\' | b'\r' | b'\n'),
+            )?;
             let r = v[1 + n..].strip_prefix(b"\"")?;
             r.strip_prefix(b" ").unwrap_or(r)
         }
@@ -405,7 +408,7 @@ fn quick_tag(v: &[u8]) -> Option<Option<&[u8]>> {
     };
     let (uri, rest) = in_angles(angle.strip_prefix(b"<")?)?;
     // A URI has a non-empty scheme.
-    if lex::scheme_colon(uri).is_none_or(|c| c == 0) {
+    if !uri.starts_with(b"sip:") && lex::scheme_colon(uri).is_none_or(|c| c == 0) {
         return None;
     }
     match rest {
@@ -418,7 +421,9 @@ fn quick_tag(v: &[u8]) -> Option<Option<&[u8]>> {
     }
 }
 
-/// [`eager_tag`] by the full name-addr grammar.
+/// [`eager_tag`] by the full name-addr grammar (out of line: the quick
+/// path decides nearly every value and needs fewer registers).
+#[inline(never)]
 fn full_tag(v: &[u8]) -> Option<Option<&[u8]>> {
     // The first `tag` parameter counts, as Params::value reads it.
     let mut tag: Option<Option<&[u8]>> = None;
@@ -479,6 +484,20 @@ mod tests {
             " <sip:a@b>;tag=x",
             "<sip:a@b>>;tag=x",
             "<sip:a@b>x",
+            // Display names past one word, with the stop bytes late.
+            r#""A long display name" <sip:a@b>;tag=x"#,
+            r#""A long display \"name\"" <sip:a@b>;tag=x"#,
+            "\"A long display\r\n name\" <sip:a@b>;tag=x",
+            "\"A long display\n name\" <sip:a@b>;tag=x",
+            "\"A long display\x0b name\" <sip:a@b>;tag=x",
+            "\"A long display\t name\" <sip:a@b>;tag=x",
+            "\"A long display name \u{e9}\" <sip:a@b>;tag=x",
+            // Schemes other than sip.
+            "<sips:a@b>;tag=x",
+            "<SIP:a@b>;tag=x",
+            "<tel:+1234>;tag=x",
+            "<sip>;tag=x",
+            "<si:p>;tag=x",
         ];
         for v in cases {
             let full = full_tag(v.as_bytes());

@@ -182,11 +182,10 @@ pub(super) fn parse(mut buf: Bytes, limits: &ParseLimits) -> Result<Message, Par
         let Some(colon) = colon else {
             return Err(ParseError::new(K::HeaderName, line_start));
         };
-        let mut name_end = colon;
-        while name_end > line_start && matches!(b[name_end - 1], b' ' | b'\t') {
-            name_end -= 1;
+        let mut raw_name = &b[line_start..colon];
+        while let [rest @ .., b' ' | b'\t'] = raw_name {
+            raw_name = rest;
         }
-        let raw_name = &b[line_start..name_end];
         let name = HeaderName::from_line(b, line_start, raw_name.len());
         if name == HeaderName::Other
             && (raw_name.is_empty() || !raw_name.iter().all(|c| lex::is_token(*c)))
