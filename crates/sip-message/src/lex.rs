@@ -554,6 +554,24 @@ pub(crate) fn digits<T: TryFrom<u64>>(i: &[u8]) -> PResult<'_, T> {
 /// Parses a whole trimmed value as `1*DIGIT` of the target type.
 #[inline]
 pub(crate) fn number<T: TryFrom<u64>>(v: &[u8]) -> Option<T> {
+    // Short values (Content-Length, Max-Forwards, CSeq...) in one plain
+    // loop: at most four digits, nothing around them.
+    if (1..=4).contains(&v.len()) {
+        let mut n = 0u64;
+        for d in v {
+            if !d.is_ascii_digit() {
+                return number_slow(v);
+            }
+            n = n * 10 + u64::from(d - b'0');
+        }
+        return T::try_from(n).ok();
+    }
+    number_slow(v)
+}
+
+/// [`number`] in general.
+#[inline(never)]
+fn number_slow<T: TryFrom<u64>>(v: &[u8]) -> Option<T> {
     // Values come trimmed from the parser: trim only if they may not be.
     let v = match (v.first(), v.last()) {
         (Some(a), Some(z)) if a.is_ascii_digit() && z.is_ascii_digit() => v,
@@ -607,6 +625,62 @@ pub(crate) fn with_two_specials(max: usize, special: &[u8], mut check: impl FnMu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_numbers_agree_with_the_general_steps() {
+        let mut cases: Vec<Vec<u8>> = [
+            "",
+            "0",
+            "7",
+            "70",
+            "255",
+            "256",
+            "311",
+            "0000",
+            "9999",
+            "65535",
+            "65536",
+            "00255",
+            " 1",
+            "1 ",
+            " 1 ",
+            "1\t",
+            "-1",
+            "+1",
+            "1a",
+            "a1",
+            "12 3",
+            "\r\n 1",
+            "\u{e9}",
+            "4294967295",
+            "4294967296",
+            "99999999999999999999",
+        ]
+        .iter()
+        .map(|s| s.as_bytes().to_vec())
+        .collect();
+        // Every one- to four-byte value over digits and a few others.
+        let alphabet = b"09/: a\x80";
+        for len in 1..=4 {
+            for i in 0..alphabet.len().pow(len as u32) {
+                let mut k = i;
+                cases.push(
+                    (0..len)
+                        .map(|_| {
+                            let c = alphabet[k % alphabet.len()];
+                            k /= alphabet.len();
+                            c
+                        })
+                        .collect(),
+                );
+            }
+        }
+        for v in &cases {
+            assert_eq!(number::<u8>(v), number_slow::<u8>(v), "{v:?}");
+            assert_eq!(number::<u16>(v), number_slow::<u16>(v), "{v:?}");
+            assert_eq!(number::<u32>(v), number_slow::<u32>(v), "{v:?}");
+        }
+    }
 
     #[test]
     fn rfc3261_25_1_token_and_word_classes() {
