@@ -30,8 +30,25 @@ const CTL_END: u8 = 0x0e;
 #[inline(always)]
 fn find_mark<const COLON: bool>(b: &[u8], at: usize) -> Option<usize> {
     let hay = b.get(at..)?;
-    let mut chunks = hay.chunks_exact(8);
     let mut off = at;
+    if !COLON {
+        // Line ends: values run to tens of bytes, two words per step.
+        let mut pairs = hay.chunks_exact(16);
+        for c in pairs.by_ref() {
+            let (lo, hi) = c.split_at(8);
+            let m1 = lex::lt_mask(u64::from_le_bytes(lo.try_into().ok()?), CTL_END);
+            let m2 = lex::lt_mask(u64::from_le_bytes(hi.try_into().ok()?), CTL_END);
+            if m1 | m2 != 0 {
+                return Some(if m1 != 0 {
+                    off + lex::first_marked(m1)
+                } else {
+                    off + 8 + lex::first_marked(m2)
+                });
+            }
+            off += 16;
+        }
+    }
+    let mut chunks = b[off..].chunks_exact(8);
     for c in chunks.by_ref() {
         let w = u64::from_le_bytes(c.try_into().ok()?);
         let mut m = lex::lt_mask(w, CTL_END);
@@ -605,17 +622,19 @@ mod tests {
     #[test]
     fn word_scans_agree_with_naive_searches() {
         // Every placement of two special bytes (and a high-bit look-alike
-        // after each) in a 24-byte line, from every start.
+        // after each) in a 40-byte line, from every start: line ends are
+        // searched two words per step, then one, then byte by byte.
+        const LEN: usize = 40;
         let special = [b'\n', b'\r', b':', b'\t', 0x0b, 0x8a, 0x8d, 0xba];
-        let mut data = vec![b'a'; 24];
-        for i in 0..24 {
-            for j in i..24 {
+        let mut data = vec![b'a'; LEN];
+        for i in 0..LEN {
+            for j in i..LEN {
                 for a in special {
                     for c in special {
                         data.fill(b'a');
                         data[i] = a;
                         data[j] = c;
-                        for from in 0..24 {
+                        for from in 0..LEN {
                             let got =
                                 line_end(&data, from).map_err(|e| (e.kind, e.offset as usize));
                             assert_eq!(got, naive_line_end(&data, from), "{data:?} {from}");
