@@ -45,6 +45,14 @@ pub enum Method {
 impl Method {
     /// Recognises a known method; `None` for an extension method.
     pub fn known(b: &[u8]) -> Option<Method> {
+        // The two a UA sees most, as one word comparison each.
+        if b.len() == 6 {
+            let w = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            let t = u16::from_le_bytes([b[4], b[5]]);
+            if (w, t) == (u32::from_le_bytes(*b"INVI"), u16::from_le_bytes(*b"TE")) {
+                return Some(Method::Invite);
+            }
+        }
         Some(match b {
             b"INVITE" => Method::Invite,
             b"ACK" => Method::Ack,
@@ -117,5 +125,41 @@ impl std::str::FromStr for Method {
             name: crate::HeaderName::CSeq,
             offset: 0,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Method;
+
+    #[test]
+    fn known_methods_are_recognised_exactly() {
+        let known = [
+            "INVITE",
+            "ACK",
+            "BYE",
+            "CANCEL",
+            "OPTIONS",
+            "REGISTER",
+            "PRACK",
+            "SUBSCRIBE",
+            "NOTIFY",
+            "PUBLISH",
+            "INFO",
+            "REFER",
+            "MESSAGE",
+            "UPDATE",
+        ];
+        for m in known {
+            let got = Method::known(m.as_bytes()).expect(m);
+            assert_eq!(got.as_str(), m);
+        }
+        // Method names are case-sensitive (RFC 3261 §7.1); near misses are
+        // extension methods.
+        for m in [
+            "invite", "Invite", "INVITEX", "INVIT", "INVITF", "JNVITE", "INVI\0E", "",
+        ] {
+            assert_eq!(Method::known(m.as_bytes()), None, "{m:?}");
+        }
     }
 }
