@@ -3,7 +3,15 @@
 
 /// Appends the decimal form of `n`.
 #[inline]
-pub fn put_u64(out: &mut Vec<u8>, mut n: u64) {
+pub fn put_u64(out: &mut Vec<u8>, n: u64) {
+    let (buf, i) = decimal_digits(n);
+    out.extend_from_slice(&buf[i..]);
+}
+
+/// The decimal digits of `n`: they are `buf[start..]` of the returned
+/// `(buf, start)`. For writers into buffers other than a `Vec`.
+#[inline]
+pub fn decimal_digits(mut n: u64) -> ([u8; 20], usize) {
     let mut buf = [0u8; 20];
     let mut i = buf.len();
     loop {
@@ -14,7 +22,7 @@ pub fn put_u64(out: &mut Vec<u8>, mut n: u64) {
             break;
         }
     }
-    out.extend_from_slice(&buf[i..]);
+    (buf, i)
 }
 
 /// Appends `n` in lower-case hexadecimal, at least `min_digits` digits

@@ -190,17 +190,7 @@ impl ClientKey {
 
 /// Appends `port` in decimal (no `fmt`: one per request).
 fn push_port(out: &mut SmallVec<[u8; INLINE]>, port: u16) {
-    let mut buf = [0u8; 5];
-    let mut i = buf.len();
-    let mut n = port;
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
+    let (buf, i) = sip_message::encode::decimal_digits(u64::from(port));
     out.extend_from_slice(&buf[i..]);
 }
 
