@@ -25,6 +25,32 @@ pub fn decimal_digits(mut n: u64) -> ([u8; 20], usize) {
     (buf, i)
 }
 
+/// The dotted-decimal text of `a`: `buf[..len]` of the returned
+/// `(buf, len)`, digit by digit, without `fmt` (a Via sent-by goes into
+/// every request).
+#[inline]
+pub fn ipv4_digits(a: std::net::Ipv4Addr) -> ([u8; 15], usize) {
+    let mut out = [0u8; 15];
+    let mut n = 0;
+    for (i, o) in a.octets().into_iter().enumerate() {
+        if i > 0 {
+            out[n] = b'.';
+            n += 1;
+        }
+        if o >= 100 {
+            out[n] = b'0' + o / 100;
+            n += 1;
+        }
+        if o >= 10 {
+            out[n] = b'0' + o / 10 % 10;
+            n += 1;
+        }
+        out[n] = b'0' + o % 10;
+        n += 1;
+    }
+    (out, n)
+}
+
 /// Appends `n` in lower-case hexadecimal, at least `min_digits` digits
 /// (zero-padded; up to 16): tags, Call-IDs, branches.
 pub fn put_hex(out: &mut String, n: u64, min_digits: usize) {
@@ -48,19 +74,6 @@ pub fn hex16(n: u64) -> [u8; 16] {
         pair[1] = DIGITS[usize::from(b & 15)];
     }
     out
-}
-
-/// Appends the decimal form of an octet (IPv4 dotted quads), digit by
-/// digit: no buffer, no copy call.
-#[inline]
-pub(crate) fn put_u8(out: &mut Vec<u8>, n: u8) {
-    if n >= 100 {
-        out.push(b'0' + n / 100);
-    }
-    if n >= 10 {
-        out.push(b'0' + n / 10 % 10);
-    }
-    out.push(b'0' + n % 10);
 }
 
 /// Number of decimal digits of `n`.
@@ -106,10 +119,13 @@ mod tests {
                 assert_eq!(s, format!("x{n:0w$x}"), "{n} with at least {min} digits");
             }
         }
+        // Every octet value in every position (the former put_u8 test).
         for n in 0..=u8::MAX {
-            let mut v = Vec::new();
-            super::put_u8(&mut v, n);
-            assert_eq!(v, n.to_string().as_bytes());
+            for a in [[n, 0, 9, 10], [255, n, 99, 100], [1, 22, n, 255]] {
+                let ip = std::net::Ipv4Addr::from(a);
+                let (buf, len) = super::ipv4_digits(ip);
+                assert_eq!(&buf[..len], ip.to_string().as_bytes());
+            }
         }
     }
 }

@@ -166,21 +166,8 @@ impl SentByText {
 
     /// Decimal, no leading zeros.
     fn push_u16(&mut self, n: u16) {
-        let d = [
-            b'0' + (n / 10000) as u8,
-            b'0' + (n / 1000 % 10) as u8,
-            b'0' + (n / 100 % 10) as u8,
-            b'0' + (n / 10 % 10) as u8,
-            b'0' + (n % 10) as u8,
-        ];
-        let skip = match n {
-            10000.. => 0,
-            1000.. => 1,
-            100.. => 2,
-            10.. => 3,
-            _ => 4,
-        };
-        self.push(&d[skip..]);
+        let (d, start) = sip_message::encode::decimal_digits(u64::from(n));
+        self.push(&d[start..]);
     }
 
     /// `host:port` (IPv6 in brackets, RFC 3261 §25.1), as
@@ -199,25 +186,7 @@ impl SentByText {
 
     /// Dotted decimal, as [`Host::encode`] writes it.
     fn push_ipv4(&mut self, v4: std::net::Ipv4Addr) {
-        // Written into a local array, then copied once: fewer bounds checks.
-        let mut out = [0u8; 15];
-        let mut n = 0;
-        for (i, o) in v4.octets().into_iter().enumerate() {
-            if i > 0 {
-                out[n] = b'.';
-                n += 1;
-            }
-            if o >= 100 {
-                out[n] = b'0' + o / 100;
-                n += 1;
-            }
-            if o >= 10 {
-                out[n] = b'0' + o / 10 % 10;
-                n += 1;
-            }
-            out[n] = b'0' + o % 10;
-            n += 1;
-        }
+        let (out, n) = sip_message::encode::ipv4_digits(v4);
         self.push(&out[..n]);
     }
 
@@ -232,9 +201,8 @@ fn is_ipv4_text(ip: IpAddr, text: &str) -> bool {
     let IpAddr::V4(v4) = ip else {
         return false;
     };
-    let mut t = SentByText::empty();
-    t.push_ipv4(v4);
-    t.as_bytes() == text.as_bytes()
+    let (t, n) = sip_message::encode::ipv4_digits(v4);
+    &t[..n] == text.as_bytes()
 }
 
 impl std::fmt::Write for SentByText {

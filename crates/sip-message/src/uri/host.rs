@@ -114,15 +114,8 @@ impl Host {
         match self {
             Host::Domain(d) => out.extend_from_slice(d.as_bytes()),
             Host::Ipv4(a) => {
-                let [a, b, c, d] = a.octets();
-                out.reserve(15);
-                crate::encode::put_u8(out, a);
-                out.push(b'.');
-                crate::encode::put_u8(out, b);
-                out.push(b'.');
-                crate::encode::put_u8(out, c);
-                out.push(b'.');
-                crate::encode::put_u8(out, d);
+                let (buf, len) = crate::encode::ipv4_digits(*a);
+                out.extend_from_slice(&buf[..len]);
             }
             other => {
                 use std::io::Write as _;
