@@ -359,8 +359,9 @@ impl Transport {
         self.send_bytes(bytes, target).await
     }
 
-    /// Sends one datagram made of `parts`, with the checks and counting of
-    /// [`send_bytes`](Self::send_bytes).
+    /// Sends one datagram made of `parts` (one part for whole bytes, three
+    /// for a spliced Via): the shutdown and size checks, the send, the
+    /// counter and the trace line of every UDP send.
     async fn send_udp(&self, parts: &[&[u8]; 3], target: &Target) -> Result<Sent, TransportError> {
         if self.shared.is_shut_down() {
             return Err(TransportError::Shutdown);
@@ -416,6 +417,9 @@ impl Transport {
 
     /// Sends pre-serialized bytes as they are.
     pub async fn send_bytes(&self, bytes: Bytes, target: &Target) -> Result<Sent, TransportError> {
+        if target.transport == Kind::Udp {
+            return self.send_udp(&[&bytes, &[], &[]], target).await;
+        }
         if self.shared.is_shut_down() {
             return Err(TransportError::Shutdown);
         }
@@ -424,21 +428,6 @@ impl Transport {
             return Err(TransportError::TooLarge(len));
         }
         let sent = match target.transport {
-            Kind::Udp => {
-                if len > udp::MAX_DATAGRAM - 48 {
-                    return Err(TransportError::TooLarge(len));
-                }
-                let (local, sock) = self.udp_socket(target.addr)?;
-                sock.send_to(&bytes, target.addr)
-                    .await
-                    .map_err(|e| TransportError::io(Kind::Udp, target.addr, e))?;
-                Sent {
-                    transport: Kind::Udp,
-                    local,
-                    remote: target.addr,
-                    connection: None,
-                }
-            }
             Kind::Tcp | Kind::Tls => {
                 let (id, conn) = self.connection(target).await?;
                 conn.queue.try_send(bytes).map_err(|e| match e {
