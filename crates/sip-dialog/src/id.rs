@@ -1,8 +1,11 @@
 //! Dialog ids (RFC 3261 §12): Call-ID, local tag, remote tag.
 
 use std::fmt;
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+
+use sip_message::hash::FastState;
 
 use sip_message::uri::{escape, unescape_str, UriPart};
 
@@ -19,7 +22,7 @@ use sip_message::uri::{escape, unescape_str, UriPart};
 /// let handle = id.to_string();
 /// assert_eq!(handle.parse::<DialogId>().unwrap(), id);
 /// ```
-#[derive(Clone, PartialEq, Eq, Hash)]
+#[derive(Clone)]
 pub struct DialogId {
     /// Call-ID, local tag and remote tag one after the other, in one
     /// shared allocation (a dialog id is made for every dialog-creating
@@ -29,6 +32,35 @@ pub struct DialogId {
     local_at: u32,
     /// Where the remote tag starts in `text`.
     remote_at: u32,
+    /// The triple's hash, made once with a seed random to the process
+    /// (so peers cannot choose colliding ids): every table keyed by the
+    /// id hashes these eight bytes, not the strings.
+    digest: u64,
+}
+
+/// The seed of every [`DialogId`] digest in this process.
+fn digest_state() -> &'static FastState {
+    static STATE: OnceLock<FastState> = OnceLock::new();
+    STATE.get_or_init(FastState::new)
+}
+
+/// Same parts, same id: the digest (a quick mismatch), the split, then
+/// the text (skipped for two clones of one id).
+impl PartialEq for DialogId {
+    fn eq(&self, other: &Self) -> bool {
+        self.digest == other.digest
+            && self.local_at == other.local_at
+            && self.remote_at == other.remote_at
+            && (Arc::ptr_eq(&self.text, &other.text) || self.text == other.text)
+    }
+}
+
+impl Eq for DialogId {}
+
+impl Hash for DialogId {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.digest);
+    }
 }
 
 impl DialogId {
@@ -49,10 +81,14 @@ impl DialogId {
             }
             None => Arc::from([call_id, local_tag, remote_tag].concat()),
         };
+        let (local_at, remote_at) = (a as u32, b as u32);
+        // The split is part of the digest: ("ab","c") is not ("a","bc").
+        let digest = digest_state().hash_one((&*text, local_at, remote_at));
         DialogId {
             text,
-            local_at: a as u32,
-            remote_at: b as u32,
+            local_at,
+            remote_at,
+            digest,
         }
     }
 
@@ -162,6 +198,14 @@ mod tests {
         .into_iter()
         .collect();
         assert_eq!(ids.len(), 4);
+        // Equal ids made apart (not clones) are equal and hash alike.
+        let (x, y) = (DialogId::new("c", "l", "r"), DialogId::new("c", "l", "r"));
+        assert!(!std::sync::Arc::ptr_eq(&x.text, &y.text));
+        assert_eq!(x, y);
+        let s = std::collections::hash_map::RandomState::new();
+        use std::hash::BuildHasher;
+        assert_eq!(s.hash_one(&x), s.hash_one(&y));
+        assert_ne!(DialogId::new("c", "l", "r"), DialogId::new("c", "l", "s"));
         // An empty remote tag (a UAS dialog with an RFC 2543 peer).
         let bare = DialogId::new("c1", "t1", "");
         assert_eq!((bare.local_tag(), bare.remote_tag()), ("t1", ""));
