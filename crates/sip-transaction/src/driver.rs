@@ -370,9 +370,9 @@ pub fn spawn(
     (TransactionHandle { commands: cmd_tx }, ev_rx, task)
 }
 
-/// At most this many more queued messages or commands are taken after the
-/// one that woke the driver, before its outputs go out.
-const BATCH: usize = 32;
+/// At most this many queued messages, or commands, are taken at once
+/// before the driver's outputs go out.
+const BATCH: usize = 33;
 
 async fn run(
     mut layer: TransactionLayer,
@@ -394,6 +394,9 @@ async fn run(
     let sleep = tokio::time::sleep_until(tokio::time::Instant::now());
     tokio::pin!(sleep);
     let mut armed: Option<tokio::time::Instant> = None;
+    // Reused for every take from the two channels.
+    let mut received: Vec<Inbound> = Vec::with_capacity(BATCH);
+    let mut commanded: Vec<Command> = Vec::with_capacity(BATCH);
     loop {
         if subscribers.len() >= sweep_at {
             subscribers.retain(|id, s| {
@@ -417,32 +420,25 @@ async fn run(
             armed = deadline;
         }
         tokio::select! {
-            m = inbound.recv(), if inbound_open => match m {
-                Some(m) => {
-                    let now = now();
+            // What is already queued goes through at once, in one take
+            // from the channel (bounded, so that commands and timers get
+            // their turn); none taken means the channel closed.
+            n = inbound.recv_many(&mut received, BATCH), if inbound_open => {
+                if n == 0 {
+                    inbound_open = false;
+                }
+                let now = now();
+                for m in received.drain(..) {
                     layer.handle_inbound(now, m);
-                    // What else is already queued goes through at once
-                    // (bounded, so that commands and timers get their turn).
-                    for _ in 0..BATCH {
-                        match inbound.try_recv() {
-                            Ok(m) => layer.handle_inbound(now, m),
-                            Err(_) => break,
-                        }
-                    }
                 }
-                None => inbound_open = false,
             },
-            c = commands.recv(), if commands_open => match c {
-                Some(c) => {
-                    handle_command(&mut layer, &mut subscribers, c);
-                    for _ in 0..BATCH {
-                        match commands.try_recv() {
-                            Ok(c) => handle_command(&mut layer, &mut subscribers, c),
-                            Err(_) => break,
-                        }
-                    }
+            n = commands.recv_many(&mut commanded, BATCH), if commands_open => {
+                if n == 0 {
+                    commands_open = false;
                 }
-                None => commands_open = false,
+                for c in commanded.drain(..) {
+                    handle_command(&mut layer, &mut subscribers, c);
+                }
             },
             Some(id) = err_rx.recv() => layer.handle_transport_error(now(), id),
             _ = &mut sleep, if armed.is_some() => {
