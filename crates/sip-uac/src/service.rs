@@ -486,10 +486,16 @@ impl Service {
         if method == Method::Ack {
             return Err(Error::InvalidOption("ACK is sent with ack(), in a dialog"));
         }
+        // Headers carried in the URI (`?name=value`), unescaped; taken
+        // before the URI becomes the Request-URI.
+        let uri_headers: Vec<(String, String)> = sip
+            .headers()
+            .map(|(n, v)| (unescape_str(n).into_owned(), unescape_str(v).into_owned()))
+            .collect();
         // The Request-URI loses the method parameter and the headers
         // (§19.1.5); a URI with neither is used as it is.
-        let ruri = if sip.method_param().is_none() && sip.headers().next().is_none() {
-            Uri::Sip(sip.clone())
+        let ruri = if sip.method_param().is_none() && uri_headers.is_empty() {
+            Uri::Sip(sip)
         } else {
             sip.to_builder()
                 .remove_param("method")
@@ -499,63 +505,71 @@ impl Service {
                 .map_err(|_| Error::InvalidUri(uri.to_owned()))?
         };
         let branch = self.branch();
-        let from = {
-            let f = opts.from.clone().unwrap_or_else(|| self.inner.from.clone());
-            if f.contains(";tag=") {
-                f
-            } else {
-                let mut t = String::with_capacity(f.len() + 21);
-                t.push_str(&f);
-                t.push_str(";tag=");
-                sip_message::encode::put_hex(&mut t, self.random(), 1);
-                t
-            }
-        };
-        let to = match (&opts.to, &method) {
-            (Some(t), _) => t.clone(),
-            // REGISTER: To = From (the address of record), without the tag.
-            (None, Method::Register) if auto => {
-                from.split(";tag=").next().unwrap_or(&from).to_owned()
-            }
-            // The Request-URI is this URI without headers and method (built
-            // above), so it is used as is rather than built a second time.
-            (None, _) => {
-                let u = ruri.as_str();
-                let mut t = String::with_capacity(u.len() + 2);
-                t.push('<');
-                t.push_str(u);
-                t.push('>');
-                t
-            }
-        };
-        let call_id = opts.call_id.clone().unwrap_or_else(|| {
-            let mut c = String::with_capacity(17 + self.inner.name.len());
-            sip_message::encode::put_hex(&mut c, self.random(), 1);
-            c.push('@');
-            c.push_str(&self.inner.name);
-            c
-        });
         let cseq = opts
             .cseq
             .unwrap_or_else(|| self.inner.cseq.fetch_add(1, Ordering::Relaxed));
-        let mut b = sip_message::RequestBuilder::new(method.clone(), &ruri)
-            .raw_header(
-                "Via",
-                &["SIP/2.0/UDP placeholder.invalid;branch=", &branch, ";rport"].concat(),
-            )
-            .raw_header("Max-Forwards", "70")
-            .raw_header("From", &from)
-            .raw_header("To", &to)
-            .raw_header("Call-ID", &call_id)
+        // Each generated value is written in this one buffer and copied
+        // into the request (no allocation per header).
+        let mut text = String::with_capacity(128);
+        let mut b = sip_message::RequestBuilder::new(method.clone(), &ruri);
+        for part in ["SIP/2.0/UDP placeholder.invalid;branch=", &branch, ";rport"] {
+            text.push_str(part);
+        }
+        b = b.raw_header("Via", &text).raw_header("Max-Forwards", "70");
+        // From gets a tag unless it has one (§8.1.1.3).
+        let from = opts.from.as_deref().unwrap_or(&self.inner.from);
+        let from_tagged = from.contains(";tag=");
+        text.clear();
+        text.push_str(from);
+        if !from_tagged {
+            text.push_str(";tag=");
+            sip_message::encode::put_hex(&mut text, self.random(), 1);
+        }
+        b = b.raw_header("From", &text);
+        let to = match (&opts.to, &method) {
+            (Some(t), _) => t.as_str(),
+            // REGISTER: To = From (the address of record), without the tag.
+            (None, Method::Register) if auto => from.split(";tag=").next().unwrap_or(from),
+            // The Request-URI is this URI without headers and method (built
+            // above), so it is used as is rather than built a second time.
+            (None, _) => {
+                text.clear();
+                text.push('<');
+                text.push_str(ruri.as_str());
+                text.push('>');
+                &text
+            }
+        };
+        b = b.raw_header("To", to);
+        text.clear();
+        match &opts.call_id {
+            Some(c) => text.push_str(c),
+            None => {
+                sip_message::encode::put_hex(&mut text, self.random(), 1);
+                text.push('@');
+                text.push_str(&self.inner.name);
+            }
+        }
+        b = b
+            .raw_header("Call-ID", &text)
             .header(&sip_message::headers::CSeq::new(cseq, method.clone()));
         for r in self.inner.routes.iter().chain(&opts.routes) {
             b = b.raw_header("Route", r);
         }
-        if let Some(c) = &opts.contact {
+        // An INVITE and a SUBSCRIBE always carry a Contact (NkSIP): the
+        // service's unless the options give one.
+        let default_contact = auto && matches!(method, Method::Invite | Method::Subscribe);
+        let contact = opts
+            .contact
+            .as_deref()
+            .or(default_contact.then_some(self.inner.core.contact.as_str()));
+        if let Some(c) = contact {
             b = b.raw_header("Contact", c);
         }
         if let Some(e) = opts.expires {
-            b = b.raw_header("Expires", &e.to_string());
+            text.clear();
+            let _ = std::fmt::Write::write_fmt(&mut text, format_args!("{e}"));
+            b = b.raw_header("Expires", &text);
             if auto && method == Method::Message {
                 b = b.header(&Date::from_system_time(SystemTime::now()));
             }
@@ -582,12 +596,11 @@ impl Service {
         if let Some(ua) = &self.inner.user_agent {
             b = b.raw_header("User-Agent", ua);
         }
-        // Headers carried in the URI (`?name=value`), unescaped; `body` sets the body.
+        // The URI's headers; `body` sets the body.
         let mut body = opts.body.clone();
-        for (n, v) in sip.headers() {
-            let (n, v) = (unescape_str(n), unescape_str(v));
+        for (n, v) in uri_headers {
             if n.eq_ignore_ascii_case("body") {
-                body = Some((String::new(), bytes::Bytes::from(v.into_owned())));
+                body = Some((String::new(), bytes::Bytes::from(v)));
             } else {
                 b = b.raw_header(&n, &v);
             }
@@ -628,7 +641,6 @@ impl Service {
     /// and again for every retransmitted 2xx (§13.2.2.4).
     pub async fn invite(&self, uri: &str, opts: RequestOptions) -> Result<Reply, Error> {
         let auto_ack = opts.auto_ack.unwrap_or(true);
-        let opts = self.with_contact(opts);
         let (invite, ct, reply) = self
             .send_with_auth(Some(Method::Invite), uri, opts, true, &|_| {}, &|_| {})
             .await?;
@@ -647,7 +659,6 @@ impl Service {
         opts: RequestOptions,
     ) -> Result<PendingInvite, Error> {
         let auto_ack = opts.auto_ack.unwrap_or(true);
-        let opts = self.with_contact(opts);
         let current: Arc<Mutex<Option<sip_transaction::TransactionId>>> = Arc::default();
         let cancelled = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (started_tx, started_rx) = tokio::sync::oneshot::channel::<Result<(), Error>>();
@@ -696,15 +707,6 @@ impl Service {
             cancelled,
             reply: rx,
         })
-    }
-
-    /// An INVITE always carries a Contact (NkSIP): the service's unless the
-    /// options give one.
-    fn with_contact(&self, mut opts: RequestOptions) -> RequestOptions {
-        if opts.contact.is_none() {
-            opts.contact = Some(self.inner.core.contact.clone());
-        }
-        opts
     }
 
     /// After an INVITE's final reply: for a 2xx, the dialog (§13.2.2.4), the
@@ -931,7 +933,6 @@ impl Service {
         if !opts.headers.iter().any(|(n, _)| is_event(n)) {
             return Err(Error::InvalidOption("event (SUBSCRIBE requires one)"));
         }
-        let opts = self.with_contact(opts);
         let core = self.inner.core.clone();
         let sent: Mutex<Option<Message>> = Mutex::new(None);
         let result = self
