@@ -111,31 +111,54 @@ pub fn uri_destination(uri: &Uri) -> Result<(Kind, Host, u16, bool), TransportEr
 /// as many as the resolver returns for a name.
 pub type Targets = SmallVec<[Target; 1]>;
 
-/// Targets for a URI: numeric hosts directly, names through `resolver`.
-pub async fn resolve(uri: &Uri, resolver: &dyn Resolver) -> Result<Targets, TransportError> {
-    let (kind, host, port, explicit) = uri_destination(uri)?;
-    let target = |addr, server_name| Target {
-        transport: kind,
-        addr,
-        server_name,
-        connection: None,
-        explicit_transport: explicit,
-    };
-    let ip = match &host {
+/// The target for a numeric host (RFC 3263 §4.2: an IP literal is used
+/// as it is, no lookup; its server name for TLS is the address itself,
+/// so none); `None` for a name.
+fn ip_target(kind: Kind, host: &Host, port: u16, explicit: bool) -> Option<Target> {
+    let ip = match host {
         Host::Ipv4(a) => IpAddr::V4(*a),
         Host::Ipv6(a) => IpAddr::V6(*a),
-        Host::Domain(d) => {
-            let addrs = resolver.lookup(d, port).await?;
-            let name = d.to_string();
-            return Ok(addrs
-                .into_iter()
-                .map(|addr| target(addr, Some(name.clone())))
-                .collect());
-        }
+        Host::Domain(_) => return None,
     };
-    // An IP literal needs no lookup (RFC 3263 §4.2: a numeric host is used
-    // as it is); its server name for TLS is the address itself (None).
-    Ok(smallvec::smallvec![target(SocketAddr::new(ip, port), None)])
+    Some(Target {
+        transport: kind,
+        addr: SocketAddr::new(ip, port),
+        server_name: None,
+        connection: None,
+        explicit_transport: explicit,
+    })
+}
+
+/// The one target of a URI whose destination host is an IP literal,
+/// found without awaiting anything; `None` when the host is a name, which
+/// needs [`resolve`].
+pub fn resolve_numeric(uri: &Uri) -> Option<Result<Target, TransportError>> {
+    match uri_destination(uri) {
+        Ok((kind, host, port, explicit)) => ip_target(kind, &host, port, explicit).map(Ok),
+        Err(e) => Some(Err(e)),
+    }
+}
+
+/// Targets for a URI: numeric hosts directly (as [`resolve_numeric`]),
+/// names through `resolver`.
+pub async fn resolve(uri: &Uri, resolver: &dyn Resolver) -> Result<Targets, TransportError> {
+    let (kind, host, port, explicit) = uri_destination(uri)?;
+    let name = match host {
+        Host::Domain(d) => d,
+        ip => return Ok(ip_target(kind, &ip, port, explicit).into_iter().collect()),
+    };
+    let addrs = resolver.lookup(&name, port).await?;
+    let server_name = name.to_string();
+    Ok(addrs
+        .into_iter()
+        .map(|addr| Target {
+            transport: kind,
+            addr,
+            server_name: Some(server_name.clone()),
+            connection: None,
+            explicit_transport: explicit,
+        })
+        .collect())
 }
 
 #[cfg(test)]
@@ -218,8 +241,14 @@ mod tests {
             // What the Vec-returning version gave: one target, no name.
             let mut want = Target::new(kind, addr.parse().unwrap());
             want.explicit_transport = explicit;
-            assert_eq!(t.as_slice(), [want], "{uri}");
+            assert_eq!(t.as_slice(), [want.clone()], "{uri}");
+            // The synchronous form gives the same target.
+            let n = resolve_numeric(&uri.parse().unwrap()).unwrap().unwrap();
+            assert_eq!(n, want, "{uri}");
         }
+        // A name needs the resolver; a URI that is not SIP is an error.
+        assert!(resolve_numeric(&"sip:a@example.com".parse().unwrap()).is_none());
+        assert!(resolve_numeric(&"tel:+123".parse().unwrap()).is_some_and(|r| r.is_err()));
     }
 
     struct Two;
