@@ -471,6 +471,10 @@ impl Dialog {
     pub fn remote_target_uri(&self) -> Option<Uri> {
         self.remote_target_uri.clone()
     }
+    /// [`remote_target_uri`](Self::remote_target_uri), borrowed.
+    pub fn remote_target_uri_ref(&self) -> Option<&Uri> {
+        self.remote_target_uri.as_ref()
+    }
     /// The route set in request order, parsed.
     pub fn route_set(&self) -> Vec<NameAddr> {
         self.route_set

@@ -514,7 +514,18 @@ impl Core {
     ) -> Option<Target> {
         let uri = {
             let d = self.dialogs.lock().ok()?;
-            next_hop_uri(d.get(id)?)
+            let dlg = d.get(id)?;
+            // An IP literal is its own target: no copy of the URI, no
+            // lookup (RFC 3263 §4.2).
+            let routes = dlg.route_set();
+            let uri = match routes.first() {
+                Some(r) => Some(r.uri()),
+                None => dlg.remote_target_uri_ref(),
+            };
+            if let Some(t) = uri.and_then(sip_transport::target::resolve_numeric) {
+                return t.ok();
+            }
+            next_hop_uri(dlg)
         };
         resolve_first(transport, uri).await
     }
