@@ -596,6 +596,11 @@ mod tests {
                 "SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK1",
                 "192.0.2.1:5060",
             ),
+            // Our address spelled otherwise.
+            (
+                "SIP/2.0/udp 192.0.2.1 : 5060;branch=z9hG4bK1",
+                "192.0.2.1:5060",
+            ),
         ];
         for (via, local) in cases {
             let local: SocketAddr = local.parse().unwrap();
