@@ -337,32 +337,49 @@ impl Transport {
             }
             other => return Err(TransportError::Unsupported(other)),
         };
-        if msg.top_via().is_none() {
-            return Err(TransportError::BadMessage("request without Via"));
-        }
-        // Spliced into the bytes; a Via that cannot be located that way is
-        // rebuilt (decoded, edited, re-parsed).
-        let bytes = match via::sent_by_splice(msg, kind, via_local) {
-            Ok(None) => msg.as_bytes().clone(),
+        match stamped(msg, kind, via_local)? {
             // A datagram goes out as the three pieces (one vectored send):
             // no copy of the message.
-            Ok(Some(s)) if kind == Kind::Udp => {
-                let parts = [s.head, s.sent_by.as_bytes(), s.tail];
-                return self.send_udp(&parts, target).await;
+            Stamped::Spliced(s) if kind == Kind::Udp => {
+                self.send_udp(&[s.head, s.sent_by.as_bytes(), s.tail], target)
+                    .await
             }
-            Ok(Some(s)) => s.to_bytes(),
-            Err(()) => via::stamp_sent_by(msg.clone(), kind, via_local)
-                .map_err(|_| TransportError::BadMessage("top Via is malformed"))?
-                .as_bytes()
-                .clone(),
-        };
-        self.send_bytes(bytes, target).await
+            Stamped::Spliced(s) => self.send_bytes(s.to_bytes(), target).await,
+            Stamped::Whole(b) => self.send_bytes(b, target).await,
+        }
     }
 
-    /// Sends one datagram made of `parts` (one part for whole bytes, three
-    /// for a spliced Via): the shutdown and size checks, the send, the
-    /// counter and the trace line of every UDP send.
-    async fn send_udp(&self, parts: &[&[u8]; 3], target: &Target) -> Result<Sent, TransportError> {
+    /// [`send`](Self::send) when it needs no waiting: a message over UDP
+    /// (no switch to TCP) whose socket takes the datagram at once. `None`
+    /// means nothing was sent and [`send`](Self::send) is needed (another
+    /// transport, a large request that may go over TCP, a full socket
+    /// buffer). It saves the general send's future in the common case.
+    pub fn try_send(&self, msg: &Message, target: &Target) -> Option<Result<Sent, TransportError>> {
+        if target.transport != Kind::Udp {
+            return None;
+        }
+        if !msg.is_request() {
+            return self.try_send_udp(&[msg.as_bytes(), &[], &[]], target);
+        }
+        let big = msg.as_bytes().len() > self.shared.config.udp_mtu;
+        if big && !target.explicit_transport && !self.shared.tcp.is_empty() {
+            return None;
+        }
+        let via_local = match self.udp_socket(target.addr) {
+            Ok((a, _)) => a,
+            Err(e) => return Some(Err(e)),
+        };
+        match stamped(msg, Kind::Udp, via_local) {
+            Ok(Stamped::Spliced(s)) => {
+                self.try_send_udp(&[s.head, s.sent_by.as_bytes(), s.tail], target)
+            }
+            Ok(Stamped::Whole(b)) => self.try_send_udp(&[&b, &[], &[]], target),
+            Err(e) => Some(Err(e)),
+        }
+    }
+
+    /// The checks before every UDP send: not shut down, not too large.
+    fn check_udp(&self, parts: &[&[u8]; 3]) -> Result<usize, TransportError> {
         if self.shared.is_shut_down() {
             return Err(TransportError::Shutdown);
         }
@@ -370,18 +387,52 @@ impl Transport {
         if len > self.shared.config.parse_limits.max_message_size || len > udp::MAX_DATAGRAM - 48 {
             return Err(TransportError::TooLarge(len));
         }
-        let (local, sock) = self.udp_socket(target.addr)?;
-        udp::send_parts(&sock, parts, target.addr)
-            .await
-            .map_err(|e| TransportError::io(Kind::Udp, target.addr, e))?;
+        Ok(len)
+    }
+
+    /// The counter and trace line of every UDP send that went out.
+    fn sent_udp(&self, local: SocketAddr, target: &Target, len: usize) -> Sent {
         inc(&self.shared.counters.sent);
         trace!(remote = %target.addr, transport = %Kind::Udp, len, "sent");
-        Ok(Sent {
+        Sent {
             transport: Kind::Udp,
             local,
             remote: target.addr,
             connection: None,
-        })
+        }
+    }
+
+    /// Sends one datagram made of `parts` (one part for whole bytes, three
+    /// for a spliced Via), waiting for the socket if it is full.
+    async fn send_udp(&self, parts: &[&[u8]; 3], target: &Target) -> Result<Sent, TransportError> {
+        let len = self.check_udp(parts)?;
+        let (local, sock) = self.udp_socket(target.addr)?;
+        udp::send_parts(&sock, parts, target.addr)
+            .await
+            .map_err(|e| TransportError::io(Kind::Udp, target.addr, e))?;
+        Ok(self.sent_udp(local, target, len))
+    }
+
+    /// [`send_udp`](Self::send_udp) if the socket takes the datagram at
+    /// once; `None` (nothing sent) if it would have to wait.
+    fn try_send_udp(
+        &self,
+        parts: &[&[u8]; 3],
+        target: &Target,
+    ) -> Option<Result<Sent, TransportError>> {
+        let len = match self.check_udp(parts) {
+            Ok(n) => n,
+            Err(e) => return Some(Err(e)),
+        };
+        let (local, sock) = match self.udp_socket(target.addr) {
+            Ok(s) => s,
+            Err(e) => return Some(Err(e)),
+        };
+        match udp::try_send_parts(&sock, parts, target.addr) {
+            Ok(_) => Some(Ok(self.sent_udp(local, target, len))),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => None,
+            Err(e) => Some(Err(TransportError::io(Kind::Udp, target.addr, e))),
+        }
     }
 
     /// Sends a response where RFC 3261 §18.2.2 says: back on the request's
@@ -413,6 +464,26 @@ impl Transport {
             target.server_name = Some(d.to_string());
         }
         self.send_bytes(resp.as_bytes().clone(), &target).await
+    }
+
+    /// [`send_response`](Self::send_response) when it needs no waiting: a
+    /// UDP response to a numeric address whose socket takes it at once.
+    /// `None` means nothing was sent and `send_response` is needed.
+    pub fn try_send_response(
+        &self,
+        resp: &Message,
+        request_connection: Option<ConnectionId>,
+    ) -> Option<Result<Sent, TransportError>> {
+        let Some(dest) = via::response_destination(resp, request_connection) else {
+            return Some(Err(TransportError::BadMessage(
+                "response without usable Via",
+            )));
+        };
+        if dest.transport != Kind::Udp {
+            return None;
+        }
+        let target = Target::new(Kind::Udp, SocketAddr::new(dest.host.ip()?, dest.port));
+        self.try_send_udp(&[resp.as_bytes(), &[], &[]], &target)
     }
 
     /// Sends pre-serialized bytes as they are.
@@ -559,6 +630,38 @@ impl Transport {
         self.shared.connections.clear();
         self.shared.by_addr.clear();
     }
+}
+
+/// A request's bytes with its top Via set for the listener it leaves
+/// from (§18.1.1).
+enum Stamped<'a> {
+    /// The original bytes around a new `transport sent-by`.
+    Spliced(via::Spliced<'a>),
+    /// Whole bytes: the original (already right) or a rebuilt message.
+    Whole(Bytes),
+}
+
+/// Sets the top Via's transport and sent-by: spliced into the bytes, or,
+/// for a Via that cannot be located that way, rebuilt (decoded, edited,
+/// re-parsed).
+fn stamped(
+    msg: &Message,
+    kind: Kind,
+    via_local: SocketAddr,
+) -> Result<Stamped<'_>, TransportError> {
+    if msg.top_via().is_none() {
+        return Err(TransportError::BadMessage("request without Via"));
+    }
+    Ok(match via::sent_by_splice(msg, kind, via_local) {
+        Ok(None) => Stamped::Whole(msg.as_bytes().clone()),
+        Ok(Some(s)) => Stamped::Spliced(s),
+        Err(()) => Stamped::Whole(
+            via::stamp_sent_by(msg.clone(), kind, via_local)
+                .map_err(|_| TransportError::BadMessage("top Via is malformed"))?
+                .as_bytes()
+                .clone(),
+        ),
+    })
 }
 
 async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, local: SocketAddr, kind: Kind) {

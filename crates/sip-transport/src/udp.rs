@@ -47,6 +47,23 @@ pub(crate) async fn send_parts(
         .await
 }
 
+/// [`send_parts`] if the socket can take the datagram now; `WouldBlock`
+/// (nothing sent) if it cannot.
+///
+/// The socket is non-blocking, so this is one `sendmsg`. It does not ask
+/// tokio's readiness first (`UdpSocket::try_io` refuses until the reactor
+/// has seen the socket writable once); a `WouldBlock` here leaves the
+/// readiness as it was, and the waiting send that follows clears it.
+pub(crate) fn try_send_parts(
+    socket: &UdpSocket,
+    parts: &[&[u8]; 3],
+    to: SocketAddr,
+) -> std::io::Result<usize> {
+    let slices = parts.map(std::io::IoSlice::new);
+    let addr = socket2::SockAddr::from(to);
+    socket2::SockRef::from(socket).send_to_vectored(&slices, &addr)
+}
+
 /// Receives datagrams until the socket fails or the task is aborted.
 pub(crate) async fn run(
     socket: Arc<UdpSocket>,

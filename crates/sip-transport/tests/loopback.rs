@@ -258,3 +258,84 @@ async fn keepalive_crlf_ping_gets_pong() {
         .unwrap();
     assert_eq!(&pong, b"\r\n");
 }
+
+/// `try_send` and `try_send_response` do what `send` and `send_response`
+/// do over UDP (§18.1.1 sent-by, RFC 3581 rport), and leave to them what
+/// would need waiting: a stream transport, a large request that may move
+/// to TCP (§18.1.1).
+#[tokio::test]
+async fn udp_try_send_matches_send_and_defers_what_needs_waiting() {
+    for cfg in [v4, v6] {
+        let ((a, mut a_rx), (b, mut b_rx)) = pair(|| cfg(Kind::Tcp)).await;
+        let b_udp = b.local_addr(Kind::Udp).unwrap();
+        let sent = a
+            .try_send(&request("t1", 10), &Target::new(Kind::Udp, b_udp))
+            .expect("a datagram goes out at once")
+            .unwrap();
+        assert_eq!(
+            (sent.transport, sent.local),
+            (Kind::Udp, a.local_addr(Kind::Udp).unwrap())
+        );
+        let got = recv(&mut b_rx).await;
+        assert_eq!(got.message.call_id(), Some("t1"));
+        let via = got.message.top_via().unwrap();
+        assert_eq!(via.transport(), Kind::Udp);
+        assert_eq!(via.port(), Some(sent.local.port()));
+        assert_eq!(via.rport(), Some(Rport::Port(got.remote.port())));
+        assert_eq!(got.message.body_bytes(), b"xxxxxxxxxx");
+        let resp = ResponseBuilder::from_request(&got.message, 200)
+            .with_to_tag("b1")
+            .build()
+            .unwrap();
+        b.try_send_response(&resp, None)
+            .expect("a datagram goes out at once")
+            .unwrap();
+        let back = recv(&mut a_rx).await;
+        assert_eq!(
+            (back.message.status(), back.message.to_tag()),
+            (Some(200), Some("b1"))
+        );
+
+        // Not for these: nothing sent, `send` decides.
+        let b_tcp = b.local_addr(Kind::Tcp).unwrap();
+        assert!(a
+            .try_send(&request("t2", 10), &Target::new(Kind::Tcp, b_tcp))
+            .is_none());
+        assert!(a
+            .try_send(&request("t3", 2000), &Target::new(Kind::Udp, b_udp))
+            .is_none());
+        assert!(
+            tokio::time::timeout(Duration::from_millis(100), b_rx.recv())
+                .await
+                .is_err(),
+            "nothing was sent"
+        );
+    }
+}
+
+/// A request without Via, or any after shutdown, is refused by `try_send`
+/// as by `send`.
+#[tokio::test]
+async fn udp_try_send_refuses_a_request_without_via() {
+    let ((a, _), (b, _)) = pair(|| v4(Kind::Udp)).await;
+    let no_via = Message::parse(
+        "OPTIONS sip:b@example.com SIP/2.0\r\nFrom: <sip:a@example.com>;tag=1\r\n\
+         To: <sip:b@example.com>\r\nCall-ID: n1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+    )
+    .unwrap();
+    let to = Target::new(Kind::Udp, b.local_addr(Kind::Udp).unwrap());
+    assert!(matches!(
+        a.try_send(&no_via, &to),
+        Some(Err(sip_transport::TransportError::BadMessage(_)))
+    ));
+    assert!(matches!(
+        a.send(&no_via, &to).await,
+        Err(sip_transport::TransportError::BadMessage(_))
+    ));
+    // After shutdown, as `send`: refused.
+    a.shutdown().await;
+    assert!(matches!(
+        a.try_send(&request("s1", 1), &to),
+        Some(Err(sip_transport::TransportError::Shutdown))
+    ));
+}
