@@ -548,6 +548,27 @@ async fn send_one(transport: &Transport, t: Transmit) -> Result<(), TransactionI
     }
 }
 
+/// [`send_one`] if the transport can send without waiting; `None` when
+/// nothing was sent.
+fn try_send_one(transport: &Transport, t: &Transmit) -> Option<Result<(), TransactionId>> {
+    let (id, r) = match t {
+        Transmit::Request {
+            id,
+            message,
+            target,
+        } => (id, transport.try_send(message, target)?),
+        Transmit::Response {
+            id,
+            message,
+            connection,
+        } => (id, transport.try_send_response(message, *connection)?),
+    };
+    Some(r.map(|_| ()).map_err(|e| {
+        debug!(%id, error = %e, "send failed");
+        *id
+    }))
+}
+
 async fn transmit(
     transport: &Transport,
     t: Transmit,
@@ -566,8 +587,13 @@ async fn transmit(
         } => None,
     };
     let Some(lane) = lane else {
-        // UDP: a datagram send does not wait on anything.
-        if let Err(id) = send_one(transport, t).await {
+        // UDP: a datagram send does not wait on anything; as a rule the
+        // socket takes it at once, without the general send's future.
+        let result = match try_send_one(transport, &t) {
+            Some(r) => r,
+            None => send_one(transport, t).await,
+        };
+        if let Err(id) = result {
             let _ = errors.send(id);
         }
         return;

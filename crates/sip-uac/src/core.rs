@@ -349,7 +349,9 @@ impl Core {
         };
         match ack {
             Some(ack) => {
-                let _ = transport.send(&ack, &target).await;
+                if transport.try_send(&ack, &target).is_none() {
+                    let _ = transport.send(&ack, &target).await;
+                }
                 true
             }
             None => false,
