@@ -165,9 +165,7 @@ fn sent_2xx(core: &Core, did: &DialogId, tx: TransactionId, request: &Message, r
     if let Ok(mut s) = core.sessions.lock() {
         s.uas_sent_2xx(now(), did, resp.clone());
     }
-    if let Ok(mut x) = core.uas_tx.lock() {
-        x.insert(did.clone(), tx);
-    }
+    core.set_uas_tx(did, tx);
     let body = |m: &Message| (!m.body_bytes().is_empty()).then(|| m.body());
     core.update_sdp(did, body(resp), body(request));
 }

@@ -25,8 +25,9 @@ use crate::handler::{Answer, Handler, ALLOW};
 pub(crate) struct Core {
     pub(crate) dialogs: Mutex<Dialogs>,
     pub(crate) sessions: Mutex<Sessions>,
-    /// The INVITE that created each dialog we are the UAC of (for ACKs).
-    pub(crate) invites: Mutex<HashMap<DialogId, Message>>,
+    /// What is kept per dialog beside the dialog and its session (one
+    /// entry: one lookup per step of a call, one removal at its end).
+    calls: Mutex<HashMap<DialogId, Call>>,
     pub(crate) contact: String,
     /// `contact` parsed once, for the dialogs we answer.
     contact_addr: Option<NameAddr>,
@@ -37,12 +38,6 @@ pub(crate) struct Core {
     pub(crate) ringing: Mutex<HashMap<sip_transaction::TransactionId, Ringing>>,
     /// Allow and Supported, with what the extensions add.
     pub(crate) caps: Capabilities,
-    /// Session descriptions in force, per dialog with an INVITE usage.
-    sdp: Mutex<HashMap<DialogId, Sdp>>,
-    /// The INVITE server transaction of each 2xx we retransmit until its
-    /// ACK: retransmissions go through it (RFC 6026 §7.1, Accepted), so
-    /// the extensions see them too (a 2xx held for PRACKs stays held).
-    pub(crate) uas_tx: Mutex<HashMap<DialogId, sip_transaction::TransactionId>>,
     /// Our INVITE client transactions in the Accepted state (RFC 6026
     /// §8.4) whose caller has had its reply, with the dialog of their 2xx:
     /// a retransmission of that 2xx gets the ACK again (RFC 3261
@@ -51,6 +46,19 @@ pub(crate) struct Core {
     /// Subscriptions held and granted, SUBSCRIBEs awaiting their response.
     /// Lock order: after `sessions` and `dialogs` are released.
     pub(crate) events: Mutex<crate::subscriptions::Events>,
+}
+
+/// The service's own state of one dialog with an INVITE usage.
+#[derive(Default)]
+struct Call {
+    /// The INVITE that created the dialog, when we are its UAC (for ACKs).
+    invite: Option<Message>,
+    /// Session descriptions in force (`None`: none kept for the dialog).
+    sdp: Option<Sdp>,
+    /// The INVITE server transaction of the 2xx we retransmit until its
+    /// ACK: retransmissions go through it (RFC 6026 §7.1, Accepted), so
+    /// the extensions see them too (a 2xx held for PRACKs stays held).
+    uas_tx: Option<sip_transaction::TransactionId>,
 }
 
 /// An INVITE of ours in the Accepted state (RFC 6026 §8.4).
@@ -158,14 +166,8 @@ impl Core {
         if let Ok(mut d) = self.dialogs.lock() {
             d.remove(id);
         }
-        if let Ok(mut i) = self.invites.lock() {
-            i.remove(id);
-        }
-        if let Ok(mut m) = self.sdp.lock() {
-            m.remove(id);
-        }
-        if let Ok(mut m) = self.uas_tx.lock() {
-            m.remove(id);
+        if let Ok(mut c) = self.calls.lock() {
+            c.remove(id);
         }
         if let Ok(mut e) = self.events.lock() {
             e.subscriber.remove_dialog(id);
@@ -202,8 +204,10 @@ impl Core {
         if let Ok(mut s) = self.sessions.lock() {
             s.remove(id);
         }
-        if let Ok(mut i) = self.invites.lock() {
-            i.remove(id);
+        if let Ok(mut c) = self.calls.lock() {
+            if let Some(call) = c.get_mut(id) {
+                call.invite = None;
+            }
         }
         let gone = self.dialogs.lock().is_ok_and(|mut d| {
             let gone = d.usages(id).is_empty() || d.end_usage(id, &sip_dialog::Usage::Invite);
@@ -214,18 +218,27 @@ impl Core {
         }
     }
 
+    /// Runs `f` on the entry of `id`, made if there is none.
+    fn with_call<R>(&self, id: &DialogId, f: impl FnOnce(&mut Call) -> R) -> Option<R> {
+        let mut c = self.calls.lock().ok()?;
+        Some(f(c.entry(id.clone()).or_default()))
+    }
+
+    /// Runs `f` on the entry of `id`, if there is one.
+    fn read_call<R>(&self, id: &DialogId, f: impl FnOnce(&Call) -> R) -> Option<R> {
+        self.calls.lock().ok()?.get(id).map(f)
+    }
+
     pub(crate) fn set_sdp(&self, id: &DialogId, sdp: Sdp) {
-        if let Ok(mut m) = self.sdp.lock() {
-            m.insert(id.clone(), sdp);
-        }
+        self.with_call(id, |c| c.sdp = Some(sdp));
     }
 
     /// Replaces the local and/or remote description of a dialog we keep
     /// descriptions for (made with [`set_sdp`](Self::set_sdp) when the
     /// dialog was): a stray ACK or a late report makes no entry.
     pub(crate) fn update_sdp(&self, id: &DialogId, local: Option<Bytes>, remote: Option<Bytes>) {
-        if let Ok(mut m) = self.sdp.lock() {
-            if let Some(x) = m.get_mut(id) {
+        if let Ok(mut c) = self.calls.lock() {
+            if let Some(x) = c.get_mut(id).and_then(|c| c.sdp.as_mut()) {
                 x.local = local.or(x.local.take());
                 x.remote = remote.or(x.remote.take());
             }
@@ -233,11 +246,38 @@ impl Core {
     }
 
     pub(crate) fn sdp(&self, id: &DialogId) -> Sdp {
-        self.sdp
-            .lock()
-            .ok()
-            .and_then(|m| m.get(id).cloned())
+        self.read_call(id, |c| c.sdp.clone())
+            .flatten()
             .unwrap_or_default()
+    }
+
+    /// Keeps the INVITE that made dialog `id`, of which we are the UAC.
+    pub(crate) fn set_invite(&self, id: &DialogId, invite: Message) {
+        self.with_call(id, |c| c.invite = Some(invite));
+    }
+
+    /// The INVITE that made dialog `id`, if we are its UAC and its INVITE
+    /// usage goes on.
+    pub(crate) fn invite(&self, id: &DialogId) -> Option<Message> {
+        self.read_call(id, |c| c.invite.clone()).flatten()
+    }
+
+    /// The INVITE server transaction retransmitting our 2xx in `id`.
+    pub(crate) fn set_uas_tx(&self, id: &DialogId, tx: sip_transaction::TransactionId) {
+        self.with_call(id, |c| c.uas_tx = Some(tx));
+    }
+
+    pub(crate) fn uas_tx(&self, id: &DialogId) -> Option<sip_transaction::TransactionId> {
+        self.read_call(id, |c| c.uas_tx).flatten()
+    }
+
+    /// The ACK came: the 2xx is no longer retransmitted.
+    pub(crate) fn clear_uas_tx(&self, id: &DialogId) {
+        if let Ok(mut c) = self.calls.lock() {
+            if let Some(call) = c.get_mut(id) {
+                call.uas_tx = None;
+            }
+        }
     }
 
     /// The UAS side of a dialog `request` makes with our To tag `tag`
@@ -284,14 +324,12 @@ impl Core {
         Core {
             dialogs: Mutex::new(Dialogs::new().without_events()),
             sessions: Mutex::new(Sessions::new(t1, t2).without_status()),
-            invites: Mutex::new(HashMap::default()),
+            calls: Mutex::new(HashMap::default()),
             contact_addr: contact.parse().ok(),
             contact,
             rng: Mutex::new(rng),
             ringing: Mutex::new(HashMap::default()),
             caps,
-            sdp: Mutex::new(HashMap::default()),
-            uas_tx: Mutex::new(HashMap::default()),
             accepted: Mutex::new(HashMap::default()),
             events: Mutex::new(crate::subscriptions::Events::new(t1)),
         }
@@ -780,7 +818,7 @@ async fn retransmit_2xx(core: &Core, tsx: &TransactionHandle, transport: &Transp
     else {
         return;
     };
-    let tx = core.uas_tx.lock().ok().and_then(|x| x.get(&did).copied());
+    let tx = core.uas_tx(&did);
     let Some(tx) = tx else {
         let _ = transport.send_response(&m, None).await;
         return;
@@ -1045,9 +1083,7 @@ async fn on_event(
                 if let Ok(mut s) = core.sessions.lock() {
                     s.uas_ack(&id);
                 }
-                if let Ok(mut x) = core.uas_tx.lock() {
-                    x.remove(&id);
-                }
+                core.clear_uas_tx(&id);
                 if !request.body_bytes().is_empty() {
                     // §13.2.2.4: the answer to an offer in our 2xx.
                     core.update_sdp(&id, None, Some(request.body()));

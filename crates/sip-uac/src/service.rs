@@ -763,9 +763,7 @@ impl Service {
             sdp.remote = Some(ok.body());
         }
         core.set_sdp(&id, sdp);
-        if let Ok(mut inv) = core.invites.lock() {
-            inv.insert(id.clone(), invite.clone());
-        }
+        core.set_invite(&id, invite.clone());
         if auto_ack {
             self.ack_2xx(&id, &invite, None).await;
         }
@@ -808,13 +806,7 @@ impl Service {
     /// unchanged.
     pub async fn ack(&self, dialog: &DialogId, opts: RequestOptions) -> Result<(), Error> {
         let core = &self.inner.core;
-        let invite = core
-            .invites
-            .lock()
-            .map_err(|_| Error::Stopped)?
-            .get(dialog)
-            .cloned()
-            .ok_or(Error::UnknownDialog)?;
+        let invite = core.invite(dialog).ok_or(Error::UnknownDialog)?;
         let body = opts.body.as_ref().map(|(ct, b)| (ct.as_str(), b.clone()));
         if let Some((_, b)) = &body {
             // §13.2.2.4: the ACK carries our answer to an offer in the 2xx.
@@ -850,11 +842,7 @@ impl Service {
     pub async fn bye(&self, dialog: &DialogId, opts: RequestOptions) -> Result<Reply, Error> {
         let reply = self.in_dialog(Method::Bye, dialog, opts).await?;
         let core = &self.inner.core;
-        let caller = core
-            .invites
-            .lock()
-            .map(|i| i.contains_key(dialog))
-            .unwrap_or(false);
+        let caller = core.invite(dialog).is_some();
         if let Ok(mut s) = core.sessions.lock() {
             s.bye(dialog, caller);
         }
