@@ -590,14 +590,24 @@ pub(crate) fn eq_ic(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// Makes a [`bytestring::ByteString`] view of `part`, which must lie inside `src`.
+/// `None` if `part` is not UTF-8. The check is `ByteString`'s own (an ASCII
+/// test word by word, the full UTF-8 check only for other text), made once.
 pub(crate) fn text(src: &bytes::Bytes, part: &[u8]) -> Option<bytestring::ByteString> {
-    std::str::from_utf8(part).ok()?;
     let b = if part.is_empty() {
         bytes::Bytes::new()
     } else {
         src.slice_ref(part)
     };
     bytestring::ByteString::try_from(b).ok()
+}
+
+/// The bytes `r` of `text`, shared; `None` if `r` is out of range or not
+/// on character boundaries.
+pub(crate) fn sub_text(
+    text: &bytestring::ByteString,
+    r: std::ops::Range<usize>,
+) -> Option<bytestring::ByteString> {
+    text.get(r).map(|s| text.slice_ref(s))
 }
 
 /// Every buffer of up to `max` bytes of `a` with two of `special` put at
@@ -625,6 +635,30 @@ pub(crate) fn with_two_specials(max: usize, special: &[u8], mut check: impl FnMu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_accepts_exactly_utf8() {
+        // "ab", "é" in two octets, "c", two octets that are not UTF-8, "z".
+        let src = bytes::Bytes::from(vec![b'a', b'b', 0xc3, 0xa9, b'c', 0xff, 0x80, b'z']);
+        for (a, b) in [
+            (0, 0),
+            (0, 2),
+            (0, 3),
+            (2, 4),
+            (3, 5),
+            (0, 5),
+            (5, 7),
+            (6, 8),
+            (7, 8),
+        ] {
+            let part = &src[a..b];
+            assert_eq!(
+                text(&src, part).as_deref(),
+                std::str::from_utf8(part).ok(),
+                "{a}..{b}"
+            );
+        }
+    }
 
     #[test]
     fn short_numbers_agree_with_the_general_steps() {

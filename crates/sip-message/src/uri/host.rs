@@ -5,6 +5,15 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use bytestring::ByteString;
 
+/// What a host's text is: an address, or a host name (ASCII, so UTF-8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HostKind {
+    /// A host name; its text is the host.
+    Domain,
+    /// An IPv4 or IPv6 address.
+    Ip(IpAddr),
+}
+
 /// A host: a domain name, an IPv4 address or an IPv6 reference.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Host {
@@ -21,18 +30,29 @@ impl Host {
     /// An unbracketed IPv6 address is accepted only when `bare_v6` is true
     /// (Via `received`, RFC 5118 §4.5).
     pub(crate) fn parse(s: &[u8], bare_v6: bool) -> Option<Host> {
+        match Host::kind(s, bare_v6)? {
+            HostKind::Ip(a) => Some(Host::from(a)),
+            HostKind::Domain => std::str::from_utf8(s)
+                .ok()
+                .map(|t| Host::Domain(ByteString::from(t))),
+        }
+    }
+
+    /// What [`Host::parse`] reads `s` as, without copying a host name: a
+    /// caller that holds the text shared makes the [`Host::Domain`] itself.
+    pub(crate) fn kind(s: &[u8], bare_v6: bool) -> Option<HostKind> {
         if let Some(inner) = s.strip_prefix(b"[").and_then(|r| r.strip_suffix(b"]")) {
-            return parse_v6(inner).map(Host::Ipv6);
+            return parse_v6(inner).map(|a| HostKind::Ip(IpAddr::V6(a)));
         }
         if bare_v6 && s.contains(&b':') {
-            return parse_v6(s).map(Host::Ipv6);
+            return parse_v6(s).map(|a| HostKind::Ip(IpAddr::V6(a)));
         }
         if s.is_empty() {
             return None;
         }
         if s.iter().all(|b| b.is_ascii_digit() || *b == b'.') {
             if let Some(a) = parse_v4(s) {
-                return Some(Host::Ipv4(a));
+                return Some(HostKind::Ip(IpAddr::V4(a)));
             }
         }
         // hostname = *( domainlabel "." ) toplabel [ "." ]; labels of
@@ -43,12 +63,7 @@ impl Host {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
             && s[0] != b'.'
             && s[0] != b'-';
-        if !ok {
-            return None;
-        }
-        std::str::from_utf8(s)
-            .ok()
-            .map(|t| Host::Domain(ByteString::from(t)))
+        ok.then_some(HostKind::Domain)
     }
 
     /// Parses host text as written in a URI.
