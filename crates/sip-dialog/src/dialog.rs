@@ -48,10 +48,9 @@ pub struct Dialog {
     local: Box<str>,
     /// The peer's address, tag included.
     remote: Box<str>,
-    remote_target: Box<str>,
-    /// `remote_target` parsed, kept so that each request built in the
+    /// The remote target, kept parsed so that each request built in the
     /// dialog does not parse it again.
-    remote_target_uri: Option<Uri>,
+    remote_target: Target,
     /// Route set, in the order requests carry it (name-addr text).
     route_set: Vec<Box<str>>,
     /// The first route lacks `lr`: strict routing (§12.2.1.1).
@@ -65,12 +64,38 @@ fn text(n: &impl std::fmt::Display) -> Box<str> {
     n.to_string().into_boxed_str()
 }
 
-/// The remote target as stored: its text, and the URI parsed from that text
-/// (what [`Dialog::remote_target_uri`] has always returned).
-fn target(uri: &Uri) -> (Box<str>, Option<Uri>) {
-    let t = text(uri);
-    let parsed = t.parse().ok();
-    (t, parsed)
+/// The remote target (§12.1.2, §12.2.1.2): the URI, whose text is the
+/// target's text, or the text alone when it did not parse again.
+#[derive(Debug, Clone)]
+// The URI is the usual case; boxing it would allocate for every dialog.
+#[allow(clippy::large_enum_variant)]
+enum Target {
+    Uri(Uri),
+    Text(Box<str>),
+}
+
+impl Target {
+    /// The target as stored for `uri`: the URI parsed from its text (what
+    /// [`Dialog::remote_target_uri`] has always returned).
+    fn of(uri: &Uri) -> Target {
+        let t = text(uri);
+        match t.parse() {
+            Ok(u) => Target::Uri(u),
+            Err(_) => Target::Text(t),
+        }
+    }
+    fn text(&self) -> &str {
+        match self {
+            Target::Uri(u) => u.as_str(),
+            Target::Text(t) => t,
+        }
+    }
+    fn uri(&self) -> Option<&Uri> {
+        match self {
+            Target::Uri(u) => Some(u),
+            Target::Text(_) => None,
+        }
+    }
 }
 
 fn routes_text(rs: &[NameAddr]) -> (Vec<Box<str>>, bool) {
@@ -108,18 +133,18 @@ fn is_sips(uri: &str) -> bool {
         .is_some_and(|s| s.eq_ignore_ascii_case("sips:"))
 }
 
-/// The remote target from `m`'s Contact: its text and the parsed URI. The
-/// URI is cut out of the header as written and parsed once; anything
-/// unusual goes through the typed Contact.
-fn contact_target(m: &Message) -> Result<(Box<str>, Option<Uri>), DialogError> {
-    let fast = m.values(HeaderName::Contact).next().and_then(|v| {
-        let uri = std::str::from_utf8(name_addr_uri(v)?).ok()?;
-        let parsed = Uri::parse(bytes::Bytes::copy_from_slice(uri.as_bytes())).ok()?;
-        Some((Box::from(uri), Some(parsed)))
-    });
+/// The remote target from `m`'s Contact. The URI is cut out of the header
+/// as written and parsed once, sharing the message's bytes; anything
+/// unusual (or text that is not a URI, or not UTF-8) goes through the
+/// typed Contact.
+fn contact_target(m: &Message) -> Result<Target, DialogError> {
+    let fast = m
+        .values(HeaderName::Contact)
+        .next()
+        .and_then(|v| Uri::parse_within(m.as_bytes(), name_addr_uri(v)?).ok());
     match fast {
-        Some(t) => Ok(t),
-        None => Ok(target(&contact_uri(m)?)),
+        Some(u) => Ok(Target::Uri(u)),
+        None => Ok(Target::of(&contact_uri(m)?)),
     }
 }
 
@@ -184,10 +209,10 @@ impl Dialog {
         let request_uri = request
             .request_uri_str()
             .ok_or(DialogError::MissingHeader("Request-URI"))?;
-        let (remote_target, remote_target_uri) = match contact_target(response) {
+        let remote_target = match contact_target(response) {
             Ok(t) => t,
             Err(e) if code >= 200 => return Err(e),
-            Err(_) => target(
+            Err(_) => Target::of(
                 &request
                     .request_uri()
                     .and_then(Result::ok)
@@ -232,7 +257,6 @@ impl Dialog {
             local,
             remote,
             remote_target,
-            remote_target_uri,
             route_set,
             strict,
             secure,
@@ -279,7 +303,7 @@ impl Dialog {
             Some(v) => v.into(),
             None => text(&first::<From>(request, "From")?.0),
         };
-        let (remote_target, remote_target_uri) = contact_target(request)?;
+        let remote_target = contact_target(request)?;
         Ok(Dialog {
             // A request without From tag (RFC 2543) has a null remote tag.
             id: DialogId::new(call_id, local_tag, request.from_tag().unwrap_or("")),
@@ -290,7 +314,6 @@ impl Dialog {
             local,
             remote,
             remote_target,
-            remote_target_uri,
             route_set,
             strict,
             // §12.1.1: a sips Request-URI over TLS.
@@ -328,7 +351,7 @@ impl Dialog {
             (self.route_set, self.strict) = routes_text(&rs);
             // The same Contact reading as `uac` (plain name-addr cut out as
             // written, anything else through the typed header).
-            (self.remote_target, self.remote_target_uri) = contact_target(response)?;
+            self.remote_target = contact_target(response)?;
         }
         self.state = DialogState::Confirmed;
         Ok(())
@@ -353,7 +376,7 @@ impl Dialog {
         self.remote_seq = Some(self.remote_seq.map_or(seq, |l| l.max(seq)));
         if is_target_refresh(method) {
             if let Ok(uri) = contact_uri(req) {
-                (self.remote_target, self.remote_target_uri) = target(&uri);
+                self.remote_target = Target::of(&uri);
             }
         }
         Ok(())
@@ -375,8 +398,8 @@ impl Dialog {
     ) -> Result<RequestBuilder, DialogError> {
         // The remote target was stored from a parsed URI, so it parsed again.
         let target = self
-            .remote_target_uri
-            .clone()
+            .remote_target
+            .uri()
             .ok_or(DialogError::MissingContact)?;
         let seq = match (&method, invite_seq) {
             (Method::Ack | Method::Cancel, Some(s)) => s,
@@ -385,7 +408,10 @@ impl Dialog {
                 self.local_seq
             }
         };
-        let (request_uri, routes): (Uri, Vec<&str>) = if !self.strict {
+        // Loose routing sends to the stored target itself (the builder
+        // shares its text); strict routing makes a new Request-URI.
+        let strict_uri;
+        let (request_uri, routes): (&Uri, Vec<&str>) = if !self.strict {
             (target, self.route_set.iter().map(|r| &**r).collect())
         } else {
             // Strict routing (§12.2.1.1, §16.12.1.2): the first route
@@ -402,7 +428,11 @@ impl Dialog {
                 Some(other) => other.clone(),
                 None => target.clone(),
             };
-            (ruri, self.route_set[1..].iter().map(|r| &**r).collect())
+            strict_uri = ruri;
+            (
+                &strict_uri,
+                self.route_set[1..].iter().map(|r| &**r).collect(),
+            )
         };
         // The transport writes the real sent-by when it sends (§18.1.1).
         let mut via = String::with_capacity(40 + branch.len());
@@ -414,7 +444,7 @@ impl Dialog {
         ] {
             via.push_str(part);
         }
-        let mut b = RequestBuilder::new(method.clone(), &request_uri)
+        let mut b = RequestBuilder::new(method.clone(), request_uri)
             .raw_header("Via", &via)
             .raw_header("Max-Forwards", "70")
             .raw_header("From", &self.local)
@@ -425,7 +455,7 @@ impl Dialog {
             b = b.raw_header("Route", r);
         }
         if self.strict {
-            b = b.raw_header("Route", &format!("<{}>", self.remote_target));
+            b = b.raw_header("Route", &format!("<{}>", self.remote_target.text()));
         }
         if is_target_refresh(&method) {
             if let Some(c) = &self.local_contact {
@@ -465,11 +495,11 @@ impl Dialog {
     }
     /// The peer's current target (its Contact) as text.
     pub fn remote_target(&self) -> &str {
-        &self.remote_target
+        self.remote_target.text()
     }
     /// The peer's current target, parsed.
     pub fn remote_target_uri(&self) -> Option<Uri> {
-        self.remote_target_uri.clone()
+        self.remote_target.uri().cloned()
     }
     /// The route set in request order, parsed.
     pub fn route_set(&self) -> Vec<NameAddr> {
