@@ -1,7 +1,8 @@
 //! One dialog (RFC 3261 §12): its state and the rules for requests in it.
 
 use sip_message::headers::{
-    name_addr_uri, Contact, From, NameAddr, RecordRoute, To, Transport, TypedHeader,
+    name_addr_uri, plain_name_addr, Contact, From, NameAddr, RecordRoute, To, Transport,
+    TypedHeader,
 };
 use sip_message::uri::Uri;
 use sip_message::HeaderName;
@@ -119,11 +120,7 @@ fn first<H: TypedHeader>(m: &Message, what: &'static str) -> Result<H, DialogErr
 /// To). `None` otherwise (folded, several values, `*`, not UTF-8), and the
 /// caller decodes the typed header instead.
 fn clean_name_addr(m: &Message, name: HeaderName) -> Option<&str> {
-    let v = m.values(name).next()?;
-    if v.iter().any(|b| matches!(b, b'\r' | b'\n')) || name_addr_uri(v).is_none() {
-        return None;
-    }
-    std::str::from_utf8(v).ok()
+    plain_name_addr(m.values(name).next()?)
 }
 
 /// Whether URI text has the `sips` scheme (§12.1.1, §12.1.2: a sips

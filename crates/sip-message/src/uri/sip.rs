@@ -163,7 +163,9 @@ fn quick(part: &[u8]) -> Option<Layout> {
     if !matches!(tail.first(), None | Some(b';')) || tail.contains(&b'?') {
         return None;
     }
-    uri_params(tail, &mut SmallVec::new()).ok()?;
+    if !quick_params(tail) {
+        return None;
+    }
     Some(Layout {
         secure,
         user,
@@ -174,6 +176,46 @@ fn quick(part: &[u8]) -> Option<Layout> {
         params: end..part.len(),
         headers: None,
     })
+}
+
+/// `*( ";" pname [ "=" pvalue ] )` of plain parameter characters, without
+/// escapes (which [`uri_params`] reads) or headers.
+fn quick_params(t: &[u8]) -> bool {
+    let param = |b: &u8| lex::is_unreserved(*b) || lex::is_param_unreserved(*b);
+    let run = |from: usize| {
+        t.get(from..)
+            .map_or(0, |r| r.iter().take_while(|b| param(b)).count())
+    };
+    let mut i = 0;
+    while i < t.len() {
+        if t[i] != b';' {
+            return false;
+        }
+        let name = run(i + 1);
+        if name == 0 {
+            return false;
+        }
+        i += 1 + name;
+        if t.get(i) == Some(&b'=') {
+            let value = run(i + 1);
+            if value == 0 {
+                return false;
+            }
+            i += 1 + value;
+        }
+    }
+    true
+}
+
+/// Splits parameters that the grammar checked (`;name[=value]...`) into
+/// names and values.
+fn split_params<'a>(p: &'a [u8], out: &mut SmallVec<[RawParam<'a>; 4]>) {
+    for item in p.split(|b| *b == b';').skip(1) {
+        out.push(match item.iter().position(|b| *b == b'=') {
+            Some(eq) => (&item[..eq], Some(&item[eq + 1..])),
+            None => (item, None),
+        });
+    }
 }
 
 /// The whole grammar (RFC 3261 §25.1 `SIP-URI` / `SIPS-URI`), the error at
@@ -288,8 +330,7 @@ impl Layout {
         };
         let params = {
             let mut raw_params = SmallVec::new();
-            let p = bytes.get(self.params).ok_or(bad())?;
-            uri_params(p, &mut raw_params).map_err(|_| bad())?;
+            split_params(bytes.get(self.params).ok_or(bad())?, &mut raw_params);
             Params::from_raw(bytes, &raw_params).ok_or(bad())?
         };
         let mut headers = Vec::new();
