@@ -110,6 +110,8 @@ static CLASS: [u8; 256] = classes();
 
 const GEN_VALUE: u8 = 1; // token / ":" / "[" / "]": unquoted gen-value
 const HOST: u8 = 2; // alphanum / "-" / "." / "_": a Via sent-by host name
+const USER_CHAR: u8 = 4; // unreserved / user-unreserved: a URI user, no escapes
+const PARAM_CHAR: u8 = 8; // unreserved / param-unreserved: a uri-parameter, no escapes
 
 const fn classes2() -> [u8; 256] {
     let t1 = classes();
@@ -123,6 +125,12 @@ const fn classes2() -> [u8; 256] {
         }
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_') {
             v |= HOST;
+        }
+        if t1[c] & (UNRESERVED | USER) != 0 {
+            v |= USER_CHAR;
+        }
+        if t1[c] & (UNRESERVED | PARAM) != 0 {
+            v |= PARAM_CHAR;
         }
         t[c] = v;
         c += 1;
@@ -170,6 +178,20 @@ pub(crate) fn word_run(b: &[u8]) -> usize {
 #[inline]
 pub(crate) fn host_run(b: &[u8]) -> usize {
     run_in(b, &CLASS2, HOST)
+}
+
+/// Length of the run of URI user characters other than escapes
+/// (`unreserved / user-unreserved`) that `b` starts with.
+#[inline]
+pub(crate) fn user_run(b: &[u8]) -> usize {
+    run_in(b, &CLASS2, USER_CHAR)
+}
+
+/// Length of the run of uri-parameter characters other than escapes
+/// (`unreserved / param-unreserved`) that `b` starts with.
+#[inline]
+pub(crate) fn param_run(b: &[u8]) -> usize {
+    run_in(b, &CLASS2, PARAM_CHAR)
 }
 
 #[inline]
@@ -635,6 +657,21 @@ pub(crate) fn with_two_specials(max: usize, special: &[u8], mut check: impl FnMu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn uri_runs_are_the_byte_classes() {
+        let all: Vec<u8> = (0..=255).collect();
+        for b in all {
+            for len in [1, 7, 8, 9, 17] {
+                let mut v = vec![b'a'; len];
+                v[len - 1] = b;
+                let user = is_unreserved(b) || is_user_unreserved(b);
+                let param = is_unreserved(b) || is_param_unreserved(b);
+                assert_eq!(user_run(&v), len - usize::from(!user), "{b}");
+                assert_eq!(param_run(&v), len - usize::from(!param), "{b}");
+            }
+        }
+    }
 
     #[test]
     fn text_accepts_exactly_utf8() {

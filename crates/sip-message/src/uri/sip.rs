@@ -18,16 +18,35 @@ use crate::params::Params;
 /// `SIP-URI = "sip:" [ userinfo ] hostport uri-parameters [ headers ]`.
 /// The user part may hold `;`, `?` and `/` (`user-unreserved`), so the
 /// user is everything before the first `@` (RFC 4475 §3.1.1.9).
-#[derive(Debug, PartialEq, Eq, Hash)]
+#[derive(PartialEq, Eq, Hash)]
 pub struct SipUri {
     raw: ByteString,
     secure: bool,
-    user: Option<ByteString>,
-    password: Option<ByteString>,
+    /// Where the user lies in `raw` (a range, not a second handle on the
+    /// text: parsing and cloning take no reference count for it).
+    user: Option<Range<usize>>,
+    /// Where the password lies in `raw`.
+    password: Option<Range<usize>>,
     host: Host,
     port: Option<u16>,
     params: Params,
     headers: Vec<(ByteString, ByteString)>,
+}
+
+/// The parts as text, as when they were held as text.
+impl fmt::Debug for SipUri {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SipUri")
+            .field("raw", &self.raw)
+            .field("secure", &self.secure)
+            .field("user", &self.user())
+            .field("password", &self.password())
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("params", &self.params)
+            .field("headers", &self.headers)
+            .finish()
+    }
 }
 
 /// Field by field, the usual empty parameter and header lists made anew
@@ -130,20 +149,15 @@ fn quick(part: &[u8]) -> Option<Layout> {
     };
     let rest = &part[body..];
     // The user is everything before the first "@" (RFC 4475 §3.1.1.9).
-    let run = rest
-        .iter()
-        .position(|b| !user_char(*b))
-        .unwrap_or(rest.len());
+    // Without one here, the text is read as hostport and parameters, none
+    // of whose characters is "@": an "@" further on fails below.
+    let run = lex::user_run(rest);
     let (user, hp_start) = match rest.get(run) {
         Some(b'@') if run > 0 => (Some(body..body + run), body + run + 1),
-        _ if !rest[run..].contains(&b'@') => (None, body),
-        _ => return None,
+        _ => (None, body),
     };
     let hp = &part[hp_start..];
-    let host_len = hp
-        .iter()
-        .position(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_')))
-        .unwrap_or(hp.len());
+    let host_len = lex::host_run(hp);
     let host_kind = Host::kind(&hp[..host_len], false)?;
     let mut end = hp_start + host_len;
     let port = match part.get(end) {
@@ -159,11 +173,8 @@ fn quick(part: &[u8]) -> Option<Layout> {
         }
         _ => None,
     };
-    let tail = &part[end..];
-    if !matches!(tail.first(), None | Some(b';')) || tail.contains(&b'?') {
-        return None;
-    }
-    if !quick_params(tail) {
+    // Parameter characters include neither "?" nor "@".
+    if !quick_params(&part[end..]) {
         return None;
     }
     Some(Layout {
@@ -181,11 +192,7 @@ fn quick(part: &[u8]) -> Option<Layout> {
 /// `*( ";" pname [ "=" pvalue ] )` of plain parameter characters, without
 /// escapes (which [`uri_params`] reads) or headers.
 fn quick_params(t: &[u8]) -> bool {
-    let param = |b: &u8| lex::is_unreserved(*b) || lex::is_param_unreserved(*b);
-    let run = |from: usize| {
-        t.get(from..)
-            .map_or(0, |r| r.iter().take_while(|b| param(b)).count())
-    };
+    let run = |from: usize| t.get(from..).map_or(0, lex::param_run);
     let mut i = 0;
     while i < t.len() {
         if t[i] != b';' {
@@ -342,13 +349,11 @@ impl Layout {
                 off += h.len() + 1;
             }
         }
-        let user = self.user.map(sub).transpose()?;
-        let password = self.password.map(sub).transpose()?;
         Ok(SipUri {
             raw,
             secure: self.secure,
-            user,
-            password,
+            user: self.user,
+            password: self.password,
             host,
             port: self.port,
             params,
@@ -408,8 +413,8 @@ impl SipUri {
     pub fn to_builder(&self) -> SipUriBuilder {
         SipUriBuilder {
             secure: self.secure,
-            user: self.user.as_ref().map(|u| u.to_string()),
-            password: self.password.as_ref().map(|u| u.to_string()),
+            user: self.user().map(str::to_owned),
+            password: self.password().map(str::to_owned),
             host: self.host.to_string(),
             port: self.port,
             params: self
@@ -433,17 +438,22 @@ impl SipUri {
     pub(crate) fn raw_text(&self) -> &ByteString {
         &self.raw
     }
+    /// The text of a part found by the parser (ASCII, so on character
+    /// boundaries).
+    fn part(&self, r: &Option<Range<usize>>) -> Option<&str> {
+        r.as_ref().and_then(|r| self.raw.get(r.clone()))
+    }
     /// True for `sips:`.
     pub fn is_secure(&self) -> bool {
         self.secure
     }
     /// The user part, escaped as written.
     pub fn user(&self) -> Option<&str> {
-        self.user.as_deref()
+        self.part(&self.user)
     }
     /// The password, escaped as written.
     pub fn password(&self) -> Option<&str> {
-        self.password.as_deref()
+        self.part(&self.password)
     }
     /// The host.
     pub fn host(&self) -> &Host {
@@ -625,7 +635,7 @@ mod tests {
 
     /// The parser as it was before the quick path and the shared parts:
     /// the reference the new one must agree with, result and error.
-    fn reference(src: &Bytes, part: &[u8]) -> Result<SipUri, UriError> {
+    fn reference(src: &Bytes, part: &[u8]) -> Result<View, UriError> {
         let colon = part
             .iter()
             .position(|b| *b == b':')
@@ -715,7 +725,7 @@ mod tests {
             }
         }
         let t = |s: &[u8]| lex::text(src, s).ok_or(UriError::at(0));
-        Ok(SipUri {
+        Ok(View {
             raw: t(part)?,
             secure,
             user: user.map(t).transpose()?,
@@ -725,6 +735,32 @@ mod tests {
             params: Params::from_raw(src, &raw_params).ok_or(UriError::at(0))?,
             headers,
         })
+    }
+
+    /// Every part of a URI as text, what the parser used to keep.
+    #[derive(Debug, PartialEq)]
+    struct View {
+        raw: ByteString,
+        secure: bool,
+        user: Option<ByteString>,
+        password: Option<ByteString>,
+        host: Host,
+        port: Option<u16>,
+        params: Params,
+        headers: Vec<(ByteString, ByteString)>,
+    }
+
+    fn view(u: &SipUri) -> View {
+        View {
+            raw: u.raw.clone(),
+            secure: u.secure,
+            user: u.user().map(ByteString::from),
+            password: u.password().map(ByteString::from),
+            host: u.host.clone(),
+            port: u.port,
+            params: u.params.clone(),
+            headers: u.headers.clone(),
+        }
     }
 
     /// URI text with the usual and the unusual in each place (RFC 3261
@@ -872,22 +908,29 @@ mod tests {
 
     #[test]
     fn parser_agrees_with_the_reference() {
+        let sip_view = |u: Result<Uri, UriError>| u.map(|u| u.as_sip().map(view));
         for t in tricky() {
             let b = Bytes::from(t.clone());
             let expected = reference(&b, &b);
-            assert_eq!(SipUri::parse_in(&b, &b), expected, "{t:?}");
+            let parsed = SipUri::parse_in(&b, &b);
+            assert_eq!(parsed.as_ref().map(view).map_err(|e| *e), expected, "{t:?}");
             let scheme = t.split(':').next().unwrap_or_default();
             if !scheme.eq_ignore_ascii_case("sip") && !scheme.eq_ignore_ascii_case("sips") {
                 continue;
             }
-            assert_eq!(SipUri::parse(&t), expected, "{t:?}");
-            assert_eq!(t.parse::<Uri>(), expected.clone().map(Uri::Sip), "{t:?}");
+            let want = expected.map(Some);
+            assert_eq!(SipUri::parse(&t).map(|u| Some(view(&u))), want, "{t:?}");
+            assert_eq!(sip_view(t.parse::<Uri>()), want, "{t:?}");
             // Inside a larger buffer, as in a message, and outside it.
             let framed = Bytes::from(format!("Contact: <{t}>\r\n"));
             let part = &framed[10..10 + t.len()];
-            let want = expected.map(Uri::Sip);
-            assert_eq!(Uri::parse_within(&framed, part), want, "{t:?}");
-            assert_eq!(Uri::parse_within(&b, t.as_bytes()), want, "{t:?}");
+            assert_eq!(sip_view(Uri::parse_within(&framed, part)), want, "{t:?}");
+            assert_eq!(sip_view(Uri::parse_within(&b, t.as_bytes())), want, "{t:?}");
+            // A clone is equal, part by part.
+            if let Ok(u) = &parsed {
+                assert_eq!(view(&u.clone()), view(u));
+                assert_eq!(&u.clone(), u);
+            }
         }
     }
 
