@@ -157,6 +157,10 @@ enum Scheme {
 impl Scheme {
     /// The scheme of URI text: what comes before its first colon.
     fn of(part: &[u8]) -> Result<Scheme, UriError> {
+        // The spelling nearly every URI has, without the search.
+        if part.starts_with(b"sip:") || part.starts_with(b"sips:") {
+            return Ok(Scheme::Sip);
+        }
         let colon = part
             .iter()
             .position(|b| *b == b':')
@@ -273,6 +277,31 @@ impl AbsoluteUri {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scheme_shortcut_agrees_with_the_search() {
+        for t in [
+            "sip:a", "sips:a", "sip:", "sips:", "SIP:a", "sipx:a", "sip", "si:p", "tel:1",
+            "x:sip:a", "",
+        ] {
+            let colon = t.find(':');
+            let want = colon.map(|c| &t[..c]).map(|s| {
+                if s.eq_ignore_ascii_case("sip") || s.eq_ignore_ascii_case("sips") {
+                    "sip"
+                } else if s.eq_ignore_ascii_case("tel") {
+                    "tel"
+                } else {
+                    "other"
+                }
+            });
+            let got = Scheme::of(t.as_bytes()).ok().map(|s| match s {
+                Scheme::Sip => "sip",
+                Scheme::Tel => "tel",
+                Scheme::Other => "other",
+            });
+            assert_eq!(got, want, "{t:?}");
+        }
+    }
 
     #[test]
     fn tel_and_other_schemes() {
