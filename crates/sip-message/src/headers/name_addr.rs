@@ -395,7 +395,9 @@ pub fn plain_name_addr(v: &[u8]) -> Option<&str> {
         |c| matches!(c, b'\r' | b'\n'),
     )
     .is_some();
-    if folded || name_addr_uri(v).is_none() {
+    // The usual shape first (`["display" SP] <uri> [;tag=value]`): where
+    // quick_tag reads a value, the general scan reads it too.
+    if folded || (quick_tag(v).is_none() && name_addr_uri(v).is_none()) {
         return None;
     }
     std::str::from_utf8(v).ok()
@@ -569,6 +571,10 @@ mod tests {
                 assert_eq!(Some(quick), full, "{v:?}");
             }
             assert_eq!(eager_tag(v.as_bytes()), full, "{v:?}");
+            // plain_name_addr, which tries quick_tag first, reads them as
+            // the general scan does.
+            let by_scan = !v.contains(['\r', '\n']) && name_addr_uri(v.as_bytes()).is_some();
+            assert_eq!(plain_name_addr(v.as_bytes()).is_some(), by_scan, "{v:?}");
         }
         // The common forms take the quick path.
         assert!(quick_tag(br#""Alice" <sip:a@b>;tag=1928301774"#).is_some());
