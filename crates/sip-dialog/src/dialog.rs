@@ -131,14 +131,15 @@ fn is_sips(uri: &str) -> bool {
 }
 
 /// The remote target from `m`'s Contact. The URI is cut out of the header
-/// as written and parsed once, sharing the message's bytes; anything
-/// unusual (or text that is not a URI, or not UTF-8) goes through the
-/// typed Contact.
+/// as written, copied once and parsed; anything unusual (or text that is
+/// not a URI, or not UTF-8) goes through the typed Contact. A copy, not a
+/// view of `m`: the dialog outlives the message, and a view would keep
+/// the whole received buffer alive (for a stream, its read buffer).
 fn contact_target(m: &Message) -> Result<Target, DialogError> {
-    let fast = m
-        .values(HeaderName::Contact)
-        .next()
-        .and_then(|v| Uri::parse_within(m.as_bytes(), name_addr_uri(v)?).ok());
+    let fast = m.values(HeaderName::Contact).next().and_then(|v| {
+        let uri = name_addr_uri(v)?;
+        Uri::parse(bytes::Bytes::copy_from_slice(uri)).ok()
+    });
     match fast {
         Some(u) => Ok(Target::Uri(u)),
         None => Ok(Target::of(&contact_uri(m)?)),

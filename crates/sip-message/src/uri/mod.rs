@@ -75,7 +75,9 @@ impl Uri {
 
     /// Parses `part`, which a caller cut out of `src` (a header value of a
     /// received message, say): the URI keeps views of `src` instead of a
-    /// copy. A `part` that does not lie inside `src` is copied.
+    /// copy. A `part` that does not lie inside `src` is copied. The URI
+    /// keeps all of `src`'s buffer alive: for a URI kept long, parse a copy
+    /// (`Uri::parse(Bytes::copy_from_slice(part))`).
     pub fn parse_within(src: &Bytes, part: &[u8]) -> Result<Uri, UriError> {
         let (s, p) = (src.as_ptr_range(), part.as_ptr_range());
         if s.start <= p.start && p.end <= s.end {
