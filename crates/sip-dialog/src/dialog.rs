@@ -1,5 +1,7 @@
 //! One dialog (RFC 3261 §12): its state and the rules for requests in it.
 
+use std::borrow::Cow;
+
 use sip_message::headers::{
     name_addr_uri, plain_name_addr, Contact, From, NameAddr, RecordRoute, To, Transport,
     TypedHeader,
@@ -45,10 +47,9 @@ pub struct Dialog {
     state: DialogState,
     local_seq: u32,
     remote_seq: Option<u32>,
-    /// Our address (From for a UAC, To for a UAS), tag included.
-    local: Box<str>,
-    /// The peer's address, tag included.
-    remote: Box<str>,
+    /// Our address (From for a UAC, To for a UAS) and the peer's, tags
+    /// included, and our Contact for target refresh requests.
+    addrs: Addresses,
     /// The remote target, kept parsed so that each request built in the
     /// dialog does not parse it again.
     remote_target: Target,
@@ -57,12 +58,60 @@ pub struct Dialog {
     /// The first route lacks `lr`: strict routing (§12.2.1.1).
     strict: bool,
     secure: bool,
-    /// Our Contact for target refresh requests.
-    local_contact: Option<Box<str>>,
+}
+
+/// Our address, the peer's and our Contact (§12.1.1, §12.1.2: copied into
+/// every request of the dialog), one after the other in one allocation.
+#[derive(Debug, Clone)]
+struct Addresses {
+    text: Box<str>,
+    /// Where the peer's address starts; ours is before it.
+    remote_at: usize,
+    /// Where our Contact starts, when we have one; the peer's address
+    /// ends there.
+    contact_at: Option<usize>,
+}
+
+impl Addresses {
+    fn new(local: &str, remote: &str, contact: Option<&str>) -> Addresses {
+        let len = local.len() + remote.len() + contact.map_or(0, str::len);
+        let mut t = String::with_capacity(len);
+        for part in [local, remote, contact.unwrap_or_default()] {
+            t.push_str(part);
+        }
+        Addresses {
+            text: t.into_boxed_str(),
+            remote_at: local.len(),
+            contact_at: contact.map(|_| local.len() + remote.len()),
+        }
+    }
+    fn local(&self) -> &str {
+        self.text.get(..self.remote_at).unwrap_or_default()
+    }
+    fn remote(&self) -> &str {
+        let end = self.contact_at.unwrap_or(self.text.len());
+        self.text.get(self.remote_at..end).unwrap_or_default()
+    }
+    fn contact(&self) -> Option<&str> {
+        self.contact_at
+            .map(|c| self.text.get(c..).unwrap_or_default())
+    }
 }
 
 fn text(n: &impl std::fmt::Display) -> Box<str> {
     n.to_string().into_boxed_str()
+}
+
+/// A header value as written, or `decoded` (a typed header, written anew)
+/// when it is not plain.
+fn written_or<'a>(
+    plain: Option<&'a str>,
+    decoded: impl FnOnce() -> Result<String, DialogError>,
+) -> Result<Cow<'a, str>, DialogError> {
+    Ok(match plain {
+        Some(v) => Cow::Borrowed(v),
+        None => Cow::Owned(decoded()?),
+    })
 }
 
 /// The remote target (§12.1.2, §12.2.1.2): the URI, whose text is the
@@ -227,21 +276,20 @@ impl Dialog {
                 .is_some_and(|v| v.transport() == Transport::Tls);
         // From, To and Contact as written where they are plain (they are
         // copied into every request of the dialog), decoded otherwise.
-        let local = match clean_name_addr(request, HeaderName::From) {
-            Some(v) => v.into(),
-            None => text(&first::<From>(request, "From")?.0),
-        };
-        let remote = match clean_name_addr(response, HeaderName::To) {
-            Some(v) => v.into(),
-            None => text(&first::<To>(response, "To")?.0),
-        };
+        let local = written_or(clean_name_addr(request, HeaderName::From), || {
+            Ok(first::<From>(request, "From")?.0.to_string())
+        })?;
+        let remote = written_or(clean_name_addr(response, HeaderName::To), || {
+            Ok(first::<To>(response, "To")?.0.to_string())
+        })?;
         let local_contact = match clean_name_addr(request, HeaderName::Contact) {
-            Some(v) => Some(v.into()),
+            Some(v) => Some(Cow::Borrowed(v)),
             None => request
                 .get::<Contact>()
                 .ok()
-                .and_then(|c| c.addr().map(text)),
+                .and_then(|c| c.addr().map(|a| Cow::Owned(a.to_string()))),
         };
+        let addrs = Addresses::new(&local, &remote, local_contact.as_deref());
         Ok(Dialog {
             id,
             role: Role::Uac,
@@ -252,13 +300,11 @@ impl Dialog {
             },
             local_seq: seq,
             remote_seq: None,
-            local,
-            remote,
+            addrs,
             remote_target,
             route_set,
             strict,
             secure,
-            local_contact,
         })
     }
 
@@ -288,19 +334,19 @@ impl Dialog {
                 for part in [v, ";tag=", local_tag] {
                     t.push_str(part);
                 }
-                t.into_boxed_str()
+                t
             }
-            _ => text(
-                &first::<To>(request, "To")?
-                    .0
-                    .with_param("tag", Some(local_tag)),
-            ),
+            _ => first::<To>(request, "To")?
+                .0
+                .with_param("tag", Some(local_tag))
+                .to_string(),
         };
         let (route_set, strict) = routes_text(&record_route(request)?);
-        let remote = match clean_name_addr(request, HeaderName::From) {
-            Some(v) => v.into(),
-            None => text(&first::<From>(request, "From")?.0),
-        };
+        let remote = written_or(clean_name_addr(request, HeaderName::From), || {
+            Ok(first::<From>(request, "From")?.0.to_string())
+        })?;
+        let local_contact = local_contact.as_ref().map(ToString::to_string);
+        let addrs = Addresses::new(&local, &remote, local_contact.as_deref());
         let remote_target = contact_target(request)?;
         Ok(Dialog {
             // A request without From tag (RFC 2543) has a null remote tag.
@@ -309,14 +355,12 @@ impl Dialog {
             state: DialogState::Early,
             local_seq,
             remote_seq: Some(seq),
-            local,
-            remote,
+            addrs,
             remote_target,
             route_set,
             strict,
             // §12.1.1: a sips Request-URI over TLS.
             secure: over_tls && is_sips(request_uri),
-            local_contact: local_contact.as_ref().map(text),
         })
     }
 
@@ -333,10 +377,11 @@ impl Dialog {
         let mut d = Dialog::uas(notify, local_tag, None, seq, false)?;
         d.role = Role::Uac;
         d.state = DialogState::Confirmed;
-        d.local_contact = subscribe
+        let contact = subscribe
             .get::<Contact>()
             .ok()
-            .and_then(|c| c.addr().map(text));
+            .and_then(|c| c.addr().map(|a| a.to_string()));
+        d.addrs = Addresses::new(d.addrs.local(), d.addrs.remote(), contact.as_deref());
         Ok(d)
     }
 
@@ -445,8 +490,8 @@ impl Dialog {
         let mut b = RequestBuilder::new(method.clone(), request_uri)
             .raw_header("Via", &via)
             .raw_header("Max-Forwards", "70")
-            .raw_header("From", &self.local)
-            .raw_header("To", &self.remote)
+            .raw_header("From", self.addrs.local())
+            .raw_header("To", self.addrs.remote())
             .raw_header("Call-ID", self.id.call_id())
             .header(&sip_message::headers::CSeq::new(seq, method.clone()));
         for r in routes {
@@ -456,7 +501,7 @@ impl Dialog {
             b = b.raw_header("Route", &format!("<{}>", self.remote_target.text()));
         }
         if is_target_refresh(&method) {
-            if let Some(c) = &self.local_contact {
+            if let Some(c) = self.addrs.contact() {
                 b = b.raw_header("Contact", c);
             }
         }
@@ -512,10 +557,10 @@ impl Dialog {
     }
     /// Our address with our tag.
     pub fn local(&self) -> Option<NameAddr> {
-        parse_name_addr(&self.local)
+        parse_name_addr(self.addrs.local())
     }
     /// The peer's address with its tag.
     pub fn remote(&self) -> Option<NameAddr> {
-        parse_name_addr(&self.remote)
+        parse_name_addr(self.addrs.remote())
     }
 }
