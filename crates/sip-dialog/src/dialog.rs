@@ -1,7 +1,10 @@
 //! One dialog (RFC 3261 §12): its state and the rules for requests in it.
 
+use std::borrow::Cow;
+
 use sip_message::headers::{
-    name_addr_uri, Contact, From, NameAddr, RecordRoute, To, Transport, TypedHeader,
+    name_addr_uri, plain_name_addr, Contact, From, NameAddr, RecordRoute, To, Transport,
+    TypedHeader,
 };
 use sip_message::uri::Uri;
 use sip_message::HeaderName;
@@ -44,33 +47,105 @@ pub struct Dialog {
     state: DialogState,
     local_seq: u32,
     remote_seq: Option<u32>,
-    /// Our address (From for a UAC, To for a UAS), tag included.
-    local: Box<str>,
-    /// The peer's address, tag included.
-    remote: Box<str>,
-    remote_target: Box<str>,
-    /// `remote_target` parsed, kept so that each request built in the
+    /// Our address (From for a UAC, To for a UAS) and the peer's, tags
+    /// included, and our Contact for target refresh requests.
+    addrs: Addresses,
+    /// The remote target, kept parsed so that each request built in the
     /// dialog does not parse it again.
-    remote_target_uri: Option<Uri>,
+    remote_target: Target,
     /// Route set, in the order requests carry it (name-addr text).
     route_set: Vec<Box<str>>,
     /// The first route lacks `lr`: strict routing (§12.2.1.1).
     strict: bool,
     secure: bool,
-    /// Our Contact for target refresh requests.
-    local_contact: Option<Box<str>>,
+}
+
+/// Our address, the peer's and our Contact (§12.1.1, §12.1.2: copied into
+/// every request of the dialog), one after the other in one allocation.
+#[derive(Debug, Clone)]
+struct Addresses {
+    text: Box<str>,
+    /// Where the peer's address starts; ours is before it.
+    remote_at: usize,
+    /// Where our Contact starts, when we have one; the peer's address
+    /// ends there.
+    contact_at: Option<usize>,
+}
+
+impl Addresses {
+    fn new(local: &str, remote: &str, contact: Option<&str>) -> Addresses {
+        let len = local.len() + remote.len() + contact.map_or(0, str::len);
+        let mut t = String::with_capacity(len);
+        for part in [local, remote, contact.unwrap_or_default()] {
+            t.push_str(part);
+        }
+        Addresses {
+            text: t.into_boxed_str(),
+            remote_at: local.len(),
+            contact_at: contact.map(|_| local.len() + remote.len()),
+        }
+    }
+    fn local(&self) -> &str {
+        self.text.get(..self.remote_at).unwrap_or_default()
+    }
+    fn remote(&self) -> &str {
+        let end = self.contact_at.unwrap_or(self.text.len());
+        self.text.get(self.remote_at..end).unwrap_or_default()
+    }
+    fn contact(&self) -> Option<&str> {
+        self.contact_at
+            .map(|c| self.text.get(c..).unwrap_or_default())
+    }
 }
 
 fn text(n: &impl std::fmt::Display) -> Box<str> {
     n.to_string().into_boxed_str()
 }
 
-/// The remote target as stored: its text, and the URI parsed from that text
-/// (what [`Dialog::remote_target_uri`] has always returned).
-fn target(uri: &Uri) -> (Box<str>, Option<Uri>) {
-    let t = text(uri);
-    let parsed = t.parse().ok();
-    (t, parsed)
+/// A header value as written, or `decoded` (a typed header, written anew)
+/// when it is not plain.
+fn written_or<'a>(
+    plain: Option<&'a str>,
+    decoded: impl FnOnce() -> Result<String, DialogError>,
+) -> Result<Cow<'a, str>, DialogError> {
+    Ok(match plain {
+        Some(v) => Cow::Borrowed(v),
+        None => Cow::Owned(decoded()?),
+    })
+}
+
+/// The remote target (§12.1.2, §12.2.1.2): the URI, whose text is the
+/// target's text, or the text alone when it did not parse again.
+#[derive(Debug, Clone)]
+// The URI is the usual case; boxing it would allocate for every dialog.
+#[allow(clippy::large_enum_variant)]
+enum Target {
+    Uri(Uri),
+    Text(Box<str>),
+}
+
+impl Target {
+    /// The target as stored for `uri`: the URI parsed from its text (what
+    /// [`Dialog::remote_target_uri`] has always returned).
+    fn of(uri: &Uri) -> Target {
+        let t = text(uri);
+        match t.parse() {
+            Ok(u) => Target::Uri(u),
+            Err(_) => Target::Text(t),
+        }
+    }
+    fn text(&self) -> &str {
+        match self {
+            Target::Uri(u) => u.as_str(),
+            Target::Text(t) => t,
+        }
+    }
+    fn uri(&self) -> Option<&Uri> {
+        match self {
+            Target::Uri(u) => Some(u),
+            Target::Text(_) => None,
+        }
+    }
 }
 
 fn routes_text(rs: &[NameAddr]) -> (Vec<Box<str>>, bool) {
@@ -94,11 +169,7 @@ fn first<H: TypedHeader>(m: &Message, what: &'static str) -> Result<H, DialogErr
 /// To). `None` otherwise (folded, several values, `*`, not UTF-8), and the
 /// caller decodes the typed header instead.
 fn clean_name_addr(m: &Message, name: HeaderName) -> Option<&str> {
-    let v = m.values(name).next()?;
-    if v.iter().any(|b| matches!(b, b'\r' | b'\n')) || name_addr_uri(v).is_none() {
-        return None;
-    }
-    std::str::from_utf8(v).ok()
+    plain_name_addr(m.values(name).next()?)
 }
 
 /// Whether URI text has the `sips` scheme (§12.1.1, §12.1.2: a sips
@@ -108,18 +179,19 @@ fn is_sips(uri: &str) -> bool {
         .is_some_and(|s| s.eq_ignore_ascii_case("sips:"))
 }
 
-/// The remote target from `m`'s Contact: its text and the parsed URI. The
-/// URI is cut out of the header as written and parsed once; anything
-/// unusual goes through the typed Contact.
-fn contact_target(m: &Message) -> Result<(Box<str>, Option<Uri>), DialogError> {
+/// The remote target from `m`'s Contact. The URI is cut out of the header
+/// as written, copied once and parsed; anything unusual (or text that is
+/// not a URI, or not UTF-8) goes through the typed Contact. A copy, not a
+/// view of `m`: the dialog outlives the message, and a view would keep
+/// the whole received buffer alive (for a stream, its read buffer).
+fn contact_target(m: &Message) -> Result<Target, DialogError> {
     let fast = m.values(HeaderName::Contact).next().and_then(|v| {
-        let uri = std::str::from_utf8(name_addr_uri(v)?).ok()?;
-        let parsed = Uri::parse(bytes::Bytes::copy_from_slice(uri.as_bytes())).ok()?;
-        Some((Box::from(uri), Some(parsed)))
+        let uri = name_addr_uri(v)?;
+        Uri::parse(bytes::Bytes::copy_from_slice(uri)).ok()
     });
     match fast {
-        Some(t) => Ok(t),
-        None => Ok(target(&contact_uri(m)?)),
+        Some(u) => Ok(Target::Uri(u)),
+        None => Ok(Target::of(&contact_uri(m)?)),
     }
 }
 
@@ -184,10 +256,10 @@ impl Dialog {
         let request_uri = request
             .request_uri_str()
             .ok_or(DialogError::MissingHeader("Request-URI"))?;
-        let (remote_target, remote_target_uri) = match contact_target(response) {
+        let remote_target = match contact_target(response) {
             Ok(t) => t,
             Err(e) if code >= 200 => return Err(e),
-            Err(_) => target(
+            Err(_) => Target::of(
                 &request
                     .request_uri()
                     .and_then(Result::ok)
@@ -204,21 +276,20 @@ impl Dialog {
                 .is_some_and(|v| v.transport() == Transport::Tls);
         // From, To and Contact as written where they are plain (they are
         // copied into every request of the dialog), decoded otherwise.
-        let local = match clean_name_addr(request, HeaderName::From) {
-            Some(v) => v.into(),
-            None => text(&first::<From>(request, "From")?.0),
-        };
-        let remote = match clean_name_addr(response, HeaderName::To) {
-            Some(v) => v.into(),
-            None => text(&first::<To>(response, "To")?.0),
-        };
+        let local = written_or(clean_name_addr(request, HeaderName::From), || {
+            Ok(first::<From>(request, "From")?.0.to_string())
+        })?;
+        let remote = written_or(clean_name_addr(response, HeaderName::To), || {
+            Ok(first::<To>(response, "To")?.0.to_string())
+        })?;
         let local_contact = match clean_name_addr(request, HeaderName::Contact) {
-            Some(v) => Some(v.into()),
+            Some(v) => Some(Cow::Borrowed(v)),
             None => request
                 .get::<Contact>()
                 .ok()
-                .and_then(|c| c.addr().map(text)),
+                .and_then(|c| c.addr().map(|a| Cow::Owned(a.to_string()))),
         };
+        let addrs = Addresses::new(&local, &remote, local_contact.as_deref());
         Ok(Dialog {
             id,
             role: Role::Uac,
@@ -229,14 +300,11 @@ impl Dialog {
             },
             local_seq: seq,
             remote_seq: None,
-            local,
-            remote,
+            addrs,
             remote_target,
-            remote_target_uri,
             route_set,
             strict,
             secure,
-            local_contact,
         })
     }
 
@@ -266,20 +334,20 @@ impl Dialog {
                 for part in [v, ";tag=", local_tag] {
                     t.push_str(part);
                 }
-                t.into_boxed_str()
+                t
             }
-            _ => text(
-                &first::<To>(request, "To")?
-                    .0
-                    .with_param("tag", Some(local_tag)),
-            ),
+            _ => first::<To>(request, "To")?
+                .0
+                .with_param("tag", Some(local_tag))
+                .to_string(),
         };
         let (route_set, strict) = routes_text(&record_route(request)?);
-        let remote = match clean_name_addr(request, HeaderName::From) {
-            Some(v) => v.into(),
-            None => text(&first::<From>(request, "From")?.0),
-        };
-        let (remote_target, remote_target_uri) = contact_target(request)?;
+        let remote = written_or(clean_name_addr(request, HeaderName::From), || {
+            Ok(first::<From>(request, "From")?.0.to_string())
+        })?;
+        let local_contact = local_contact.as_ref().map(ToString::to_string);
+        let addrs = Addresses::new(&local, &remote, local_contact.as_deref());
+        let remote_target = contact_target(request)?;
         Ok(Dialog {
             // A request without From tag (RFC 2543) has a null remote tag.
             id: DialogId::new(call_id, local_tag, request.from_tag().unwrap_or("")),
@@ -287,15 +355,12 @@ impl Dialog {
             state: DialogState::Early,
             local_seq,
             remote_seq: Some(seq),
-            local,
-            remote,
+            addrs,
             remote_target,
-            remote_target_uri,
             route_set,
             strict,
             // §12.1.1: a sips Request-URI over TLS.
             secure: over_tls && is_sips(request_uri),
-            local_contact: local_contact.as_ref().map(text),
         })
     }
 
@@ -312,10 +377,11 @@ impl Dialog {
         let mut d = Dialog::uas(notify, local_tag, None, seq, false)?;
         d.role = Role::Uac;
         d.state = DialogState::Confirmed;
-        d.local_contact = subscribe
+        let contact = subscribe
             .get::<Contact>()
             .ok()
-            .and_then(|c| c.addr().map(text));
+            .and_then(|c| c.addr().map(|a| a.to_string()));
+        d.addrs = Addresses::new(d.addrs.local(), d.addrs.remote(), contact.as_deref());
         Ok(d)
     }
 
@@ -328,7 +394,7 @@ impl Dialog {
             (self.route_set, self.strict) = routes_text(&rs);
             // The same Contact reading as `uac` (plain name-addr cut out as
             // written, anything else through the typed header).
-            (self.remote_target, self.remote_target_uri) = contact_target(response)?;
+            self.remote_target = contact_target(response)?;
         }
         self.state = DialogState::Confirmed;
         Ok(())
@@ -353,7 +419,7 @@ impl Dialog {
         self.remote_seq = Some(self.remote_seq.map_or(seq, |l| l.max(seq)));
         if is_target_refresh(method) {
             if let Ok(uri) = contact_uri(req) {
-                (self.remote_target, self.remote_target_uri) = target(&uri);
+                self.remote_target = Target::of(&uri);
             }
         }
         Ok(())
@@ -375,8 +441,8 @@ impl Dialog {
     ) -> Result<RequestBuilder, DialogError> {
         // The remote target was stored from a parsed URI, so it parsed again.
         let target = self
-            .remote_target_uri
-            .clone()
+            .remote_target
+            .uri()
             .ok_or(DialogError::MissingContact)?;
         let seq = match (&method, invite_seq) {
             (Method::Ack | Method::Cancel, Some(s)) => s,
@@ -385,7 +451,10 @@ impl Dialog {
                 self.local_seq
             }
         };
-        let (request_uri, routes): (Uri, Vec<&str>) = if !self.strict {
+        // Loose routing sends to the stored target itself (the builder
+        // shares its text); strict routing makes a new Request-URI.
+        let strict_uri;
+        let (request_uri, routes): (&Uri, Vec<&str>) = if !self.strict {
             (target, self.route_set.iter().map(|r| &**r).collect())
         } else {
             // Strict routing (§12.2.1.1, §16.12.1.2): the first route
@@ -402,7 +471,11 @@ impl Dialog {
                 Some(other) => other.clone(),
                 None => target.clone(),
             };
-            (ruri, self.route_set[1..].iter().map(|r| &**r).collect())
+            strict_uri = ruri;
+            (
+                &strict_uri,
+                self.route_set[1..].iter().map(|r| &**r).collect(),
+            )
         };
         // The transport writes the real sent-by when it sends (§18.1.1).
         let mut via = String::with_capacity(40 + branch.len());
@@ -414,21 +487,21 @@ impl Dialog {
         ] {
             via.push_str(part);
         }
-        let mut b = RequestBuilder::new(method.clone(), &request_uri)
+        let mut b = RequestBuilder::new(method.clone(), request_uri)
             .raw_header("Via", &via)
             .raw_header("Max-Forwards", "70")
-            .raw_header("From", &self.local)
-            .raw_header("To", &self.remote)
+            .raw_header("From", self.addrs.local())
+            .raw_header("To", self.addrs.remote())
             .raw_header("Call-ID", self.id.call_id())
             .header(&sip_message::headers::CSeq::new(seq, method.clone()));
         for r in routes {
             b = b.raw_header("Route", r);
         }
         if self.strict {
-            b = b.raw_header("Route", &format!("<{}>", self.remote_target));
+            b = b.raw_header("Route", &format!("<{}>", self.remote_target.text()));
         }
         if is_target_refresh(&method) {
-            if let Some(c) = &self.local_contact {
+            if let Some(c) = self.addrs.contact() {
                 b = b.raw_header("Contact", c);
             }
         }
@@ -465,11 +538,11 @@ impl Dialog {
     }
     /// The peer's current target (its Contact) as text.
     pub fn remote_target(&self) -> &str {
-        &self.remote_target
+        self.remote_target.text()
     }
     /// The peer's current target, parsed.
     pub fn remote_target_uri(&self) -> Option<Uri> {
-        self.remote_target_uri.clone()
+        self.remote_target.uri().cloned()
     }
     /// [`remote_target_uri`](Self::remote_target_uri), borrowed.
     pub fn remote_target_uri_ref(&self) -> Option<&Uri> {
@@ -488,10 +561,10 @@ impl Dialog {
     }
     /// Our address with our tag.
     pub fn local(&self) -> Option<NameAddr> {
-        parse_name_addr(&self.local)
+        parse_name_addr(self.addrs.local())
     }
     /// The peer's address with its tag.
     pub fn remote(&self) -> Option<NameAddr> {
-        parse_name_addr(&self.remote)
+        parse_name_addr(self.addrs.remote())
     }
 }

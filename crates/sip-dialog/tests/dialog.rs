@@ -758,3 +758,18 @@ fn rfc3261_12_1_1_uas_dialog_state_from_plain_and_awkward_headers() {
         assert!(!from.contains(&b'\n'), "{to}");
     }
 }
+
+#[test]
+fn the_remote_target_is_a_copy_not_a_view_of_the_response() {
+    // A dialog outlives the 2xx: its target must not keep the received
+    // buffer (for a stream, the read buffer) alive.
+    let inv = invite();
+    let ok = response(200, "t1", Some("<sip:bob@192.0.2.4;transport=udp>"), &[]);
+    let d = Dialog::uac(&inv, &ok).unwrap();
+    let buf = ok.as_bytes().as_ptr_range();
+    let target = d.remote_target().as_bytes().as_ptr_range();
+    assert_eq!(d.remote_target(), "sip:bob@192.0.2.4;transport=udp");
+    assert!(target.end <= buf.start || target.start >= buf.end);
+    let uri = d.remote_target_uri().unwrap();
+    assert_eq!(uri.as_str(), d.remote_target());
+}

@@ -110,6 +110,8 @@ static CLASS: [u8; 256] = classes();
 
 const GEN_VALUE: u8 = 1; // token / ":" / "[" / "]": unquoted gen-value
 const HOST: u8 = 2; // alphanum / "-" / "." / "_": a Via sent-by host name
+const USER_CHAR: u8 = 4; // unreserved / user-unreserved: a URI user, no escapes
+const PARAM_CHAR: u8 = 8; // unreserved / param-unreserved: a uri-parameter, no escapes
 
 const fn classes2() -> [u8; 256] {
     let t1 = classes();
@@ -123,6 +125,12 @@ const fn classes2() -> [u8; 256] {
         }
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_') {
             v |= HOST;
+        }
+        if t1[c] & (UNRESERVED | USER) != 0 {
+            v |= USER_CHAR;
+        }
+        if t1[c] & (UNRESERVED | PARAM) != 0 {
+            v |= PARAM_CHAR;
         }
         t[c] = v;
         c += 1;
@@ -170,6 +178,20 @@ pub(crate) fn word_run(b: &[u8]) -> usize {
 #[inline]
 pub(crate) fn host_run(b: &[u8]) -> usize {
     run_in(b, &CLASS2, HOST)
+}
+
+/// Length of the run of URI user characters other than escapes
+/// (`unreserved / user-unreserved`) that `b` starts with.
+#[inline]
+pub(crate) fn user_run(b: &[u8]) -> usize {
+    run_in(b, &CLASS2, USER_CHAR)
+}
+
+/// Length of the run of uri-parameter characters other than escapes
+/// (`unreserved / param-unreserved`) that `b` starts with.
+#[inline]
+pub(crate) fn param_run(b: &[u8]) -> usize {
+    run_in(b, &CLASS2, PARAM_CHAR)
 }
 
 #[inline]
@@ -590,14 +612,24 @@ pub(crate) fn eq_ic(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// Makes a [`bytestring::ByteString`] view of `part`, which must lie inside `src`.
+/// `None` if `part` is not UTF-8. The check is `ByteString`'s own (an ASCII
+/// test word by word, the full UTF-8 check only for other text), made once.
 pub(crate) fn text(src: &bytes::Bytes, part: &[u8]) -> Option<bytestring::ByteString> {
-    std::str::from_utf8(part).ok()?;
     let b = if part.is_empty() {
         bytes::Bytes::new()
     } else {
         src.slice_ref(part)
     };
     bytestring::ByteString::try_from(b).ok()
+}
+
+/// The bytes `r` of `text`, shared; `None` if `r` is out of range or not
+/// on character boundaries.
+pub(crate) fn sub_text(
+    text: &bytestring::ByteString,
+    r: std::ops::Range<usize>,
+) -> Option<bytestring::ByteString> {
+    text.get(r).map(|s| text.slice_ref(s))
 }
 
 /// Every buffer of up to `max` bytes of `a` with two of `special` put at
@@ -625,6 +657,45 @@ pub(crate) fn with_two_specials(max: usize, special: &[u8], mut check: impl FnMu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn uri_runs_are_the_byte_classes() {
+        let all: Vec<u8> = (0..=255).collect();
+        for b in all {
+            for len in [1, 7, 8, 9, 17] {
+                let mut v = vec![b'a'; len];
+                v[len - 1] = b;
+                let user = is_unreserved(b) || is_user_unreserved(b);
+                let param = is_unreserved(b) || is_param_unreserved(b);
+                assert_eq!(user_run(&v), len - usize::from(!user), "{b}");
+                assert_eq!(param_run(&v), len - usize::from(!param), "{b}");
+            }
+        }
+    }
+
+    #[test]
+    fn text_accepts_exactly_utf8() {
+        // "ab", "é" in two octets, "c", two octets that are not UTF-8, "z".
+        let src = bytes::Bytes::from(vec![b'a', b'b', 0xc3, 0xa9, b'c', 0xff, 0x80, b'z']);
+        for (a, b) in [
+            (0, 0),
+            (0, 2),
+            (0, 3),
+            (2, 4),
+            (3, 5),
+            (0, 5),
+            (5, 7),
+            (6, 8),
+            (7, 8),
+        ] {
+            let part = &src[a..b];
+            assert_eq!(
+                text(&src, part).as_deref(),
+                std::str::from_utf8(part).ok(),
+                "{a}..{b}"
+            );
+        }
+    }
 
     #[test]
     fn short_numbers_agree_with_the_general_steps() {

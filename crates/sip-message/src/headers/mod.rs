@@ -38,7 +38,7 @@ pub use date::Date;
 pub use event::{Event, SubState, SubscriptionState, TerminationReason};
 pub use media::{Accept, ContentType, MediaType};
 pub use name_addr::{
-    name_addr_uri, Contact, From, NameAddr, Path, RecordRoute, ReferTo, Route, To,
+    name_addr_uri, plain_name_addr, Contact, From, NameAddr, Path, RecordRoute, ReferTo, Route, To,
 };
 pub use reason::Reason;
 pub use simple::{

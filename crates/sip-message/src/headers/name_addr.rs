@@ -376,6 +376,33 @@ pub fn name_addr_uri(v: &[u8]) -> Option<&[u8]> {
     skip_ws(rest).is_empty().then_some(uri)
 }
 
+/// The value as text, when it is one line (no CR or LF, so not folded)
+/// holding exactly one name-addr or addr-spec with its parameters (what
+/// [`name_addr_uri`] finds) and it is UTF-8: text that can be copied as it
+/// is into another message's From, To or Contact. `None` otherwise.
+///
+/// ```
+/// use sip_message::headers::plain_name_addr;
+/// assert_eq!(plain_name_addr(b"Bob <sip:bob@example.com>;tag=9fx"), Some("Bob <sip:bob@example.com>;tag=9fx"));
+/// assert_eq!(plain_name_addr(b"Bob\r\n <sip:bob@example.com>"), None);
+/// assert_eq!(plain_name_addr(b"<sip:a@x>, <sip:b@y>"), None);
+/// ```
+pub fn plain_name_addr(v: &[u8]) -> Option<&str> {
+    // Eight bytes a step: bytes below CR + 1 flagged, CR and LF kept.
+    let folded = lex::find_by(
+        v,
+        |w| lex::lt_mask(w, b'\r' + 1),
+        |c| matches!(c, b'\r' | b'\n'),
+    )
+    .is_some();
+    // The usual shape first (`["display" SP] <uri> [;tag=value]`): where
+    // quick_tag reads a value, the general scan reads it too.
+    if folded || (quick_tag(v).is_none() && name_addr_uri(v).is_none()) {
+        return None;
+    }
+    std::str::from_utf8(v).ok()
+}
+
 /// Checks a whole single-valued From/To value and returns its tag; used by
 /// the eager decoder.
 pub(crate) fn eager_tag(v: &[u8]) -> Option<Option<&[u8]>> {
@@ -437,7 +464,46 @@ fn full_tag(v: &[u8]) -> Option<Option<&[u8]>> {
 
 #[cfg(test)]
 mod tests {
-    use super::{eager_tag, full_tag, quick_tag};
+    use super::{eager_tag, full_tag, name_addr_uri, plain_name_addr, quick_tag};
+
+    #[test]
+    fn plain_name_addr_is_the_byte_by_byte_reading() {
+        let values: [&[u8]; 12] = [
+            b"Bob <sip:bob@example.com>;tag=9fx",
+            b"<sip:alice@atlanta.example.com;transport=tcp>",
+            b"sip:carol@example.com;expires=60",
+            b"\"A \\\"q\\\" B\" <sip:a@b>;tag=1",
+            b"Bob\r\n <sip:bob@example.com>",
+            b"<sip:bob@example.com>\r\n ;tag=1",
+            b"<sip:bob@example.com>;tag=1\n",
+            b"<sip:bob@example.com>\t;tag=1",
+            b"\"\xc3\xa9\" <sip:e@example.com>",
+            b"\"\xff\" <sip:e@example.com>",
+            b"<sip:a@x>, <sip:b@y>",
+            b"*",
+        ];
+        for v in values {
+            let by_byte = (!v.iter().any(|b| matches!(b, b'\r' | b'\n'))
+                && name_addr_uri(v).is_some())
+            .then(|| std::str::from_utf8(v).ok())
+            .flatten();
+            assert_eq!(
+                plain_name_addr(v),
+                by_byte,
+                "{:?}",
+                String::from_utf8_lossy(v)
+            );
+            // A CR or LF at every place.
+            for at in 0..=v.len() {
+                for c in [b'\r', b'\n'] {
+                    let mut w = v.to_vec();
+                    w.insert(at, c);
+                    assert_eq!(plain_name_addr(&w), None);
+                }
+            }
+        }
+        assert!(plain_name_addr(b"Bob <sip:bob@example.com>;tag=9fx").is_some());
+    }
 
     #[test]
     fn quick_tag_agrees_with_the_full_grammar() {
@@ -505,6 +571,10 @@ mod tests {
                 assert_eq!(Some(quick), full, "{v:?}");
             }
             assert_eq!(eager_tag(v.as_bytes()), full, "{v:?}");
+            // plain_name_addr, which tries quick_tag first, reads them as
+            // the general scan does.
+            let by_scan = !v.contains(['\r', '\n']) && name_addr_uri(v.as_bytes()).is_some();
+            assert_eq!(plain_name_addr(v.as_bytes()).is_some(), by_scan, "{v:?}");
         }
         // The common forms take the quick path.
         assert!(quick_tag(br#""Alice" <sip:a@b>;tag=1928301774"#).is_some());

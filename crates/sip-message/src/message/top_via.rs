@@ -82,8 +82,15 @@ impl<'a> TopVia<'a> {
     /// True if the branch starts with the RFC 3261 magic cookie `z9hG4bK`
     /// and has something after it (a bare cookie is RFC 4475 §3.2.1).
     pub fn has_rfc3261_branch(&self) -> bool {
-        self.branch()
-            .is_some_and(|b| b.len() > 7 && b.starts_with(crate::headers::MAGIC_COOKIE))
+        // Compared as bytes. A branch that is not UTF-8 (a quoted value can
+        // hold any octet) reads as no text at all in `branch`, so it has no
+        // cookie here either; the ASCII test spares the UTF-8 one.
+        self.spans.branch.is_some_and(|sp| {
+            let b = &self.buf[sp.range()];
+            b.len() > 7
+                && b.starts_with(crate::headers::MAGIC_COOKIE.as_bytes())
+                && (b.is_ascii() || std::str::from_utf8(b).is_ok())
+        })
     }
 }
 
@@ -93,5 +100,41 @@ impl PartialEq for TopVia<'_> {
             && self.host() == other.host()
             && self.port() == other.port()
             && self.params() == other.params()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::Message;
+
+    #[test]
+    fn cookie_test_on_bytes_agrees_with_the_text() {
+        let branches: [&[u8]; 9] = [
+            b"z9hG4bK776asdhds",
+            b"z9hG4bK",
+            b"z9hG4bK1",
+            b"Z9HG4BK776",
+            b"776asdhds",
+            b"\"z9hG4bKq\"",
+            b"\"z9hG4bK\xc3\xa9\"",
+            b"\"z9hG4bK\xff\xfe\"",
+            b"z9hG4bK\xff",
+        ];
+        for b in branches {
+            let mut m = b"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=".to_vec();
+            m.extend_from_slice(b);
+            m.extend_from_slice(b"\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\n\r\n");
+            let Ok(msg) = Message::parse(m) else { continue };
+            let Some(v) = msg.top_via() else { continue };
+            let by_text = v
+                .branch()
+                .is_some_and(|t| t.len() > 7 && t.starts_with(crate::headers::MAGIC_COOKIE));
+            assert_eq!(
+                v.has_rfc3261_branch(),
+                by_text,
+                "{:?}",
+                String::from_utf8_lossy(b)
+            );
+        }
     }
 }

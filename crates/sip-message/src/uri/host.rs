@@ -5,6 +5,15 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use bytestring::ByteString;
 
+/// What a host's text is: an address, or a host name (ASCII, so UTF-8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HostKind {
+    /// A host name; its text is the host.
+    Domain,
+    /// An IPv4 or IPv6 address.
+    Ip(IpAddr),
+}
+
 /// A host: a domain name, an IPv4 address or an IPv6 reference.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Host {
@@ -21,19 +30,28 @@ impl Host {
     /// An unbracketed IPv6 address is accepted only when `bare_v6` is true
     /// (Via `received`, RFC 5118 §4.5).
     pub(crate) fn parse(s: &[u8], bare_v6: bool) -> Option<Host> {
+        match Host::kind(s, bare_v6)? {
+            HostKind::Ip(a) => Some(Host::from(a)),
+            HostKind::Domain => std::str::from_utf8(s)
+                .ok()
+                .map(|t| Host::Domain(ByteString::from(t))),
+        }
+    }
+
+    /// What [`Host::parse`] reads `s` as, without copying a host name: a
+    /// caller that holds the text shared makes the [`Host::Domain`] itself.
+    pub(crate) fn kind(s: &[u8], bare_v6: bool) -> Option<HostKind> {
         if let Some(inner) = s.strip_prefix(b"[").and_then(|r| r.strip_suffix(b"]")) {
-            return parse_v6(inner).map(Host::Ipv6);
+            return parse_v6(inner).map(|a| HostKind::Ip(IpAddr::V6(a)));
         }
         if bare_v6 && s.contains(&b':') {
-            return parse_v6(s).map(Host::Ipv6);
+            return parse_v6(s).map(|a| HostKind::Ip(IpAddr::V6(a)));
         }
         if s.is_empty() {
             return None;
         }
-        if s.iter().all(|b| b.is_ascii_digit() || *b == b'.') {
-            if let Some(a) = parse_v4(s) {
-                return Some(Host::Ipv4(a));
-            }
+        if let Some(a) = parse_v4(s) {
+            return Some(HostKind::Ip(IpAddr::V4(a)));
         }
         // hostname = *( domainlabel "." ) toplabel [ "." ]; labels of
         // alphanum and "-". Underscore is tolerated: it is common in the
@@ -43,12 +61,7 @@ impl Host {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
             && s[0] != b'.'
             && s[0] != b'-';
-        if !ok {
-            return None;
-        }
-        std::str::from_utf8(s)
-            .ok()
-            .map(|t| Host::Domain(ByteString::from(t)))
+        ok.then_some(HostKind::Domain)
     }
 
     /// Parses host text as written in a URI.
@@ -70,27 +83,36 @@ impl Host {
 /// exactly what [`Ipv4Addr`]'s `FromStr` accepts (four decimal octets of
 /// at most 255, no leading zero in an octet of two or more digits) without
 /// the text conversion and the general parser: it runs for the Via of
-/// every message.
+/// every message and for most URIs. One pass; `None` at the first byte
+/// that is neither a digit nor a dot.
 fn parse_v4(s: &[u8]) -> Option<Ipv4Addr> {
     let mut octets = [0u8; 4];
-    let mut parts = s.split(|b| *b == b'.');
-    for o in &mut octets {
-        let p = parts.next()?;
-        if p.is_empty() || p.len() > 3 || (p.len() > 1 && p[0] == b'0') {
-            return None;
-        }
-        let mut v: u16 = 0;
-        for d in p {
-            if !d.is_ascii_digit() {
-                return None;
+    let mut i = 0;
+    // The octet being read: its value, digit count and first digit.
+    let (mut v, mut len, mut first) = (0u16, 0, 0u8);
+    for &b in s {
+        match b {
+            b'0'..=b'9' => {
+                if len == 3 || (len == 1 && first == b'0') {
+                    return None;
+                }
+                if len == 0 {
+                    first = b;
+                }
+                v = v * 10 + u16::from(b - b'0');
+                len += 1;
             }
-            v = v * 10 + u16::from(d - b'0');
+            b'.' if len > 0 && i < 3 => {
+                octets[i] = u8::try_from(v).ok()?;
+                (i, v, len) = (i + 1, 0, 0);
+            }
+            _ => return None,
         }
-        *o = u8::try_from(v).ok()?;
     }
-    if parts.next().is_some() {
+    if len == 0 || i != 3 {
         return None;
     }
+    octets[3] = u8::try_from(v).ok()?;
     Some(Ipv4Addr::from(octets))
 }
 
@@ -147,6 +169,45 @@ impl From<IpAddr> for Host {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ipv4_reads_what_the_standard_parser_reads() {
+        let octets = [
+            "", "0", "00", "01", "1", "9", "10", "99", "100", "199", "200", "249", "250", "255",
+            "256", "299", "300", "999", "0000", "1a", "+1", " 1",
+        ];
+        let mut n = 0;
+        for a in octets {
+            for b in octets {
+                for c in octets {
+                    for d in octets {
+                        n += 1;
+                        let t = format!("{a}.{b}.{c}.{d}");
+                        let variant = match n % 4 {
+                            0 => t,
+                            1 => format!("{t}."),
+                            2 => format!(".{t}"),
+                            _ => format!("{t}.{a}"),
+                        };
+                        let want = variant.parse::<Ipv4Addr>().ok();
+                        assert_eq!(parse_v4(variant.as_bytes()), want, "{variant:?}");
+                    }
+                }
+            }
+        }
+        for t in [
+            "",
+            ".",
+            "...",
+            "1.2.3",
+            "1.2.3.4.5",
+            "1..2.3",
+            "1.2.3.4 ",
+            "\u{661}.2.3.4",
+        ] {
+            assert_eq!(parse_v4(t.as_bytes()), t.parse().ok(), "{t:?}");
+        }
+    }
 
     #[test]
     fn rfc5118_hosts() {

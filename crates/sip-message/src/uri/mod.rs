@@ -66,18 +66,34 @@ impl Uri {
 
     /// Parses `part`, a slice of `src`, keeping views into `src`.
     pub(crate) fn parse_in(src: &Bytes, part: &[u8]) -> Result<Uri, UriError> {
-        let colon = part
-            .iter()
-            .position(|b| *b == b':')
-            .ok_or(UriError::at(0))?;
-        let scheme = &part[..colon];
-        if scheme.eq_ignore_ascii_case(b"sip") || scheme.eq_ignore_ascii_case(b"sips") {
-            return SipUri::parse_in(src, part).map(Uri::Sip);
+        match Scheme::of(part)? {
+            Scheme::Sip => SipUri::parse_in(src, part).map(Uri::Sip),
+            Scheme::Tel => TelUri::parse_in(src, part).map(Uri::Tel),
+            Scheme::Other => AbsoluteUri::parse_in(src, part).map(Uri::Other),
         }
-        if scheme.eq_ignore_ascii_case(b"tel") {
-            return TelUri::parse_in(src, part).map(Uri::Tel);
+    }
+
+    /// Parses `part`, which a caller cut out of `src` (a header value of a
+    /// received message, say): the URI keeps views of `src` instead of a
+    /// copy. A `part` that does not lie inside `src` is copied. The URI
+    /// keeps all of `src`'s buffer alive: for a URI kept long, parse a copy
+    /// (`Uri::parse(Bytes::copy_from_slice(part))`).
+    pub fn parse_within(src: &Bytes, part: &[u8]) -> Result<Uri, UriError> {
+        let (s, p) = (src.as_ptr_range(), part.as_ptr_range());
+        if s.start <= p.start && p.end <= s.end {
+            Uri::parse_in(src, part)
+        } else {
+            Uri::parse(Bytes::copy_from_slice(part))
         }
-        AbsoluteUri::parse_in(src, part).map(Uri::Other)
+    }
+
+    /// Parses text already held as a `ByteString`: a SIP URI is read
+    /// without another UTF-8 check.
+    fn parse_text(raw: ByteString) -> Result<Uri, UriError> {
+        match Scheme::of(raw.as_bytes())? {
+            Scheme::Sip => SipUri::parse_text(raw).map(Uri::Sip),
+            _ => Uri::parse_in(raw.as_bytes(), raw.as_bytes()),
+        }
     }
 
     /// The SIP URI, if this is one.
@@ -126,7 +142,41 @@ impl fmt::Display for Uri {
 impl std::str::FromStr for Uri {
     type Err = UriError;
     fn from_str(s: &str) -> Result<Uri, UriError> {
-        Uri::parse(Bytes::copy_from_slice(s.as_bytes()))
+        Uri::parse_text(ByteString::from(s))
+    }
+}
+
+/// The scheme families that have their own grammar.
+enum Scheme {
+    /// `sip` or `sips`, in any case (RFC 3261 §19.1.1).
+    Sip,
+    /// `tel` (RFC 3966).
+    Tel,
+    /// Anything else.
+    Other,
+}
+
+impl Scheme {
+    /// The scheme of URI text: what comes before its first colon.
+    fn of(part: &[u8]) -> Result<Scheme, UriError> {
+        // The spelling nearly every URI has, without the search.
+        if part.starts_with(b"sip:") || part.starts_with(b"sips:") {
+            return Ok(Scheme::Sip);
+        }
+        let colon = part
+            .iter()
+            .position(|b| *b == b':')
+            .ok_or(UriError::at(0))?;
+        let scheme = &part[..colon];
+        Ok(
+            if scheme.eq_ignore_ascii_case(b"sip") || scheme.eq_ignore_ascii_case(b"sips") {
+                Scheme::Sip
+            } else if scheme.eq_ignore_ascii_case(b"tel") {
+                Scheme::Tel
+            } else {
+                Scheme::Other
+            },
+        )
     }
 }
 
@@ -229,6 +279,31 @@ impl AbsoluteUri {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scheme_shortcut_agrees_with_the_search() {
+        for t in [
+            "sip:a", "sips:a", "sip:", "sips:", "SIP:a", "sipx:a", "sip", "si:p", "tel:1",
+            "x:sip:a", "",
+        ] {
+            let colon = t.find(':');
+            let want = colon.map(|c| &t[..c]).map(|s| {
+                if s.eq_ignore_ascii_case("sip") || s.eq_ignore_ascii_case("sips") {
+                    "sip"
+                } else if s.eq_ignore_ascii_case("tel") {
+                    "tel"
+                } else {
+                    "other"
+                }
+            });
+            let got = Scheme::of(t.as_bytes()).ok().map(|s| match s {
+                Scheme::Sip => "sip",
+                Scheme::Tel => "tel",
+                Scheme::Other => "other",
+            });
+            assert_eq!(got, want, "{t:?}");
+        }
+    }
 
     #[test]
     fn tel_and_other_schemes() {
