@@ -546,7 +546,7 @@ impl Dialog {
     }
     /// [`remote_target_uri`](Self::remote_target_uri), borrowed.
     pub fn remote_target_uri_ref(&self) -> Option<&Uri> {
-        self.remote_target_uri.as_ref()
+        self.remote_target.uri()
     }
     /// The route set in request order, parsed.
     pub fn route_set(&self) -> Vec<NameAddr> {
