@@ -567,9 +567,12 @@ impl Service {
             b = b.raw_header("Contact", c);
         }
         if let Some(e) = opts.expires {
-            text.clear();
-            let _ = std::fmt::Write::write_fmt(&mut text, format_args!("{e}"));
-            b = b.raw_header("Expires", &text);
+            let (digits, start) = sip_message::encode::decimal_digits(u64::from(e));
+            // Decimal digits are ASCII.
+            b = b.raw_header(
+                "Expires",
+                std::str::from_utf8(&digits[start..]).unwrap_or("0"),
+            );
             if auto && method == Method::Message {
                 b = b.header(&Date::from_system_time(SystemTime::now()));
             }
