@@ -594,3 +594,49 @@ fn generated_builders_build_what_their_bytes_parse_to() {
         "{quick} of {total}"
     );
 }
+
+/// Every file under `dir`, recursively.
+fn files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            files(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
+
+/// The torture messages of RFC 4475 / RFC 5118 and the bench messages:
+/// answered (with and without a To tag) and copied line by line.
+#[test]
+fn corpus_messages_answered_and_copied() {
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata");
+    let mut paths = Vec::new();
+    files(&root, &mut paths);
+    let mut parsed_count = 0;
+    for p in paths {
+        let Ok(data) = std::fs::read(&p) else {
+            continue;
+        };
+        let Ok(m) = Message::parse(data) else {
+            continue;
+        };
+        parsed_count += 1;
+        for code in [100, 200, 486] {
+            resp(&ResponseBuilder::from_request(&m, code));
+            resp(&ResponseBuilder::from_request(&m, code).with_to_tag("c0rpus"));
+        }
+        if let (Some(method), Some(Ok(u))) = (m.method(), m.request_uri()) {
+            let names: Vec<HeaderName> = m.headers().map(|h| h.name).collect();
+            req(&RequestBuilder::new(method.clone(), &u).copy_from(&m, &names));
+            req(&RequestBuilder::new(method.clone(), &u)
+                .copy_from(&m, &names)
+                .body("application/sdp", m.body()));
+        }
+    }
+    assert!(parsed_count > 30, "{parsed_count}");
+}
