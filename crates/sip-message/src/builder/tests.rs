@@ -640,3 +640,84 @@ fn corpus_messages_answered_and_copied() {
     }
     assert!(parsed_count > 30, "{parsed_count}");
 }
+
+/// `Message::assemble` checks every claim of a layout: laid out wrongly
+/// (lines shifted, colons or ends off by a few bytes, names claimed raw),
+/// it never panics, and whatever it accepts is what the parser makes of
+/// the bytes.
+#[test]
+fn wrong_layouts_are_caught() {
+    use crate::message::Laid;
+    let mut rng = Rng(0x0bad_1a70);
+    let head = "OPTIONS sip:a@b SIP/2.0\r\n";
+    let start_end = head.len() - 2;
+    let (mut taken, mut left) = (0, 0);
+    for _ in 0..4000 {
+        // A head of random lines, some of them odd.
+        let mut text = String::from(head);
+        let mut lines = Vec::new();
+        for _ in 0..rng.below(6) {
+            let start = text.len();
+            let name = *rng.pick(&["Via", "To", "Call-ID", "X-A", "l", "Max-Forwards"]);
+            text.push_str(name);
+            text.push(':');
+            let colon = text.len() - 1;
+            text.push(' ');
+            text.push_str(&value(&mut rng));
+            let end = text.len();
+            text.push_str("\r\n");
+            lines.push((name, start, colon, end));
+        }
+        text.push_str("\r\n");
+        text.push_str(&"b".repeat(rng.below(3)));
+        let buf = Bytes::from(text);
+        let shift = |rng: &mut Rng, x: usize| match rng.below(8) {
+            0 => x.saturating_sub(1),
+            1 => x + 1,
+            2 => x + 2,
+            _ => x,
+        };
+        let mut laid: Vec<Laid> = Vec::new();
+        for &(name, start, colon, end) in &lines {
+            let (start, colon, end) = (
+                shift(&mut rng, start),
+                shift(&mut rng, colon),
+                shift(&mut rng, end),
+            );
+            // A known name is claimed only where it is written canonically.
+            let h = HeaderName::from_bytes(name.as_bytes());
+            let canonical = buf.get(start..colon) == Some(h.as_str().as_bytes());
+            let name = (canonical && h != HeaderName::Other && rng.below(2) == 0).then_some(h);
+            laid.push(Laid {
+                name,
+                start,
+                colon,
+                end,
+            });
+        }
+        if rng.below(10) == 0 {
+            laid.pop();
+        }
+        let start = request_line(&Method::Options, 8, b"sip:a@b");
+        let Some(start) = start else {
+            panic!("the request line is plain");
+        };
+        let start_end = shift(&mut rng, start_end);
+        match Message::assemble(buf.clone(), start, start_end, &laid) {
+            Ok(m) => {
+                let p = Message::parse(buf.clone())
+                    .unwrap_or_else(|e| panic!("{e:?} {buf:?} {laid:?}"));
+                assert_eq!(m.inner(), p.inner(), "{buf:?} {laid:?}");
+                taken += 1;
+            }
+            Err(back) => {
+                assert_eq!(back, buf);
+                left += 1;
+            }
+        }
+    }
+    assert!(
+        taken > 200 && left > 200,
+        "{taken} taken, {left} left to the parser"
+    );
+}
