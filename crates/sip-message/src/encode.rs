@@ -4,6 +4,12 @@
 /// Appends the decimal form of `n`.
 #[inline]
 pub fn put_u64(out: &mut Vec<u8>, n: u64) {
+    // One digit (Content-Length 0 of most requests, small CSeq numbers):
+    // a push, not a copy call of a variable length.
+    if n < 10 {
+        out.push(b'0' + n as u8);
+        return;
+    }
     let (buf, i) = decimal_digits(n);
     out.extend_from_slice(&buf[i..]);
 }
@@ -91,7 +97,7 @@ pub(crate) fn decimal_len(mut n: u64) -> usize {
 mod tests {
     #[test]
     fn decimal() {
-        for n in [0u64, 7, 10, 99, 100, 4_294_967_295, u64::MAX] {
+        for n in [0u64, 1, 7, 9, 10, 11, 99, 100, 4_294_967_295, u64::MAX] {
             let mut v = Vec::new();
             super::put_u64(&mut v, n);
             assert_eq!(v, n.to_string().as_bytes());

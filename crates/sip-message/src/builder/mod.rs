@@ -3,7 +3,8 @@
 //! A builder collects the start line, headers in order (typed or raw) and
 //! a body; [`Builder::encode`] writes the wire form in one allocation and
 //! computes Content-Length (any Content-Length given by hand is dropped).
-//! [`Builder::build`] parses the result back into a [`Message`].
+//! [`Builder::build`] gives the [`Message`] that parsing those bytes
+//! gives, assembled from where the writer put each line.
 
 mod reason;
 
@@ -17,7 +18,7 @@ pub use reason::reason_phrase;
 use crate::error::ParseError;
 use crate::header_name::HeaderName;
 use crate::headers::TypedHeader;
-use crate::message::Message;
+use crate::message::{request_line, status_line, Laid, Message, StartLine as Line};
 use crate::method::Method;
 use crate::uri::Uri;
 
@@ -36,6 +37,60 @@ struct Entry {
     name: Name,
     line: std::ops::Range<usize>,
     value: std::ops::Range<usize>,
+}
+
+impl Entry {
+    /// Where this line lies when written from `at` on.
+    #[inline(always)]
+    fn laid(&self, at: usize) -> Laid {
+        // The value follows `Name: ` (see begin_line).
+        let value_at = at + (self.value.start - self.line.start);
+        Laid {
+            name: match self.name {
+                Name::Known(h) => Some(h),
+                Name::Raw(_) => None,
+            },
+            start: at,
+            colon: value_at.saturating_sub(2),
+            end: value_at + self.value.len(),
+        }
+    }
+}
+
+/// Content-Length (computed, RFC 3261 §20.14), blank line and body.
+#[inline(always)]
+fn write_tail(out: &mut Vec<u8>, body: &[u8], lay: &mut impl FnMut(Laid)) {
+    let start = out.len();
+    out.extend_from_slice(b"Content-Length: ");
+    crate::encode::put_u64(out, body.len() as u64);
+    lay(Laid {
+        name: Some(HeaderName::ContentLength),
+        start,
+        colon: start + "Content-Length".len(),
+        end: out.len(),
+    });
+    out.extend_from_slice(b"\r\n\r\n");
+    out.extend_from_slice(body);
+}
+
+/// The header lines of one message as [`Builder::write`] lays them out
+/// (a SIP message seldom has more).
+type Layout = smallvec::SmallVec<[Laid; 24]>;
+
+/// The message in `buf`, laid out as `lines` after a start line that
+/// ends at `start_end` and reads as `start`: assembled from the layout
+/// where that gives what the parser gives, else parsed.
+#[inline(always)]
+fn assemble(
+    buf: Bytes,
+    start: Option<Line>,
+    start_end: usize,
+    lines: &Layout,
+) -> Result<Message, ParseError> {
+    match start {
+        Some(start) => Message::assemble(buf, start, start_end, lines).or_else(Message::parse),
+        None => Message::parse(buf),
+    }
 }
 
 /// The request line of a [`RequestBuilder`].
@@ -294,20 +349,23 @@ impl<K> Builder<K> {
     }
 
     /// Header lines, Content-Length (computed, RFC 3261 §20.14), blank
-    /// line and body.
-    fn write_rest(&self, out: &mut Vec<u8>) {
+    /// line and body; `lay` hears where each line went.
+    #[inline(always)]
+    fn write_rest(&self, out: &mut Vec<u8>, lay: &mut impl FnMut(Laid)) {
         let cl = Name::Known(HeaderName::ContentLength);
         if self.lines_are_values() {
+            let at = out.len();
             out.extend_from_slice(&self.values);
+            for e in &self.entries {
+                lay(e.laid(at + e.line.start));
+            }
         } else {
             for e in self.entries.iter().filter(|e| e.name != cl) {
+                lay(e.laid(out.len()));
                 out.extend_from_slice(&self.values[e.line.clone()]);
             }
         }
-        out.extend_from_slice(b"Content-Length: ");
-        crate::encode::put_u64(out, self.body.len() as u64);
-        out.extend_from_slice(b"\r\n\r\n");
-        out.extend_from_slice(&self.body);
+        write_tail(out, &self.body, lay);
     }
 
     /// Exactly the number of bytes [`Builder::write_rest`] writes, so the
@@ -358,6 +416,13 @@ impl Builder<RequestLine> {
 
     /// Serializes the request.
     pub fn encode(&self) -> Bytes {
+        self.write(&mut |_| {}).0
+    }
+
+    /// The request and where its start line ends; `lay` hears where
+    /// each header line went.
+    #[inline(always)]
+    fn write(&self, lay: &mut impl FnMut(Laid)) -> (Bytes, usize) {
         let method = self.start.method.as_str().as_bytes();
         let uri = self.start.uri.as_bytes();
         let len = method.len() + uri.len() + b"  SIP/2.0\r\n".len() + self.rest_len();
@@ -365,15 +430,24 @@ impl Builder<RequestLine> {
         out.extend_from_slice(method);
         out.push(b' ');
         out.extend_from_slice(uri);
-        out.extend_from_slice(b" SIP/2.0\r\n");
-        self.write_rest(&mut out);
+        out.extend_from_slice(b" SIP/2.0");
+        let start_end = out.len();
+        out.extend_from_slice(b"\r\n");
+        self.write_rest(&mut out, lay);
         debug_assert_eq!(out.len(), len);
-        Bytes::from(out)
+        (Bytes::from(out), start_end)
     }
 
-    /// Serializes and parses the request.
+    /// The request as [`Message::parse`] reads what
+    /// [`encode`](Builder::encode) writes (the same message or the same
+    /// error), without searching its lines again.
     pub fn build(&self) -> Result<Message, ParseError> {
-        Message::parse(self.encode())
+        let mut lines = Layout::new();
+        let (buf, start_end) = self.write(&mut |l| lines.push(l));
+        let method = &self.start.method;
+        let uri_at = method.as_str().len() + 1;
+        let start = request_line(method, uri_at, self.start.uri.as_bytes());
+        assemble(buf, start, start_end, &lines)
     }
 }
 
@@ -428,6 +502,13 @@ impl Builder<StatusLine> {
 
     /// Serializes the response.
     pub fn encode(&self) -> Bytes {
+        self.write(&mut |_| {}).0
+    }
+
+    /// The response and where its status line ends; `lay` hears where
+    /// each header line went.
+    #[inline(always)]
+    fn write(&self, lay: &mut impl FnMut(Laid)) -> (Bytes, usize) {
         let reason = self.start.reason.as_bytes();
         let head_len = b"SIP/2.0  \r\n".len()
             + crate::encode::decimal_len(u64::from(self.start.code))
@@ -445,15 +526,17 @@ impl Builder<StatusLine> {
             crate::encode::put_u64(out, u64::from(self.start.code));
             out.push(b' ');
             out.extend_from_slice(reason);
+            let start_end = out.len();
             out.extend_from_slice(b"\r\n");
+            start_end
         };
         let Some((to_at, to_value, tag)) = to else {
             let len = head_len + self.rest_len();
             let mut out = Vec::with_capacity(len);
-            write_head(&mut out);
-            self.write_rest(&mut out);
+            let start_end = write_head(&mut out);
+            self.write_rest(&mut out, lay);
             debug_assert_eq!(out.len(), len);
-            return Bytes::from(out);
+            return (Bytes::from(out), start_end);
         };
         let lines = || {
             self.entries
@@ -470,28 +553,43 @@ impl Builder<StatusLine> {
             + crate::encode::decimal_len(self.body.len() as u64)
             + self.body.len();
         let mut out = Vec::with_capacity(len);
-        write_head(&mut out);
+        let start_end = write_head(&mut out);
         for (i, e) in lines() {
             if i == to_at {
+                let start = out.len();
                 out.extend_from_slice(b"To: ");
                 out.extend_from_slice(to_value.as_bytes());
                 out.extend_from_slice(b";tag=");
                 out.extend_from_slice(tag.as_bytes());
+                lay(Laid {
+                    name: Some(HeaderName::To),
+                    start,
+                    colon: start + "To".len(),
+                    end: out.len(),
+                });
                 out.extend_from_slice(b"\r\n");
             } else {
+                lay(e.laid(out.len()));
                 out.extend_from_slice(&self.values[e.line.clone()]);
             }
         }
-        out.extend_from_slice(b"Content-Length: ");
-        crate::encode::put_u64(&mut out, self.body.len() as u64);
-        out.extend_from_slice(b"\r\n\r\n");
-        out.extend_from_slice(&self.body);
+        write_tail(&mut out, &self.body, lay);
         debug_assert_eq!(out.len(), len);
-        Bytes::from(out)
+        (Bytes::from(out), start_end)
     }
 
-    /// Serializes and parses the response.
+    /// The response as [`Message::parse`] reads what
+    /// [`encode`](Builder::encode) writes (the same message or the same
+    /// error), without searching its lines again.
     pub fn build(&self) -> Result<Message, ParseError> {
-        Message::parse(self.encode())
+        let mut lines = Layout::new();
+        let (buf, start_end) = self.write(&mut |l| lines.push(l));
+        let code = self.start.code;
+        let reason_at = "SIP/2.0  ".len() + crate::encode::decimal_len(u64::from(code));
+        let start = status_line(code, reason_at, self.start.reason.as_bytes());
+        assemble(buf, start, start_end, &lines)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,6 +1,7 @@
 //! [`Message`]: a parsed request or response that keeps the received bytes
 //! and exposes everything as views of them.
 
+mod assemble;
 mod parse;
 mod splice;
 mod top_via;
@@ -10,6 +11,8 @@ use std::fmt;
 
 use bytes::Bytes;
 
+pub(crate) use assemble::Laid;
+pub(crate) use parse::{request_line, status_line};
 pub use top_via::TopVia;
 
 use crate::error::{HeaderError, ParseError, UriError};
@@ -43,6 +46,7 @@ impl Span {
 /// One header line: its name, where the line (and so its raw name)
 /// starts, the raw name's length, and the value span. 16 bytes.
 #[derive(Debug, Clone, Copy)]
+#[cfg_attr(test, derive(PartialEq, Eq))]
 pub(crate) struct HeaderField {
     pub(crate) name: HeaderName,
     pub(crate) name_len: u16,
@@ -80,6 +84,7 @@ impl fmt::Display for Version {
 }
 
 #[derive(Debug, Clone)]
+#[cfg_attr(test, derive(PartialEq, Eq))]
 pub(crate) enum StartLine {
     Request { method: Method, uri: Span },
     Response { code: u16, reason: Span },
@@ -87,6 +92,7 @@ pub(crate) enum StartLine {
 
 /// The headers decoded while parsing: what transactions and dialogs match on.
 #[derive(Debug, Clone, Default)]
+#[cfg_attr(test, derive(PartialEq, Eq))]
 pub(crate) struct Base {
     pub(crate) via: Option<top_via::ViaSpans>,
     pub(crate) via_count: u32,
@@ -139,6 +145,8 @@ pub(crate) struct Base {
 #[derive(Clone)]
 pub struct Message(std::sync::Arc<Inner>);
 
+/// Everything parsing records; tests compare two of them field by field.
+#[cfg_attr(test, derive(Debug, PartialEq, Eq))]
 pub(crate) struct Inner {
     pub(crate) buf: Bytes,
     pub(crate) start: StartLine,
@@ -164,6 +172,27 @@ impl Message {
     /// [`Message::parse`] with explicit limits.
     pub fn parse_with(buf: impl Into<Bytes>, limits: &ParseLimits) -> Result<Message, ParseError> {
         parse::parse(buf.into(), limits)
+    }
+
+    /// What [`Message::parse`] makes of `buf`, which a writer laid out
+    /// as `lines` after a start line that ends at `start_end` and reads
+    /// as `start`; `Err(buf)` where only the parser can tell (see
+    /// [`assemble::assemble`]).
+    pub(crate) fn assemble(
+        buf: Bytes,
+        start: StartLine,
+        start_end: usize,
+        lines: &[Laid],
+    ) -> Result<Message, Bytes> {
+        assemble::assemble(buf, start, start_end, lines)
+    }
+
+    /// Everything the parser recorded (buffer, start line, header
+    /// fields, body span, eagerly decoded headers), for tests that
+    /// compare two ways of making a message.
+    #[cfg(test)]
+    pub(crate) fn inner(&self) -> &Inner {
+        &self.0
     }
 
     fn slice(&self, s: Span) -> &[u8] {

@@ -28,7 +28,7 @@ const CTL_END: u8 = 0x0e;
 /// with the word tricks of `lex`: header lines are too short for a vector
 /// search to pay for its setup.
 #[inline(always)]
-fn find_mark<const COLON: bool>(b: &[u8], at: usize) -> Option<usize> {
+pub(super) fn find_mark<const COLON: bool>(b: &[u8], at: usize) -> Option<usize> {
     let hay = b.get(at..)?;
     let mut off = at;
     if !COLON {
@@ -108,7 +108,7 @@ fn find_colon(b: &[u8], from: usize) -> Option<usize> {
 /// around it (RFC 3261 §7.3.1: SWS after HCOLON; trailing white space is
 /// not part of the value). An empty value sits at the CRLF.
 #[inline(always)]
-fn value_span(line: &[u8], from: usize) -> Span {
+pub(super) fn value_span(line: &[u8], from: usize) -> Span {
     let end = line.len();
     // Nearly every line: one SP after the colon, no white space at the end.
     if from + 1 < end && line[from] == b' ' && line[from + 1] > b' ' && line[end - 1] > b' ' {
@@ -123,12 +123,8 @@ fn value_span(line: &[u8], from: usize) -> Span {
     Span::new(start, start + value.len())
 }
 
-pub(super) fn parse(mut buf: Bytes, limits: &ParseLimits) -> Result<Message, ParseError> {
-    // Spans are u32: whatever the configured limit, nothing above 4 GiB.
-    let max = limits.max_message_size.min(u32::MAX as usize);
-    if buf.len() > max {
-        return Err(ParseError::new(K::TooLarge, max));
-    }
+pub(super) fn parse(buf: Bytes, limits: &ParseLimits) -> Result<Message, ParseError> {
+    check_size(buf.len(), limits)?;
     let b: &[u8] = &buf;
     // RFC 3261 §7.5: ignore CRLFs before the start line.
     let mut pos = 0;
@@ -145,35 +141,17 @@ pub(super) fn parse(mut buf: Bytes, limits: &ParseLimits) -> Result<Message, Par
     let (start, version) = start_line(&buf, pos, end)?;
     pos = end + 2;
 
-    // The message is assembled in place: moving the header list (hundreds
-    // of bytes inline) into a struct at the end would copy it once more
-    // before the copy into the Arc.
-    let mut msg = Inner {
-        buf: Bytes::new(),
-        start,
-        version,
-        headers: SmallVec::new(),
-        body: Span::default(),
-        base: Base::default(),
-    };
+    let mut msg = empty(start, version);
     let Inner {
         headers: fields,
         base,
         ..
     } = &mut msg;
     loop {
-        // The header section, blank line included, may be max_head_size
-        // bytes (as framing::check counts it).
-        if pos + 2 > limits.max_head_size {
-            return Err(ParseError::new(K::TooLarge, pos));
-        }
-        match b.get(pos..pos + 2) {
-            Some(b"\r\n") => {
-                pos += 2;
-                break;
-            }
-            _ if pos >= b.len() => return Err(ParseError::new(K::Incomplete, pos)),
-            _ => {}
+        check_head(pos, limits)?;
+        if blank_line(b, pos)? {
+            pos += 2;
+            break;
         }
         // One header: a line plus every continuation line (SP/HT start).
         // The colon is looked for first, on the first physical line only
@@ -182,15 +160,10 @@ pub(super) fn parse(mut buf: Bytes, limits: &ParseLimits) -> Result<Message, Par
         let line_start = pos;
         let colon = find_colon(b, pos);
         let mut end = line_end(b, colon.map_or(pos, |c| c + 1))?;
-        while matches!(b.get(end + 2), Some(b' ' | b'\t')) {
+        while continues(b, end) {
             end = line_end(b, end + 2)?;
         }
-        if end - line_start > limits.max_line_length {
-            return Err(ParseError::new(K::LineTooLong, line_start));
-        }
-        if fields.len() >= limits.max_headers {
-            return Err(ParseError::new(K::TooManyHeaders, line_start));
-        }
+        check_line(fields.len(), line_start, end, limits)?;
         // RFC 3261 §7.3.1: header-name HCOLON, where header-name = token
         // and HCOLON = *( SP / HTAB ) ":" SWS. The first colon ends the
         // name (a token holds none); what stands before it, less trailing
@@ -199,16 +172,8 @@ pub(super) fn parse(mut buf: Bytes, limits: &ParseLimits) -> Result<Message, Par
         let Some(colon) = colon else {
             return Err(ParseError::new(K::HeaderName, line_start));
         };
-        let mut raw_name = &b[line_start..colon];
-        while let [rest @ .., b' ' | b'\t'] = raw_name {
-            raw_name = rest;
-        }
-        let name = HeaderName::from_line(b, line_start, raw_name.len());
-        if name == HeaderName::Other
-            && (raw_name.is_empty() || !raw_name.iter().all(|c| lex::is_token(*c)))
-        {
-            return Err(ParseError::new(K::HeaderName, line_start));
-        }
+        let raw_name = raw_name(b, line_start, colon);
+        let name = name_of(b, line_start, raw_name)?;
         let value = value_span(&b[..end], colon + 1);
         if name.is_eager() {
             eager(
@@ -230,8 +195,115 @@ pub(super) fn parse(mut buf: Bytes, limits: &ParseLimits) -> Result<Message, Par
         pos = end + 2;
     }
 
-    let available = b.len() - pos;
-    let body_len = match base.content_length {
+    finish(buf, &mut msg, pos);
+    Ok(Message(std::sync::Arc::new(msg)))
+}
+
+/// RFC 3261 §7.3.1: header-name HCOLON, where header-name = token and
+/// HCOLON = *( SP / HTAB ) ":" SWS. The first colon ends the name (a
+/// token holds none): the raw name of the line at `start` is what stands
+/// before the colon at `colon`, less trailing SP/HT.
+#[inline(always)]
+pub(super) fn raw_name(b: &[u8], start: usize, colon: usize) -> &[u8] {
+    let mut raw_name = &b[start..colon];
+    while let [rest @ .., b' ' | b'\t'] = raw_name {
+        raw_name = rest;
+    }
+    raw_name
+}
+
+/// The header the raw name `raw` (at `start` of `b`, holding no CR or
+/// LF) names: it must be a non-empty token. A known name is one by
+/// construction, so only unknown names are checked byte by byte.
+#[inline(always)]
+pub(super) fn name_of(b: &[u8], start: usize, raw: &[u8]) -> Result<HeaderName, ParseError> {
+    let name = HeaderName::from_line(b, start, raw.len());
+    if name == HeaderName::Other && (raw.is_empty() || !raw.iter().all(|c| lex::is_token(*c))) {
+        return Err(ParseError::new(K::HeaderName, start));
+    }
+    Ok(name)
+}
+
+/// The whole-message limit. Spans are u32: whatever the configured
+/// limit, nothing above 4 GiB.
+#[inline(always)]
+pub(super) fn check_size(len: usize, limits: &ParseLimits) -> Result<(), ParseError> {
+    let max = limits.max_message_size.min(u32::MAX as usize);
+    if len > max {
+        return Err(ParseError::new(K::TooLarge, max));
+    }
+    Ok(())
+}
+
+/// A message with its start line and nothing else yet. It is assembled
+/// in place: moving the header list (hundreds of bytes inline) into a
+/// struct at the end would copy it once more before the copy into the
+/// Arc.
+#[inline(always)]
+pub(super) fn empty(start: StartLine, version: Version) -> Inner {
+    Inner {
+        buf: Bytes::new(),
+        start,
+        version,
+        headers: SmallVec::new(),
+        body: Span::default(),
+        base: Base::default(),
+    }
+}
+
+/// The header section, blank line included, may be `max_head_size`
+/// bytes (as framing::check counts it): checked at each line start.
+#[inline(always)]
+pub(super) fn check_head(pos: usize, limits: &ParseLimits) -> Result<(), ParseError> {
+    if pos + 2 > limits.max_head_size {
+        return Err(ParseError::new(K::TooLarge, pos));
+    }
+    Ok(())
+}
+
+/// True if the blank line that ends the header section (RFC 3261 §7)
+/// is at `pos`; an error if the input ends first.
+#[inline(always)]
+pub(super) fn blank_line(b: &[u8], pos: usize) -> Result<bool, ParseError> {
+    match b.get(pos..pos + 2) {
+        Some(b"\r\n") => Ok(true),
+        _ if pos >= b.len() => Err(ParseError::new(K::Incomplete, pos)),
+        _ => Ok(false),
+    }
+}
+
+/// True if the line whose CRLF is at `end` continues on the next one
+/// (a fold: the next line starts with SP or HT, RFC 3261 §7.3.1).
+#[inline(always)]
+pub(super) fn continues(b: &[u8], end: usize) -> bool {
+    matches!(b.get(end + 2), Some(b' ' | b'\t'))
+}
+
+/// The limits on one header line `start..end` (folds included), the
+/// `count`-th of the message.
+#[inline(always)]
+pub(super) fn check_line(
+    count: usize,
+    start: usize,
+    end: usize,
+    limits: &ParseLimits,
+) -> Result<(), ParseError> {
+    if end - start > limits.max_line_length {
+        return Err(ParseError::new(K::LineTooLong, start));
+    }
+    if count >= limits.max_headers {
+        return Err(ParseError::new(K::TooManyHeaders, start));
+    }
+    Ok(())
+}
+
+/// The body after the blank line that ends at `pos`: Content-Length
+/// bytes (RFC 3261 §18.3; octets past them are dropped, a shorter body
+/// is kept as received), or the rest of the datagram without one.
+#[inline(always)]
+pub(super) fn finish(mut buf: Bytes, msg: &mut Inner, pos: usize) {
+    let available = buf.len() - pos;
+    let body_len = match msg.base.content_length {
         Some(n) => (n as usize).min(available),
         None => available,
     };
@@ -239,7 +311,6 @@ pub(super) fn parse(mut buf: Bytes, limits: &ParseLimits) -> Result<Message, Par
     buf.truncate(body_end);
     msg.buf = buf;
     msg.body = Span::new(pos, body_end);
-    Ok(Message(std::sync::Arc::new(msg)))
 }
 
 fn version(v: &[u8], at: usize) -> Result<Version, ParseError> {
@@ -291,7 +362,7 @@ fn start_line(buf: &Bytes, from: usize, end: usize) -> Result<(StartLine, Versio
             return Err(err(K::StatusCode, sp + 1));
         }
         let code = lex::number::<u16>(code).unwrap_or(0);
-        if !(100..=699).contains(&code) {
+        if !status_code_ok(code) {
             return Err(err(K::StatusCode, sp + 1));
         }
         let reason = Span::new(from + reason_at, end);
@@ -308,11 +379,7 @@ fn start_line(buf: &Bytes, from: usize, end: usize) -> Result<(StartLine, Versio
     let sp2 = find_sp(rest).ok_or(err(K::StartLine, sp1 + 1))?;
     let uri = &rest[..sp2];
     let v = version(&rest[sp2 + 1..], from + sp1 + sp2 + 2)?;
-    // Request-URI = SIP-URI / SIPS-URI / absoluteURI: starts with a scheme,
-    // holds no white space, controls, angle brackets or quotes.
-    let scheme_ok =
-        uri.first().is_some_and(u8::is_ascii_alphabetic) && lex::scheme_colon(uri).is_some();
-    if !scheme_ok || !lex::all_request_uri(uri) {
+    if !request_uri_ok(uri) {
         return Err(err(K::RequestUri, sp1 + 1));
     }
     let method = Method::known(method).map_or_else(
@@ -332,9 +399,77 @@ fn start_line(buf: &Bytes, from: usize, end: usize) -> Result<(StartLine, Versio
     ))
 }
 
+/// Request-URI = SIP-URI / SIPS-URI / absoluteURI (RFC 3261 §7.1): starts
+/// with a scheme, holds no white space, controls, angle brackets or
+/// quotes (the URI grammar is checked when the URI is decoded).
+#[inline(always)]
+fn request_uri_ok(uri: &[u8]) -> bool {
+    let scheme_ok =
+        uri.first().is_some_and(u8::is_ascii_alphabetic) && lex::scheme_colon(uri).is_some();
+    scheme_ok && lex::all_request_uri(uri)
+}
+
+/// Status-Code = 3DIGIT, first digit 1 to 6 (RFC 3261 §7.2, §21).
+#[inline(always)]
+fn status_code_ok(code: u16) -> bool {
+    (100..=699).contains(&code)
+}
+
+/// True if `b` holds no byte that ends a line or that the line search
+/// treats specially (below [`CTL_END`]: CR, LF, HT...): a line search
+/// over `b` finds nothing. Word at a time without a branch per word, the
+/// tail as one more word that overlaps the last full one (a byte seen
+/// twice changes nothing). A word's mask is non-zero exactly when one of
+/// its bytes is below [`CTL_END`] (its lowest bit is exact, see `lex`).
+#[inline(always)]
+pub(super) fn plain(b: &[u8]) -> bool {
+    let n = b.len();
+    if n < 8 {
+        return b.iter().all(|c| *c >= CTL_END);
+    }
+    let word = |c: &[u8]| c.try_into().map_or(0, u64::from_le_bytes);
+    let chunks = b.chunks_exact(8);
+    let m = chunks.fold(0, |m, c| m | lex::lt_mask(word(c), CTL_END));
+    let tail = lex::lt_mask(word(&b[n - 8..]), CTL_END);
+    m | tail == 0
+}
+
+/// The request line `<method> SP <uri> SP SIP/2.0` as [`start_line`]
+/// reads it when the URI starts at `uri_at`, or `None` where it might
+/// read it otherwise: the method is one the parser knows by name (so a
+/// token, read back as the same method) and the URI passes the parser's
+/// check (so holds no SP or control).
+pub(crate) fn request_line(method: &Method, uri_at: usize, uri: &[u8]) -> Option<StartLine> {
+    if matches!(method, Method::Other(_)) || !request_uri_ok(uri) {
+        return None;
+    }
+    debug_assert_eq!(
+        Method::known(method.as_str().as_bytes()).as_ref(),
+        Some(method)
+    );
+    Some(StartLine::Request {
+        method: method.clone(),
+        uri: Span::new(uri_at, uri_at + uri.len()),
+    })
+}
+
+/// The status line `SIP/2.0 SP <code> SP <reason>` as [`start_line`]
+/// reads it when the reason starts at `reason_at`, or `None` where it
+/// might read it otherwise: the code (written in decimal) is one the
+/// parser accepts, so three digits, and the reason holds no control.
+pub(crate) fn status_line(code: u16, reason_at: usize, reason: &[u8]) -> Option<StartLine> {
+    if !status_code_ok(code) || !plain(reason) {
+        return None;
+    }
+    Some(StartLine::Response {
+        code,
+        reason: Span::new(reason_at, reason_at + reason.len()),
+    })
+}
+
 /// Decodes one line of a header that [`Base`] holds.
 #[inline(always)]
-fn eager(
+pub(super) fn eager(
     buf: &Bytes,
     base: &mut Base,
     name: HeaderName,
@@ -599,7 +734,7 @@ fn count_values(v: &[u8]) -> u32 {
 
 #[cfg(test)]
 mod tests {
-    use super::{find_colon, full_via, line_end, quick_via};
+    use super::{find_colon, full_via, line_end, plain, quick_via};
     use crate::error::ParseErrorKind as K;
 
     /// The definitions the word scans must agree with.
@@ -617,6 +752,19 @@ mod tests {
                 .iter()
                 .position(|c| matches!(c, b':' | b'\n' | b'\r'))?;
         (b[p] == b':').then_some(p)
+    }
+
+    #[test]
+    fn plain_agrees_with_a_byte_by_byte_check() {
+        // Every placement of two bytes around the control boundary in
+        // up to 20 bytes: whole words, the overlapping tail word, short
+        // inputs.
+        let special = [
+            0x00, b'\t', b'\n', b'\r', 0x0d, 0x0e, b' ', 0x80, 0x8d, 0xff,
+        ];
+        crate::lex::with_two_specials(20, &special, |b| {
+            assert_eq!(plain(b), b.iter().all(|c| *c >= 0x0e), "{b:?}");
+        });
     }
 
     #[test]
