@@ -61,24 +61,33 @@ struct Call {
     uas_tx: Option<sip_transaction::TransactionId>,
 }
 
-/// An INVITE of ours in the Accepted state (RFC 6026 §8.4).
+/// An INVITE of ours in the Accepted state (RFC 6026 §8.4), kept for
+/// Timer M (64*T1) after the call may have ended.
 #[derive(Clone)]
 pub(crate) struct Accepted {
     /// The dialog of the 2xx the caller got.
     pub(crate) dialog: DialogId,
-    pub(crate) invite: Message,
+    /// The INVITE's bytes, parsed again only when a retransmitted or
+    /// forked 2xx needs it: a parsed message is 600 bytes more, and every
+    /// call keeps this for Timer M.
+    invite: Bytes,
     /// Dialogs of 2xx from other forks, ACKed and ended with BYE
     /// (§13.2.2.4); their sessions go with the transaction.
     losers: Vec<DialogId>,
 }
 
 impl Accepted {
-    pub(crate) fn new(dialog: DialogId, invite: Message) -> Accepted {
+    pub(crate) fn new(dialog: DialogId, invite: &Message) -> Accepted {
         Accepted {
             dialog,
-            invite,
+            invite: invite.as_bytes().clone(),
             losers: Vec::new(),
         }
+    }
+
+    /// The INVITE; `None` cannot happen for bytes that parsed once.
+    fn invite(&self) -> Option<Message> {
+        Message::parse(self.invite.clone()).ok()
     }
 }
 
@@ -426,7 +435,12 @@ impl Core {
             )
         });
         if acked {
-            self.ack_2xx(transport, &a.dialog, &a.invite, None).await;
+            // While the call lasts its INVITE is at hand; after it, the
+            // dialog is gone and no ACK can be built anyway.
+            let invite = self.invite(&a.dialog).or_else(|| a.invite());
+            if let Some(invite) = invite {
+                self.ack_2xx(transport, &a.dialog, &invite, None).await;
+            }
         }
     }
 
@@ -440,7 +454,10 @@ impl Core {
         a: &Accepted,
         response: &Message,
     ) {
-        let Ok(mut dlg) = Dialog::uac(&a.invite, response) else {
+        let Some(invite) = a.invite() else {
+            return;
+        };
+        let Ok(mut dlg) = Dialog::uac(&invite, response) else {
             debug!("2xx from another fork makes no dialog: not ACKed");
             return;
         };
@@ -454,7 +471,7 @@ impl Core {
             };
             if s.uac_2xx(
                 &mut dlg,
-                &a.invite,
+                &invite,
                 Some(&a.dialog),
                 &ack_branch,
                 &bye_branch,

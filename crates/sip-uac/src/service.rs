@@ -776,10 +776,7 @@ impl Service {
         // dropped the driver hands them to the service's event task
         // (`Core::on_retransmitted_2xx`), which finds the dialog here.
         if let Ok(mut a) = core.accepted.lock() {
-            a.insert(
-                ct.id,
-                crate::core::Accepted::new(id.clone(), invite.clone()),
-            );
+            a.insert(ct.id, crate::core::Accepted::new(id.clone(), &invite));
         }
         while let Ok(TransactionEvent::Response { response, .. }) = ct.events.try_recv() {
             core.on_retransmitted_2xx(&self.inner.transport, &self.inner.tsx, ct.id, &response)
