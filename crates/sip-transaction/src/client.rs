@@ -143,7 +143,10 @@ pub(crate) struct Client {
     pub(crate) key: ClientKey,
     pub(crate) invite: bool,
     pub(crate) state: ClientState,
-    pub(crate) request: Message,
+    /// The request as sent; dropped once nothing can need it again (no
+    /// retransmission, ACK or CANCEL in Accepted or Completed): otherwise a
+    /// call's INVITE and BYE would stay in memory through Timer M and K.
+    pub(crate) request: Option<Message>,
     pub(crate) target: Target,
     pub(crate) reliable: bool,
     /// Current interval of Timer A or E.
@@ -168,7 +171,7 @@ impl Client {
             } else {
                 ClientState::Trying
             },
-            request,
+            request: Some(request),
             target,
             reliable,
             interval: Duration::ZERO,
@@ -178,11 +181,13 @@ impl Client {
     }
 
     fn send_request(&self, fx: &mut Effects<'_>) {
-        fx.transmit(Transmit::Request {
-            id: fx.id,
-            message: self.request.clone(),
-            target: self.target.clone(),
-        });
+        if let Some(request) = &self.request {
+            fx.transmit(Transmit::Request {
+                id: fx.id,
+                message: request.clone(),
+                target: self.target.clone(),
+            });
+        }
     }
 
     /// Sends the request and starts the timers (§17.1.1.2, §17.1.2.2).
@@ -228,6 +233,7 @@ impl Client {
                 fx.disarm(Timer::A);
                 fx.disarm(Timer::B);
                 self.state = ClientState::Accepted;
+                self.request = None;
                 fx.arm(Timer::M, fx.config.t1x64());
                 fx.event(TransactionEvent::Response { id, response: resp });
             }
@@ -239,8 +245,11 @@ impl Client {
                 fx.disarm(Timer::A);
                 fx.disarm(Timer::B);
                 self.state = ClientState::Completed;
-                match crate::requests::ack_for(&self.request, &resp) {
-                    Ok(ack) => {
+                // The ACK is kept for retransmitted finals; the INVITE is
+                // not needed any more.
+                let request = self.request.take();
+                match request.map(|r| crate::requests::ack_for(&r, &resp)) {
+                    Some(Ok(ack)) => {
                         self.ack = Some(ack.clone());
                         fx.transmit(Transmit::Request {
                             id,
@@ -248,7 +257,8 @@ impl Client {
                             target: self.target.clone(),
                         });
                     }
-                    Err(e) => tracing::warn!(%id, error = %e, "cannot build ACK"),
+                    Some(Err(e)) => tracing::warn!(%id, error = %e, "cannot build ACK"),
+                    None => tracing::warn!(%id, "no INVITE to build the ACK from"),
                 }
                 let d = if self.reliable {
                     Duration::ZERO
@@ -284,6 +294,7 @@ impl Client {
                 fx.disarm(Timer::E);
                 fx.disarm(Timer::F);
                 self.state = ClientState::Completed;
+                self.request = None;
                 let k = if self.reliable {
                     Duration::ZERO
                 } else {

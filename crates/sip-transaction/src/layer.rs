@@ -143,12 +143,15 @@ impl TransactionLayer {
         }
     }
 
-    /// The request of a transaction (client: as sent; server: as received).
+    /// The request of a transaction (client: as sent; server: as
+    /// received). A client transaction lets go of its request once it is
+    /// Accepted or Completed (nothing is sent from it any more), so this is
+    /// `None` then.
     pub fn request(&self, id: TransactionId) -> Option<&Message> {
-        Some(match &self.get(id)?.kind {
-            TxKind::Client(c) => &c.request,
-            TxKind::Server(s) => &s.request,
-        })
+        match &self.get(id)?.kind {
+            TxKind::Client(c) => c.request.as_ref(),
+            TxKind::Server(s) => Some(&s.request),
+        }
     }
 
     fn get(&self, id: TransactionId) -> Option<&Tx> {
@@ -323,8 +326,13 @@ impl TransactionLayer {
                     if c.held_cancel.is_some() {
                         return Err(TransactionError::Duplicate);
                     }
+                    let request = c.request.as_ref().ok_or(TransactionError::InvalidState {
+                        id: invite,
+                        state: c.state.name(),
+                        action: "cancel",
+                    })?;
                     (
-                        crate::requests::cancel_for(&c.request)?,
+                        crate::requests::cancel_for(request)?,
                         c.target.clone(),
                         c.state == ClientState::Calling,
                     )

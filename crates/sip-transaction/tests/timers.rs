@@ -154,6 +154,10 @@ fn rfc3261_17_1_1_3_non_2xx_is_acked_by_the_transaction_and_ack_resent() {
         [TransactionEvent::Response { .. }]
     ));
     assert_eq!(l.client_state(id), Some(ClientState::Completed));
+    // The ACK is kept; the INVITE itself is let go (nothing is built from
+    // it any more), and a CANCEL is refused as in any Completed state.
+    assert!(l.request(id).is_none());
+    assert!(l.send_cancel(t0 + ms(60), id).is_err());
     // A retransmitted 486 gets the ACK again and is not shown to the TU.
     l.handle_inbound(t0 + ms(600), inbound(busy, Kind::Udp));
     let outs = drain(&mut l);
@@ -190,11 +194,14 @@ fn rfc6026_7_2_accepted_passes_every_2xx_to_the_tu_until_timer_m() {
     let req = request("INVITE", &b, Kind::Udp);
     let id = l.send_request(t0, req.clone(), target(Kind::Udp)).unwrap();
     drain(&mut l);
+    assert_eq!(l.request(id).map(|r| r.as_bytes()), Some(req.as_bytes()));
     l.handle_inbound(
         t0 + ms(10),
         inbound(response(&req, 200, Some("a")), Kind::Udp),
     );
     assert_eq!(l.client_state(id), Some(ClientState::Accepted));
+    // Accepted needs only the key for Timer M: the INVITE is let go.
+    assert!(l.request(id).is_none());
     // The 2xx ACK is the TU's: the transaction sends nothing.
     let outs = drain(&mut l);
     assert!(transmits(&outs).is_empty());
@@ -228,9 +235,11 @@ fn rfc3261_17_1_2_2_non_invite_final_then_timer_k_t4_on_udp_zero_on_tcp() {
         let t0 = Instant::now();
         let b = l.new_branch();
         let req = request("MESSAGE", &b, kind);
-        l.send_request(t0, req.clone(), target(kind)).unwrap();
+        let id = l.send_request(t0, req.clone(), target(kind)).unwrap();
         drain(&mut l);
         l.handle_inbound(t0 + ms(100), inbound(response(&req, 200, Some("z")), kind));
+        // Completed only absorbs retransmissions: the request is let go.
+        assert!(l.request(id).is_none());
         let evs = drain(&mut l);
         assert!(matches!(
             events(&evs)[..],
