@@ -7,6 +7,7 @@
 //! gives, assembled from where the writer put each line.
 
 mod reason;
+mod spare;
 
 use std::fmt;
 
@@ -122,6 +123,16 @@ pub struct Builder<K> {
     body: Bytes,
 }
 
+/// The buffers go back to this thread's spares ([`spare`]).
+impl<K> Drop for Builder<K> {
+    fn drop(&mut self) {
+        spare::give(
+            std::mem::take(&mut self.entries),
+            std::mem::take(&mut self.values),
+        );
+    }
+}
+
 /// Builds a request.
 pub type RequestBuilder = Builder<RequestLine>;
 /// Builds a response.
@@ -129,10 +140,11 @@ pub type ResponseBuilder = Builder<StatusLine>;
 
 impl<K> Builder<K> {
     fn with_start(start: K) -> Self {
+        let (entries, values) = spare::take();
         Builder {
             start,
-            entries: Vec::with_capacity(16),
-            values: Vec::with_capacity(1024),
+            entries,
+            values,
             in_order: true,
             had_content_length: false,
             body: Bytes::new(),
