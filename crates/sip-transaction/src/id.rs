@@ -56,6 +56,21 @@ impl KeyText {
     }
 }
 
+impl KeyText {
+    /// The text of `b`, read as `TopVia::branch` reads a branch: its bytes
+    /// when they are ASCII (as every branch of ours is; the cheap test
+    /// spares the UTF-8 one), else the UTF-8 text, or empty when the
+    /// octets are not UTF-8 (a quoted branch may hold any). So the key is
+    /// always text, and the same as the string accessor gave.
+    pub(crate) fn of_via_bytes(b: &[u8]) -> KeyText {
+        if b.is_ascii() {
+            KeyText(SmallVec::from_slice(b))
+        } else {
+            KeyText::from(std::str::from_utf8(b).unwrap_or_default())
+        }
+    }
+}
+
 impl From<&str> for KeyText {
     fn from(s: &str) -> KeyText {
         KeyText(SmallVec::from_slice(s.as_bytes()))
@@ -180,17 +195,17 @@ impl ClientKey {
     /// method), or `None` without Via branch or method.
     pub fn of_request(req: &Message) -> Option<ClientKey> {
         Some(ClientKey {
-            branch: req.top_via()?.branch()?.into(),
+            branch: KeyText::of_via_bytes(req.top_via()?.branch_bytes()?),
             method: req.method()?.clone(),
         })
     }
 
     /// The key a response matches (§17.1.3), or `None` without Via/CSeq.
     pub fn of_response(resp: &Message) -> Option<ClientKey> {
-        let branch = resp.top_via()?.branch()?;
+        let branch = resp.top_via()?.branch_bytes()?;
         let (_, method) = resp.cseq()?;
         Some(ClientKey {
-            branch: branch.into(),
+            branch: KeyText::of_via_bytes(branch),
             method: method.clone(),
         })
     }
@@ -309,6 +324,44 @@ mod tests {
             hash_of(&s, &spilled),
             hash_of(&s, &KeyText::from("z9hG4bK1"))
         );
+    }
+
+    /// A key read from the Via's bytes is the key the text accessor gave,
+    /// on ASCII, UTF-8 and non-UTF-8 branches alike (§17.1.3: the branch
+    /// is compared as it is, case-sensitively).
+    #[test]
+    fn rfc3261_17_1_3_key_from_bytes_is_the_key_from_text() {
+        let branches: [&[u8]; 7] = [
+            b"z9hG4bK0123456789abcdef01234567",
+            b"z9hG4bKAbC1",
+            b"z9hG4bK",
+            b"776asdhds",
+            b"\"z9hG4bKq\"",
+            b"\"z9hG4bK\xc3\xa9\"",
+            b"\"z9hG4bK\xff\xfe\"",
+        ];
+        let mut checked = 0;
+        for b in branches {
+            for start in [&b"INVITE sip:b@h SIP/2.0"[..], b"SIP/2.0 200 OK"] {
+                let mut m = start.to_vec();
+                m.extend_from_slice(b"\r\nVia: SIP/2.0/UDP h;branch=");
+                m.extend_from_slice(b);
+                m.extend_from_slice(b"\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\n\r\n");
+                let Ok(msg) = Message::parse(m) else { continue };
+                let text = msg.top_via().and_then(|v| v.branch()).unwrap();
+                let key = if msg.is_request() {
+                    ClientKey::of_request(&msg)
+                } else {
+                    ClientKey::of_response(&msg)
+                };
+                let key = key.unwrap();
+                assert_eq!(key.branch, *text, "{:?}", String::from_utf8_lossy(b));
+                assert_eq!(key.branch.as_bytes(), text.as_bytes());
+                assert_eq!(key.method, Method::Invite);
+                checked += 1;
+            }
+        }
+        assert!(checked >= 12, "{checked}");
     }
 
     fn msg(s: &str) -> Message {

@@ -78,10 +78,11 @@ pub fn stamp_sent_by(msg: Message, kind: Kind, local: SocketAddr) -> Result<Mess
 
 /// Byte offset of `part` in `buf` when `part` is a view of `buf` (the
 /// [`sip_message::TopVia`] accessors return views of the message buffer).
-fn offset_in(buf: &[u8], part: &str) -> Option<usize> {
+fn offset_in(buf: &[u8], part: &[u8]) -> Option<usize> {
     let off = (part.as_ptr() as usize).checked_sub(buf.as_ptr() as usize)?;
     let end = off.checked_add(part.len())?;
-    (end <= buf.len() && &buf[off..end] == part.as_bytes()).then_some(off)
+    // Within `buf`'s own memory the bytes are `buf`'s: no need to compare.
+    (end <= buf.len()).then_some(off)
 }
 
 fn skip_lws(buf: &[u8], mut i: usize) -> usize {
@@ -99,10 +100,17 @@ fn skip_lws(buf: &[u8], mut i: usize) -> usize {
 fn sent_by_range(msg: &Message) -> Option<(usize, usize)> {
     let top = msg.top_via()?;
     let buf = msg.as_bytes();
-    let start = offset_in(buf, top.transport_name())?;
-    let host = top.host();
+    // Read as bytes (no UTF-8 check). Text that is not ASCII is left to
+    // the general path, as it was when `transport_name`/`host` read it as
+    // "" (not a view of the message) for octets that are not UTF-8.
+    let name = top.transport_name_bytes();
+    let host = top.host_bytes();
+    if !name.is_ascii() || !host.is_ascii() {
+        return None;
+    }
+    let start = offset_in(buf, name)?;
     let host_at = offset_in(buf, host)?;
-    if host.is_empty() || host_at < start + top.transport_name().len() {
+    if host.is_empty() || host_at < start + name.len() {
         return None;
     }
     let mut end = host_at + host.len();
@@ -197,12 +205,12 @@ impl SentByText {
 
 /// True if `text` is `ip` as we write it in a sent-by (dotted decimal):
 /// then it is that address, with no parsing.
-fn is_ipv4_text(ip: IpAddr, text: &str) -> bool {
+fn is_ipv4_text(ip: IpAddr, text: &[u8]) -> bool {
     let IpAddr::V4(v4) = ip else {
         return false;
     };
     let (t, n) = sip_message::encode::ipv4_digits(v4);
-    &t[..n] == text.as_bytes()
+    t.get(..n) == Some(text)
 }
 
 impl std::fmt::Write for SentByText {
@@ -367,7 +375,9 @@ pub fn response_is_ours(resp: &Message, ours: &[SocketAddr]) -> bool {
     let port = top.port().unwrap_or(top.transport().default_port());
     // The sent-by as we wrote it (§18.1.1: one of our listeners, IPv4):
     // ours without parsing the address. Anything else is decided below.
-    let text = top.host();
+    // As bytes: digits and dots are ASCII, so octets that are not UTF-8
+    // (which `host` reads as "") match no address either way.
+    let text = top.host_bytes();
     if ours
         .iter()
         .any(|a| a.port() == port && is_ipv4_text(a.ip(), text))
@@ -550,10 +560,22 @@ mod tests {
             "100.0.9.99",
         ] {
             let ip: IpAddr = a.parse().unwrap();
-            assert!(is_ipv4_text(ip, a));
-            assert!(!is_ipv4_text(ip, &format!("{a}0")));
+            assert!(is_ipv4_text(ip, a.as_bytes()));
+            assert!(!is_ipv4_text(ip, format!("{a}0").as_bytes()));
         }
-        assert!(!is_ipv4_text("::1".parse().unwrap(), "::1"));
+        assert!(!is_ipv4_text("::1".parse().unwrap(), b"::1"));
+    }
+
+    #[test]
+    fn offset_in_finds_views_only() {
+        let buf = b"SIP/2.0/UDP host;branch=z9hG4bK1".to_vec();
+        assert_eq!(offset_in(&buf, &buf[8..11]), Some(8));
+        assert_eq!(offset_in(&buf, &buf[buf.len()..]), Some(buf.len()));
+        // The same bytes elsewhere are not a view of `buf`.
+        let copy = buf[8..11].to_vec();
+        assert_eq!(offset_in(&buf, &copy), None);
+        assert_eq!(offset_in(&buf[..10], &buf[8..11]), None);
+        assert_eq!(offset_in(&buf[9..], &buf[8..11]), None);
     }
 
     #[test]
