@@ -119,14 +119,14 @@ struct Queue {
 }
 
 impl Queue {
-    fn push_back(&mut self, e: TransactionEvent) {
+    fn push_back(&mut self, e: Queued) {
         // Taken slots are dropped once they are at least half: each event
         // is moved O(1) times on average, and the inline slots are reused.
         if self.head > 0 && self.head * 2 >= self.items.len() {
             self.items.drain(..self.head);
             self.head = 0;
         }
-        self.items.push(Some(e.into()));
+        self.items.push(Some(e));
     }
 
     fn pop_front(&mut self) -> Option<TransactionEvent> {
@@ -253,6 +253,13 @@ impl Subscriber {
 
     /// Queues an event; gives it back if the receiver is gone.
     fn send(&self, e: TransactionEvent) -> Option<TransactionEvent> {
+        self.send_queued(e.into()).map(TransactionEvent::from)
+    }
+
+    /// [`send`](Self::send) of an event already in its queued form (24
+    /// bytes, where a `TransactionEvent` is 272: each move of one is a
+    /// `memcpy`).
+    fn send_queued(&self, e: Queued) -> Option<Queued> {
         let waker = {
             let Ok(mut q) = self.queue.lock() else {
                 return Some(e);
@@ -484,6 +491,13 @@ async fn run(
         while let Some(out) = layer.poll_output() {
             match out {
                 Output::Transmit(t) => transmit(&transport, t, &err_tx, &mut lanes).await,
+                // Nearly every event: taken apart here, so that the
+                // response moves as its 16 bytes, not as a whole event.
+                Output::Event(TransactionEvent::Response { id, response }) => {
+                    if let Some(e) = route_response(&subscribers, &events, id, response) {
+                        overloaded(&mut layer, e);
+                    }
+                }
                 Output::Event(e) => {
                     if let Some(e) = route(&mut subscribers, &mut swept, &events, e) {
                         overloaded(&mut layer, e);
@@ -703,6 +717,24 @@ fn route(
     tu(events, e)
 }
 
+/// [`route`] for a response: to its transaction's handle, or to the TU
+/// when there is none or it is gone (a response is among what the TU
+/// still hears then, see [`for_tu_once_handle_is_gone`]). A response
+/// never ends a subscription, so neither map changes.
+fn route_response(
+    subscribers: &HashMap<TransactionId, Subscriber>,
+    events: &mpsc::Sender<TransactionEvent>,
+    id: TransactionId,
+    response: Message,
+) -> Option<TransactionEvent> {
+    let q = Queued::Response { id, response };
+    let unsent = match subscribers.get(&id) {
+        Some(sub) => sub.send_queued(q)?,
+        None => q,
+    };
+    tu(events, unsent.into())
+}
+
 /// What the TU still hears of a client transaction whose handle was
 /// dropped (the caller had its final response): responses, which only an
 /// INVITE in the Accepted state still passes up (a retransmitted 2xx that
@@ -843,6 +875,71 @@ mod tests {
         // 656 bytes.
         assert_eq!(std::mem::size_of::<Option<Queued>>(), 24);
         assert!(std::mem::size_of::<Mutex<Queue>>() <= 192);
+    }
+
+    /// A response goes where [`route`] sent it: to its handle while the
+    /// handle lives, else to the TU (RFC 6026 §8.4: a 2xx retransmission
+    /// after the handle was dropped still needs its ACK).
+    #[test]
+    fn route_response_delivers_as_route_does() {
+        let response = Message::parse(
+            "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n\
+             Call-ID: q2\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n",
+        )
+        .unwrap();
+        let id = |index| TransactionId {
+            index,
+            generation: 0,
+        };
+        let mut subscribers: HashMap<TransactionId, Subscriber> = HashMap::default();
+        let mut swept: HashSet<TransactionId> = HashSet::default();
+        let (live, mut live_rx) = Events::pair();
+        let (gone, gone_rx) = Events::pair();
+        drop(gone_rx);
+        subscribers.insert(id(1), live);
+        subscribers.insert(id(2), gone);
+        swept.insert(id(3));
+        // 1: a live handle; 2: a dropped one; 3: swept; 4: none at all.
+        for fast in [true, false] {
+            let (events, mut tu_rx) = mpsc::channel(8);
+            for i in 1..=4 {
+                let r = if fast {
+                    route_response(&subscribers, &events, id(i), response.clone())
+                } else {
+                    let e = TransactionEvent::Response {
+                        id: id(i),
+                        response: response.clone(),
+                    };
+                    route(&mut subscribers, &mut swept, &events, e)
+                };
+                assert!(r.is_none());
+            }
+            match live_rx.try_recv() {
+                Ok(TransactionEvent::Response {
+                    id: got,
+                    response: r,
+                }) => {
+                    assert_eq!(got, id(1));
+                    assert_eq!(r.as_bytes(), response.as_bytes());
+                }
+                other => panic!("{other:?}"),
+            }
+            for want in 2..=4 {
+                match tu_rx.try_recv() {
+                    Ok(TransactionEvent::Response { id: got, .. }) => assert_eq!(got, id(want)),
+                    other => panic!("{other:?}"),
+                }
+            }
+            assert!(tu_rx.try_recv().is_err());
+            assert_eq!((subscribers.len(), swept.len()), (2, 1));
+        }
+        // A full TU queue gives the response back, as `route` does.
+        let (events, _tu_rx) = mpsc::channel(1);
+        assert!(route_response(&subscribers, &events, id(4), response.clone()).is_none());
+        assert!(matches!(
+            route_response(&subscribers, &events, id(4), response),
+            Some(TransactionEvent::Response { .. })
+        ));
     }
 
     #[test]
