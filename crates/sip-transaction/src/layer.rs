@@ -3,6 +3,7 @@
 
 use sip_message::hash::FastMap as HashMap;
 use std::cmp::Reverse;
+use std::collections::hash_map::Entry;
 use std::collections::{BinaryHeap, VecDeque};
 use std::time::Instant;
 
@@ -160,31 +161,7 @@ impl TransactionLayer {
     }
 
     fn insert(&mut self, kind: TxKind) -> TransactionId {
-        let tx = Tx {
-            gens: [0; TIMER_COUNT],
-            kind,
-        };
-        match self.free.pop() {
-            Some(i) => {
-                let slot = &mut self.slots[i as usize];
-                slot.generation = slot.generation.wrapping_add(1);
-                slot.tx = Some(tx);
-                TransactionId {
-                    index: i,
-                    generation: slot.generation,
-                }
-            }
-            None => {
-                self.slots.push(Slot {
-                    generation: 0,
-                    tx: Some(tx),
-                });
-                TransactionId {
-                    index: (self.slots.len() - 1) as u32,
-                    generation: 0,
-                }
-            }
-        }
+        insert_slot(&mut self.slots, &mut self.free, kind)
     }
 
     /// Runs `f` on a live transaction with its effects context.
@@ -291,16 +268,15 @@ impl TransactionLayer {
         if !request.top_via().is_some_and(|v| v.has_rfc3261_branch()) {
             return Err(TransactionError::MissingBranch);
         }
-        if self.clients.contains_key(&key) {
-            return Err(TransactionError::Duplicate);
-        }
-        let id = self.insert(TxKind::Client(Client::new(
-            key.clone(),
-            request,
-            target,
-            false,
-        )));
-        self.clients.insert(key, id);
+        // One lookup (one hash of the branch) for the duplicate test and
+        // the insert.
+        let vacant = match self.clients.entry(key) {
+            Entry::Occupied(_) => return Err(TransactionError::Duplicate),
+            Entry::Vacant(v) => v,
+        };
+        let client = Client::new(vacant.key().clone(), request, target, false);
+        let id = insert_slot(&mut self.slots, &mut self.free, TxKind::Client(client));
+        vacant.insert(id);
         self.with_tx(now, id, |tx, fx| {
             if let TxKind::Client(c) = tx {
                 c.start(fx)
@@ -841,6 +817,31 @@ impl TransactionLayer {
                 }
             }
         }
+    }
+}
+
+/// Puts a new transaction in a free slot (its generation bumped, so old
+/// ids of the slot stay dead) or a new one. The transaction is written
+/// straight into its slot.
+fn insert_slot(slots: &mut Vec<Slot>, free: &mut Vec<u32>, kind: TxKind) -> TransactionId {
+    let gens = [0; TIMER_COUNT];
+    if let Some(i) = free.pop() {
+        if let Some(slot) = slots.get_mut(i as usize) {
+            slot.generation = slot.generation.wrapping_add(1);
+            slot.tx = Some(Tx { gens, kind });
+            return TransactionId {
+                index: i,
+                generation: slot.generation,
+            };
+        }
+    }
+    slots.push(Slot {
+        generation: 0,
+        tx: Some(Tx { gens, kind }),
+    });
+    TransactionId {
+        index: (slots.len() - 1) as u32,
+        generation: 0,
     }
 }
 

@@ -610,3 +610,46 @@ fn branches_are_reproducible_from_the_seed_and_carry_the_cookie() {
     assert!(x.starts_with("z9hG4bK") && x.len() == 7 + 24);
     assert_ne!(a.new_branch(), x);
 }
+
+/// §17.1.3: a second request with the branch and method of a live client
+/// transaction is refused (same branch, other method is another key), and
+/// a slot freed by a terminated transaction is reused under a new id, the
+/// old id staying dead.
+#[test]
+fn rfc3261_17_1_3_duplicate_keys_refused_and_freed_slots_get_new_ids() {
+    let mut l = layer(11);
+    let t0 = Instant::now();
+    let b = l.new_branch();
+    let first = l
+        .send_request(t0, request("OPTIONS", &b, Kind::Tcp), target(Kind::Tcp))
+        .unwrap();
+    assert!(matches!(
+        l.send_request(t0, request("OPTIONS", &b, Kind::Tcp), target(Kind::Tcp)),
+        Err(sip_transaction::TransactionError::Duplicate)
+    ));
+    let other = l
+        .send_request(t0, request("REGISTER", &b, Kind::Tcp), target(Kind::Tcp))
+        .unwrap();
+    assert_ne!(first, other);
+    assert_eq!(l.client_count(), 2);
+    // A 200 over TCP: Completed, Timer K = 0, so gone at the next timeout.
+    let req = l.request(first).unwrap().clone();
+    l.handle_inbound(t0, inbound(response(&req, 200, None), Kind::Tcp));
+    l.handle_timeout(t0);
+    assert_eq!(l.client_state(first), None);
+    assert_eq!(l.client_count(), 1);
+    drain(&mut l);
+    // The key is free again; the new transaction is not the old id.
+    let again = l
+        .send_request(t0, request("OPTIONS", &b, Kind::Tcp), target(Kind::Tcp))
+        .unwrap();
+    assert_ne!(again, first);
+    // The freed slot (index and next generation), not a new one.
+    assert_eq!(
+        (first.to_string(), again.to_string()),
+        ("tsx-0.0".into(), "tsx-0.1".into())
+    );
+    assert_eq!(l.client_state(again), Some(ClientState::Trying));
+    assert_eq!(l.client_state(first), None);
+    assert_eq!(l.client_count(), 2);
+}
