@@ -129,14 +129,16 @@ impl Queue {
         self.items.push(Some(e));
     }
 
-    fn pop_front(&mut self) -> Option<TransactionEvent> {
+    /// The next event in its queued form: made a whole event only where
+    /// it is handed out, so it is built once, in place.
+    fn pop_front(&mut self) -> Option<Queued> {
         let e = self.items.get_mut(self.head)?.take();
         self.head += 1;
         if self.head == self.items.len() {
             self.items.clear();
             self.head = 0;
         }
-        e.map(TransactionEvent::from)
+        e
     }
 
     fn clear(&mut self) {
@@ -196,7 +198,7 @@ impl Events {
             return Poll::Ready(None);
         };
         if let Some(e) = q.pop_front() {
-            return Poll::Ready(Some(e));
+            return Poll::Ready(Some(e.into()));
         }
         if q.sender_gone {
             return Poll::Ready(None);
@@ -213,7 +215,7 @@ impl Events {
             return Err(mpsc::error::TryRecvError::Disconnected);
         };
         match q.pop_front() {
-            Some(e) => Ok(e),
+            Some(e) => Ok(e.into()),
             None if q.sender_gone => Err(mpsc::error::TryRecvError::Disconnected),
             None => Err(mpsc::error::TryRecvError::Empty),
         }
