@@ -20,7 +20,7 @@ use tracing::debug;
 use crate::error::TransactionError;
 use crate::id::TransactionId;
 use crate::layer::TransactionLayer;
-use crate::output::{Output, TransactionEvent, Transmit};
+use crate::output::{Out, Output, TransactionEvent, Transmit};
 
 enum Command {
     /// The reply (the new transaction's id, or why not) and then its
@@ -490,21 +490,25 @@ async fn run(
         if !inbound_open && !commands_open {
             return;
         }
-        while let Some(out) = layer.poll_output() {
+        // Compact: a transmission or a response (nearly every output)
+        // moves as itself, not as a whole 272-byte `Output`.
+        while let Some(out) = layer.poll_output_compact() {
             match out {
-                Output::Transmit(t) => transmit(&transport, t, &err_tx, &mut lanes).await,
-                // Nearly every event: taken apart here, so that the
-                // response moves as its 16 bytes, not as a whole event.
-                Output::Event(TransactionEvent::Response { id, response }) => {
+                Out::Transmit(t) => transmit(&transport, t, &err_tx, &mut lanes).await,
+                Out::Response { id, response } => {
                     if let Some(e) = route_response(&subscribers, &events, id, response) {
                         overloaded(&mut layer, e);
                     }
                 }
-                Output::Event(e) => {
-                    if let Some(e) = route(&mut subscribers, &mut swept, &events, e) {
-                        overloaded(&mut layer, e);
+                Out::Other => match layer.poll_other_output() {
+                    Some(Output::Transmit(t)) => transmit(&transport, t, &err_tx, &mut lanes).await,
+                    Some(Output::Event(e)) => {
+                        if let Some(e) = route(&mut subscribers, &mut swept, &events, e) {
+                            overloaded(&mut layer, e);
+                        }
                     }
-                }
+                    None => {}
+                },
             }
         }
     }

@@ -4,7 +4,7 @@
 use sip_message::hash::FastMap as HashMap;
 use std::cmp::Reverse;
 use std::collections::hash_map::Entry;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::BinaryHeap;
 use std::time::Instant;
 
 use sip_message::{Message, Method};
@@ -15,7 +15,7 @@ use crate::effects::Effects;
 use crate::error::TransactionError;
 use crate::hooks::{Command, Extension, Flow, HookCx};
 use crate::id::{ClientKey, ServerKey, TransactionId, TransactionKey};
-use crate::output::{Output, Source, TransactionEvent};
+use crate::output::{Out, OutQueue, Output, Source, TransactionEvent};
 use crate::random::{self, RandomSource, Xorshift};
 use crate::server::{Server, ServerState};
 use crate::timer::{TimerConfig, TimerQueue, TIMER_COUNT};
@@ -49,7 +49,7 @@ pub struct TransactionLayer {
     clients: HashMap<ClientKey, TransactionId>,
     servers: HashMap<ServerKey, TransactionId>,
     timers: TimerQueue,
-    out: VecDeque<Output>,
+    out: OutQueue,
     extensions: Vec<Box<dyn Extension>>,
     ext_timers: BinaryHeap<Reverse<(Instant, usize, u64, u32)>>,
     ext_gens: HashMap<(usize, u64), u32>,
@@ -85,7 +85,7 @@ impl TransactionLayer {
             clients: HashMap::default(),
             servers: HashMap::default(),
             timers: TimerQueue::default(),
-            out: VecDeque::new(),
+            out: OutQueue::default(),
             extensions: Vec::new(),
             ext_timers: BinaryHeap::new(),
             ext_gens: HashMap::default(),
@@ -206,8 +206,7 @@ impl TransactionLayer {
                 TransactionKey::Server(s.key)
             }
         };
-        self.out
-            .push_back(Output::Event(TransactionEvent::Terminated { id, key }));
+        self.out.event(TransactionEvent::Terminated { id, key });
     }
 
     fn is_terminated(&self, id: TransactionId) -> bool {
@@ -406,9 +405,7 @@ impl TransactionLayer {
         }
         let Some(id) = id else {
             self.out
-                .push_back(Output::Event(TransactionEvent::StrayResponse {
-                    response: resp,
-                }));
+                .event(TransactionEvent::StrayResponse { response: resp });
             return;
         };
         let code = resp.status().unwrap_or(0);
@@ -434,9 +431,7 @@ impl TransactionLayer {
                 // A final came first: the CANCEL is never sent.
                 self.clear_held(id);
                 self.out
-                    .push_back(Output::Event(TransactionEvent::CancelDropped {
-                        id: cancel,
-                    }));
+                    .event(TransactionEvent::CancelDropped { id: cancel });
                 self.terminate(cancel);
             }
         }
@@ -509,10 +504,10 @@ impl TransactionLayer {
         }
         if is_ack {
             // The ACK for a 2xx (or a stray): the dialog layer's business.
-            self.out.push_back(Output::Event(TransactionEvent::Ack {
+            self.out.event(TransactionEvent::Ack {
                 request: req,
                 source,
-            }));
+            });
             return;
         }
         let cancels = if req.method() == Some(&Method::Cancel) {
@@ -522,13 +517,13 @@ impl TransactionLayer {
             None
         };
         let id = self.new_server(now, key.clone(), req.clone(), source.clone());
-        self.out.push_back(Output::Event(TransactionEvent::Request {
+        self.out.event(TransactionEvent::Request {
             id,
             key,
             request: req,
             source,
             cancels,
-        }));
+        });
     }
 
     fn new_server(
@@ -591,7 +586,21 @@ impl TransactionLayer {
 
     /// The next thing to do, if any.
     pub fn poll_output(&mut self) -> Option<Output> {
-        self.out.pop_front()
+        self.out.pop()
+    }
+
+    /// The next output in its compact form (the driver's
+    /// [`poll_output`](Self::poll_output): a transmission or a response
+    /// moves without the rest of an `Output`); after [`Out::Other`],
+    /// [`poll_other_output`](Self::poll_other_output) gives it.
+    pub(crate) fn poll_output_compact(&mut self) -> Option<Out> {
+        self.out.pop_compact()
+    }
+
+    /// The output an [`Out::Other`] from
+    /// [`poll_output_compact`](Self::poll_output_compact) stands for.
+    pub(crate) fn poll_other_output(&mut self) -> Option<Output> {
+        self.out.pop_other()
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) is next due.
@@ -784,12 +793,11 @@ impl TransactionLayer {
                     payload,
                 } => {
                     let name = self.extensions.get(ext).map_or("?", |e| e.name());
-                    self.out
-                        .push_back(Output::Event(TransactionEvent::Extension {
-                            name,
-                            transaction,
-                            payload,
-                        }));
+                    self.out.event(TransactionEvent::Extension {
+                        name,
+                        transaction,
+                        payload,
+                    });
                 }
                 Command::Respond {
                     request,
