@@ -407,7 +407,7 @@ impl Transport {
     async fn send_udp(&self, parts: &[&[u8]; 3], target: &Target) -> Result<Sent, TransportError> {
         let len = self.check_udp(parts)?;
         let (local, sock) = self.udp_socket(target.addr)?;
-        udp::send_parts(&sock, parts, target.addr)
+        udp::send_parts(sock, parts, target.addr)
             .await
             .map_err(|e| TransportError::io(Kind::Udp, target.addr, e))?;
         Ok(self.sent_udp(local, target, len))
@@ -428,7 +428,7 @@ impl Transport {
             Ok(s) => s,
             Err(e) => return Some(Err(e)),
         };
-        match udp::try_send_parts(&sock, parts, target.addr) {
+        match udp::try_send_parts(sock, parts, target.addr) {
             Ok(_) => Some(Ok(self.sent_udp(local, target, len))),
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => None,
             Err(e) => Some(Err(TransportError::io(Kind::Udp, target.addr, e))),
@@ -519,12 +519,14 @@ impl Transport {
         Ok(sent)
     }
 
-    fn udp_socket(&self, to: SocketAddr) -> Result<(SocketAddr, Arc<UdpSocket>), TransportError> {
+    /// The UDP listener for `to`'s address family, borrowed (no `Arc`
+    /// clone and drop per send: two atomic operations each time).
+    fn udp_socket(&self, to: SocketAddr) -> Result<(SocketAddr, &UdpSocket), TransportError> {
         self.shared
             .udp
             .iter()
             .find(|(a, _)| a.is_ipv4() == to.is_ipv4())
-            .map(|(a, s)| (*a, s.clone()))
+            .map(|(a, s)| (*a, &**s))
             .ok_or(TransportError::NoListener(Kind::Udp))
     }
 
