@@ -71,6 +71,19 @@ impl KeyText {
     }
 }
 
+impl KeyText {
+    /// True if the text is an RFC 3261 branch: the magic cookie
+    /// `z9hG4bK` and something after it (a bare cookie is RFC 4475
+    /// §3.2.1). For a key read by [`of_via_bytes`](Self::of_via_bytes),
+    /// the same answer as `TopVia::has_rfc3261_branch` on that Via.
+    pub(crate) fn has_rfc3261_cookie(&self) -> bool {
+        self.0.len() > sip_message::headers::MAGIC_COOKIE.len()
+            && self
+                .0
+                .starts_with(sip_message::headers::MAGIC_COOKIE.as_bytes())
+    }
+}
+
 impl From<&str> for KeyText {
     fn from(s: &str) -> KeyText {
         KeyText(SmallVec::from_slice(s.as_bytes()))
@@ -331,10 +344,14 @@ mod tests {
     /// is compared as it is, case-sensitively).
     #[test]
     fn rfc3261_17_1_3_key_from_bytes_is_the_key_from_text() {
-        let branches: [&[u8]; 7] = [
+        let branches: [&[u8]; 11] = [
             b"z9hG4bK0123456789abcdef01234567",
             b"z9hG4bKAbC1",
             b"z9hG4bK",
+            b"z9hG4bK1",
+            b"Z9HG4BK776",
+            b"z9hG4b",
+            b"z9hG4bK\xff",
             b"776asdhds",
             b"\"z9hG4bKq\"",
             b"\"z9hG4bK\xc3\xa9\"",
@@ -358,10 +375,12 @@ mod tests {
                 assert_eq!(key.branch, *text, "{:?}", String::from_utf8_lossy(b));
                 assert_eq!(key.branch.as_bytes(), text.as_bytes());
                 assert_eq!(key.method, Method::Invite);
+                let via = msg.top_via().unwrap();
+                assert_eq!(key.branch.has_rfc3261_cookie(), via.has_rfc3261_branch());
                 checked += 1;
             }
         }
-        assert!(checked >= 12, "{checked}");
+        assert!(checked >= 16, "{checked}");
     }
 
     fn msg(s: &str) -> Message {

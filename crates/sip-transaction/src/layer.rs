@@ -264,7 +264,9 @@ impl TransactionLayer {
             });
         }
         let key = ClientKey::of_request(&request).ok_or(TransactionError::MissingBranch)?;
-        if !request.top_via().is_some_and(|v| v.has_rfc3261_branch()) {
+        // The key's branch is the Via's, read once (as has_rfc3261_branch
+        // would read it again).
+        if !key.branch.has_rfc3261_cookie() {
             return Err(TransactionError::MissingBranch);
         }
         // One lookup (one hash of the branch) for the duplicate test and

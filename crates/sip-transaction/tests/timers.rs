@@ -594,6 +594,22 @@ fn requests_without_a_cookie_branch_are_refused_for_sending() {
         )
         .unwrap_err();
     assert_eq!(err, sip_transaction::TransactionError::MissingBranch);
+    // RFC 4475 §3.2.1: a bare cookie is no RFC 3261 branch; case counts.
+    for branch in ["z9hG4bK", "Z9HG4BK1", "z9hG4b"] {
+        let err = l
+            .send_request(
+                Instant::now(),
+                request("OPTIONS", branch, Kind::Udp),
+                target(Kind::Udp),
+            )
+            .unwrap_err();
+        assert_eq!(
+            err,
+            sip_transaction::TransactionError::MissingBranch,
+            "{branch}"
+        );
+    }
+    assert_eq!(l.client_count(), 0);
     let ack = request("ACK", "z9hG4bKack", Kind::Udp);
     assert_eq!(
         l.send_request(Instant::now(), ack, target(Kind::Udp))
