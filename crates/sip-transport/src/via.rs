@@ -142,7 +142,7 @@ pub(crate) struct SentByText {
 
 impl SentByText {
     /// The text for a request leaving over `kind` from `local` (§18.1.1).
-    fn new(kind: Kind, local: SocketAddr) -> SentByText {
+    pub(crate) fn new(kind: Kind, local: SocketAddr) -> SentByText {
         let mut t = SentByText::empty();
         t.push(kind.as_str().as_bytes());
         t.push_byte(b' ');
@@ -256,10 +256,22 @@ impl Spliced<'_> {
 /// caller then uses [`stamp_sent_by`]. The message itself is not needed
 /// after the send (the transaction keeps its own copy, and a
 /// retransmission is stamped again the same way), so only bytes are made.
+#[cfg(test)]
 pub(crate) fn sent_by_splice(
     msg: &Message,
     kind: Kind,
     local: SocketAddr,
+) -> Result<Option<Spliced<'_>>, ()> {
+    sent_by_splice_with(msg, kind, local, || SentByText::new(kind, local))
+}
+
+/// [`sent_by_splice`] with the new text from `text`, which must be
+/// `SentByText::new(kind, local)` (a listener keeps its own, written once).
+pub(crate) fn sent_by_splice_with(
+    msg: &Message,
+    kind: Kind,
+    local: SocketAddr,
+    text: impl FnOnce() -> SentByText,
 ) -> Result<Option<Spliced<'_>>, ()> {
     let top = msg.top_via().ok_or(())?;
     if top.transport() == kind
@@ -272,7 +284,7 @@ pub(crate) fn sent_by_splice(
     let buf = msg.as_bytes();
     Ok(Some(Spliced {
         head: &buf[..start],
-        sent_by: SentByText::new(kind, local),
+        sent_by: text(),
         tail: &buf[end..],
     }))
 }
