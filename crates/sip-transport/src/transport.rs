@@ -32,7 +32,7 @@ pub(crate) struct Shared {
     inbound: Mutex<Option<mpsc::Sender<Inbound>>>,
     shut_down: std::sync::atomic::AtomicBool,
     /// Every address we put in Via sent-by (§18.1.2 checks responses against it).
-    pub(crate) sent_by: Vec<SocketAddr>,
+    pub(crate) sent_by: Vec<via::SentBy>,
     /// Each UDP listener, with the `UDP host:port` its requests' top Via
     /// gets (§18.1.1), written once at bind rather than for every send.
     udp: Vec<(SocketAddr, Arc<UdpSocket>, via::SentByText)>,
@@ -219,6 +219,7 @@ impl Transport {
             .map(|(a, _, _)| *a)
             .chain(tcp_listeners.iter().map(|(a, _)| *a))
             .chain(tls_listeners.iter().map(|(a, _)| *a))
+            .map(via::SentBy::new)
             .collect();
         let shared = Arc::new(Shared {
             counters: Counters::default(),

@@ -203,16 +203,6 @@ impl SentByText {
     }
 }
 
-/// True if `text` is `ip` as we write it in a sent-by (dotted decimal):
-/// then it is that address, with no parsing.
-fn is_ipv4_text(ip: IpAddr, text: &[u8]) -> bool {
-    let IpAddr::V4(v4) = ip else {
-        return false;
-    };
-    let (t, n) = sip_message::encode::ipv4_digits(v4);
-    t.get(..n) == Some(text)
-}
-
 impl std::fmt::Write for SentByText {
     fn write_str(&mut self, s: &str) -> std::fmt::Result {
         if self.len + s.len() > self.buf.len() {
@@ -381,6 +371,74 @@ fn bracket(s: &str) -> Option<Host> {
 
 /// §18.1.2: a response whose top Via sent-by is not one of ours is dropped.
 pub fn response_is_ours(resp: &Message, ours: &[SocketAddr]) -> bool {
+    is_ours(
+        resp,
+        ours.iter().copied(),
+        ours.iter().map(|a| IpText::new(a.ip())),
+    )
+}
+
+/// [`response_is_ours`] against our sent-by addresses with their text
+/// written once (the transport's, made at bind).
+pub(crate) fn response_is_ours_among(resp: &Message, ours: &[SentBy]) -> bool {
+    is_ours(
+        resp,
+        ours.iter().map(|o| o.addr),
+        ours.iter().map(|o| o.text),
+    )
+}
+
+/// An address we put in Via sent-by, with its IPv4 text as we write it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SentBy {
+    pub(crate) addr: SocketAddr,
+    text: IpText,
+}
+
+impl SentBy {
+    pub(crate) fn new(addr: SocketAddr) -> SentBy {
+        SentBy {
+            addr,
+            text: IpText::new(addr.ip()),
+        }
+    }
+}
+
+/// Dotted decimal of an IPv4 address as [`Host::encode`] writes it;
+/// empty (matching no text) for IPv6.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct IpText {
+    buf: [u8; 15],
+    len: u8,
+}
+
+impl IpText {
+    fn new(ip: IpAddr) -> IpText {
+        match ip {
+            IpAddr::V4(v4) => {
+                let (buf, n) = sip_message::encode::ipv4_digits(v4);
+                IpText { buf, len: n as u8 }
+            }
+            IpAddr::V6(_) => IpText {
+                buf: [0; 15],
+                len: 0,
+            },
+        }
+    }
+
+    /// True if `text` is this address as we write it (never for IPv6).
+    fn is(&self, text: &[u8]) -> bool {
+        self.len > 0 && self.buf.get(..usize::from(self.len)) == Some(text)
+    }
+}
+
+/// The check of [`response_is_ours`]: `addrs` and `texts` are our
+/// addresses and their [`IpText`]s, in the same order.
+fn is_ours(
+    resp: &Message,
+    addrs: impl Iterator<Item = SocketAddr> + Clone,
+    texts: impl Iterator<Item = IpText>,
+) -> bool {
     let Some(top) = resp.top_via() else {
         return false;
     };
@@ -390,16 +448,17 @@ pub fn response_is_ours(resp: &Message, ours: &[SocketAddr]) -> bool {
     // As bytes: digits and dots are ASCII, so octets that are not UTF-8
     // (which `host` reads as "") match no address either way.
     let text = top.host_bytes();
-    if ours
-        .iter()
-        .any(|a| a.port() == port && is_ipv4_text(a.ip(), text))
+    if addrs
+        .clone()
+        .zip(texts)
+        .any(|(a, t)| a.port() == port && t.is(text))
     {
         return true;
     }
     let Some(host) = top.sent_by_host() else {
         return false;
     };
-    ours.iter().any(|a| {
+    addrs.into_iter().any(|a| {
         a.port() == port
             && match host.ip() {
                 Some(ip) => ip == a.ip() || a.ip().is_unspecified(),
@@ -558,11 +617,11 @@ mod tests {
             ("SIP/2.0/UDP ours.example.com:5081", false),
             ("SIP/2.0/UDP 127.0.0.1", false),
         ] {
-            assert_eq!(
-                response_is_ours(&resp(&format!("{via};branch=z9hG4bK1")), &ours),
-                want,
-                "{via}"
-            );
+            let r = resp(&format!("{via};branch=z9hG4bK1"));
+            assert_eq!(response_is_ours(&r, &ours), want, "{via}");
+            // With the texts written once: the same answer.
+            let among: Vec<SentBy> = ours.iter().map(|a| SentBy::new(*a)).collect();
+            assert_eq!(response_is_ours_among(&r, &among), want, "{via}");
         }
         for a in [
             "0.0.0.0",
@@ -572,10 +631,11 @@ mod tests {
             "100.0.9.99",
         ] {
             let ip: IpAddr = a.parse().unwrap();
-            assert!(is_ipv4_text(ip, a.as_bytes()));
-            assert!(!is_ipv4_text(ip, format!("{a}0").as_bytes()));
+            assert!(IpText::new(ip).is(a.as_bytes()));
+            assert!(!IpText::new(ip).is(format!("{a}0").as_bytes()));
         }
-        assert!(!is_ipv4_text("::1".parse().unwrap(), b"::1"));
+        assert!(!IpText::new("::1".parse().unwrap()).is(b"::1"));
+        assert!(!IpText::new("::1".parse().unwrap()).is(b""));
     }
 
     #[test]
