@@ -494,7 +494,11 @@ async fn run(
         // moves as itself, not as a whole 272-byte `Output`.
         while let Some(out) = layer.poll_output_compact() {
             match out {
-                Out::Transmit(t) => transmit(&transport, t, &err_tx, &mut lanes).await,
+                Out::Transmit(t) => {
+                    if let Some(t) = transmit_now(&transport, t, &err_tx) {
+                        transmit(&transport, t, &err_tx, &mut lanes).await
+                    }
+                }
                 Out::Response { id, response } => {
                     if let Some(e) = route_response(&subscribers, &events, id, response) {
                         overloaded(&mut layer, e);
@@ -618,6 +622,36 @@ fn try_send_one(transport: &Transport, t: &Transmit) -> Option<Result<(), Transa
         debug!(%id, error = %e, "send failed");
         *id
     }))
+}
+
+/// True if `t` goes out without a lane: a UDP request or a response
+/// without a connection (a datagram send waits on nothing).
+fn laneless(t: &Transmit) -> bool {
+    match t {
+        Transmit::Request { target, .. } => target.transport == Kind::Udp,
+        Transmit::Response { connection, .. } => connection.is_none(),
+    }
+}
+
+/// [`transmit`] without its future when the socket takes the datagram at
+/// once (nearly every send): `None` when done (sent, or its error
+/// reported), else `t` back for [`transmit`].
+fn transmit_now(
+    transport: &Transport,
+    t: Transmit,
+    errors: &mpsc::UnboundedSender<TransactionId>,
+) -> Option<Transmit> {
+    if !laneless(&t) {
+        return Some(t);
+    }
+    match try_send_one(transport, &t) {
+        Some(Ok(())) => None,
+        Some(Err(id)) => {
+            let _ = errors.send(id);
+            None
+        }
+        None => Some(t),
+    }
 }
 
 async fn transmit(
@@ -946,6 +980,38 @@ mod tests {
             route_response(&subscribers, &events, id(4), response),
             Some(TransactionEvent::Response { .. })
         ));
+    }
+
+    /// The sends `transmit_now` takes are those `transmit` sends without
+    /// a lane: UDP requests and responses without a connection.
+    #[test]
+    fn laneless_is_transmits_none_lane() {
+        let m = Message::parse(
+            "OPTIONS sip:b@h SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n\
+             Call-ID: t1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+        )
+        .unwrap();
+        let id = TransactionId {
+            index: 1,
+            generation: 0,
+        };
+        let addr = "192.0.2.1:5060".parse().unwrap();
+        for kind in [Kind::Udp, Kind::Tcp, Kind::Tls] {
+            let t = Transmit::Request {
+                id,
+                message: m.clone(),
+                target: Target::new(kind, addr),
+            };
+            assert_eq!(laneless(&t), kind == Kind::Udp, "{kind}");
+        }
+        // (A connection id comes only from the transport: a response on
+        // a connection is the one case left to `transmit`'s own match.)
+        let t = Transmit::Response {
+            id,
+            message: m,
+            connection: None,
+        };
+        assert!(laneless(&t));
     }
 
     #[test]
