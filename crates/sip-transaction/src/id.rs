@@ -224,6 +224,70 @@ impl ClientKey {
     }
 }
 
+/// A client key as borrowed parts (the branch bytes and method of a
+/// message), to look a response's transaction up without building a
+/// [`ClientKey`]. Hashes and compares as the key with that branch text
+/// and method does.
+pub(crate) trait ClientKeyView {
+    fn branch(&self) -> &[u8];
+    fn method(&self) -> &Method;
+}
+
+impl ClientKeyView for ClientKey {
+    fn branch(&self) -> &[u8] {
+        self.branch.as_bytes()
+    }
+    fn method(&self) -> &Method {
+        &self.method
+    }
+}
+
+impl ClientKeyView for (&[u8], &Method) {
+    fn branch(&self) -> &[u8] {
+        self.0
+    }
+    fn method(&self) -> &Method {
+        self.1
+    }
+}
+
+impl<'a> std::borrow::Borrow<dyn ClientKeyView + 'a> for ClientKey {
+    fn borrow(&self) -> &(dyn ClientKeyView + 'a) {
+        self
+    }
+}
+
+impl Hash for dyn ClientKeyView + '_ {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        // What the derived `Hash` of `ClientKey` feeds: the branch as
+        // `KeyText` hashes it, then the method.
+        state.write(self.branch());
+        state.write_u8(0xff);
+        self.method().hash(state);
+    }
+}
+
+impl PartialEq for dyn ClientKeyView + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.branch() == other.branch() && self.method() == other.method()
+    }
+}
+
+impl Eq for dyn ClientKeyView + '_ {}
+
+impl ClientKey {
+    /// The parts of the key a response matches (§17.1.3: top Via branch,
+    /// compared byte for byte, and CSeq method), borrowed from it. A
+    /// branch that is not UTF-8 is its raw bytes here (where
+    /// [`of_response`](Self::of_response) reads it as ""): neither
+    /// matches a client key, whose branch always has the cookie and is text.
+    pub(crate) fn parts_of_response(resp: &Message) -> Option<(&[u8], &Method)> {
+        let branch = resp.top_via()?.branch_bytes()?;
+        let (_, method) = resp.cseq()?;
+        Some((branch, method))
+    }
+}
+
 /// Appends `port` in decimal (no `fmt`: one per request).
 fn push_port(out: &mut SmallVec<[u8; INLINE]>, port: u16) {
     let (buf, i) = sip_message::encode::decimal_digits(u64::from(port));
@@ -381,6 +445,42 @@ mod tests {
             }
         }
         assert!(checked >= 16, "{checked}");
+    }
+
+    /// A response's borrowed parts hash and compare as the key built
+    /// from it, and find the same entry of a map.
+    #[test]
+    fn rfc3261_17_1_3_borrowed_parts_are_the_key() {
+        let s = std::collections::hash_map::RandomState::new();
+        let fast = sip_message::hash::FastState::default();
+        let long = format!("z9hG4bK{}", "q".repeat(80));
+        let mut map: sip_message::hash::FastMap<ClientKey, u32> = Default::default();
+        for (i, branch) in ["z9hG4bK1", "z9hG4bKAbC", long.as_str()].iter().enumerate() {
+            for method in ["INVITE", "BYE", "CANCEL", "FOO"] {
+                let resp = msg(&format!(
+                    "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;branch={branch}\r\n\
+                     Call-ID: c\r\nCSeq: 1 {method}\r\nContent-Length: 0\r\n\r\n"
+                ));
+                let key = ClientKey::of_response(&resp).unwrap();
+                let parts = ClientKey::parts_of_response(&resp).unwrap();
+                let view: &dyn ClientKeyView = &parts;
+                let borrowed: &dyn ClientKeyView = &key;
+                assert!(view == borrowed);
+                assert_eq!(hash_of(&s, view), hash_of(&s, &key));
+                assert_eq!(fast.hash_one(view), fast.hash_one(&key));
+                map.insert(key, i as u32);
+                assert_eq!(map.get(view), Some(&(i as u32)));
+            }
+        }
+        // Case counts (§17.1.3), and so does the method.
+        let other = msg("SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKabc\r\n\
+             Call-ID: c\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n");
+        let parts = ClientKey::parts_of_response(&other).unwrap();
+        assert_eq!(map.get(&parts as &dyn ClientKeyView), None);
+        let bare = msg("SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n\
+             Call-ID: c\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n");
+        let parts = ClientKey::parts_of_response(&bare).unwrap();
+        assert_eq!(map.get(&parts as &dyn ClientKeyView), None);
     }
 
     fn msg(s: &str) -> Message {

@@ -14,7 +14,7 @@ use crate::client::{Client, ClientState};
 use crate::effects::Effects;
 use crate::error::TransactionError;
 use crate::hooks::{Command, Extension, Flow, HookCx};
-use crate::id::{ClientKey, ServerKey, TransactionId, TransactionKey};
+use crate::id::{ClientKey, ClientKeyView, ServerKey, TransactionId, TransactionKey};
 use crate::output::{Out, OutQueue, Output, Source, TransactionEvent};
 use crate::random::{self, RandomSource, Xorshift};
 use crate::server::{Server, ServerState};
@@ -396,7 +396,9 @@ impl TransactionLayer {
     }
 
     fn on_response(&mut self, now: Instant, resp: Message) {
-        let id = ClientKey::of_response(&resp).and_then(|k| self.clients.get(&k).copied());
+        // Looked up by the response's own bytes (no key built, §17.1.3).
+        let id = ClientKey::parts_of_response(&resp)
+            .and_then(|p| self.clients.get(&p as &dyn ClientKeyView).copied());
         if !self.extensions.is_empty()
             && self.run_hooks(
                 now,
