@@ -20,7 +20,7 @@ use tracing::debug;
 use crate::error::TransactionError;
 use crate::id::TransactionId;
 use crate::layer::TransactionLayer;
-use crate::output::{Output, TransactionEvent, Transmit};
+use crate::output::{Out, Output, TransactionEvent, Transmit};
 
 enum Command {
     /// The reply (the new transaction's id, or why not) and then its
@@ -119,24 +119,26 @@ struct Queue {
 }
 
 impl Queue {
-    fn push_back(&mut self, e: TransactionEvent) {
+    fn push_back(&mut self, e: Queued) {
         // Taken slots are dropped once they are at least half: each event
         // is moved O(1) times on average, and the inline slots are reused.
         if self.head > 0 && self.head * 2 >= self.items.len() {
             self.items.drain(..self.head);
             self.head = 0;
         }
-        self.items.push(Some(e.into()));
+        self.items.push(Some(e));
     }
 
-    fn pop_front(&mut self) -> Option<TransactionEvent> {
+    /// The next event in its queued form: made a whole event only where
+    /// it is handed out, so it is built once, in place.
+    fn pop_front(&mut self) -> Option<Queued> {
         let e = self.items.get_mut(self.head)?.take();
         self.head += 1;
         if self.head == self.items.len() {
             self.items.clear();
             self.head = 0;
         }
-        e.map(TransactionEvent::from)
+        e
     }
 
     fn clear(&mut self) {
@@ -196,7 +198,7 @@ impl Events {
             return Poll::Ready(None);
         };
         if let Some(e) = q.pop_front() {
-            return Poll::Ready(Some(e));
+            return Poll::Ready(Some(e.into()));
         }
         if q.sender_gone {
             return Poll::Ready(None);
@@ -213,7 +215,7 @@ impl Events {
             return Err(mpsc::error::TryRecvError::Disconnected);
         };
         match q.pop_front() {
-            Some(e) => Ok(e),
+            Some(e) => Ok(e.into()),
             None if q.sender_gone => Err(mpsc::error::TryRecvError::Disconnected),
             None => Err(mpsc::error::TryRecvError::Empty),
         }
@@ -253,6 +255,13 @@ impl Subscriber {
 
     /// Queues an event; gives it back if the receiver is gone.
     fn send(&self, e: TransactionEvent) -> Option<TransactionEvent> {
+        self.send_queued(e.into()).map(TransactionEvent::from)
+    }
+
+    /// [`send`](Self::send) of an event already in its queued form (24
+    /// bytes, where a `TransactionEvent` is 272: each move of one is a
+    /// `memcpy`).
+    fn send_queued(&self, e: Queued) -> Option<Queued> {
         let waker = {
             let Ok(mut q) = self.queue.lock() else {
                 return Some(e);
@@ -481,14 +490,29 @@ async fn run(
         if !inbound_open && !commands_open {
             return;
         }
-        while let Some(out) = layer.poll_output() {
+        // Compact: a transmission or a response (nearly every output)
+        // moves as itself, not as a whole 272-byte `Output`.
+        while let Some(out) = layer.poll_output_compact() {
             match out {
-                Output::Transmit(t) => transmit(&transport, t, &err_tx, &mut lanes).await,
-                Output::Event(e) => {
-                    if let Some(e) = route(&mut subscribers, &mut swept, &events, e) {
+                Out::Transmit(t) => {
+                    if let Some(t) = transmit_now(&transport, t, &err_tx) {
+                        transmit(&transport, t, &err_tx, &mut lanes).await
+                    }
+                }
+                Out::Response { id, response } => {
+                    if let Some(e) = route_response(&subscribers, &events, id, response) {
                         overloaded(&mut layer, e);
                     }
                 }
+                Out::Other => match layer.poll_other_output() {
+                    Some(Output::Transmit(t)) => transmit(&transport, t, &err_tx, &mut lanes).await,
+                    Some(Output::Event(e)) => {
+                        if let Some(e) = route(&mut subscribers, &mut swept, &events, e) {
+                            overloaded(&mut layer, e);
+                        }
+                    }
+                    None => {}
+                },
             }
         }
     }
@@ -600,6 +624,36 @@ fn try_send_one(transport: &Transport, t: &Transmit) -> Option<Result<(), Transa
     }))
 }
 
+/// True if `t` goes out without a lane: a UDP request or a response
+/// without a connection (a datagram send waits on nothing).
+fn laneless(t: &Transmit) -> bool {
+    match t {
+        Transmit::Request { target, .. } => target.transport == Kind::Udp,
+        Transmit::Response { connection, .. } => connection.is_none(),
+    }
+}
+
+/// [`transmit`] without its future when the socket takes the datagram at
+/// once (nearly every send): `None` when done (sent, or its error
+/// reported), else `t` back for [`transmit`].
+fn transmit_now(
+    transport: &Transport,
+    t: Transmit,
+    errors: &mpsc::UnboundedSender<TransactionId>,
+) -> Option<Transmit> {
+    if !laneless(&t) {
+        return Some(t);
+    }
+    match try_send_one(transport, &t) {
+        Some(Ok(())) => None,
+        Some(Err(id)) => {
+            let _ = errors.send(id);
+            None
+        }
+        None => Some(t),
+    }
+}
+
 async fn transmit(
     transport: &Transport,
     t: Transmit,
@@ -701,6 +755,24 @@ fn route(
         };
     }
     tu(events, e)
+}
+
+/// [`route`] for a response: to its transaction's handle, or to the TU
+/// when there is none or it is gone (a response is among what the TU
+/// still hears then, see [`for_tu_once_handle_is_gone`]). A response
+/// never ends a subscription, so neither map changes.
+fn route_response(
+    subscribers: &HashMap<TransactionId, Subscriber>,
+    events: &mpsc::Sender<TransactionEvent>,
+    id: TransactionId,
+    response: Message,
+) -> Option<TransactionEvent> {
+    let q = Queued::Response { id, response };
+    let unsent = match subscribers.get(&id) {
+        Some(sub) => sub.send_queued(q)?,
+        None => q,
+    };
+    tu(events, unsent.into())
 }
 
 /// What the TU still hears of a client transaction whose handle was
@@ -843,6 +915,103 @@ mod tests {
         // 656 bytes.
         assert_eq!(std::mem::size_of::<Option<Queued>>(), 24);
         assert!(std::mem::size_of::<Mutex<Queue>>() <= 192);
+    }
+
+    /// A response goes where [`route`] sent it: to its handle while the
+    /// handle lives, else to the TU (RFC 6026 §8.4: a 2xx retransmission
+    /// after the handle was dropped still needs its ACK).
+    #[test]
+    fn route_response_delivers_as_route_does() {
+        let response = Message::parse(
+            "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n\
+             Call-ID: q2\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n",
+        )
+        .unwrap();
+        let id = |index| TransactionId {
+            index,
+            generation: 0,
+        };
+        let mut subscribers: HashMap<TransactionId, Subscriber> = HashMap::default();
+        let mut swept: HashSet<TransactionId> = HashSet::default();
+        let (live, mut live_rx) = Events::pair();
+        let (gone, gone_rx) = Events::pair();
+        drop(gone_rx);
+        subscribers.insert(id(1), live);
+        subscribers.insert(id(2), gone);
+        swept.insert(id(3));
+        // 1: a live handle; 2: a dropped one; 3: swept; 4: none at all.
+        for fast in [true, false] {
+            let (events, mut tu_rx) = mpsc::channel(8);
+            for i in 1..=4 {
+                let r = if fast {
+                    route_response(&subscribers, &events, id(i), response.clone())
+                } else {
+                    let e = TransactionEvent::Response {
+                        id: id(i),
+                        response: response.clone(),
+                    };
+                    route(&mut subscribers, &mut swept, &events, e)
+                };
+                assert!(r.is_none());
+            }
+            match live_rx.try_recv() {
+                Ok(TransactionEvent::Response {
+                    id: got,
+                    response: r,
+                }) => {
+                    assert_eq!(got, id(1));
+                    assert_eq!(r.as_bytes(), response.as_bytes());
+                }
+                other => panic!("{other:?}"),
+            }
+            for want in 2..=4 {
+                match tu_rx.try_recv() {
+                    Ok(TransactionEvent::Response { id: got, .. }) => assert_eq!(got, id(want)),
+                    other => panic!("{other:?}"),
+                }
+            }
+            assert!(tu_rx.try_recv().is_err());
+            assert_eq!((subscribers.len(), swept.len()), (2, 1));
+        }
+        // A full TU queue gives the response back, as `route` does.
+        let (events, _tu_rx) = mpsc::channel(1);
+        assert!(route_response(&subscribers, &events, id(4), response.clone()).is_none());
+        assert!(matches!(
+            route_response(&subscribers, &events, id(4), response),
+            Some(TransactionEvent::Response { .. })
+        ));
+    }
+
+    /// The sends `transmit_now` takes are those `transmit` sends without
+    /// a lane: UDP requests and responses without a connection.
+    #[test]
+    fn laneless_is_transmits_none_lane() {
+        let m = Message::parse(
+            "OPTIONS sip:b@h SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n\
+             Call-ID: t1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+        )
+        .unwrap();
+        let id = TransactionId {
+            index: 1,
+            generation: 0,
+        };
+        let addr = "192.0.2.1:5060".parse().unwrap();
+        for kind in [Kind::Udp, Kind::Tcp, Kind::Tls] {
+            let t = Transmit::Request {
+                id,
+                message: m.clone(),
+                target: Target::new(kind, addr),
+            };
+            assert_eq!(laneless(&t), kind == Kind::Udp, "{kind}");
+        }
+        // (A connection id comes only from the transport: a response on
+        // a connection is the one case left to `transmit`'s own match.)
+        let t = Transmit::Response {
+            id,
+            message: m,
+            connection: None,
+        };
+        assert!(laneless(&t));
     }
 
     #[test]

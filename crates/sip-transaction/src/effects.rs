@@ -1,17 +1,16 @@
 //! What a state machine may do: queue outputs and arm or disarm its timers.
 
-use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use crate::id::TransactionId;
-use crate::output::{Output, TransactionEvent, Transmit};
+use crate::output::{OutQueue, TransactionEvent, Transmit};
 use crate::timer::{Timer, TimerConfig, TimerQueue, TIMER_COUNT};
 
 pub(crate) struct Effects<'a> {
     pub(crate) now: Instant,
     pub(crate) id: TransactionId,
     pub(crate) config: &'a TimerConfig,
-    pub(crate) out: &'a mut VecDeque<Output>,
+    pub(crate) out: &'a mut OutQueue,
     pub(crate) timers: &'a mut TimerQueue,
     pub(crate) gens: &'a mut [u32; TIMER_COUNT],
 }
@@ -29,10 +28,10 @@ impl Effects<'_> {
     }
 
     pub(crate) fn transmit(&mut self, t: Transmit) {
-        self.out.push_back(Output::Transmit(t));
+        self.out.transmit(t);
     }
 
     pub(crate) fn event(&mut self, e: TransactionEvent) {
-        self.out.push_back(Output::Event(e));
+        self.out.event(e);
     }
 }

@@ -56,6 +56,34 @@ impl KeyText {
     }
 }
 
+impl KeyText {
+    /// The text of `b`, read as `TopVia::branch` reads a branch: its bytes
+    /// when they are ASCII (as every branch of ours is; the cheap test
+    /// spares the UTF-8 one), else the UTF-8 text, or empty when the
+    /// octets are not UTF-8 (a quoted branch may hold any). So the key is
+    /// always text, and the same as the string accessor gave.
+    pub(crate) fn of_via_bytes(b: &[u8]) -> KeyText {
+        if b.is_ascii() {
+            KeyText(SmallVec::from_slice(b))
+        } else {
+            KeyText::from(std::str::from_utf8(b).unwrap_or_default())
+        }
+    }
+}
+
+impl KeyText {
+    /// True if the text is an RFC 3261 branch: the magic cookie
+    /// `z9hG4bK` and something after it (a bare cookie is RFC 4475
+    /// §3.2.1). For a key read by [`of_via_bytes`](Self::of_via_bytes),
+    /// the same answer as `TopVia::has_rfc3261_branch` on that Via.
+    pub(crate) fn has_rfc3261_cookie(&self) -> bool {
+        self.0.len() > sip_message::headers::MAGIC_COOKIE.len()
+            && self
+                .0
+                .starts_with(sip_message::headers::MAGIC_COOKIE.as_bytes())
+    }
+}
+
 impl From<&str> for KeyText {
     fn from(s: &str) -> KeyText {
         KeyText(SmallVec::from_slice(s.as_bytes()))
@@ -180,19 +208,94 @@ impl ClientKey {
     /// method), or `None` without Via branch or method.
     pub fn of_request(req: &Message) -> Option<ClientKey> {
         Some(ClientKey {
-            branch: req.top_via()?.branch()?.into(),
+            branch: KeyText::of_via_bytes(req.top_via()?.branch_bytes()?),
             method: req.method()?.clone(),
         })
     }
 
     /// The key a response matches (§17.1.3), or `None` without Via/CSeq.
     pub fn of_response(resp: &Message) -> Option<ClientKey> {
-        let branch = resp.top_via()?.branch()?;
+        let branch = resp.top_via()?.branch_bytes()?;
         let (_, method) = resp.cseq()?;
         Some(ClientKey {
-            branch: branch.into(),
+            branch: KeyText::of_via_bytes(branch),
             method: method.clone(),
         })
+    }
+}
+
+/// A client key as borrowed parts (the branch bytes and method of a
+/// message), to look a response's transaction up without building a
+/// [`ClientKey`]. Hashes and compares as the key with that branch text
+/// and method does.
+pub(crate) trait ClientKeyView {
+    fn branch(&self) -> &[u8];
+    fn method(&self) -> &Method;
+}
+
+impl ClientKeyView for ClientKey {
+    fn branch(&self) -> &[u8] {
+        self.branch.as_bytes()
+    }
+    fn method(&self) -> &Method {
+        &self.method
+    }
+}
+
+impl ClientKeyView for (&[u8], &Method) {
+    fn branch(&self) -> &[u8] {
+        self.0
+    }
+    fn method(&self) -> &Method {
+        self.1
+    }
+}
+
+impl<'a> std::borrow::Borrow<dyn ClientKeyView + 'a> for ClientKey {
+    fn borrow(&self) -> &(dyn ClientKeyView + 'a) {
+        self
+    }
+}
+
+impl Hash for dyn ClientKeyView + '_ {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        // What the derived `Hash` of `ClientKey` feeds: the branch as
+        // `KeyText` hashes it, then the method.
+        state.write(self.branch());
+        state.write_u8(0xff);
+        self.method().hash(state);
+    }
+}
+
+impl PartialEq for dyn ClientKeyView + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.branch() == other.branch() && self.method() == other.method()
+    }
+}
+
+impl Eq for dyn ClientKeyView + '_ {}
+
+impl ClientKey {
+    /// The parts of the key of a client transaction for `req`, borrowed:
+    /// its top Via branch bytes and its method (see
+    /// [`of_request`](Self::of_request)). A transaction's key was read
+    /// from these bytes, so they find it in the map.
+    ///
+    /// The parts of the key a response matches (§17.1.3: top Via branch,
+    /// compared byte for byte, and CSeq method), borrowed from it. A
+    /// branch that is not UTF-8 is its raw bytes here (where
+    /// [`of_response`](Self::of_response) reads it as ""): neither
+    /// matches a client key, whose branch always has the cookie and is text.
+    pub(crate) fn parts_of_request(req: &Message) -> Option<(&[u8], &Method)> {
+        Some((req.top_via()?.branch_bytes()?, req.method()?))
+    }
+
+    /// [`parts_of_request`](Self::parts_of_request) for a response: the
+    /// branch and the CSeq method.
+    pub(crate) fn parts_of_response(resp: &Message) -> Option<(&[u8], &Method)> {
+        let branch = resp.top_via()?.branch_bytes()?;
+        let (_, method) = resp.cseq()?;
+        Some((branch, method))
     }
 }
 
@@ -309,6 +412,86 @@ mod tests {
             hash_of(&s, &spilled),
             hash_of(&s, &KeyText::from("z9hG4bK1"))
         );
+    }
+
+    /// A key read from the Via's bytes is the key the text accessor gave,
+    /// on ASCII, UTF-8 and non-UTF-8 branches alike (§17.1.3: the branch
+    /// is compared as it is, case-sensitively).
+    #[test]
+    fn rfc3261_17_1_3_key_from_bytes_is_the_key_from_text() {
+        let branches: [&[u8]; 11] = [
+            b"z9hG4bK0123456789abcdef01234567",
+            b"z9hG4bKAbC1",
+            b"z9hG4bK",
+            b"z9hG4bK1",
+            b"Z9HG4BK776",
+            b"z9hG4b",
+            b"z9hG4bK\xff",
+            b"776asdhds",
+            b"\"z9hG4bKq\"",
+            b"\"z9hG4bK\xc3\xa9\"",
+            b"\"z9hG4bK\xff\xfe\"",
+        ];
+        let mut checked = 0;
+        for b in branches {
+            for start in [&b"INVITE sip:b@h SIP/2.0"[..], b"SIP/2.0 200 OK"] {
+                let mut m = start.to_vec();
+                m.extend_from_slice(b"\r\nVia: SIP/2.0/UDP h;branch=");
+                m.extend_from_slice(b);
+                m.extend_from_slice(b"\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\n\r\n");
+                let Ok(msg) = Message::parse(m) else { continue };
+                let text = msg.top_via().and_then(|v| v.branch()).unwrap();
+                let key = if msg.is_request() {
+                    ClientKey::of_request(&msg)
+                } else {
+                    ClientKey::of_response(&msg)
+                };
+                let key = key.unwrap();
+                assert_eq!(key.branch, *text, "{:?}", String::from_utf8_lossy(b));
+                assert_eq!(key.branch.as_bytes(), text.as_bytes());
+                assert_eq!(key.method, Method::Invite);
+                let via = msg.top_via().unwrap();
+                assert_eq!(key.branch.has_rfc3261_cookie(), via.has_rfc3261_branch());
+                checked += 1;
+            }
+        }
+        assert!(checked >= 16, "{checked}");
+    }
+
+    /// A response's borrowed parts hash and compare as the key built
+    /// from it, and find the same entry of a map.
+    #[test]
+    fn rfc3261_17_1_3_borrowed_parts_are_the_key() {
+        let s = std::collections::hash_map::RandomState::new();
+        let fast = sip_message::hash::FastState::default();
+        let long = format!("z9hG4bK{}", "q".repeat(80));
+        let mut map: sip_message::hash::FastMap<ClientKey, u32> = Default::default();
+        for (i, branch) in ["z9hG4bK1", "z9hG4bKAbC", long.as_str()].iter().enumerate() {
+            for method in ["INVITE", "BYE", "CANCEL", "FOO"] {
+                let resp = msg(&format!(
+                    "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;branch={branch}\r\n\
+                     Call-ID: c\r\nCSeq: 1 {method}\r\nContent-Length: 0\r\n\r\n"
+                ));
+                let key = ClientKey::of_response(&resp).unwrap();
+                let parts = ClientKey::parts_of_response(&resp).unwrap();
+                let view: &dyn ClientKeyView = &parts;
+                let borrowed: &dyn ClientKeyView = &key;
+                assert!(view == borrowed);
+                assert_eq!(hash_of(&s, view), hash_of(&s, &key));
+                assert_eq!(fast.hash_one(view), fast.hash_one(&key));
+                map.insert(key, i as u32);
+                assert_eq!(map.get(view), Some(&(i as u32)));
+            }
+        }
+        // Case counts (§17.1.3), and so does the method.
+        let other = msg("SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKabc\r\n\
+             Call-ID: c\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n");
+        let parts = ClientKey::parts_of_response(&other).unwrap();
+        assert_eq!(map.get(&parts as &dyn ClientKeyView), None);
+        let bare = msg("SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n\
+             Call-ID: c\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n");
+        let parts = ClientKey::parts_of_response(&bare).unwrap();
+        assert_eq!(map.get(&parts as &dyn ClientKeyView), None);
     }
 
     fn msg(s: &str) -> Message {

@@ -3,7 +3,8 @@
 
 use sip_message::hash::FastMap as HashMap;
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::hash_map::Entry;
+use std::collections::BinaryHeap;
 use std::time::Instant;
 
 use sip_message::{Message, Method};
@@ -13,8 +14,8 @@ use crate::client::{Client, ClientState};
 use crate::effects::Effects;
 use crate::error::TransactionError;
 use crate::hooks::{Command, Extension, Flow, HookCx};
-use crate::id::{ClientKey, ServerKey, TransactionId, TransactionKey};
-use crate::output::{Output, Source, TransactionEvent};
+use crate::id::{ClientKey, ClientKeyView, ServerKey, TransactionId, TransactionKey};
+use crate::output::{Out, OutQueue, Output, Source, TransactionEvent};
 use crate::random::{self, RandomSource, Xorshift};
 use crate::server::{Server, ServerState};
 use crate::timer::{TimerConfig, TimerQueue, TIMER_COUNT};
@@ -48,7 +49,7 @@ pub struct TransactionLayer {
     clients: HashMap<ClientKey, TransactionId>,
     servers: HashMap<ServerKey, TransactionId>,
     timers: TimerQueue,
-    out: VecDeque<Output>,
+    out: OutQueue,
     extensions: Vec<Box<dyn Extension>>,
     ext_timers: BinaryHeap<Reverse<(Instant, usize, u64, u32)>>,
     ext_gens: HashMap<(usize, u64), u32>,
@@ -84,7 +85,7 @@ impl TransactionLayer {
             clients: HashMap::default(),
             servers: HashMap::default(),
             timers: TimerQueue::default(),
-            out: VecDeque::new(),
+            out: OutQueue::default(),
             extensions: Vec::new(),
             ext_timers: BinaryHeap::new(),
             ext_gens: HashMap::default(),
@@ -163,31 +164,7 @@ impl TransactionLayer {
     }
 
     fn insert(&mut self, kind: TxKind) -> TransactionId {
-        let tx = Tx {
-            gens: [0; TIMER_COUNT],
-            kind,
-        };
-        match self.free.pop() {
-            Some(i) => {
-                let slot = &mut self.slots[i as usize];
-                slot.generation = slot.generation.wrapping_add(1);
-                slot.tx = Some(tx);
-                TransactionId {
-                    index: i,
-                    generation: slot.generation,
-                }
-            }
-            None => {
-                self.slots.push(Slot {
-                    generation: 0,
-                    tx: Some(tx),
-                });
-                TransactionId {
-                    index: (self.slots.len() - 1) as u32,
-                    generation: 0,
-                }
-            }
-        }
+        insert_slot(&mut self.slots, &mut self.free, || kind)
     }
 
     /// Runs `f` on a live transaction with its effects context.
@@ -224,16 +201,26 @@ impl TransactionLayer {
         self.free.push(id.index);
         let key = match tx.kind {
             TxKind::Client(c) => {
-                self.clients.remove(&c.key);
-                TransactionKey::Client(c.key)
+                // The key leaves the map for the event (the map held the
+                // only copy); found by the request it was read from.
+                let key = ClientKey::parts_of_request(&c.request)
+                    .and_then(|p| self.clients.remove_entry(&p as &dyn ClientKeyView))
+                    .map(|(k, _)| k)
+                    .or_else(|| ClientKey::of_request(&c.request));
+                let Some(key) = key else {
+                    // Cannot happen: a client transaction is made only
+                    // for a request that has a key.
+                    tracing::warn!(%id, "client transaction without a key");
+                    return;
+                };
+                TransactionKey::Client(key)
             }
             TxKind::Server(s) => {
                 self.servers.remove(&s.key);
                 TransactionKey::Server(s.key)
             }
         };
-        self.out
-            .push_back(Output::Event(TransactionEvent::Terminated { id, key }));
+        self.out.event(TransactionEvent::Terminated { id, key });
     }
 
     fn is_terminated(&self, id: TransactionId) -> bool {
@@ -291,19 +278,21 @@ impl TransactionLayer {
             });
         }
         let key = ClientKey::of_request(&request).ok_or(TransactionError::MissingBranch)?;
-        if !request.top_via().is_some_and(|v| v.has_rfc3261_branch()) {
+        // The key's branch is the Via's, read once (as has_rfc3261_branch
+        // would read it again).
+        if !key.branch.has_rfc3261_cookie() {
             return Err(TransactionError::MissingBranch);
         }
-        if self.clients.contains_key(&key) {
-            return Err(TransactionError::Duplicate);
-        }
-        let id = self.insert(TxKind::Client(Client::new(
-            key.clone(),
-            request,
-            target,
-            false,
-        )));
-        self.clients.insert(key, id);
+        // One lookup (one hash of the branch) for the duplicate test and
+        // the insert.
+        let vacant = match self.clients.entry(key) {
+            Entry::Occupied(_) => return Err(TransactionError::Duplicate),
+            Entry::Vacant(v) => v,
+        };
+        let id = insert_slot(&mut self.slots, &mut self.free, || {
+            TxKind::Client(Client::new(request, target, false))
+        });
+        vacant.insert(id);
         self.with_tx(now, id, |tx, fx| {
             if let TxKind::Client(c) = tx {
                 c.start(fx)
@@ -351,12 +340,7 @@ impl TransactionLayer {
         if self.clients.contains_key(&key) {
             return Err(TransactionError::Duplicate);
         }
-        let id = self.insert(TxKind::Client(Client::new(
-            key.clone(),
-            cancel,
-            target,
-            held,
-        )));
+        let id = self.insert(TxKind::Client(Client::new(cancel, target, held)));
         self.clients.insert(key, id);
         if held {
             if let Some(c) = self.client_mut(invite) {
@@ -425,7 +409,9 @@ impl TransactionLayer {
     }
 
     fn on_response(&mut self, now: Instant, resp: Message) {
-        let id = ClientKey::of_response(&resp).and_then(|k| self.clients.get(&k).copied());
+        // Looked up by the response's own bytes (no key built, §17.1.3).
+        let id = ClientKey::parts_of_response(&resp)
+            .and_then(|p| self.clients.get(&p as &dyn ClientKeyView).copied());
         if !self.extensions.is_empty()
             && self.run_hooks(
                 now,
@@ -438,9 +424,7 @@ impl TransactionLayer {
         }
         let Some(id) = id else {
             self.out
-                .push_back(Output::Event(TransactionEvent::StrayResponse {
-                    response: resp,
-                }));
+                .event(TransactionEvent::StrayResponse { response: resp });
             return;
         };
         let code = resp.status().unwrap_or(0);
@@ -466,9 +450,7 @@ impl TransactionLayer {
                 // A final came first: the CANCEL is never sent.
                 self.clear_held(id);
                 self.out
-                    .push_back(Output::Event(TransactionEvent::CancelDropped {
-                        id: cancel,
-                    }));
+                    .event(TransactionEvent::CancelDropped { id: cancel });
                 self.terminate(cancel);
             }
         }
@@ -541,10 +523,10 @@ impl TransactionLayer {
         }
         if is_ack {
             // The ACK for a 2xx (or a stray): the dialog layer's business.
-            self.out.push_back(Output::Event(TransactionEvent::Ack {
+            self.out.event(TransactionEvent::Ack {
                 request: req,
                 source,
-            }));
+            });
             return;
         }
         let cancels = if req.method() == Some(&Method::Cancel) {
@@ -554,13 +536,13 @@ impl TransactionLayer {
             None
         };
         let id = self.new_server(now, key.clone(), req.clone(), source.clone());
-        self.out.push_back(Output::Event(TransactionEvent::Request {
+        self.out.event(TransactionEvent::Request {
             id,
             key,
             request: req,
             source,
             cancels,
-        }));
+        });
     }
 
     fn new_server(
@@ -623,7 +605,21 @@ impl TransactionLayer {
 
     /// The next thing to do, if any.
     pub fn poll_output(&mut self) -> Option<Output> {
-        self.out.pop_front()
+        self.out.pop()
+    }
+
+    /// The next output in its compact form (the driver's
+    /// [`poll_output`](Self::poll_output): a transmission or a response
+    /// moves without the rest of an `Output`); after [`Out::Other`],
+    /// [`poll_other_output`](Self::poll_other_output) gives it.
+    pub(crate) fn poll_output_compact(&mut self) -> Option<Out> {
+        self.out.pop_compact()
+    }
+
+    /// The output an [`Out::Other`] from
+    /// [`poll_output_compact`](Self::poll_output_compact) stands for.
+    pub(crate) fn poll_other_output(&mut self) -> Option<Output> {
+        self.out.pop_other()
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) is next due.
@@ -816,12 +812,11 @@ impl TransactionLayer {
                     payload,
                 } => {
                     let name = self.extensions.get(ext).map_or("?", |e| e.name());
-                    self.out
-                        .push_back(Output::Event(TransactionEvent::Extension {
-                            name,
-                            transaction,
-                            payload,
-                        }));
+                    self.out.event(TransactionEvent::Extension {
+                        name,
+                        transaction,
+                        payload,
+                    });
                 }
                 Command::Respond {
                     request,
@@ -849,6 +844,40 @@ impl TransactionLayer {
                 }
             }
         }
+    }
+}
+
+/// Puts a new transaction in a free slot (its generation bumped, so old
+/// ids of the slot stay dead) or a new one. The transaction is made by
+/// `make` where it is stored: a `Tx` is some 300 bytes, and built first
+/// and then moved in, it cost three `memcpy` calls per transaction.
+fn insert_slot(
+    slots: &mut Vec<Slot>,
+    free: &mut Vec<u32>,
+    make: impl FnOnce() -> TxKind,
+) -> TransactionId {
+    let (index, slot) = match free.pop().filter(|&i| (i as usize) < slots.len()) {
+        Some(i) => {
+            let slot = &mut slots[i as usize];
+            slot.generation = slot.generation.wrapping_add(1);
+            (i, slot)
+        }
+        None => {
+            slots.push(Slot {
+                generation: 0,
+                tx: None,
+            });
+            let i = slots.len() - 1;
+            (i as u32, &mut slots[i])
+        }
+    };
+    slot.tx = Some(Tx {
+        gens: [0; TIMER_COUNT],
+        kind: make(),
+    });
+    TransactionId {
+        index,
+        generation: slot.generation,
     }
 }
 

@@ -603,6 +603,22 @@ fn requests_without_a_cookie_branch_are_refused_for_sending() {
         )
         .unwrap_err();
     assert_eq!(err, sip_transaction::TransactionError::MissingBranch);
+    // RFC 4475 §3.2.1: a bare cookie is no RFC 3261 branch; case counts.
+    for branch in ["z9hG4bK", "Z9HG4BK1", "z9hG4b"] {
+        let err = l
+            .send_request(
+                Instant::now(),
+                request("OPTIONS", branch, Kind::Udp),
+                target(Kind::Udp),
+            )
+            .unwrap_err();
+        assert_eq!(
+            err,
+            sip_transaction::TransactionError::MissingBranch,
+            "{branch}"
+        );
+    }
+    assert_eq!(l.client_count(), 0);
     let ack = request("ACK", "z9hG4bKack", Kind::Udp);
     assert_eq!(
         l.send_request(Instant::now(), ack, target(Kind::Udp))
@@ -618,4 +634,96 @@ fn branches_are_reproducible_from_the_seed_and_carry_the_cookie() {
     assert_eq!(x, y);
     assert!(x.starts_with("z9hG4bK") && x.len() == 7 + 24);
     assert_ne!(a.new_branch(), x);
+}
+
+/// §17.1.3: a second request with the branch and method of a live client
+/// transaction is refused (same branch, other method is another key), and
+/// a slot freed by a terminated transaction is reused under a new id, the
+/// old id staying dead.
+#[test]
+fn rfc3261_17_1_3_duplicate_keys_refused_and_freed_slots_get_new_ids() {
+    let mut l = layer(11);
+    let t0 = Instant::now();
+    let b = l.new_branch();
+    let first = l
+        .send_request(t0, request("OPTIONS", &b, Kind::Tcp), target(Kind::Tcp))
+        .unwrap();
+    assert!(matches!(
+        l.send_request(t0, request("OPTIONS", &b, Kind::Tcp), target(Kind::Tcp)),
+        Err(sip_transaction::TransactionError::Duplicate)
+    ));
+    let other = l
+        .send_request(t0, request("REGISTER", &b, Kind::Tcp), target(Kind::Tcp))
+        .unwrap();
+    assert_ne!(first, other);
+    assert_eq!(l.client_count(), 2);
+    // A 200 over TCP: Completed, Timer K = 0, so gone at the next timeout.
+    let req = l.request(first).unwrap().clone();
+    l.handle_inbound(t0, inbound(response(&req, 200, None), Kind::Tcp));
+    l.handle_timeout(t0);
+    assert_eq!(l.client_state(first), None);
+    assert_eq!(l.client_count(), 1);
+    drain(&mut l);
+    // The key is free again; the new transaction is not the old id.
+    let again = l
+        .send_request(t0, request("OPTIONS", &b, Kind::Tcp), target(Kind::Tcp))
+        .unwrap();
+    assert_ne!(again, first);
+    // The freed slot (index and next generation), not a new one.
+    assert_eq!(
+        (first.to_string(), again.to_string()),
+        ("tsx-0.0".into(), "tsx-0.1".into())
+    );
+    assert_eq!(l.client_state(again), Some(ClientState::Trying));
+    assert_eq!(l.client_state(first), None);
+    assert_eq!(l.client_count(), 2);
+}
+
+/// The Terminated event of a client transaction carries its key
+/// (§17.1.3: branch and method, a CANCEL's its own method), though the
+/// transaction itself no longer keeps a copy.
+#[test]
+fn rfc3261_17_1_3_terminated_carries_the_client_key() {
+    let mut l = layer(12);
+    let t0 = Instant::now();
+    let b = l.new_branch();
+    let inv = l
+        .send_request(t0, request("INVITE", &b, Kind::Tcp), target(Kind::Tcp))
+        .unwrap();
+    let req = l.request(inv).unwrap().clone();
+    l.handle_inbound(t0, inbound(response(&req, 180, Some("t")), Kind::Tcp));
+    let cancel = l.send_cancel(t0, inv).unwrap();
+    let cancel_req = l.request(cancel).unwrap().clone();
+    drain(&mut l);
+    // 200 to the CANCEL (Timer K = 0 over TCP), then a 487 to the INVITE
+    // (Timer D = 0 over TCP): both end at the next timeout.
+    l.handle_inbound(
+        t0,
+        inbound(response(&cancel_req, 200, Some("t")), Kind::Tcp),
+    );
+    l.handle_inbound(t0, inbound(response(&req, 487, Some("t")), Kind::Tcp));
+    l.handle_timeout(t0);
+    let outs = drain(&mut l);
+    let mut ended = Vec::new();
+    for e in events(&outs) {
+        if let TransactionEvent::Terminated {
+            id,
+            key: sip_transaction::TransactionKey::Client(k),
+        } = e
+        {
+            ended.push((*id, k.branch.to_string(), k.method.clone()));
+        }
+    }
+    ended.sort_by_key(|(id, ..)| *id);
+    assert_eq!(
+        ended,
+        vec![
+            (inv, b.clone(), Method::Invite),
+            (cancel, b.clone(), Method::Cancel)
+        ]
+    );
+    assert_eq!(l.client_count(), 0);
+    // The keys are free again.
+    l.send_request(t0, request("INVITE", &b, Kind::Tcp), target(Kind::Tcp))
+        .unwrap();
 }

@@ -56,7 +56,7 @@ pub(crate) fn accept(
         }
         // §18.1.2: the sent-by we put in the request. A connection opened
         // without a listener used its own address.
-        let ours = via::response_is_ours(&msg, &shared.sent_by)
+        let ours = via::response_is_ours_among(&msg, &shared.sent_by)
             || (connection.is_some() && via::response_is_ours(&msg, &[local]));
         if !ours {
             inc(&shared.counters.dropped_responses);

@@ -32,8 +32,10 @@ pub(crate) struct Shared {
     inbound: Mutex<Option<mpsc::Sender<Inbound>>>,
     shut_down: std::sync::atomic::AtomicBool,
     /// Every address we put in Via sent-by (§18.1.2 checks responses against it).
-    pub(crate) sent_by: Vec<SocketAddr>,
-    udp: Vec<(SocketAddr, Arc<UdpSocket>)>,
+    pub(crate) sent_by: Vec<via::SentBy>,
+    /// Each UDP listener, with the `UDP host:port` its requests' top Via
+    /// gets (§18.1.1), written once at bind rather than for every send.
+    udp: Vec<(SocketAddr, Arc<UdpSocket>, via::SentByText)>,
     tcp: Vec<SocketAddr>,
     tls: Vec<SocketAddr>,
     pub(crate) connections: DashMap<ConnectionId, ConnHandle>,
@@ -126,7 +128,12 @@ impl std::fmt::Debug for Transport {
         f.debug_struct("Transport")
             .field(
                 "udp",
-                &self.shared.udp.iter().map(|(a, _)| a).collect::<Vec<_>>(),
+                &self
+                    .shared
+                    .udp
+                    .iter()
+                    .map(|(a, _, _)| a)
+                    .collect::<Vec<_>>(),
             )
             .field("tcp", &self.shared.tcp)
             .field("tls", &self.shared.tls)
@@ -169,7 +176,8 @@ impl Transport {
             let local = s
                 .local_addr()
                 .map_err(|e| TransportError::io(Kind::Udp, *addr, e))?;
-            udp_sockets.push((local, Arc::new(s)));
+            let text = via::SentByText::new(Kind::Udp, local);
+            udp_sockets.push((local, Arc::new(s), text));
         }
         let mut tcp_listeners = Vec::new();
         for addr in &config.tcp_listeners {
@@ -208,9 +216,10 @@ impl Transport {
         let tls_connector = client.map(tokio_rustls::TlsConnector::from);
         let sent_by = udp_sockets
             .iter()
-            .map(|(a, _)| *a)
+            .map(|(a, _, _)| *a)
             .chain(tcp_listeners.iter().map(|(a, _)| *a))
             .chain(tls_listeners.iter().map(|(a, _)| *a))
+            .map(via::SentBy::new)
             .collect();
         let shared = Arc::new(Shared {
             counters: Counters::default(),
@@ -230,7 +239,7 @@ impl Transport {
             resolver,
             config,
         });
-        for (local, sock) in &shared.udp {
+        for (local, sock, _) in &shared.udp {
             let Some(tx) = shared.inbound_sender() else {
                 break;
             };
@@ -261,7 +270,7 @@ impl Transport {
         let s = &self.shared;
         s.udp
             .iter()
-            .map(|(a, _)| (Kind::Udp, *a))
+            .map(|(a, _, _)| (Kind::Udp, *a))
             .chain(s.tcp.iter().map(|a| (Kind::Tcp, *a)))
             .chain(s.tls.iter().map(|a| (Kind::Tls, *a)))
             .collect()
@@ -365,11 +374,11 @@ impl Transport {
         if big && !target.explicit_transport && !self.shared.tcp.is_empty() {
             return None;
         }
-        let via_local = match self.udp_socket(target.addr) {
-            Ok((a, _)) => a,
+        let (via_local, text) = match self.udp_listener(target.addr) {
+            Ok((a, _, t)) => (a, t),
             Err(e) => return Some(Err(e)),
         };
-        match stamped(msg, Kind::Udp, via_local) {
+        match stamped_with(msg, Kind::Udp, via_local, || *text) {
             Ok(Stamped::Spliced(s)) => {
                 self.try_send_udp(&[s.head, s.sent_by.as_bytes(), s.tail], target)
             }
@@ -407,7 +416,7 @@ impl Transport {
     async fn send_udp(&self, parts: &[&[u8]; 3], target: &Target) -> Result<Sent, TransportError> {
         let len = self.check_udp(parts)?;
         let (local, sock) = self.udp_socket(target.addr)?;
-        udp::send_parts(&sock, parts, target.addr)
+        udp::send_parts(sock, parts, target.addr)
             .await
             .map_err(|e| TransportError::io(Kind::Udp, target.addr, e))?;
         Ok(self.sent_udp(local, target, len))
@@ -428,7 +437,7 @@ impl Transport {
             Ok(s) => s,
             Err(e) => return Some(Err(e)),
         };
-        match udp::try_send_parts(&sock, parts, target.addr) {
+        match udp::try_send_parts(sock, parts, target.addr) {
             Ok(_) => Some(Ok(self.sent_udp(local, target, len))),
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => None,
             Err(e) => Some(Err(TransportError::io(Kind::Udp, target.addr, e))),
@@ -519,12 +528,22 @@ impl Transport {
         Ok(sent)
     }
 
-    fn udp_socket(&self, to: SocketAddr) -> Result<(SocketAddr, Arc<UdpSocket>), TransportError> {
+    /// The UDP listener for `to`'s address family, borrowed (no `Arc`
+    /// clone and drop per send: two atomic operations each time).
+    fn udp_socket(&self, to: SocketAddr) -> Result<(SocketAddr, &UdpSocket), TransportError> {
+        self.udp_listener(to).map(|(a, s, _)| (a, s))
+    }
+
+    /// [`udp_socket`](Self::udp_socket) with the listener's Via text.
+    fn udp_listener(
+        &self,
+        to: SocketAddr,
+    ) -> Result<(SocketAddr, &UdpSocket, &via::SentByText), TransportError> {
         self.shared
             .udp
             .iter()
-            .find(|(a, _)| a.is_ipv4() == to.is_ipv4())
-            .map(|(a, s)| (*a, s.clone()))
+            .find(|(a, _, _)| a.is_ipv4() == to.is_ipv4())
+            .map(|(a, s, t)| (*a, &**s, t))
             .ok_or(TransportError::NoListener(Kind::Udp))
     }
 
@@ -649,10 +668,23 @@ fn stamped(
     kind: Kind,
     via_local: SocketAddr,
 ) -> Result<Stamped<'_>, TransportError> {
+    stamped_with(msg, kind, via_local, || {
+        via::SentByText::new(kind, via_local)
+    })
+}
+
+/// [`stamped`] with the `transport sent-by` text for `kind` and
+/// `via_local` from `text` (a listener's, written at bind).
+fn stamped_with(
+    msg: &Message,
+    kind: Kind,
+    via_local: SocketAddr,
+    text: impl FnOnce() -> via::SentByText,
+) -> Result<Stamped<'_>, TransportError> {
     if msg.top_via().is_none() {
         return Err(TransportError::BadMessage("request without Via"));
     }
-    Ok(match via::sent_by_splice(msg, kind, via_local) {
+    Ok(match via::sent_by_splice_with(msg, kind, via_local, text) {
         Ok(None) => Stamped::Whole(msg.as_bytes().clone()),
         Ok(Some(s)) => Stamped::Spliced(s),
         Err(()) => Stamped::Whole(
@@ -714,5 +746,40 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, local: SocketAd
                 stream::spawn(&shared, tcp, kind, local, remote);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod listener_text_tests {
+    use super::*;
+
+    /// Each UDP listener's Via text, written at bind, is the one a send
+    /// from it would write (§18.1.1), and stamping with it gives the
+    /// bytes stamping without it gives.
+    #[tokio::test]
+    async fn rfc3261_18_1_1_listener_text_is_the_computed_one() {
+        let cfg = TransportConfig::default().udp("127.0.0.1:0".parse().unwrap());
+        let (t, _rx) = Transport::bind(cfg).await.unwrap();
+        let to: SocketAddr = "192.0.2.7:5060".parse().unwrap();
+        let (local, _, text) = t.udp_listener(to).unwrap();
+        assert_eq!(
+            text.as_bytes(),
+            via::SentByText::new(Kind::Udp, local).as_bytes()
+        );
+        let msg = Message::parse(
+            "OPTIONS sip:b@192.0.2.7 SIP/2.0\r\n\
+             Via: SIP/2.0/UDP placeholder.invalid;branch=z9hG4bK1;rport\r\n\
+             Call-ID: l1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+        )
+        .unwrap();
+        let joined = |s: Stamped<'_>| match s {
+            Stamped::Spliced(s) => s.to_bytes(),
+            Stamped::Whole(b) => b,
+        };
+        let with = joined(stamped_with(&msg, Kind::Udp, local, || *text).unwrap());
+        let without = joined(stamped(&msg, Kind::Udp, local).unwrap());
+        assert_eq!(with, without);
+        let want = format!("Via: SIP/2.0/UDP {local};branch=z9hG4bK1;rport\r\n");
+        assert!(std::str::from_utf8(&with).unwrap().contains(&want));
     }
 }

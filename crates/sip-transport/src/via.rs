@@ -78,10 +78,11 @@ pub fn stamp_sent_by(msg: Message, kind: Kind, local: SocketAddr) -> Result<Mess
 
 /// Byte offset of `part` in `buf` when `part` is a view of `buf` (the
 /// [`sip_message::TopVia`] accessors return views of the message buffer).
-fn offset_in(buf: &[u8], part: &str) -> Option<usize> {
+fn offset_in(buf: &[u8], part: &[u8]) -> Option<usize> {
     let off = (part.as_ptr() as usize).checked_sub(buf.as_ptr() as usize)?;
     let end = off.checked_add(part.len())?;
-    (end <= buf.len() && &buf[off..end] == part.as_bytes()).then_some(off)
+    // Within `buf`'s own memory the bytes are `buf`'s: no need to compare.
+    (end <= buf.len()).then_some(off)
 }
 
 fn skip_lws(buf: &[u8], mut i: usize) -> usize {
@@ -99,10 +100,17 @@ fn skip_lws(buf: &[u8], mut i: usize) -> usize {
 fn sent_by_range(msg: &Message) -> Option<(usize, usize)> {
     let top = msg.top_via()?;
     let buf = msg.as_bytes();
-    let start = offset_in(buf, top.transport_name())?;
-    let host = top.host();
+    // Read as bytes (no UTF-8 check). Text that is not ASCII is left to
+    // the general path, as it was when `transport_name`/`host` read it as
+    // "" (not a view of the message) for octets that are not UTF-8.
+    let name = top.transport_name_bytes();
+    let host = top.host_bytes();
+    if !name.is_ascii() || !host.is_ascii() {
+        return None;
+    }
+    let start = offset_in(buf, name)?;
     let host_at = offset_in(buf, host)?;
-    if host.is_empty() || host_at < start + top.transport_name().len() {
+    if host.is_empty() || host_at < start + name.len() {
         return None;
     }
     let mut end = host_at + host.len();
@@ -134,7 +142,7 @@ pub(crate) struct SentByText {
 
 impl SentByText {
     /// The text for a request leaving over `kind` from `local` (§18.1.1).
-    fn new(kind: Kind, local: SocketAddr) -> SentByText {
+    pub(crate) fn new(kind: Kind, local: SocketAddr) -> SentByText {
         let mut t = SentByText::empty();
         t.push(kind.as_str().as_bytes());
         t.push_byte(b' ');
@@ -195,16 +203,6 @@ impl SentByText {
     }
 }
 
-/// True if `text` is `ip` as we write it in a sent-by (dotted decimal):
-/// then it is that address, with no parsing.
-fn is_ipv4_text(ip: IpAddr, text: &str) -> bool {
-    let IpAddr::V4(v4) = ip else {
-        return false;
-    };
-    let (t, n) = sip_message::encode::ipv4_digits(v4);
-    &t[..n] == text.as_bytes()
-}
-
 impl std::fmt::Write for SentByText {
     fn write_str(&mut self, s: &str) -> std::fmt::Result {
         if self.len + s.len() > self.buf.len() {
@@ -248,10 +246,22 @@ impl Spliced<'_> {
 /// caller then uses [`stamp_sent_by`]. The message itself is not needed
 /// after the send (the transaction keeps its own copy, and a
 /// retransmission is stamped again the same way), so only bytes are made.
+#[cfg(test)]
 pub(crate) fn sent_by_splice(
     msg: &Message,
     kind: Kind,
     local: SocketAddr,
+) -> Result<Option<Spliced<'_>>, ()> {
+    sent_by_splice_with(msg, kind, local, || SentByText::new(kind, local))
+}
+
+/// [`sent_by_splice`] with the new text from `text`, which must be
+/// `SentByText::new(kind, local)` (a listener keeps its own, written once).
+pub(crate) fn sent_by_splice_with(
+    msg: &Message,
+    kind: Kind,
+    local: SocketAddr,
+    text: impl FnOnce() -> SentByText,
 ) -> Result<Option<Spliced<'_>>, ()> {
     let top = msg.top_via().ok_or(())?;
     if top.transport() == kind
@@ -264,7 +274,7 @@ pub(crate) fn sent_by_splice(
     let buf = msg.as_bytes();
     Ok(Some(Spliced {
         head: &buf[..start],
-        sent_by: SentByText::new(kind, local),
+        sent_by: text(),
         tail: &buf[end..],
     }))
 }
@@ -361,23 +371,94 @@ fn bracket(s: &str) -> Option<Host> {
 
 /// §18.1.2: a response whose top Via sent-by is not one of ours is dropped.
 pub fn response_is_ours(resp: &Message, ours: &[SocketAddr]) -> bool {
+    is_ours(
+        resp,
+        ours.iter().copied(),
+        ours.iter().map(|a| IpText::new(a.ip())),
+    )
+}
+
+/// [`response_is_ours`] against our sent-by addresses with their text
+/// written once (the transport's, made at bind).
+pub(crate) fn response_is_ours_among(resp: &Message, ours: &[SentBy]) -> bool {
+    is_ours(
+        resp,
+        ours.iter().map(|o| o.addr),
+        ours.iter().map(|o| o.text),
+    )
+}
+
+/// An address we put in Via sent-by, with its IPv4 text as we write it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SentBy {
+    pub(crate) addr: SocketAddr,
+    text: IpText,
+}
+
+impl SentBy {
+    pub(crate) fn new(addr: SocketAddr) -> SentBy {
+        SentBy {
+            addr,
+            text: IpText::new(addr.ip()),
+        }
+    }
+}
+
+/// Dotted decimal of an IPv4 address as [`Host::encode`] writes it;
+/// empty (matching no text) for IPv6.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct IpText {
+    buf: [u8; 15],
+    len: u8,
+}
+
+impl IpText {
+    fn new(ip: IpAddr) -> IpText {
+        match ip {
+            IpAddr::V4(v4) => {
+                let (buf, n) = sip_message::encode::ipv4_digits(v4);
+                IpText { buf, len: n as u8 }
+            }
+            IpAddr::V6(_) => IpText {
+                buf: [0; 15],
+                len: 0,
+            },
+        }
+    }
+
+    /// True if `text` is this address as we write it (never for IPv6).
+    fn is(&self, text: &[u8]) -> bool {
+        self.len > 0 && self.buf.get(..usize::from(self.len)) == Some(text)
+    }
+}
+
+/// The check of [`response_is_ours`]: `addrs` and `texts` are our
+/// addresses and their [`IpText`]s, in the same order.
+fn is_ours(
+    resp: &Message,
+    addrs: impl Iterator<Item = SocketAddr> + Clone,
+    texts: impl Iterator<Item = IpText>,
+) -> bool {
     let Some(top) = resp.top_via() else {
         return false;
     };
     let port = top.port().unwrap_or(top.transport().default_port());
     // The sent-by as we wrote it (§18.1.1: one of our listeners, IPv4):
     // ours without parsing the address. Anything else is decided below.
-    let text = top.host();
-    if ours
-        .iter()
-        .any(|a| a.port() == port && is_ipv4_text(a.ip(), text))
+    // As bytes: digits and dots are ASCII, so octets that are not UTF-8
+    // (which `host` reads as "") match no address either way.
+    let text = top.host_bytes();
+    if addrs
+        .clone()
+        .zip(texts)
+        .any(|(a, t)| a.port() == port && t.is(text))
     {
         return true;
     }
     let Some(host) = top.sent_by_host() else {
         return false;
     };
-    ours.iter().any(|a| {
+    addrs.into_iter().any(|a| {
         a.port() == port
             && match host.ip() {
                 Some(ip) => ip == a.ip() || a.ip().is_unspecified(),
@@ -536,11 +617,11 @@ mod tests {
             ("SIP/2.0/UDP ours.example.com:5081", false),
             ("SIP/2.0/UDP 127.0.0.1", false),
         ] {
-            assert_eq!(
-                response_is_ours(&resp(&format!("{via};branch=z9hG4bK1")), &ours),
-                want,
-                "{via}"
-            );
+            let r = resp(&format!("{via};branch=z9hG4bK1"));
+            assert_eq!(response_is_ours(&r, &ours), want, "{via}");
+            // With the texts written once: the same answer.
+            let among: Vec<SentBy> = ours.iter().map(|a| SentBy::new(*a)).collect();
+            assert_eq!(response_is_ours_among(&r, &among), want, "{via}");
         }
         for a in [
             "0.0.0.0",
@@ -550,10 +631,23 @@ mod tests {
             "100.0.9.99",
         ] {
             let ip: IpAddr = a.parse().unwrap();
-            assert!(is_ipv4_text(ip, a));
-            assert!(!is_ipv4_text(ip, &format!("{a}0")));
+            assert!(IpText::new(ip).is(a.as_bytes()));
+            assert!(!IpText::new(ip).is(format!("{a}0").as_bytes()));
         }
-        assert!(!is_ipv4_text("::1".parse().unwrap(), "::1"));
+        assert!(!IpText::new("::1".parse().unwrap()).is(b"::1"));
+        assert!(!IpText::new("::1".parse().unwrap()).is(b""));
+    }
+
+    #[test]
+    fn offset_in_finds_views_only() {
+        let buf = b"SIP/2.0/UDP host;branch=z9hG4bK1".to_vec();
+        assert_eq!(offset_in(&buf, &buf[8..11]), Some(8));
+        assert_eq!(offset_in(&buf, &buf[buf.len()..]), Some(buf.len()));
+        // The same bytes elsewhere are not a view of `buf`.
+        let copy = buf[8..11].to_vec();
+        assert_eq!(offset_in(&buf, &copy), None);
+        assert_eq!(offset_in(&buf[..10], &buf[8..11]), None);
+        assert_eq!(offset_in(&buf[9..], &buf[8..11]), None);
     }
 
     #[test]

@@ -39,6 +39,9 @@ impl<'a> TopVia<'a> {
         // Located by the Via grammar: token and host characters (ASCII).
         std::str::from_utf8(&self.buf[sp.range()]).unwrap_or_default()
     }
+    fn b(&self, sp: Span) -> &'a [u8] {
+        self.buf.get(sp.range()).unwrap_or_default()
+    }
     /// Transport.
     pub fn transport(&self) -> Transport {
         self.spans.transport
@@ -75,6 +78,22 @@ impl<'a> TopVia<'a> {
     pub fn params(&self) -> &'a str {
         self.s(self.spans.params)
     }
+    /// Transport token as written, as bytes: what [`transport_name`]
+    /// reads without the UTF-8 check.
+    ///
+    /// [`transport_name`]: Self::transport_name
+    pub fn transport_name_bytes(&self) -> &'a [u8] {
+        self.b(self.spans.transport_name)
+    }
+    /// sent-by host as written, as bytes (see [`host`](Self::host)).
+    pub fn host_bytes(&self) -> &'a [u8] {
+        self.b(self.spans.host)
+    }
+    /// `branch` as bytes (see [`branch`](Self::branch)); a quoted branch
+    /// may hold octets that are not UTF-8, which `branch` reads as "".
+    pub fn branch_bytes(&self) -> Option<&'a [u8]> {
+        self.spans.branch.map(|b| self.b(b))
+    }
     /// The sent-by host, parsed.
     pub fn sent_by_host(&self) -> Option<Host> {
         Host::parse(self.host().as_bytes(), false)
@@ -106,6 +125,50 @@ impl PartialEq for TopVia<'_> {
 #[cfg(test)]
 mod tests {
     use crate::Message;
+
+    /// The byte accessors read what the text ones do, byte for byte, and
+    /// where the text one gives "" for octets that are not UTF-8, the
+    /// bytes are those octets.
+    #[test]
+    fn byte_accessors_agree_with_the_text_ones() {
+        let vias: [&[u8]; 10] = [
+            b"SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK776asdhds",
+            b"SIP/2.0/UDP placeholder.invalid;branch=z9hG4bKAbC;rport",
+            b"SIP / 2.0 / TCP  PC33.Atlanta.COM : 5061 ;branch=z9hG4bKx",
+            b"SIP/2.0/TLS [2001:DB8::1]:65535;branch=z9hG4bKx",
+            b"sip/2.0/udp h;BRANCH=z9hG4bKcase",
+            b"SIP/2.0/SCTP h",
+            b"SIP/2.0/UDP h;branch=\"z9hG4bKq\"",
+            b"SIP/2.0/UDP h;branch=\"z9hG4bK\xc3\xa9\"",
+            b"SIP/2.0/UDP h;branch=\"z9hG4bK\xff\xfe\"",
+            b"SIP/2.0/UDP h;branch=z9hG4bK1, SIP/2.0/TCP other;branch=z9hG4bK2",
+        ];
+        let mut checked = 0;
+        for via in vias {
+            let mut m = b"OPTIONS sip:a@b SIP/2.0\r\nVia: ".to_vec();
+            m.extend_from_slice(via);
+            m.extend_from_slice(b"\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\n\r\n");
+            let Ok(msg) = Message::parse(m) else { continue };
+            let Some(v) = msg.top_via() else { continue };
+            let what = String::from_utf8_lossy(via);
+            assert_eq!(
+                v.transport_name_bytes(),
+                v.transport_name().as_bytes(),
+                "{what}"
+            );
+            assert_eq!(v.host_bytes(), v.host().as_bytes(), "{what}");
+            match (v.branch_bytes(), v.branch()) {
+                (Some(b), Some(t)) if std::str::from_utf8(b).is_ok() => {
+                    assert_eq!(b, t.as_bytes(), "{what}")
+                }
+                (Some(_), Some(t)) => assert_eq!(t, "", "{what}"),
+                (None, None) => {}
+                (b, t) => panic!("{what}: {b:?} {t:?}"),
+            }
+            checked += 1;
+        }
+        assert!(checked >= 8, "{checked}");
+    }
 
     #[test]
     fn cookie_test_on_bytes_agrees_with_the_text() {
