@@ -100,7 +100,7 @@ use sip_message::Message;
 use sip_transport::Target;
 
 use crate::effects::Effects;
-use crate::id::TransactionId;
+use crate::id::{ClientKey, TransactionId};
 use crate::output::{TransactionEvent, Transmit};
 use crate::timer::Timer;
 
@@ -139,9 +139,8 @@ impl ClientState {
     }
 }
 
-/// A client transaction. Its key (§17.1.3) is not kept here: the layer's
-/// map holds it, and finds it again by the request's own bytes.
 pub(crate) struct Client {
+    pub(crate) key: ClientKey,
     pub(crate) invite: bool,
     pub(crate) state: ClientState,
     /// The request as sent; dropped once nothing can need it again (no
@@ -159,10 +158,11 @@ pub(crate) struct Client {
 }
 
 impl Client {
-    pub(crate) fn new(request: Message, target: Target, held: bool) -> Client {
-        let invite = request.method() == Some(&sip_message::Method::Invite);
+    pub(crate) fn new(key: ClientKey, request: Message, target: Target, held: bool) -> Client {
+        let invite = key.method == sip_message::Method::Invite;
         let reliable = target.transport.is_reliable();
         Client {
+            key,
             invite,
             state: if held {
                 ClientState::Held

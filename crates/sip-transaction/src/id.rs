@@ -276,22 +276,11 @@ impl PartialEq for dyn ClientKeyView + '_ {
 impl Eq for dyn ClientKeyView + '_ {}
 
 impl ClientKey {
-    /// The parts of the key of a client transaction for `req`, borrowed:
-    /// its top Via branch bytes and its method (see
-    /// [`of_request`](Self::of_request)). A transaction's key was read
-    /// from these bytes, so they find it in the map.
-    ///
     /// The parts of the key a response matches (§17.1.3: top Via branch,
     /// compared byte for byte, and CSeq method), borrowed from it. A
     /// branch that is not UTF-8 is its raw bytes here (where
     /// [`of_response`](Self::of_response) reads it as ""): neither
     /// matches a client key, whose branch always has the cookie and is text.
-    pub(crate) fn parts_of_request(req: &Message) -> Option<(&[u8], &Method)> {
-        Some((req.top_via()?.branch_bytes()?, req.method()?))
-    }
-
-    /// [`parts_of_request`](Self::parts_of_request) for a response: the
-    /// branch and the CSeq method.
     pub(crate) fn parts_of_response(resp: &Message) -> Option<(&[u8], &Method)> {
         let branch = resp.top_via()?.branch_bytes()?;
         let (_, method) = resp.cseq()?;

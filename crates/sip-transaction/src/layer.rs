@@ -201,19 +201,8 @@ impl TransactionLayer {
         self.free.push(id.index);
         let key = match tx.kind {
             TxKind::Client(c) => {
-                // The key leaves the map for the event (the map held the
-                // only copy); found by the request it was read from.
-                let key = ClientKey::parts_of_request(&c.request)
-                    .and_then(|p| self.clients.remove_entry(&p as &dyn ClientKeyView))
-                    .map(|(k, _)| k)
-                    .or_else(|| ClientKey::of_request(&c.request));
-                let Some(key) = key else {
-                    // Cannot happen: a client transaction is made only
-                    // for a request that has a key.
-                    tracing::warn!(%id, "client transaction without a key");
-                    return;
-                };
-                TransactionKey::Client(key)
+                self.clients.remove(&c.key);
+                TransactionKey::Client(c.key)
             }
             TxKind::Server(s) => {
                 self.servers.remove(&s.key);
@@ -289,8 +278,9 @@ impl TransactionLayer {
             Entry::Occupied(_) => return Err(TransactionError::Duplicate),
             Entry::Vacant(v) => v,
         };
+        let key = vacant.key().clone();
         let id = insert_slot(&mut self.slots, &mut self.free, || {
-            TxKind::Client(Client::new(request, target, false))
+            TxKind::Client(Client::new(key, request, target, false))
         });
         vacant.insert(id);
         self.with_tx(now, id, |tx, fx| {
@@ -340,7 +330,12 @@ impl TransactionLayer {
         if self.clients.contains_key(&key) {
             return Err(TransactionError::Duplicate);
         }
-        let id = self.insert(TxKind::Client(Client::new(cancel, target, held)));
+        let id = self.insert(TxKind::Client(Client::new(
+            key.clone(),
+            cancel,
+            target,
+            held,
+        )));
         self.clients.insert(key, id);
         if held {
             if let Some(c) = self.client_mut(invite) {
