@@ -678,3 +678,52 @@ fn rfc3261_17_1_3_duplicate_keys_refused_and_freed_slots_get_new_ids() {
     assert_eq!(l.client_state(first), None);
     assert_eq!(l.client_count(), 2);
 }
+
+/// The Terminated event of a client transaction carries its key
+/// (§17.1.3: branch and method, a CANCEL's its own method), though the
+/// transaction let go of its request before it ended.
+#[test]
+fn rfc3261_17_1_3_terminated_carries_the_client_key() {
+    let mut l = layer(12);
+    let t0 = Instant::now();
+    let b = l.new_branch();
+    let inv = l
+        .send_request(t0, request("INVITE", &b, Kind::Tcp), target(Kind::Tcp))
+        .unwrap();
+    let req = l.request(inv).unwrap().clone();
+    l.handle_inbound(t0, inbound(response(&req, 180, Some("t")), Kind::Tcp));
+    let cancel = l.send_cancel(t0, inv).unwrap();
+    let cancel_req = l.request(cancel).unwrap().clone();
+    drain(&mut l);
+    // 200 to the CANCEL (Timer K = 0 over TCP), then a 487 to the INVITE
+    // (Timer D = 0 over TCP): both end at the next timeout.
+    l.handle_inbound(
+        t0,
+        inbound(response(&cancel_req, 200, Some("t")), Kind::Tcp),
+    );
+    l.handle_inbound(t0, inbound(response(&req, 487, Some("t")), Kind::Tcp));
+    l.handle_timeout(t0);
+    let outs = drain(&mut l);
+    let mut ended = Vec::new();
+    for e in events(&outs) {
+        if let TransactionEvent::Terminated {
+            id,
+            key: sip_transaction::TransactionKey::Client(k),
+        } = e
+        {
+            ended.push((*id, k.branch.to_string(), k.method.clone()));
+        }
+    }
+    ended.sort_by_key(|(id, ..)| *id);
+    assert_eq!(
+        ended,
+        vec![
+            (inv, b.clone(), Method::Invite),
+            (cancel, b.clone(), Method::Cancel)
+        ]
+    );
+    assert_eq!(l.client_count(), 0);
+    // The keys are free again.
+    l.send_request(t0, request("INVITE", &b, Kind::Tcp), target(Kind::Tcp))
+        .unwrap();
+}
