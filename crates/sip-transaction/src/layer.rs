@@ -20,9 +20,16 @@ use crate::random::{self, RandomSource, Xorshift};
 use crate::server::{Server, ServerState};
 use crate::timer::{TimerConfig, TimerQueue, TIMER_COUNT};
 
+/// A transaction in its slot. The server side is boxed: a slot is as
+/// large as its largest kind, and every client transaction's slot stays
+/// allocated for Timer M or K after its final response (RFC 6026 §8.4,
+/// §17.1.2.2), so a UAC's slots are the client's size, not the server's
+/// (368 -> 288 bytes). The client stays inline: boxing it would cost an
+/// allocation per request.
+#[allow(clippy::large_enum_variant)]
 enum TxKind {
     Client(Client),
-    Server(Server),
+    Server(Box<Server>),
 }
 
 struct Tx {
@@ -547,7 +554,11 @@ impl TransactionLayer {
         req: Message,
         source: Source,
     ) -> TransactionId {
-        let id = self.insert(TxKind::Server(Server::new(key.clone(), req, source)));
+        let id = self.insert(TxKind::Server(Box::new(Server::new(
+            key.clone(),
+            req,
+            source,
+        ))));
         self.servers.insert(key, id);
         self.with_tx(now, id, |tx, fx| {
             if let TxKind::Server(s) = tx {
@@ -884,4 +895,16 @@ enum HookOrder {
     Inbound,
     Outbound,
     OutboundAfter(usize),
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every transaction's slot outlives its final response (Timers K, M):
+    /// it is the client's size, the server side being boxed.
+    #[test]
+    fn a_slot_is_the_size_of_a_client_transaction() {
+        let slot = std::mem::size_of::<super::Slot>();
+        let client = std::mem::size_of::<crate::client::Client>();
+        assert!(slot <= client + 64, "slot {slot}, client {client}");
+    }
 }
