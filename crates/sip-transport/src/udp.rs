@@ -32,17 +32,16 @@ pub(crate) fn bind(addr: SocketAddr, buffer: Option<usize>) -> std::io::Result<U
 }
 
 /// Sends one datagram made of `parts` (a vectored `sendmsg`, so that a
-/// request whose Via was spliced is not copied into one buffer first).
+/// request whose Via was spliced is not copied into one buffer first),
+/// waiting for the socket if it is full.
 pub(crate) async fn send_parts(
     socket: &UdpSocket,
     parts: &[&[u8]; 3],
     to: SocketAddr,
 ) -> std::io::Result<usize> {
-    let slices = parts.map(std::io::IoSlice::new);
-    let addr = socket2::SockAddr::from(to);
     socket
         .async_io(tokio::io::Interest::WRITABLE, || {
-            socket2::SockRef::from(socket).send_to_vectored(&slices, &addr)
+            try_send_parts(socket, parts, to)
         })
         .await
 }
