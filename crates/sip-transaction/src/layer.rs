@@ -1,9 +1,9 @@
 //! [`TransactionLayer`]: owns every transaction, matches messages to them,
 //! runs their timers and queues what they want done.
 
+use crate::client_index::ClientIndex;
 use sip_message::hash::FastMap as HashMap;
 use std::cmp::Reverse;
-use std::collections::hash_map::Entry;
 use std::collections::BinaryHeap;
 use std::time::Instant;
 
@@ -53,7 +53,7 @@ pub struct TransactionLayer {
     rng: Box<dyn RandomSource>,
     slots: Vec<Slot>,
     free: Vec<u32>,
-    clients: HashMap<ClientKey, TransactionId>,
+    clients: ClientIndex,
     servers: HashMap<ServerKey, TransactionId>,
     timers: TimerQueue,
     out: OutQueue,
@@ -89,7 +89,7 @@ impl TransactionLayer {
             rng,
             slots: Vec::new(),
             free: Vec::new(),
-            clients: HashMap::default(),
+            clients: ClientIndex::default(),
             servers: HashMap::default(),
             timers: TimerQueue::default(),
             out: OutQueue::default(),
@@ -162,6 +162,12 @@ impl TransactionLayer {
         }
     }
 
+    /// The client transaction with this key (§17.1.3).
+    fn client_id(&self, key: &dyn ClientKeyView) -> Option<TransactionId> {
+        let slots = &self.slots;
+        self.clients.get(key, |t| client_key(slots, t))
+    }
+
     fn get(&self, id: TransactionId) -> Option<&Tx> {
         let s = self.slots.get(id.index as usize)?;
         if s.generation != id.generation {
@@ -208,7 +214,7 @@ impl TransactionLayer {
         self.free.push(id.index);
         let key = match tx.kind {
             TxKind::Client(c) => {
-                self.clients.remove(&c.key);
+                self.clients.remove(self.clients.hash(&c.key), id);
                 TransactionKey::Client(c.key)
             }
             TxKind::Server(s) => {
@@ -279,17 +285,21 @@ impl TransactionLayer {
         if !key.branch.has_rfc3261_cookie() {
             return Err(TransactionError::MissingBranch);
         }
-        // One lookup (one hash of the branch) for the duplicate test and
-        // the insert.
-        let vacant = match self.clients.entry(key) {
-            Entry::Occupied(_) => return Err(TransactionError::Duplicate),
-            Entry::Vacant(v) => v,
-        };
-        let key = vacant.key().clone();
+        // One hash of the key for the duplicate test and the insert.
+        let hash = self.clients.hash(&key);
+        let slots = &self.slots;
+        if self
+            .clients
+            .get_hashed(hash, &key, |t| client_key(slots, t))
+            .is_some()
+        {
+            return Err(TransactionError::Duplicate);
+        }
         let id = insert_slot(&mut self.slots, &mut self.free, || {
             TxKind::Client(Client::new(key, request, target, false))
         });
-        vacant.insert(id);
+        let slots = &self.slots;
+        self.clients.insert(hash, id, |t| client_key(slots, t));
         self.with_tx(now, id, |tx, fx| {
             if let TxKind::Client(c) = tx {
                 c.start(fx)
@@ -334,16 +344,13 @@ impl TransactionLayer {
             _ => return Err(TransactionError::UnknownTransaction(invite)),
         };
         let key = ClientKey::of_request(&cancel).ok_or(TransactionError::MissingBranch)?;
-        if self.clients.contains_key(&key) {
+        if self.client_id(&key).is_some() {
             return Err(TransactionError::Duplicate);
         }
-        let id = self.insert(TxKind::Client(Client::new(
-            key.clone(),
-            cancel,
-            target,
-            held,
-        )));
-        self.clients.insert(key, id);
+        let hash = self.clients.hash(&key);
+        let id = self.insert(TxKind::Client(Client::new(key, cancel, target, held)));
+        let slots = &self.slots;
+        self.clients.insert(hash, id, |t| client_key(slots, t));
         if held {
             if let Some(c) = self.client_mut(invite) {
                 c.held_cancel = Some(id);
@@ -412,8 +419,7 @@ impl TransactionLayer {
 
     fn on_response(&mut self, now: Instant, resp: Message) {
         // Looked up by the response's own bytes (no key built, §17.1.3).
-        let id = ClientKey::parts_of_response(&resp)
-            .and_then(|p| self.clients.get(&p as &dyn ClientKeyView).copied());
+        let id = ClientKey::parts_of_response(&resp).and_then(|p| self.client_id(&p));
         if !self.extensions.is_empty()
             && self.run_hooks(
                 now,
@@ -895,6 +901,18 @@ enum HookOrder {
     Inbound,
     Outbound,
     OutboundAfter(usize),
+}
+
+/// The key of live client transaction `id`.
+fn client_key(slots: &[Slot], id: TransactionId) -> Option<&ClientKey> {
+    let slot = slots.get(id.index as usize)?;
+    if slot.generation != id.generation {
+        return None;
+    }
+    match &slot.tx.as_ref()?.kind {
+        TxKind::Client(c) => Some(&c.key),
+        TxKind::Server(_) => None,
+    }
 }
 
 #[cfg(test)]

@@ -65,6 +65,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 mod client;
+mod client_index;
 pub mod driver;
 mod effects;
 mod error;
