@@ -344,10 +344,15 @@ impl TransactionLayer {
             _ => return Err(TransactionError::UnknownTransaction(invite)),
         };
         let key = ClientKey::of_request(&cancel).ok_or(TransactionError::MissingBranch)?;
-        if self.client_id(&key).is_some() {
+        let hash = self.clients.hash(&key);
+        let slots = &self.slots;
+        if self
+            .clients
+            .get_hashed(hash, &key, |t| client_key(slots, t))
+            .is_some()
+        {
             return Err(TransactionError::Duplicate);
         }
-        let hash = self.clients.hash(&key);
         let id = self.insert(TxKind::Client(Client::new(key, cancel, target, held)));
         let slots = &self.slots;
         self.clients.insert(hash, id, |t| client_key(slots, t));

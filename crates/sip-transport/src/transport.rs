@@ -364,6 +364,9 @@ impl Transport {
     /// transport, a large request that may go over TCP, a full socket
     /// buffer). It saves the general send's future in the common case.
     pub fn try_send(&self, msg: &Message, target: &Target) -> Option<Result<Sent, TransportError>> {
+        if self.shared.is_shut_down() {
+            return Some(Err(TransportError::Shutdown));
+        }
         if target.transport != Kind::Udp {
             return None;
         }

@@ -271,6 +271,11 @@ impl Core {
         self.read_call(id, |c| c.invite.clone()).flatten()
     }
 
+    /// True if we are the UAC of dialog `id` and its INVITE usage goes on.
+    pub(crate) fn has_invite(&self, id: &DialogId) -> bool {
+        self.read_call(id, |c| c.invite.is_some()).unwrap_or(false)
+    }
+
     /// The INVITE server transaction retransmitting our 2xx in `id`.
     pub(crate) fn set_uas_tx(&self, id: &DialogId, tx: sip_transaction::TransactionId) {
         self.with_call(id, |c| c.uas_tx = Some(tx));
@@ -280,11 +285,15 @@ impl Core {
         self.read_call(id, |c| c.uas_tx).flatten()
     }
 
-    /// The ACK came: the 2xx is no longer retransmitted.
+    /// The ACK came: the 2xx is no longer retransmitted. An entry left
+    /// with nothing in it goes.
     pub(crate) fn clear_uas_tx(&self, id: &DialogId) {
         if let Ok(mut c) = self.calls.lock() {
             if let Some(call) = c.get_mut(id) {
                 call.uas_tx = None;
+                if call.invite.is_none() && call.sdp.is_none() {
+                    c.remove(id);
+                }
             }
         }
     }

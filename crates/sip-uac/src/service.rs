@@ -842,7 +842,7 @@ impl Service {
     pub async fn bye(&self, dialog: &DialogId, opts: RequestOptions) -> Result<Reply, Error> {
         let reply = self.in_dialog(Method::Bye, dialog, opts).await?;
         let core = &self.inner.core;
-        let caller = core.invite(dialog).is_some();
+        let caller = core.has_invite(dialog);
         if let Ok(mut s) = core.sessions.lock() {
             s.bye(dialog, caller);
         }

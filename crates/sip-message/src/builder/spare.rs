@@ -42,7 +42,13 @@ pub(super) fn take() -> (Vec<super::Entry>, Vec<u8>) {
 /// Keeps the buffers of a finished builder for the next one (emptied), or
 /// frees them if enough are kept or they grew large.
 pub(super) fn give(mut entries: Vec<super::Entry>, mut values: Vec<u8>) {
-    if values.capacity() > MAX_VALUES || entries.capacity() > MAX_ENTRIES {
+    // Too large to keep, or too small to be worth a place (a clone's
+    // buffers are only as large as their contents).
+    if values.capacity() > MAX_VALUES
+        || entries.capacity() > MAX_ENTRIES
+        || values.capacity() < NEW_VALUES
+        || entries.capacity() < NEW_ENTRIES
+    {
         return;
     }
     entries.clear();
@@ -106,6 +112,13 @@ mod tests {
         drop(options(0).raw_header("X-Big", &big));
         assert_eq!(super::kept(), 0);
         drop(options(0));
+        assert_eq!(super::kept(), 1);
+        // A clone's buffers are only as large as their contents: not kept.
+        let b = options(0);
+        let c = b.clone();
+        drop(c);
+        assert_eq!(super::kept(), 0, "the original took the spare");
+        drop(b);
         assert_eq!(super::kept(), 1);
     }
 }
