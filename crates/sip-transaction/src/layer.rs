@@ -180,6 +180,31 @@ impl TransactionLayer {
         insert_slot(&mut self.slots, &mut self.free, || kind)
     }
 
+    /// A new client transaction with this key (§17.1.3), made in its slot
+    /// and indexed; refused if one has the key. The key is hashed once
+    /// for the test and the index.
+    fn insert_client(
+        &mut self,
+        key: ClientKey,
+        make: impl FnOnce(ClientKey) -> Client,
+    ) -> Result<TransactionId, TransactionError> {
+        let hash = self.clients.hash(&key);
+        let slots = &self.slots;
+        if self
+            .clients
+            .get_hashed(hash, &key, |t| client_key(slots, t))
+            .is_some()
+        {
+            return Err(TransactionError::Duplicate);
+        }
+        let id = insert_slot(&mut self.slots, &mut self.free, || {
+            TxKind::Client(make(key))
+        });
+        let slots = &self.slots;
+        self.clients.insert(hash, id, |t| client_key(slots, t));
+        Ok(id)
+    }
+
     /// Runs `f` on a live transaction with its effects context.
     fn with_tx<R>(
         &mut self,
@@ -285,21 +310,7 @@ impl TransactionLayer {
         if !key.branch.has_rfc3261_cookie() {
             return Err(TransactionError::MissingBranch);
         }
-        // One hash of the key for the duplicate test and the insert.
-        let hash = self.clients.hash(&key);
-        let slots = &self.slots;
-        if self
-            .clients
-            .get_hashed(hash, &key, |t| client_key(slots, t))
-            .is_some()
-        {
-            return Err(TransactionError::Duplicate);
-        }
-        let id = insert_slot(&mut self.slots, &mut self.free, || {
-            TxKind::Client(Client::new(key, request, target, false))
-        });
-        let slots = &self.slots;
-        self.clients.insert(hash, id, |t| client_key(slots, t));
+        let id = self.insert_client(key, |key| Client::new(key, request, target, false))?;
         self.with_tx(now, id, |tx, fx| {
             if let TxKind::Client(c) = tx {
                 c.start(fx)
@@ -344,18 +355,7 @@ impl TransactionLayer {
             _ => return Err(TransactionError::UnknownTransaction(invite)),
         };
         let key = ClientKey::of_request(&cancel).ok_or(TransactionError::MissingBranch)?;
-        let hash = self.clients.hash(&key);
-        let slots = &self.slots;
-        if self
-            .clients
-            .get_hashed(hash, &key, |t| client_key(slots, t))
-            .is_some()
-        {
-            return Err(TransactionError::Duplicate);
-        }
-        let id = self.insert(TxKind::Client(Client::new(key, cancel, target, held)));
-        let slots = &self.slots;
-        self.clients.insert(hash, id, |t| client_key(slots, t));
+        let id = self.insert_client(key, |key| Client::new(key, cancel, target, held))?;
         if held {
             if let Some(c) = self.client_mut(invite) {
                 c.held_cancel = Some(id);
