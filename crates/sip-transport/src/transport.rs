@@ -331,22 +331,28 @@ impl Transport {
         // sent-by: the listener of this transport, where new connections
         // and UDP responses can reach us; without a listener, the
         // connection's own address (responses come back on it).
-        let via_local = match kind {
-            Kind::Udp => self.udp_socket(target.addr)?.0,
+        // A UDP listener has its Via text from bind, as in `try_send`.
+        let (via_local, text) = match kind {
+            Kind::Udp => {
+                let (a, _, t) = self.udp_listener(target.addr)?;
+                (a, Some(*t))
+            }
             Kind::Tcp | Kind::Tls => {
                 let list = if kind == Kind::Tcp {
                     &self.shared.tcp
                 } else {
                     &self.shared.tls
                 };
-                match self.listener_for(list, target.addr) {
+                let a = match self.listener_for(list, target.addr) {
                     Some(a) => a,
                     None => self.connection(target).await?.1.local,
-                }
+                };
+                (a, None)
             }
             other => return Err(TransportError::Unsupported(other)),
         };
-        match stamped(msg, kind, via_local)? {
+        let text = || text.unwrap_or_else(|| via::SentByText::new(kind, via_local));
+        match stamped(msg, kind, via_local, text)? {
             // A datagram goes out as the three pieces (one vectored send):
             // no copy of the message.
             Stamped::Spliced(s) if kind == Kind::Udp => {
@@ -381,7 +387,7 @@ impl Transport {
             Ok((a, _, t)) => (a, t),
             Err(e) => return Some(Err(e)),
         };
-        match stamped_with(msg, Kind::Udp, via_local, || *text) {
+        match stamped(msg, Kind::Udp, via_local, || *text) {
             Ok(Stamped::Spliced(s)) => {
                 self.try_send_udp(&[s.head, s.sent_by.as_bytes(), s.tail], target)
             }
@@ -663,22 +669,11 @@ enum Stamped<'a> {
     Whole(Bytes),
 }
 
-/// Sets the top Via's transport and sent-by: spliced into the bytes, or,
-/// for a Via that cannot be located that way, rebuilt (decoded, edited,
-/// re-parsed).
+/// A request's top Via set for `kind` and `via_local` (§18.1.1): spliced
+/// into the bytes with `text` (`SentByText::new(kind, via_local)`, or a
+/// listener's copy written at bind), or, for a Via that cannot be located
+/// that way, rebuilt (decoded, edited, re-parsed).
 fn stamped(
-    msg: &Message,
-    kind: Kind,
-    via_local: SocketAddr,
-) -> Result<Stamped<'_>, TransportError> {
-    stamped_with(msg, kind, via_local, || {
-        via::SentByText::new(kind, via_local)
-    })
-}
-
-/// [`stamped`] with the `transport sent-by` text for `kind` and
-/// `via_local` from `text` (a listener's, written at bind).
-fn stamped_with(
     msg: &Message,
     kind: Kind,
     via_local: SocketAddr,
@@ -687,7 +682,7 @@ fn stamped_with(
     if msg.top_via().is_none() {
         return Err(TransportError::BadMessage("request without Via"));
     }
-    Ok(match via::sent_by_splice_with(msg, kind, via_local, text) {
+    Ok(match via::sent_by_splice(msg, kind, via_local, text) {
         Ok(None) => Stamped::Whole(msg.as_bytes().clone()),
         Ok(Some(s)) => Stamped::Spliced(s),
         Err(()) => Stamped::Whole(
@@ -779,8 +774,9 @@ mod listener_text_tests {
             Stamped::Spliced(s) => s.to_bytes(),
             Stamped::Whole(b) => b,
         };
-        let with = joined(stamped_with(&msg, Kind::Udp, local, || *text).unwrap());
-        let without = joined(stamped(&msg, Kind::Udp, local).unwrap());
+        let with = joined(stamped(&msg, Kind::Udp, local, || *text).unwrap());
+        let computed = || via::SentByText::new(Kind::Udp, local);
+        let without = joined(stamped(&msg, Kind::Udp, local, computed).unwrap());
         assert_eq!(with, without);
         let want = format!("Via: SIP/2.0/UDP {local};branch=z9hG4bK1;rport\r\n");
         assert!(std::str::from_utf8(&with).unwrap().contains(&want));

@@ -246,18 +246,9 @@ impl Spliced<'_> {
 /// caller then uses [`stamp_sent_by`]. The message itself is not needed
 /// after the send (the transaction keeps its own copy, and a
 /// retransmission is stamped again the same way), so only bytes are made.
-#[cfg(test)]
+/// The new text comes from `text`, which must be `SentByText::new(kind,
+/// local)` (a listener keeps its own, written once).
 pub(crate) fn sent_by_splice(
-    msg: &Message,
-    kind: Kind,
-    local: SocketAddr,
-) -> Result<Option<Spliced<'_>>, ()> {
-    sent_by_splice_with(msg, kind, local, || SentByText::new(kind, local))
-}
-
-/// [`sent_by_splice`] with the new text from `text`, which must be
-/// `SentByText::new(kind, local)` (a listener keeps its own, written once).
-pub(crate) fn sent_by_splice_with(
     msg: &Message,
     kind: Kind,
     local: SocketAddr,
@@ -283,7 +274,7 @@ pub(crate) fn sent_by_splice_with(
 /// cannot be located that way; the caller then uses [`stamp_sent_by`].
 #[cfg(test)]
 pub(crate) fn sent_by_bytes(msg: &Message, kind: Kind, local: SocketAddr) -> Option<Bytes> {
-    match sent_by_splice(msg, kind, local) {
+    match sent_by_splice(msg, kind, local, || SentByText::new(kind, local)) {
         Ok(None) => Some(msg.as_bytes().clone()),
         Ok(Some(s)) => Some(s.to_bytes()),
         Err(()) => None,
