@@ -505,7 +505,11 @@ async fn run(
                     }
                 }
                 Out::Other => match layer.poll_other_output() {
-                    Some(Output::Transmit(t)) => transmit(&transport, t, &err_tx, &mut lanes).await,
+                    Some(Output::Transmit(t)) => {
+                        if let Some(t) = transmit_now(&transport, t, &err_tx) {
+                            transmit(&transport, t, &err_tx, &mut lanes).await
+                        }
+                    }
                     Some(Output::Event(e)) => {
                         if let Some(e) = route(&mut subscribers, &mut swept, &events, e) {
                             overloaded(&mut layer, e);
@@ -624,13 +628,19 @@ fn try_send_one(transport: &Transport, t: &Transmit) -> Option<Result<(), Transa
     }))
 }
 
-/// True if `t` goes out without a lane: a UDP request or a response
+/// The lane `t` queues on; `None` for a UDP request or a response
 /// without a connection (a datagram send waits on nothing).
-fn laneless(t: &Transmit) -> bool {
+fn lane_of(t: &Transmit) -> Option<Lane> {
     match t {
-        Transmit::Request { target, .. } => target.transport == Kind::Udp,
-        Transmit::Response { connection, .. } => connection.is_none(),
+        Transmit::Request { target, .. } if target.transport == Kind::Udp => None,
+        Transmit::Request { target, .. } => Some(Lane::Peer(target.transport, target.addr)),
+        Transmit::Response { connection, .. } => connection.map(Lane::Connection),
     }
+}
+
+/// True if `t` goes out without a lane.
+fn laneless(t: &Transmit) -> bool {
+    lane_of(t).is_none()
 }
 
 /// [`transmit`] without its future when the socket takes the datagram at
@@ -654,31 +664,16 @@ fn transmit_now(
     }
 }
 
+/// Sends what [`transmit_now`] could not: a datagram whose socket was
+/// full (waited for), or a stream send, queued on its lane.
 async fn transmit(
     transport: &Transport,
     t: Transmit,
     errors: &mpsc::UnboundedSender<TransactionId>,
     lanes: &mut Lanes,
 ) {
-    let lane = match &t {
-        Transmit::Request { target, .. } if target.transport == Kind::Udp => None,
-        Transmit::Request { target, .. } => Some(Lane::Peer(target.transport, target.addr)),
-        Transmit::Response {
-            connection: Some(c),
-            ..
-        } => Some(Lane::Connection(*c)),
-        Transmit::Response {
-            connection: None, ..
-        } => None,
-    };
-    let Some(lane) = lane else {
-        // UDP: a datagram send does not wait on anything; as a rule the
-        // socket takes it at once, without the general send's future.
-        let result = match try_send_one(transport, &t) {
-            Some(r) => r,
-            None => send_one(transport, t).await,
-        };
-        if let Err(id) = result {
+    let Some(lane) = lane_of(&t) else {
+        if let Err(id) = send_one(transport, t).await {
             let _ = errors.send(id);
         }
         return;
