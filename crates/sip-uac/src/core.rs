@@ -213,11 +213,7 @@ impl Core {
         if let Ok(mut s) = self.sessions.lock() {
             s.remove(id);
         }
-        if let Ok(mut c) = self.calls.lock() {
-            if let Some(call) = c.get_mut(id) {
-                call.invite = None;
-            }
-        }
+        self.edit_call(id, |c| c.invite = None);
         let gone = self.dialogs.lock().is_ok_and(|mut d| {
             let gone = d.usages(id).is_empty() || d.end_usage(id, &sip_dialog::Usage::Invite);
             gone
@@ -233,6 +229,19 @@ impl Core {
         Some(f(c.entry(id.clone()).or_default()))
     }
 
+    /// Runs `f` on the entry of `id`, if there is one, and drops the
+    /// entry if it is left with nothing in it.
+    fn edit_call(&self, id: &DialogId, f: impl FnOnce(&mut Call)) {
+        if let Ok(mut calls) = self.calls.lock() {
+            if let Some(call) = calls.get_mut(id) {
+                f(call);
+                if call.invite.is_none() && call.sdp.is_none() && call.uas_tx.is_none() {
+                    calls.remove(id);
+                }
+            }
+        }
+    }
+
     /// Runs `f` on the entry of `id`, if there is one.
     fn read_call<R>(&self, id: &DialogId, f: impl FnOnce(&Call) -> R) -> Option<R> {
         self.calls.lock().ok()?.get(id).map(f)
@@ -246,12 +255,12 @@ impl Core {
     /// descriptions for (made with [`set_sdp`](Self::set_sdp) when the
     /// dialog was): a stray ACK or a late report makes no entry.
     pub(crate) fn update_sdp(&self, id: &DialogId, local: Option<Bytes>, remote: Option<Bytes>) {
-        if let Ok(mut c) = self.calls.lock() {
-            if let Some(x) = c.get_mut(id).and_then(|c| c.sdp.as_mut()) {
+        self.edit_call(id, |c| {
+            if let Some(x) = c.sdp.as_mut() {
                 x.local = local.or(x.local.take());
                 x.remote = remote.or(x.remote.take());
             }
-        }
+        });
     }
 
     pub(crate) fn sdp(&self, id: &DialogId) -> Sdp {
@@ -285,17 +294,9 @@ impl Core {
         self.read_call(id, |c| c.uas_tx).flatten()
     }
 
-    /// The ACK came: the 2xx is no longer retransmitted. An entry left
-    /// with nothing in it goes.
+    /// The ACK came: the 2xx is no longer retransmitted.
     pub(crate) fn clear_uas_tx(&self, id: &DialogId) {
-        if let Ok(mut c) = self.calls.lock() {
-            if let Some(call) = c.get_mut(id) {
-                call.uas_tx = None;
-                if call.invite.is_none() && call.sdp.is_none() {
-                    c.remove(id);
-                }
-            }
-        }
+        self.edit_call(id, |c| c.uas_tx = None);
     }
 
     /// The UAS side of a dialog `request` makes with our To tag `tag`
