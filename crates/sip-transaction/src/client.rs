@@ -229,12 +229,13 @@ impl Client {
                 fx.event(TransactionEvent::Response { id, response: resp });
             }
             (ClientState::Calling | ClientState::Proceeding, 200..=299) => {
-                // RFC 6026 §8.4: Accepted; the TU sends the ACK.
+                // RFC 6026 §8.4: Accepted; the TU sends the ACK. Timer M
+                // runs in the layer's lingering table, where the
+                // transaction moves now (see `lingering`).
                 fx.disarm(Timer::A);
                 fx.disarm(Timer::B);
                 self.state = ClientState::Accepted;
                 self.request = None;
-                fx.arm(Timer::M, fx.config.t1x64());
                 fx.event(TransactionEvent::Response { id, response: resp });
             }
             (ClientState::Accepted, 200..=299) => {
@@ -293,14 +294,10 @@ impl Client {
             (ClientState::Trying | ClientState::Proceeding, 200..=699) => {
                 fx.disarm(Timer::E);
                 fx.disarm(Timer::F);
+                // §17.1.2.2: Completed for Timer K, which runs in the
+                // layer's lingering table (see `lingering`).
                 self.state = ClientState::Completed;
                 self.request = None;
-                let k = if self.reliable {
-                    Duration::ZERO
-                } else {
-                    fx.config.t4
-                };
-                fx.arm(Timer::K, k);
                 fx.event(TransactionEvent::Response { id, response: resp });
             }
             // Retransmissions in Completed are absorbed.
@@ -335,9 +332,7 @@ impl Client {
                 self.interval = fx.config.t2;
                 fx.arm(Timer::E, self.interval);
             }
-            (Timer::D, ClientState::Completed)
-            | (Timer::K, ClientState::Completed)
-            | (Timer::M, ClientState::Accepted) => {
+            (Timer::D, ClientState::Completed) => {
                 self.state = ClientState::Terminated;
             }
             _ => {}
@@ -347,15 +342,7 @@ impl Client {
 
     /// §17.1.4: a transport error ends the transaction and informs the TU.
     pub(crate) fn on_transport_error(&mut self, fx: &mut Effects<'_>) {
-        for t in [
-            Timer::A,
-            Timer::B,
-            Timer::D,
-            Timer::E,
-            Timer::F,
-            Timer::K,
-            Timer::M,
-        ] {
+        for t in [Timer::A, Timer::B, Timer::D, Timer::E, Timer::F] {
             fx.disarm(t);
         }
         self.state = ClientState::Terminated;

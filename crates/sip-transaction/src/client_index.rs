@@ -36,11 +36,17 @@ impl ClientIndex {
         self.state.hash_one(key)
     }
 
+    /// The hashing state, for tables that look up the same keys.
+    pub(crate) fn state(&self) -> FastState {
+        self.state
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.table.len()
     }
 
     /// The transaction with this key; `key_of` gives a transaction's key.
+    #[cfg(test)]
     pub(crate) fn get<'a>(
         &self,
         key: &dyn ClientKeyView,

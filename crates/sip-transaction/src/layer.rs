@@ -2,10 +2,11 @@
 //! runs their timers and queues what they want done.
 
 use crate::client_index::ClientIndex;
+use crate::lingering::Lingering;
 use sip_message::hash::FastMap as HashMap;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use sip_message::{Message, Method};
 use sip_transport::{Inbound, Target};
@@ -14,7 +15,7 @@ use crate::client::{Client, ClientState};
 use crate::effects::Effects;
 use crate::error::TransactionError;
 use crate::hooks::{Command, Extension, Flow, HookCx};
-use crate::id::{ClientKey, ClientKeyView, ServerKey, TransactionId, TransactionKey};
+use crate::id::{ClientKey, ServerKey, TransactionId, TransactionKey};
 use crate::output::{Out, OutQueue, Output, Source, TransactionEvent};
 use crate::random::{self, RandomSource, Xorshift};
 use crate::server::{Server, ServerState};
@@ -54,6 +55,8 @@ pub struct TransactionLayer {
     slots: Vec<Slot>,
     free: Vec<u32>,
     clients: ClientIndex,
+    /// Client transactions out of their slots, waiting out Timer M or K.
+    lingering: Lingering,
     servers: HashMap<ServerKey, TransactionId>,
     timers: TimerQueue,
     out: OutQueue,
@@ -84,12 +87,14 @@ impl TransactionLayer {
 
     /// A layer with an explicit random source (reproducible tests).
     pub fn with_random(config: TimerConfig, rng: Box<dyn RandomSource>) -> Self {
+        let clients = ClientIndex::default();
         TransactionLayer {
             config,
             rng,
             slots: Vec::new(),
             free: Vec::new(),
-            clients: ClientIndex::default(),
+            lingering: Lingering::new(clients.state()),
+            clients,
             servers: HashMap::default(),
             timers: TimerQueue::default(),
             out: OutQueue::default(),
@@ -127,7 +132,7 @@ impl TransactionLayer {
 
     /// Live client transactions.
     pub fn client_count(&self) -> usize {
-        self.clients.len()
+        self.clients.len() + self.lingering.len()
     }
 
     /// Live server transactions.
@@ -137,9 +142,10 @@ impl TransactionLayer {
 
     /// The state of a client transaction.
     pub fn client_state(&self, id: TransactionId) -> Option<ClientState> {
-        match &self.get(id)?.kind {
-            TxKind::Client(c) => Some(c.state),
-            TxKind::Server(_) => None,
+        match self.get(id).map(|t| &t.kind) {
+            Some(TxKind::Client(c)) => Some(c.state),
+            Some(TxKind::Server(_)) => None,
+            None => self.lingering.state(id),
         }
     }
 
@@ -160,12 +166,6 @@ impl TransactionLayer {
             TxKind::Client(c) => c.request.as_ref(),
             TxKind::Server(s) => Some(&s.request),
         }
-    }
-
-    /// The client transaction with this key (§17.1.3).
-    fn client_id(&self, key: &dyn ClientKeyView) -> Option<TransactionId> {
-        let slots = &self.slots;
-        self.clients.get(key, |t| client_key(slots, t))
     }
 
     fn get(&self, id: TransactionId) -> Option<&Tx> {
@@ -352,7 +352,16 @@ impl TransactionLayer {
                     })
                 }
             },
-            _ => return Err(TransactionError::UnknownTransaction(invite)),
+            _ => {
+                return Err(match self.lingering.state(invite) {
+                    Some(s) => TransactionError::InvalidState {
+                        id: invite,
+                        state: s.name(),
+                        action: "cancel",
+                    },
+                    None => TransactionError::UnknownTransaction(invite),
+                })
+            }
         };
         let key = ClientKey::of_request(&cancel).ok_or(TransactionError::MissingBranch)?;
         let id = self.insert_client(key, |key| Client::new(key, cancel, target, held))?;
@@ -423,8 +432,22 @@ impl TransactionLayer {
     }
 
     fn on_response(&mut self, now: Instant, resp: Message) {
-        // Looked up by the response's own bytes (no key built, §17.1.3).
-        let id = ClientKey::parts_of_response(&resp).and_then(|p| self.client_id(&p));
+        // Looked up by the response's own bytes (no key built, §17.1.3),
+        // among the transactions in progress, then the lingering ones.
+        let (id, lingering) = match ClientKey::parts_of_response(&resp) {
+            Some(p) => {
+                let hash = self.clients.hash(&p);
+                let slots = &self.slots;
+                match self.clients.get_hashed(hash, &p, |t| client_key(slots, t)) {
+                    Some(id) => (Some(id), None),
+                    None => match self.lingering.find(hash, &p) {
+                        Some((id, state)) => (Some(id), Some(state)),
+                        None => (None, None),
+                    },
+                }
+            }
+            None => (None, None),
+        };
         if !self.extensions.is_empty()
             && self.run_hooks(
                 now,
@@ -441,6 +464,16 @@ impl TransactionLayer {
             return;
         };
         let code = resp.status().unwrap_or(0);
+        if let Some(state) = lingering {
+            // RFC 6026 §8.4: Accepted passes every 2xx up (a retransmission
+            // to ACK again, or another fork's); the rest, and anything in
+            // Completed (§17.1.2.2), is absorbed.
+            if state == ClientState::Accepted && (200..=299).contains(&code) {
+                self.out
+                    .event(TransactionEvent::Response { id, response: resp });
+            }
+            return;
+        }
         let held = self
             .with_tx(now, id, |tx, fx| match tx {
                 TxKind::Client(c) => {
@@ -467,7 +500,45 @@ impl TransactionLayer {
                 self.terminate(cancel);
             }
         }
+        self.linger(now, id);
         self.reap(id);
+    }
+
+    /// Moves client transaction `id` to the lingering table if all it
+    /// still does is wait out Timer M (INVITE, Accepted: RFC 6026 §8.4,
+    /// 64*T1) or Timer K (non-INVITE, Completed: §17.1.2.2, T4 over UDP
+    /// and zero over a reliable transport). Its slot is freed; the id
+    /// stays its own (the slot's generation moves on when it is reused).
+    fn linger(&mut self, now: Instant, id: TransactionId) {
+        let Some(slot) = self.slots.get_mut(id.index as usize) else {
+            return;
+        };
+        if slot.generation != id.generation {
+            return;
+        }
+        let after = match &slot.tx {
+            Some(Tx {
+                kind: TxKind::Client(c),
+                ..
+            }) if c.held_cancel.is_none() => match c.state {
+                ClientState::Accepted => self.config.t1x64(),
+                ClientState::Completed if !c.invite && c.reliable => Duration::ZERO,
+                ClientState::Completed if !c.invite => self.config.t4,
+                _ => return,
+            },
+            _ => return,
+        };
+        let Some(Tx {
+            kind: TxKind::Client(c),
+            ..
+        }) = slot.tx.take()
+        else {
+            return;
+        };
+        self.free.push(id.index);
+        let hash = self.clients.hash(&c.key);
+        self.clients.remove(hash, id);
+        self.lingering.insert(now, after, hash, c.key, id, c.state);
     }
 
     fn clear_held(&mut self, invite: TransactionId) {
@@ -581,6 +652,12 @@ impl TransactionLayer {
 
     /// Runs due timers (transactions' and extensions').
     pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some((id, key)) = self.lingering.pop_due(now) {
+            self.out.event(TransactionEvent::Terminated {
+                id,
+                key: TransactionKey::Client(key),
+            });
+        }
         while let Some((_, id, timer, gen)) = self.timers.pop_due(now) {
             let live = self.get(id).is_some_and(|t| t.gens[timer.index()] == gen);
             if !live {
@@ -656,12 +733,14 @@ impl TransactionLayer {
             }
             self.ext_timers.pop();
         }
-        let a = self.timers.peek().map(|e| e.0);
-        let b = self.ext_timers.peek().map(|Reverse(e)| e.0);
-        match (a, b) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [
+            self.timers.peek().map(|e| e.0),
+            self.ext_timers.peek().map(|Reverse(e)| e.0),
+            self.lingering.next_due(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     // ---- hooks --------------------------------------------------------

@@ -72,6 +72,7 @@ mod error;
 mod hooks;
 mod id;
 mod layer;
+mod lingering;
 mod output;
 mod random;
 mod requests;

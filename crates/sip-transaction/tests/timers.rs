@@ -229,6 +229,69 @@ fn rfc6026_7_2_accepted_passes_every_2xx_to_the_tu_until_timer_m() {
 }
 
 #[test]
+fn rfc6026_8_4_an_accepted_invite_keeps_its_id_and_key_after_its_slot_is_reused() {
+    // A transaction waiting out Timer M leaves its slot (only its key and
+    // deadline are kept): the next request may take the slot, and each id
+    // still names its own transaction.
+    let mut l = layer(11);
+    let t0 = Instant::now();
+    let b = l.new_branch();
+    let invite = request("INVITE", &b, Kind::Udp);
+    let id = l
+        .send_request(t0, invite.clone(), target(Kind::Udp))
+        .unwrap();
+    l.handle_inbound(
+        t0 + ms(10),
+        inbound(response(&invite, 200, Some("a")), Kind::Udp),
+    );
+    drain(&mut l);
+    let b2 = l.new_branch();
+    let msg = request("MESSAGE", &b2, Kind::Udp);
+    let id2 = l
+        .send_request(t0 + ms(20), msg.clone(), target(Kind::Udp))
+        .unwrap();
+    assert_ne!(id, id2);
+    // Same slot (the id's index, before the dot), another generation.
+    let slot =
+        |t: sip_transaction::TransactionId| t.to_string().split('.').next().map(str::to_owned);
+    assert_eq!(slot(id), slot(id2));
+    assert_eq!(l.client_count(), 2);
+    assert_eq!(l.client_state(id), Some(ClientState::Accepted));
+    assert_eq!(l.client_state(id2), Some(ClientState::Trying));
+    // §9.1: too late to CANCEL, and said so (not an unknown transaction).
+    let refused = l.send_cancel(t0 + ms(30), id).unwrap_err().to_string();
+    assert!(refused.contains("Accepted"), "{refused}");
+    // Each transaction's responses go to its own id.
+    l.handle_inbound(
+        t0 + ms(40),
+        inbound(response(&msg, 200, Some("m")), Kind::Udp),
+    );
+    l.handle_inbound(
+        t0 + ms(50),
+        inbound(response(&invite, 200, Some("a")), Kind::Udp),
+    );
+    let ids: Vec<_> = events(&drain(&mut l))
+        .iter()
+        .filter_map(|e| match e {
+            TransactionEvent::Response { id, .. } => Some(*id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ids, vec![id2, id]);
+    // Timer K (5 s) ends the MESSAGE, Timer M (32 s) the INVITE.
+    let outs = run_until(&mut l, t0, ms(40_000));
+    let ends: Vec<(u128, sip_transaction::TransactionId)> = outs
+        .iter()
+        .filter_map(|(d, o)| match o {
+            Output::Event(TransactionEvent::Terminated { id, .. }) => Some((d.as_millis(), *id)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ends, vec![(5_040, id2), (32_010, id)]);
+    assert_eq!((l.client_count(), l.client_state(id)), (0, None));
+}
+
+#[test]
 fn rfc3261_17_1_2_2_non_invite_final_then_timer_k_t4_on_udp_zero_on_tcp() {
     for (kind, k) in [(Kind::Udp, 5_000u64), (Kind::Tcp, 0)] {
         let mut l = layer(9);
