@@ -487,22 +487,23 @@ impl Dialog {
         ] {
             via.push_str(part);
         }
-        let mut b = RequestBuilder::new(method.clone(), request_uri)
-            .raw_header("Via", &via)
-            .raw_header("Max-Forwards", "70")
-            .raw_header("From", self.addrs.local())
-            .raw_header("To", self.addrs.remote())
-            .raw_header("Call-ID", self.id.call_id())
-            .header(&sip_message::headers::CSeq::new(seq, method.clone()));
+        // Filled in place: a by-value call per header moves the builder.
+        let mut b = RequestBuilder::new(method.clone(), request_uri);
+        b.add_raw_header("Via", &via)
+            .add_raw_header("Max-Forwards", "70")
+            .add_raw_header("From", self.addrs.local())
+            .add_raw_header("To", self.addrs.remote())
+            .add_raw_header("Call-ID", self.id.call_id())
+            .add_header(&sip_message::headers::CSeq::new(seq, method.clone()));
         for r in routes {
-            b = b.raw_header("Route", r);
+            b.add_raw_header("Route", r);
         }
         if self.strict {
-            b = b.raw_header("Route", &format!("<{}>", self.remote_target.text()));
+            b.add_raw_header("Route", &format!("<{}>", self.remote_target.text()));
         }
         if is_target_refresh(&method) {
             if let Some(c) = self.addrs.contact() {
-                b = b.raw_header("Contact", c);
+                b.add_raw_header("Contact", c);
             }
         }
         Ok(b)

@@ -557,7 +557,7 @@ impl Core {
                 .request(method, None, &branch, target.transport)
                 .map_err(|_| Error::UnknownDialog)?;
             for (n, v) in headers {
-                b = b.raw_header(n, v);
+                b.add_raw_header(n, v);
             }
             for (n, v) in replacements {
                 b = b.replace_raw(n, v);
@@ -646,7 +646,7 @@ pub(crate) fn answer_message(
                 debug!(require = %v, "option tags without an extension dropped from Require");
             }
             if !kept.is_empty() {
-                b = b.raw_header(n, &kept.join(", "));
+                b.add_raw_header(n, &kept.join(", "));
             }
             continue;
         }
@@ -657,7 +657,7 @@ pub(crate) fn answer_message(
         } else {
             v
         };
-        b = b.raw_header(n, v);
+        b.add_raw_header(n, v);
     }
     if let Some((ct, body)) = &a.body {
         b = b.body(ct, body.clone());

@@ -515,7 +515,8 @@ impl Service {
         for part in ["SIP/2.0/UDP placeholder.invalid;branch=", &branch, ";rport"] {
             text.push_str(part);
         }
-        b = b.raw_header("Via", &text).raw_header("Max-Forwards", "70");
+        b.add_raw_header("Via", &text)
+            .add_raw_header("Max-Forwards", "70");
         // From gets a tag unless it has one (§8.1.1.3).
         let from = opts.from.as_deref().unwrap_or(&self.inner.from);
         let from_tagged = from.contains(";tag=");
@@ -525,7 +526,7 @@ impl Service {
             text.push_str(";tag=");
             sip_message::encode::put_hex(&mut text, self.random(), 1);
         }
-        b = b.raw_header("From", &text);
+        b.add_raw_header("From", &text);
         let to = match (&opts.to, &method) {
             (Some(t), _) => t.as_str(),
             // REGISTER: To = From (the address of record), without the tag.
@@ -540,7 +541,7 @@ impl Service {
                 &text
             }
         };
-        b = b.raw_header("To", to);
+        b.add_raw_header("To", to);
         text.clear();
         match &opts.call_id {
             Some(c) => text.push_str(c),
@@ -550,11 +551,10 @@ impl Service {
                 text.push_str(&self.inner.name);
             }
         }
-        b = b
-            .raw_header("Call-ID", &text)
-            .header(&sip_message::headers::CSeq::new(cseq, method.clone()));
+        b.add_raw_header("Call-ID", &text)
+            .add_header(&sip_message::headers::CSeq::new(cseq, method.clone()));
         for r in self.inner.routes.iter().chain(&opts.routes) {
-            b = b.raw_header("Route", r);
+            b.add_raw_header("Route", r);
         }
         // An INVITE and a SUBSCRIBE always carry a Contact (NkSIP): the
         // service's unless the options give one.
@@ -564,40 +564,39 @@ impl Service {
             .as_deref()
             .or(default_contact.then_some(self.inner.core.contact.as_str()));
         if let Some(c) = contact {
-            b = b.raw_header("Contact", c);
+            b.add_raw_header("Contact", c);
         }
         if let Some(e) = opts.expires {
             let (digits, start) = sip_message::encode::decimal_digits(u64::from(e));
             // Decimal digits are ASCII.
-            b = b.raw_header(
+            b.add_raw_header(
                 "Expires",
                 std::str::from_utf8(&digits[start..]).unwrap_or("0"),
             );
             if auto && method == Method::Message {
-                b = b.header(&Date::from_system_time(SystemTime::now()));
+                b.add_header(&Date::from_system_time(SystemTime::now()));
             }
         }
         let caps = &self.inner.core.caps;
         if auto && matches!(method, Method::Options | Method::Register) {
-            b = b
-                .raw_header("Supported", &caps.supported)
-                .raw_header("Allow", &caps.allow);
+            b.add_raw_header("Supported", &caps.supported)
+                .add_raw_header("Allow", &caps.allow);
         }
         // §13.2.1: an INVITE SHOULD carry Allow and Supported (the option
         // tags of the service's extensions, e.g. 100rel).
         if auto && method == Method::Invite {
-            b = b.raw_header("Allow", &caps.allow);
+            b.add_raw_header("Allow", &caps.allow);
             if !caps.supported.is_empty()
                 && !opts
                     .headers
                     .iter()
                     .any(|(n, _)| crate::options::is_header(n, sip_message::HeaderName::Supported))
             {
-                b = b.raw_header("Supported", &caps.supported);
+                b.add_raw_header("Supported", &caps.supported);
             }
         }
         if let Some(ua) = &self.inner.user_agent {
-            b = b.raw_header("User-Agent", ua);
+            b.add_raw_header("User-Agent", ua);
         }
         // The URI's headers; `body` sets the body.
         let mut body = opts.body.clone();
@@ -605,11 +604,11 @@ impl Service {
             if n.eq_ignore_ascii_case("body") {
                 body = Some((String::new(), bytes::Bytes::from(v)));
             } else {
-                b = b.raw_header(&n, &v);
+                b.add_raw_header(&n, &v);
             }
         }
         for (n, v) in &opts.headers {
-            b = b.raw_header(n, v);
+            b.add_raw_header(n, v);
         }
         for (n, v) in &opts.replacements {
             b = b.replace_raw(n, v);
