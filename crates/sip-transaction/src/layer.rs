@@ -159,12 +159,14 @@ impl TransactionLayer {
 
     /// The request of a transaction (client: as sent; server: as
     /// received). A client transaction lets go of its request once it is
-    /// Accepted or Completed (nothing is sent from it any more), so this is
+    /// Accepted or Completed (nothing is sent from it any more), and a
+    /// server transaction once it is Completed (its final is sent and kept
+    /// for retransmissions; an INVITE answered 2xx keeps it), so this is
     /// `None` then.
     pub fn request(&self, id: TransactionId) -> Option<&Message> {
         match &self.get(id)?.kind {
             TxKind::Client(c) => c.request.as_ref(),
-            TxKind::Server(s) => Some(&s.request),
+            TxKind::Server(s) => s.request.as_ref(),
         }
     }
 
@@ -394,7 +396,9 @@ impl TransactionLayer {
             _ => return Err(TransactionError::UnknownTransaction(id)),
         };
         let mut response = response;
-        if !self.extensions.is_empty() {
+        // No request: a final went out already, and the transaction
+        // refuses this response below without the extensions seeing it.
+        if let Some(request) = request.filter(|_| !self.extensions.is_empty()) {
             let flow = self.run_hooks(
                 now,
                 |ext, cx| ext.on_outbound_response(cx, id, &request, &mut response),
@@ -855,7 +859,7 @@ impl TransactionLayer {
     ) {
         let mut response = response;
         let request = match self.get(id).map(|t| &t.kind) {
-            Some(TxKind::Server(s)) => Some(s.request.clone()),
+            Some(TxKind::Server(s)) => s.request.clone(),
             _ => None,
         };
         if let Some(request) = request.filter(|_| ext > 0) {

@@ -140,7 +140,14 @@ pub(crate) struct Server {
     pub(crate) key: ServerKey,
     pub(crate) invite: bool,
     pub(crate) state: ServerState,
-    pub(crate) request: Message,
+    /// The request as received; let go once a final response leaves
+    /// nothing that could need it (a non-INVITE's, or an INVITE's non-2xx:
+    /// no other response can follow, and retransmissions are answered
+    /// with the kept response), so that Timer J (64*T1 over UDP) does not
+    /// keep every request a UAS answered. An INVITE answered 2xx keeps it:
+    /// the TU's 2xx retransmissions pass the extensions with it (RFC 6026
+    /// §7.1).
+    pub(crate) request: Option<Message>,
     pub(crate) source: Source,
     reliable: bool,
     last: Option<Message>,
@@ -161,7 +168,7 @@ impl Server {
                 ServerState::Trying
             },
             reliable: source.transport.is_reliable(),
-            request,
+            request: Some(request),
             source,
             last: None,
             interval: Duration::ZERO,
@@ -196,7 +203,10 @@ impl Server {
         if self.last.is_some() {
             return;
         }
-        if let Ok(trying) = ResponseBuilder::from_request(&self.request, 100).build() {
+        let Some(request) = &self.request else {
+            return;
+        };
+        if let Ok(trying) = ResponseBuilder::from_request(request, 100).build() {
             self.last = Some(trying.clone());
             fx.transmit(Transmit::Response {
                 id: fx.id,
@@ -283,6 +293,7 @@ impl Server {
                 }
                 (ServerState::Proceeding, 300..=699) => {
                     self.state = ServerState::Completed;
+                    self.request = None;
                     self.to_tag = resp.to_tag().map(str::to_owned);
                     if !self.reliable {
                         self.interval = fx.config.t1;
@@ -299,6 +310,7 @@ impl Server {
                 }
                 (ServerState::Trying | ServerState::Proceeding, 200..=699) => {
                     self.state = ServerState::Completed;
+                    self.request = None;
                     let j = if self.reliable {
                         Duration::ZERO
                     } else {

@@ -494,9 +494,17 @@ fn rfc3261_17_2_2_non_invite_server_absorbs_in_trying_resends_in_completed_timer
         // Trying: a retransmission is absorbed, nothing goes to the TU.
         l.handle_inbound(t0 + ms(500), inbound(req.clone(), kind));
         assert!(drain(&mut l).is_empty());
+        assert_eq!(l.request(id).map(|r| r.as_bytes()), Some(req.as_bytes()));
         l.send_response(t0 + ms(700), id, response(&req, 200, Some("uas")))
             .unwrap();
         assert_eq!(transmits(&drain(&mut l)).len(), 1);
+        // Completed keeps the final for retransmissions, not the request,
+        // and takes no other response.
+        assert!(l.request(id).is_none());
+        assert!(l
+            .send_response(t0 + ms(800), id, response(&req, 500, Some("uas")))
+            .is_err());
+        assert!(transmits(&drain(&mut l)).is_empty());
         if kind == Kind::Udp {
             // Completed: each retransmission gets the final again.
             l.handle_inbound(t0 + ms(1500), inbound(req.clone(), kind));
