@@ -161,8 +161,8 @@ impl TransactionLayer {
     /// received). A client transaction lets go of its request once it is
     /// Accepted or Completed (nothing is sent from it any more), and a
     /// server transaction once it is Completed (its final is sent and kept
-    /// for retransmissions; an INVITE answered 2xx keeps it), so this is
-    /// `None` then.
+    /// for retransmissions) or, for an INVITE answered 2xx, once the ACK
+    /// came, so this is `None` then.
     pub fn request(&self, id: TransactionId) -> Option<&Message> {
         match &self.get(id)?.kind {
             TxKind::Client(c) => c.request.as_ref(),
@@ -397,7 +397,9 @@ impl TransactionLayer {
         };
         let mut response = response;
         // No request: a final went out already, and the transaction
-        // refuses this response below without the extensions seeing it.
+        // refuses this response below without the extensions seeing it
+        // (or, in Accepted after the ACK, sends a late 2xx retransmission
+        // as it is).
         if let Some(request) = request.filter(|_| !self.extensions.is_empty()) {
             let flow = self.run_hooks(
                 now,

@@ -144,9 +144,9 @@ pub(crate) struct Server {
     /// nothing that could need it (a non-INVITE's, or an INVITE's non-2xx:
     /// no other response can follow, and retransmissions are answered
     /// with the kept response), so that Timer J (64*T1 over UDP) does not
-    /// keep every request a UAS answered. An INVITE answered 2xx keeps it:
-    /// the TU's 2xx retransmissions pass the extensions with it (RFC 6026
-    /// §7.1).
+    /// keep every request a UAS answered. An INVITE answered 2xx keeps it
+    /// until the ACK: the TU's 2xx retransmissions pass the extensions
+    /// with it (RFC 6026 §7.1).
     pub(crate) request: Option<Message>,
     pub(crate) source: Source,
     reliable: bool,
@@ -245,11 +245,16 @@ impl Server {
                 };
                 fx.arm(Timer::I, i);
             }
-            // RFC 6026 §8.7: in Accepted the ACK (for the 2xx) goes to the TU.
-            ServerState::Accepted => fx.event(TransactionEvent::Ack {
-                request: ack,
-                source,
-            }),
+            // RFC 6026 §8.7: in Accepted the ACK (for the 2xx) goes to the TU,
+            // which then stops retransmitting the 2xx: the INVITE is not
+            // needed for the rest of Timer L.
+            ServerState::Accepted => {
+                self.request = None;
+                fx.event(TransactionEvent::Ack {
+                    request: ack,
+                    source,
+                })
+            }
             _ => {}
         }
     }
@@ -283,9 +288,14 @@ impl Server {
             match (self.state, code) {
                 (ServerState::Proceeding, 100..=199) => {}
                 (ServerState::Proceeding, 200..=299) => {
-                    // RFC 6026 §7.1: Accepted, Timer L; the TU retransmits the 2xx.
+                    // RFC 6026 §7.1: Accepted, Timer L; the TU retransmits the
+                    // 2xx, and INVITE retransmissions are absorbed (§8.7), so
+                    // the transaction keeps no response.
                     self.state = ServerState::Accepted;
+                    self.last = None;
                     fx.arm(Timer::L, fx.config.t1x64());
+                    transmit(fx, &resp, conn);
+                    return Ok(());
                 }
                 (ServerState::Accepted, 200..=299) => {
                     transmit(fx, &resp, conn);

@@ -473,6 +473,14 @@ fn rfc6026_7_1_accepted_absorbs_invite_retransmissions_and_passes_ack_until_time
         events(&drain(&mut l))[..],
         [TransactionEvent::Ack { .. }]
     ));
+    // After the ACK the INVITE is let go; a late 2xx from the TU still
+    // goes out, and another INVITE retransmission is still absorbed.
+    assert!(l.request(id).is_none());
+    l.send_response(t0 + ms(700), id, response(&req, 200, Some("uas")))
+        .unwrap();
+    assert_eq!(transmits(&drain(&mut l)).len(), 1);
+    l.handle_inbound(t0 + ms(800), inbound(req.clone(), Kind::Udp));
+    assert!(drain(&mut l).is_empty());
     let outs = run_until(&mut l, t0, ms(40_000));
     assert!(outs.iter().any(|(d, o)| d.as_millis() == 32_000
         && matches!(o, Output::Event(TransactionEvent::Terminated { .. }))));
