@@ -523,10 +523,12 @@ impl TransactionLayer {
             return;
         }
         let after = match &slot.tx {
+            // A CANCEL held for this INVITE was dropped by its final
+            // response (above), so nothing else refers to the slot.
             Some(Tx {
                 kind: TxKind::Client(c),
                 ..
-            }) if c.held_cancel.is_none() => match c.state {
+            }) => match c.state {
                 ClientState::Accepted => self.config.t1x64(),
                 ClientState::Completed if !c.invite && c.reliable => Duration::ZERO,
                 ClientState::Completed if !c.invite => self.config.t4,
