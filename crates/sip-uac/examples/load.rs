@@ -403,6 +403,10 @@ async fn sipp(a: &Args, alice: Arc<Service>) {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let uri: Arc<str> = format!("sip:service@127.0.0.1:{port}").into();
     let (mut ours, mut theirs) = ((0u64, Cpu::default()), (0u64, Cpu::default()));
+    let per = |(n, c): (u64, Cpu)| (c.user + c.kernel).as_secs_f64() * 1e6 / n.max(1) as f64;
+    // Each round's ratio: the host's speed drifts between rounds, so the
+    // median of these says more than one pair.
+    let mut ratios: Vec<f64> = Vec::new();
     for _ in 0..a.rounds {
         let o = calls(a, alice.clone(), uri.clone()).await;
         o.print("calls, ours to SIPp uas (our UAC)", "call");
@@ -437,15 +441,28 @@ async fn sipp(a: &Args, alice: Arc<Service>) {
             }
         }
         theirs = (theirs.0 + count, theirs.1.plus(sipp_cpu));
+        ratios.push(per((o.done, o.cpu)) / per((count, sipp_cpu)));
     }
     if a.rounds > 1 && theirs.0 > 0 {
-        let per = |(n, c): (u64, Cpu)| (c.user + c.kernel).as_secs_f64() * 1e6 / n.max(1) as f64;
         println!(
             "{:<34} ours {}  SIPp {}  ratio {:.2}",
             format!("UAC CPU over {} rounds", a.rounds),
             ours.1.per(ours.0, "call"),
             theirs.1.per(theirs.0, "call"),
             per(ours) / per(theirs)
+        );
+        let each: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
+        ratios.sort_by(f64::total_cmp);
+        let mid = ratios.len() / 2;
+        let median = if ratios.len() % 2 == 0 {
+            (ratios[mid - 1] + ratios[mid]) / 2.0
+        } else {
+            ratios[mid]
+        };
+        println!(
+            "{:<34} {}  median {median:.2}",
+            "UAC CPU ratio per round",
+            each.join(" ")
         );
     }
     let _ = uas.kill();
