@@ -7,12 +7,11 @@
 //! the Accepted INVITE passes each 2xx up (a retransmission the TU ACKs
 //! again, or a 2xx from another fork), the Completed request absorbs
 //! retransmissions. So each keeps only its key, id, state and deadline
-//! here (about 110 bytes with its index entries) instead of a whole
+//! here (about 130 bytes with its index and timer entries) instead of a whole
 //! transaction slot (about 300 bytes plus a timer entry). Every call of a
 //! UAC under load holds one of these for 32 s; kept apart, they also
 //! leave the transactions in progress in a small, cache-warm table.
 
-use std::collections::VecDeque;
 use std::hash::BuildHasher;
 use std::time::{Duration, Instant};
 
@@ -21,23 +20,23 @@ use sip_message::hash::FastState;
 
 use crate::client::ClientState;
 use crate::id::{ClientKey, ClientKeyView, TransactionId};
+use crate::timer::{Timer, TimerQueue};
 
 struct Record {
     key: ClientKey,
     id: TransactionId,
     state: ClientState,
-    until: Instant,
 }
 
-/// The lingering client transactions, by key and by id, each in the
-/// expiry lane of its duration (every record of a lane has the same
-/// duration, so a lane is in deadline order as time goes on).
+/// The lingering client transactions, by key and by id, with their
+/// deadlines in a [`TimerQueue`] of their own (nothing leaves early, so
+/// every entry there is live).
 pub(crate) struct Lingering {
     records: Vec<Option<Record>>,
     free: Vec<u32>,
     by_key: HashTable<u32>,
     by_id: HashTable<u32>,
-    lanes: Vec<(Duration, VecDeque<u32>)>,
+    expiry: TimerQueue,
     state: FastState,
 }
 
@@ -50,7 +49,7 @@ impl Lingering {
             free: Vec::new(),
             by_key: HashTable::new(),
             by_id: HashTable::new(),
-            lanes: Vec::new(),
+            expiry: TimerQueue::default(),
             state,
         }
     }
@@ -74,13 +73,7 @@ impl Lingering {
         id: TransactionId,
         state: ClientState,
     ) {
-        let until = now + after;
-        let record = Record {
-            key,
-            id,
-            state,
-            until,
-        };
+        let record = Record { key, id, state };
         let i = match self.free.pop() {
             Some(i) => {
                 self.records[i as usize] = Some(record);
@@ -104,22 +97,11 @@ impl Lingering {
                 .map_or(0, |r| st.hash_one(r.id))
         };
         self.by_id.insert_unique(st.hash_one(id), i, id_hash);
-        let lane = match self.lanes.iter().position(|(d, _)| *d == after) {
-            Some(l) => l,
-            None => {
-                self.lanes.push((after, VecDeque::new()));
-                self.lanes.len() - 1
-            }
+        let timer = match state {
+            ClientState::Accepted => Timer::M,
+            _ => Timer::K,
         };
-        let q = &mut self.lanes[lane].1;
-        let at = |j: &u32| records[*j as usize].as_ref().map(|r| r.until);
-        if q.back().and_then(at).is_none_or(|last| last <= until) {
-            q.push_back(i);
-        } else {
-            // The clock went back: keep the lane in deadline order.
-            let pos = q.partition_point(|j| at(j).is_some_and(|t| t <= until));
-            q.insert(pos, i);
-        }
+        self.expiry.push(now, after, id, timer, 0);
     }
 
     /// The transaction with this key (hashing to `hash`) and its state.
@@ -135,30 +117,31 @@ impl Lingering {
         self.record(*i).map(|r| (r.id, r.state))
     }
 
+    /// The record index of transaction `id`, if it lingers here.
+    fn index_of(&self, id: TransactionId) -> Option<u32> {
+        self.by_id
+            .find(self.state.hash_one(id), |j| {
+                self.record(*j).is_some_and(|r| r.id == id)
+            })
+            .copied()
+    }
+
     /// The state of transaction `id`, if it lingers here.
     pub(crate) fn state(&self, id: TransactionId) -> Option<ClientState> {
-        let i = self.by_id.find(self.state.hash_one(id), |j| {
-            self.record(*j).is_some_and(|r| r.id == id)
-        })?;
-        self.record(*i).map(|r| r.state)
+        self.index_of(id)
+            .and_then(|i| self.record(i))
+            .map(|r| r.state)
     }
 
     /// The earliest deadline.
     pub(crate) fn next_due(&self) -> Option<Instant> {
-        self.lanes
-            .iter()
-            .filter_map(|(_, q)| q.front().and_then(|i| self.record(*i)).map(|r| r.until))
-            .min()
+        self.expiry.peek().map(|e| e.0)
     }
 
     /// Removes and returns one transaction whose deadline has come.
     pub(crate) fn pop_due(&mut self, now: Instant) -> Option<(TransactionId, ClientKey)> {
-        let lane = self.lanes.iter().position(|(_, q)| {
-            q.front()
-                .and_then(|i| self.record(*i))
-                .is_some_and(|r| r.until <= now)
-        })?;
-        let i = self.lanes[lane].1.pop_front()?;
+        let (_, id, _, _) = self.expiry.pop_due(now)?;
+        let i = self.index_of(id)?;
         let r = self.records.get_mut(i as usize)?.take()?;
         self.free.push(i);
         let key_hash = self.state.hash_one(&r.key as &dyn ClientKeyView);
@@ -246,7 +229,7 @@ mod tests {
         );
         assert_eq!(l.next_due(), Some(t0 + Duration::from_millis(1) + k));
 
-        // Deadlines come in order across the two lanes.
+        // Deadlines come in order across the two durations.
         let mut last = t0;
         let mut seen = 0;
         let end = t0 + Duration::from_secs(40);
