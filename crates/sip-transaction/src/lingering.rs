@@ -30,7 +30,8 @@ struct Record {
 
 /// The lingering client transactions, by key and by id, with their
 /// deadlines in a [`TimerQueue`] of their own (nothing leaves early, so
-/// every entry there is live).
+/// every entry there is live, and its generation field holds the index of
+/// its record).
 pub(crate) struct Lingering {
     records: Vec<Option<Record>>,
     free: Vec<u32>,
@@ -101,7 +102,9 @@ impl Lingering {
             ClientState::Accepted => Timer::M,
             _ => Timer::K,
         };
-        self.expiry.push(now, after, id, timer, 0);
+        // The record's index rides in the entry's generation field (no
+        // entry here goes stale), so expiry needs no look-up by id.
+        self.expiry.push(now, after, id, timer, i);
     }
 
     /// The transaction with this key (hashing to `hash`) and its state.
@@ -140,8 +143,13 @@ impl Lingering {
 
     /// Removes and returns one transaction whose deadline has come.
     pub(crate) fn pop_due(&mut self, now: Instant) -> Option<(TransactionId, ClientKey)> {
-        let (_, id, _, _) = self.expiry.pop_due(now)?;
-        let i = self.index_of(id)?;
+        let (_, id, _, at) = self.expiry.pop_due(now)?;
+        // The entry names its record; a mismatch cannot happen, but the
+        // look-up by id would still find the right one.
+        let i = match self.record(at) {
+            Some(r) if r.id == id => at,
+            _ => self.index_of(id)?,
+        };
         let r = self.records.get_mut(i as usize)?.take()?;
         self.free.push(i);
         let key_hash = self.state.hash_one(&r.key as &dyn ClientKeyView);
