@@ -13,7 +13,9 @@ use sip_message::{HeaderName, Message};
 #[derive(Debug, Clone)]
 pub struct Reply {
     code: u16,
-    reason: String,
+    /// `None`: the response's own reason phrase, valid UTF-8, read from
+    /// it when asked (no copy per reply).
+    reason: Option<Cow<'static, str>>,
     response: Option<Message>,
     dialog: Option<sip_dialog::DialogId>,
     subscription: Option<sip_dialog::SubscriptionId>,
@@ -27,7 +29,12 @@ impl Reply {
     pub(crate) fn from_response(response: Message) -> Reply {
         Reply {
             code: response.status().unwrap_or(0),
-            reason: response.reason_phrase().unwrap_or_default().into_owned(),
+            reason: match response.reason_phrase() {
+                Some(Cow::Borrowed(_)) => None,
+                // Not UTF-8: the lossy text is kept.
+                Some(Cow::Owned(text)) => Some(Cow::Owned(text)),
+                None => Some(Cow::Borrowed("")),
+            },
             response: Some(response),
             dialog: None,
             subscription: None,
@@ -36,10 +43,10 @@ impl Reply {
         }
     }
 
-    pub(crate) fn synthesized(code: u16, reason: &str) -> Reply {
+    pub(crate) fn synthesized(code: u16, reason: impl Into<Cow<'static, str>>) -> Reply {
         Reply {
             code,
-            reason: reason.to_owned(),
+            reason: Some(reason.into()),
             response: None,
             dialog: None,
             subscription: None,
@@ -77,7 +84,14 @@ impl Reply {
     }
     /// Reason phrase.
     pub fn reason(&self) -> &str {
-        &self.reason
+        match (&self.reason, &self.response) {
+            (Some(text), _) => text,
+            (None, Some(r)) => match r.reason_phrase() {
+                Some(Cow::Borrowed(text)) => text,
+                _ => "",
+            },
+            (None, None) => "",
+        }
     }
     /// The response, unless the reply was synthesized.
     pub fn response(&self) -> Option<&Message> {
@@ -122,5 +136,45 @@ impl Reply {
     /// The body.
     pub fn body(&self) -> &[u8] {
         self.response.as_ref().map_or(&[], |r| r.body_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(reason: &[u8]) -> Message {
+        let mut raw = b"SIP/2.0 180 ".to_vec();
+        raw.extend_from_slice(reason);
+        raw.extend_from_slice(
+            b"\r\nVia: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bK1\r\nFrom: <sip:a@h>;tag=1\r\n\
+              To: <sip:b@h>;tag=2\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n",
+        );
+        Message::parse(raw).expect("a valid response")
+    }
+
+    #[test]
+    fn reason_is_the_responses_own_phrase_or_the_synthesized_one() {
+        assert_eq!(
+            Reply::from_response(response(b"Ringing")).reason(),
+            "Ringing"
+        );
+        assert_eq!(
+            Reply::from_response(response(b"Sonne \xc3\xa0 la porte")).reason(),
+            "Sonne \u{e0} la porte"
+        );
+        // RFC 3261 §25.1: the phrase is UTF-8; bytes that are not come out
+        // replaced, not dropped.
+        assert_eq!(
+            Reply::from_response(response(b"Ring\xffing")).reason(),
+            "Ring\u{fffd}ing"
+        );
+        assert_eq!(Reply::from_response(response(b"")).reason(), "");
+        assert_eq!(
+            Reply::synthesized(408, "Timer B Timeout").reason(),
+            "Timer B Timeout"
+        );
+        let r = Reply::synthesized(503, String::from("Resend Error")).clone();
+        assert_eq!((r.code(), r.reason()), (503, "Resend Error"));
     }
 }

@@ -238,7 +238,7 @@ impl Service {
         self.inner.core.random()
     }
 
-    fn branch(&self) -> String {
+    fn branch(&self) -> sip_transaction::Branch {
         self.inner.core.branch()
     }
 
@@ -698,7 +698,7 @@ impl Service {
                         return;
                     }
                     // A retry with credentials could not be sent.
-                    None => Reply::synthesized(503, &e.to_string()),
+                    None => Reply::synthesized(503, e.to_string()),
                 },
             };
             let _ = tx.send(reply);
@@ -1265,7 +1265,7 @@ async fn wait_final(
                 heard = true;
             }
             TransactionEvent::Timeout { timer, .. } => {
-                return Ok(Reply::synthesized(408, &format!("Timer {timer:?} Timeout")));
+                return Ok(Reply::synthesized(408, format!("Timer {timer:?} Timeout")));
             }
             TransactionEvent::TransportError { .. } if reliable && !heard => {
                 return Err(Error::NotSent);
