@@ -85,7 +85,7 @@ pub use hooks::{priority, Capabilities, Extension, Flow, HookCx, RequestData};
 pub use id::{ClientKey, KeyText, ServerKey, TransactionId, TransactionKey};
 pub use layer::TransactionLayer;
 pub use output::{Output, Source, TransactionEvent, Transmit};
-pub use random::{branch, RandomSource, Xorshift};
+pub use random::{branch, Branch, RandomSource, Xorshift};
 pub use requests::cancel_for;
 pub use server::ServerState;
 pub use timer::{Timer, TimerConfig, TRYING_DELAY};

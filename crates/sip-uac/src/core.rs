@@ -360,10 +360,10 @@ impl Core {
 
     /// A fresh branch (§8.1.1.7: the magic cookie, then 96 random bits),
     /// made here rather than by a round trip through the driver task.
-    pub(crate) fn branch(&self) -> String {
+    pub(crate) fn branch(&self) -> sip_transaction::Branch {
         match self.rng.lock() {
-            Ok(mut r) => sip_transaction::branch(&mut *r),
-            Err(_) => sip_transaction::branch(&mut Xorshift::from_os()),
+            Ok(mut r) => sip_transaction::Branch::random(&mut *r),
+            Err(_) => sip_transaction::Branch::random(&mut Xorshift::from_os()),
         }
     }
 
