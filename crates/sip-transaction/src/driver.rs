@@ -5,7 +5,7 @@
 //! Time comes from `tokio::time::Instant`, so `#[tokio::test(start_paused
 //! = true)]` drives every timer on virtual time.
 
-use sip_message::hash::{FastMap as HashMap, FastSet as HashSet};
+use sip_message::hash::FastMap as HashMap;
 use smallvec::SmallVec;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
@@ -390,11 +390,14 @@ fn now() -> Instant {
 }
 
 /// Starts the driver task. Events that belong to no client transaction
-/// started through a handle (new requests, ACKs for 2xx, stray responses,
-/// ACK timeouts, extension events) come out of the returned receiver, and
-/// so do, once a client transaction's [`ClientTransaction`] is dropped, its
-/// responses (2xx retransmissions to an INVITE, RFC 6026 §8.4) and, for an
-/// INVITE, its `Terminated`.
+/// (new requests, ACKs for 2xx, stray responses, ACK timeouts, extension
+/// events, server transactions' errors and ends) come out of the returned
+/// receiver. Of a client transaction without a live handle (its
+/// [`ClientTransaction`] dropped, or one an extension started) only its
+/// responses (2xx retransmissions to an INVITE, RFC 6026 §8.4), transport
+/// errors and, for an INVITE, its `Terminated` come out there; its
+/// timeouts, dropped CANCELs and a non-INVITE's `Terminated` concern no
+/// one and are dropped.
 pub fn spawn(
     layer: TransactionLayer,
     transport: Transport,
@@ -428,9 +431,11 @@ async fn run(
     let mut commands_open = true;
     // Subscribers whose receiver is gone (a TU that had its final response)
     // are swept whenever the map has doubled: amortized O(1), and their
-    // channels are freed long before Timer K/M ends the transaction.
+    // channels are freed long before Timer K/M ends the transaction. Nothing
+    // remembers them: a transaction without a handle has its events routed
+    // by what they are (`for_tu_without_handle`), so no set of ids grows
+    // with the calls in their 32 s of Timer M.
     let mut sweep_at = 1024;
-    let mut swept: HashSet<TransactionId> = HashSet::default();
     let sleep = tokio::time::sleep_until(tokio::time::Instant::now());
     tokio::pin!(sleep);
     let mut armed: Option<tokio::time::Instant> = None;
@@ -439,15 +444,7 @@ async fn run(
     let mut commanded: Vec<Command> = Vec::with_capacity(BATCH);
     loop {
         if subscribers.len() >= sweep_at {
-            subscribers.retain(|id, s| {
-                let closed = s.is_closed();
-                if closed {
-                    // Remembered (16 bytes, not a channel) so that their
-                    // later events are dropped, not handed to the TU.
-                    swept.insert(*id);
-                }
-                !closed
-            });
+            subscribers.retain(|_, s| !s.is_closed());
             sweep_at = (subscribers.len() * 2).max(1024);
         }
         // One timer for the driver's life, moved only when the next
@@ -511,7 +508,7 @@ async fn run(
                         }
                     }
                     Some(Output::Event(e)) => {
-                        if let Some(e) = route(&mut subscribers, &mut swept, &events, e) {
+                        if let Some(e) = route(&mut subscribers, &events, e) {
                             overloaded(&mut layer, e);
                         }
                     }
@@ -706,7 +703,6 @@ async fn transmit(
 /// waiting on the driver (a TU answering a request awaits its command).
 fn route(
     subscribers: &mut HashMap<TransactionId, Subscriber>,
-    swept: &mut HashSet<TransactionId>,
     events: &mpsc::Sender<TransactionEvent>,
     e: TransactionEvent,
 ) -> Option<TransactionEvent> {
@@ -724,25 +720,22 @@ fn route(
             e,
             TransactionEvent::Terminated { .. } | TransactionEvent::CancelDropped { .. }
         );
-        let e = match subscribers.get(&id) {
-            Some(sub) => {
-                let unsent = sub.send(e);
-                if terminated {
-                    subscribers.remove(&id);
-                }
-                // Delivered, or given back because its handle is gone.
-                unsent?
-            }
-            None if swept.contains(&id) => {
-                if terminated {
-                    swept.remove(&id);
-                }
-                e
-            }
-            // Not a client transaction started through a handle.
-            None => return tu(events, e),
+        let Some(sub) = subscribers.get(&id) else {
+            // A handle dropped and swept, or none ever (a server
+            // transaction, or a client one an extension started).
+            return if for_tu_without_handle(&e) {
+                tu(events, e)
+            } else {
+                None
+            };
         };
-        // Its handle is gone: what still concerns the TU goes there.
+        let unsent = sub.send(e);
+        if terminated {
+            subscribers.remove(&id);
+        }
+        // Delivered, or given back because its handle is gone: what still
+        // concerns the TU goes there.
+        let e = unsent?;
         return if for_tu_once_handle_is_gone(&e) {
             tu(events, e)
         } else {
@@ -750,6 +743,22 @@ fn route(
         };
     }
     tu(events, e)
+}
+
+/// [`route`] for an event of a transaction with no subscriber: a server
+/// transaction's events go to the TU; of a client transaction's, those
+/// only a client has (timeouts, a dropped CANCEL, its `Terminated`) pass
+/// as [`for_tu_once_handle_is_gone`] says, as if its handle were gone
+/// (a transport error, which either kind can have, goes to the TU).
+fn for_tu_without_handle(e: &TransactionEvent) -> bool {
+    match e {
+        TransactionEvent::Timeout { .. } | TransactionEvent::CancelDropped { .. } => false,
+        TransactionEvent::Terminated {
+            key: crate::id::TransactionKey::Client(_),
+            ..
+        } => for_tu_once_handle_is_gone(e),
+        _ => true,
+    }
 }
 
 /// [`route`] for a response: to its transaction's handle, or to the TU
@@ -927,14 +936,13 @@ mod tests {
             generation: 0,
         };
         let mut subscribers: HashMap<TransactionId, Subscriber> = HashMap::default();
-        let mut swept: HashSet<TransactionId> = HashSet::default();
         let (live, mut live_rx) = Events::pair();
         let (gone, gone_rx) = Events::pair();
         drop(gone_rx);
         subscribers.insert(id(1), live);
         subscribers.insert(id(2), gone);
-        swept.insert(id(3));
-        // 1: a live handle; 2: a dropped one; 3: swept; 4: none at all.
+        // 1: a live handle; 2: a dropped one; 3 and 4: none (swept, or
+        // never one).
         for fast in [true, false] {
             let (events, mut tu_rx) = mpsc::channel(8);
             for i in 1..=4 {
@@ -945,7 +953,7 @@ mod tests {
                         id: id(i),
                         response: response.clone(),
                     };
-                    route(&mut subscribers, &mut swept, &events, e)
+                    route(&mut subscribers, &events, e)
                 };
                 assert!(r.is_none());
             }
@@ -966,7 +974,7 @@ mod tests {
                 }
             }
             assert!(tu_rx.try_recv().is_err());
-            assert_eq!((subscribers.len(), swept.len()), (2, 1));
+            assert_eq!(subscribers.len(), 2);
         }
         // A full TU queue gives the response back, as `route` does.
         let (events, _tu_rx) = mpsc::channel(1);
@@ -975,6 +983,86 @@ mod tests {
             route_response(&subscribers, &events, id(4), response),
             Some(TransactionEvent::Response { .. })
         ));
+    }
+
+    /// Without a handle, a client transaction's timeout, dropped CANCEL
+    /// and non-INVITE end are dropped; its INVITE end, its transport error
+    /// and every server transaction event reach the TU. A live handle gets
+    /// them all, and its `Terminated` (or dropped CANCEL) ends the
+    /// subscription.
+    #[test]
+    fn events_without_a_handle_reach_the_tu_by_what_they_are() {
+        use crate::id::{ClientKey, ServerKey, TransactionKey};
+        use crate::Timer;
+        use sip_message::Method;
+        let id = |index| TransactionId {
+            index,
+            generation: 0,
+        };
+        let client = |method| {
+            TransactionKey::Client(ClientKey {
+                branch: "z9hG4bK1".into(),
+                method,
+            })
+        };
+        let server = TransactionKey::Server(ServerKey::Rfc3261 {
+            branch: "z9hG4bK2".into(),
+            sent_by: "h:5060".into(),
+            method: Method::Invite,
+        });
+        let cases = [
+            (
+                TransactionEvent::Timeout {
+                    id: id(1),
+                    timer: Timer::F,
+                },
+                false,
+            ),
+            (TransactionEvent::CancelDropped { id: id(1) }, false),
+            (
+                TransactionEvent::Terminated {
+                    id: id(1),
+                    key: client(Method::Bye),
+                },
+                false,
+            ),
+            (
+                TransactionEvent::Terminated {
+                    id: id(1),
+                    key: client(Method::Invite),
+                },
+                true,
+            ),
+            (TransactionEvent::TransportError { id: id(1) }, true),
+            (
+                TransactionEvent::Terminated {
+                    id: id(1),
+                    key: server,
+                },
+                true,
+            ),
+        ];
+        for (e, to_tu) in cases {
+            let mut subscribers: HashMap<TransactionId, Subscriber> = HashMap::default();
+            let (events, mut tu_rx) = mpsc::channel(8);
+            let shown = format!("{e:?}");
+            assert!(route(&mut subscribers, &events, e.clone()).is_none());
+            assert_eq!(tu_rx.try_recv().is_ok(), to_tu, "{shown}");
+            // With a live handle: to the handle, never to the TU.
+            let (live, mut live_rx) = Events::pair();
+            subscribers.insert(id(1), live);
+            // A dropped CANCEL is its transaction's last event too.
+            let ends = matches!(
+                e,
+                TransactionEvent::Terminated { .. } | TransactionEvent::CancelDropped { .. }
+            );
+            assert!(route(&mut subscribers, &events, e).is_none());
+            assert!(
+                live_rx.try_recv().is_ok() && tu_rx.try_recv().is_err(),
+                "{shown}"
+            );
+            assert_eq!(subscribers.is_empty(), ends, "{shown}");
+        }
     }
 
     /// The sends `transmit_now` takes are those `transmit` sends without
