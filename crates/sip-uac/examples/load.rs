@@ -453,16 +453,21 @@ async fn sipp(a: &Args, alice: Arc<Service>) {
         );
         let each: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
         ratios.sort_by(f64::total_cmp);
-        let mid = ratios.len() / 2;
-        let median = if ratios.len() % 2 == 0 {
-            (ratios[mid - 1] + ratios[mid]) / 2.0
-        } else {
-            ratios[mid]
+        // Quartiles by linear interpolation between the sorted ratios.
+        let at = |q: f64| {
+            let x = q * (ratios.len() - 1) as f64;
+            let (lo, hi) = (x.floor() as usize, x.ceil() as usize);
+            ratios[lo] + (ratios[hi] - ratios[lo]) * (x - lo as f64)
         };
+        let below = ratios.iter().filter(|r| **r < 1.0).count();
         println!(
-            "{:<34} {}  median {median:.2}",
+            "{:<34} {}  median {:.2} (quartiles {:.2}-{:.2}, {below} of {} under 1.00)",
             "UAC CPU ratio per round",
-            each.join(" ")
+            each.join(" "),
+            at(0.5),
+            at(0.25),
+            at(0.75),
+            ratios.len()
         );
     }
     let _ = uas.kill();
