@@ -96,11 +96,13 @@ fn args() -> Args {
     a
 }
 
-/// CPU time split into user and kernel (system) time.
+/// CPU time split into user and kernel (system) time, and the minor page
+/// faults taken (a share of the kernel time: a heap that grows faults).
 #[derive(Clone, Copy, Default)]
 struct Cpu {
     user: Duration,
     kernel: Duration,
+    faults: u64,
 }
 
 impl Cpu {
@@ -108,6 +110,7 @@ impl Cpu {
         Cpu {
             user: self.user + other.user,
             kernel: self.kernel + other.kernel,
+            faults: self.faults + other.faults,
         }
     }
 
@@ -115,17 +118,19 @@ impl Cpu {
         Cpu {
             user: self.user.saturating_sub(earlier.user),
             kernel: self.kernel.saturating_sub(earlier.kernel),
+            faults: self.faults.saturating_sub(earlier.faults),
         }
     }
 
-    /// "CPU T us/unit (user U, kernel K)" for `n` units.
+    /// "CPU T us/unit (user U, kernel K, F faults)" for `n` units.
     fn per(self, n: u64, unit: &str) -> String {
         let us = |d: Duration| d.as_secs_f64() * 1e6 / n.max(1) as f64;
         format!(
-            "CPU {:.1} us/{unit} (user {:.1}, kernel {:.1})",
+            "CPU {:.1} us/{unit} (user {:.1}, kernel {:.1}, {:.2} faults)",
             us(self.user + self.kernel),
             us(self.user),
-            us(self.kernel)
+            us(self.kernel),
+            self.faults as f64 / n.max(1) as f64
         )
     }
 }
@@ -141,15 +146,19 @@ fn cpu() -> (Cpu, Cpu) {
         .map(|x| x.parse().unwrap_or(0))
         .collect();
     let tick = |i: usize| Duration::from_millis(f.get(i).copied().unwrap_or(0) * 10);
-    // utime, stime, cutime, cstime are fields 14-17: indices 11-14 here.
+    let count = |i: usize| f.get(i).copied().unwrap_or(0);
+    // minflt and cminflt are fields 10 and 11, utime, stime, cutime and
+    // cstime fields 14-17 (proc(5)): indices 7, 8 and 11-14 here.
     (
         Cpu {
             user: tick(11),
             kernel: tick(12),
+            faults: count(7),
         },
         Cpu {
             user: tick(13),
             kernel: tick(14),
+            faults: count(8),
         },
     )
 }
