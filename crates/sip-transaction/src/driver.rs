@@ -392,10 +392,10 @@ fn now() -> Instant {
 /// Starts the driver task. Events that belong to no client transaction
 /// (new requests, ACKs for 2xx, stray responses, ACK timeouts, extension
 /// events, server transactions' errors and ends) come out of the returned
-/// receiver. Of a client transaction without a live handle (its
-/// [`ClientTransaction`] dropped, or one an extension started) only its
+/// receiver. So do those of a client transaction without a live handle
+/// (its [`ClientTransaction`] dropped, or one an extension started): its
 /// responses (2xx retransmissions to an INVITE, RFC 6026 §8.4), transport
-/// errors and, for an INVITE, its `Terminated` come out there; its
+/// errors, extension events and, for an INVITE, its `Terminated`; its
 /// timeouts, dropped CANCELs and a non-INVITE's `Terminated` concern no
 /// one and are dropped.
 pub fn spawn(
@@ -734,9 +734,9 @@ fn route(
             subscribers.remove(&id);
         }
         // Delivered, or given back because its handle is gone: what still
-        // concerns the TU goes there.
+        // concerns the TU goes there, as once the subscriber is swept.
         let e = unsent?;
-        return if for_tu_once_handle_is_gone(&e) {
+        return if for_tu_without_handle(&e) {
             tu(events, e)
         } else {
             None
@@ -745,25 +745,30 @@ fn route(
     tu(events, e)
 }
 
-/// [`route`] for an event of a transaction with no subscriber: a server
-/// transaction's events go to the TU; of a client transaction's, those
-/// only a client has (timeouts, a dropped CANCEL, its `Terminated`) pass
-/// as [`for_tu_once_handle_is_gone`] says, as if its handle were gone
-/// (a transport error, which either kind can have, goes to the TU).
+/// What the TU hears of a transaction without a live handle (its
+/// handle dropped once the caller had its final response, or none ever:
+/// a server transaction, a client one an extension started): all but
+/// what only that caller could use, a client's timeout, its dropped
+/// CANCEL and a non-INVITE client's end. So it hears responses, which
+/// only an INVITE in the Accepted state still passes up then (a
+/// retransmitted 2xx that the TU must ACK again, RFC 6026 §8.4 and RFC
+/// 3261 §13.2.2.4), the end of such an INVITE transaction (Timer M: the
+/// ACK need not be kept), transport errors and extension events. Decided
+/// by the event alone, so no set of ids is kept for it.
 fn for_tu_without_handle(e: &TransactionEvent) -> bool {
     match e {
         TransactionEvent::Timeout { .. } | TransactionEvent::CancelDropped { .. } => false,
         TransactionEvent::Terminated {
-            key: crate::id::TransactionKey::Client(_),
+            key: crate::id::TransactionKey::Client(k),
             ..
-        } => for_tu_once_handle_is_gone(e),
+        } => k.method == sip_message::Method::Invite,
         _ => true,
     }
 }
 
 /// [`route`] for a response: to its transaction's handle, or to the TU
 /// when there is none or it is gone (a response is among what the TU
-/// still hears then, see [`for_tu_once_handle_is_gone`]). A response
+/// still hears then, see [`for_tu_without_handle`]). A response
 /// never ends a subscription, so neither map changes.
 fn route_response(
     subscribers: &HashMap<TransactionId, Subscriber>,
@@ -777,22 +782,6 @@ fn route_response(
         None => q,
     };
     tu(events, unsent.into())
-}
-
-/// What the TU still hears of a client transaction whose handle was
-/// dropped (the caller had its final response): responses, which only an
-/// INVITE in the Accepted state still passes up (a retransmitted 2xx that
-/// the TU must ACK again, RFC 6026 §8.4 and RFC 3261 §13.2.2.4), and the
-/// end of such an INVITE transaction (Timer M: the ACK need not be kept).
-fn for_tu_once_handle_is_gone(e: &TransactionEvent) -> bool {
-    match e {
-        TransactionEvent::Response { .. } => true,
-        TransactionEvent::Terminated {
-            key: crate::id::TransactionKey::Client(k),
-            ..
-        } => k.method == sip_message::Method::Invite,
-        _ => false,
-    }
 }
 
 /// Hands an event to the TU's queue; returns it when the queue is full.
@@ -985,9 +974,10 @@ mod tests {
         ));
     }
 
-    /// Without a handle, a client transaction's timeout, dropped CANCEL
-    /// and non-INVITE end are dropped; its INVITE end, its transport error
-    /// and every server transaction event reach the TU. A live handle gets
+    /// Without a handle (none, or a dropped one), a client transaction's
+    /// timeout, dropped CANCEL and non-INVITE end are dropped; its INVITE
+    /// end, transport error and extension events and every server
+    /// transaction event reach the TU. A live handle gets
     /// them all, and its `Terminated` (or dropped CANCEL) ends the
     /// subscription.
     #[test]
@@ -1041,6 +1031,14 @@ mod tests {
                 },
                 true,
             ),
+            (
+                TransactionEvent::Extension {
+                    name: "x",
+                    transaction: Some(id(1)),
+                    payload: Arc::new(1u8),
+                },
+                true,
+            ),
         ];
         for (e, to_tu) in cases {
             let mut subscribers: HashMap<TransactionId, Subscriber> = HashMap::default();
@@ -1048,6 +1046,13 @@ mod tests {
             let shown = format!("{e:?}");
             assert!(route(&mut subscribers, &events, e.clone()).is_none());
             assert_eq!(tu_rx.try_recv().is_ok(), to_tu, "{shown}");
+            // A handle dropped but not yet swept: the same.
+            let (gone, gone_rx) = Events::pair();
+            drop(gone_rx);
+            subscribers.insert(id(1), gone);
+            assert!(route(&mut subscribers, &events, e.clone()).is_none());
+            assert_eq!(tu_rx.try_recv().is_ok(), to_tu, "dropped handle: {shown}");
+            subscribers.clear();
             // With a live handle: to the handle, never to the TU.
             let (live, mut live_rx) = Events::pair();
             subscribers.insert(id(1), live);
