@@ -5,7 +5,7 @@
 //! Bounded in time and count; it prints rates, failures, setup latency
 //! percentiles and CPU time per transaction or call.
 //!
-//! `cargo run --release -p sip-uac --example load -- [--seconds 5] [--concurrency 200] [--max 1000000] [--sipp | --only-sipp] [--threads N | --split] [--rounds N] [--t1-ms 500]`
+//! `cargo run --release -p sip-uac --example load -- [--seconds 5] [--concurrency 200] [--max 1000000] [--sipp | --only-sipp] [--threads N | --split] [--rounds N] [--t1-ms 500] [--target URI]`
 //!
 //! CPU time comes from /proc/self/stat (Linux; clock ticks, 10 ms
 //! resolution). In the loopback phases both services share this process, so
@@ -56,6 +56,10 @@ struct Args {
     /// keeps every answered INVITE for 64*T1, shrinks with it: a way to
     /// see what the calls that sit in Timer M cost the ones in progress.
     t1_ms: u64,
+    /// `--target URI`: calls from our UAC to a UAS already running there
+    /// (another SIP stack, a proxy, a SIPp), `--rounds` times, and
+    /// nothing else.
+    target: Option<String>,
 }
 
 fn args() -> Args {
@@ -69,6 +73,7 @@ fn args() -> Args {
         split: false,
         rounds: 1,
         t1_ms: 500,
+        target: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -81,6 +86,7 @@ fn args() -> Args {
             "--threads" => a.threads = num().unwrap_or(0).min(64) as usize,
             "--rounds" => a.rounds = num().unwrap_or(1).clamp(1, 20),
             "--t1-ms" => a.t1_ms = num().unwrap_or(500).clamp(10, 10_000),
+            "--target" => a.target = it.next(),
             "--split" => {
                 a.split = true;
                 a.threads = 1;
@@ -297,6 +303,20 @@ async fn run(a: Args) {
         }
     );
     let alice = Arc::new(service("alice", Answering, a.t1_ms).await);
+    if let Some(target) = &a.target {
+        if let Err(e) = target.parse::<sip_message::Uri>() {
+            println!("--target {target}: not a SIP URI ({e})");
+            alice.stop().await;
+            return;
+        }
+        let uri: Arc<str> = target.as_str().into();
+        for _ in 0..a.rounds {
+            let o = calls(&a, alice.clone(), uri.clone()).await;
+            o.print("calls, ours to --target (our UAC)", "call");
+        }
+        alice.stop().await;
+        return;
+    }
     if a.only_sipp {
         sipp(&a, alice.clone()).await;
         alice.stop().await;
