@@ -235,6 +235,38 @@ async fn async_invite_cancelled_while_ringing_gets_487() {
     }
 }
 
+/// nksip-uac.md §7.2: a CANCEL that comes after the final response does
+/// nothing (NkSIP crashed the call there); the reply says what happened.
+#[tokio::test]
+async fn a_cancel_after_the_final_response_is_ignored() {
+    let (alice, bob, _callee, addr) = services(Transport::Udp).await;
+    let pending = alice
+        .invite_async(&format!("sip:bob@{addr}"), RequestOptions::new())
+        .await
+        .unwrap();
+    eventually("the call is up", || alice.dialog_count() == 1).await;
+    alice
+        .cancel(&pending)
+        .await
+        .expect("too late is not an error");
+    alice.cancel(&pending).await.expect("nor is twice");
+    let reply = tokio::time::timeout(Duration::from_secs(5), pending.reply())
+        .await
+        .unwrap();
+    assert_eq!(reply.code(), 200);
+    let dialog = reply.dialog().unwrap().clone();
+    assert_eq!(
+        alice
+            .bye(&dialog, RequestOptions::new())
+            .await
+            .unwrap()
+            .code(),
+        200
+    );
+    alice.stop().await;
+    bob.stop().await;
+}
+
 /// RFC 3261 §13.3.1: an INVITE that expires while ringing gets 487 from the
 /// callee, which also keeps the callee from holding it forever.
 #[tokio::test]
@@ -243,8 +275,9 @@ async fn rfc3261_13_3_1_a_ringing_invite_that_expires_gets_487() {
     let alice = service("alice", DefaultHandler).await;
     let addr = bob.local_addr(Transport::Udp).unwrap();
     let started = std::time::Instant::now();
-    // `invite_async` does not CANCEL on expiry (the sync `invite` does), so
-    // the 487 here can only be the callee's.
+    // Both ends act on the Expires: the caller CANCELs when it runs out
+    // (NkSIP's `expires`), and the callee ends the ringing INVITE with 487
+    // itself (§13.3.1); the reply is 487 either way.
     let pending = alice
         .invite_async(
             &format!("sip:slow@{addr}"),

@@ -155,6 +155,9 @@ pub(crate) struct Client {
     ack: Option<Message>,
     /// A CANCEL held until this INVITE gets a provisional (§9.1).
     pub(crate) held_cancel: Option<TransactionId>,
+    /// A CANCEL of this INVITE went out: Timer B bounds the wait for the
+    /// final response again (§9.1), and provisionals no longer stop it.
+    cancelled: bool,
 }
 
 impl Client {
@@ -177,6 +180,7 @@ impl Client {
             interval: Duration::ZERO,
             ack: None,
             held_cancel: None,
+            cancelled: false,
         }
     }
 
@@ -208,6 +212,18 @@ impl Client {
         fx.arm(timeout, fx.config.t1x64());
     }
 
+    /// The CANCEL of this INVITE was sent. §9.1: "If no final response has
+    /// been received after 64*T1 seconds, the client SHOULD then consider
+    /// the original transaction cancelled and SHOULD destroy the client
+    /// transaction handling the original request": Timer B runs again, and
+    /// ends the transaction with a timeout if no final came.
+    pub(crate) fn cancel_sent(&mut self, fx: &mut Effects<'_>) {
+        if self.invite && matches!(self.state, ClientState::Calling | ClientState::Proceeding) {
+            self.cancelled = true;
+            fx.arm(Timer::B, fx.config.t1x64());
+        }
+    }
+
     pub(crate) fn on_response(&mut self, fx: &mut Effects<'_>, resp: Message) {
         let code = resp.status().unwrap_or(0);
         if self.invite {
@@ -222,9 +238,12 @@ impl Client {
         match (self.state, code) {
             (ClientState::Calling | ClientState::Proceeding, 100..=199) => {
                 // §17.1.1.2: stop retransmitting; Timer B does not run in
-                // Proceeding (the TU's INVITE timer, Timer C, takes over).
+                // Proceeding (the TU's INVITE timer, Timer C, takes over),
+                // unless it bounds the wait after a CANCEL (§9.1).
                 fx.disarm(Timer::A);
-                fx.disarm(Timer::B);
+                if !self.cancelled {
+                    fx.disarm(Timer::B);
+                }
                 self.state = ClientState::Proceeding;
                 fx.event(TransactionEvent::Response { id, response: resp });
             }
@@ -315,7 +334,8 @@ impl Client {
                 self.interval *= 2;
                 fx.arm(Timer::A, self.interval);
             }
-            (Timer::B, ClientState::Calling)
+            // Timer B in Proceeding only after a CANCEL (§9.1).
+            (Timer::B, ClientState::Calling | ClientState::Proceeding)
             | (Timer::F, ClientState::Trying | ClientState::Proceeding) => {
                 self.state = ClientState::Terminated;
                 fx.event(TransactionEvent::Timeout { id, timer: t });

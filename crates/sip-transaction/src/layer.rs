@@ -377,8 +377,18 @@ impl TransactionLayer {
                     c.start(fx)
                 }
             });
+            self.cancel_sent(now, invite);
         }
         Ok(id)
+    }
+
+    /// The CANCEL of client transaction `invite` went out (§9.1).
+    fn cancel_sent(&mut self, now: Instant, invite: TransactionId) {
+        self.with_tx(now, invite, |tx, fx| {
+            if let TxKind::Client(c) = tx {
+                c.cancel_sent(fx)
+            }
+        });
     }
 
     /// Sends a response through server transaction `id`.
@@ -498,6 +508,7 @@ impl TransactionLayer {
                         c.start(fx)
                     }
                 });
+                self.cancel_sent(now, id);
             } else if code >= 200 {
                 // A final came first: the CANCEL is never sent.
                 self.clear_held(id);

@@ -636,6 +636,82 @@ fn rfc3261_9_1_cancel_waits_for_a_provisional_and_is_dropped_by_a_final() {
 }
 
 #[test]
+fn rfc3261_9_1_a_cancelled_invite_without_final_ends_64_t1_after_the_cancel() {
+    // §9.1: "If no final response has been received after 64*T1 seconds,
+    // the client SHOULD then consider the original transaction cancelled
+    // and SHOULD destroy the client transaction handling the original
+    // request." A callee that ignores the CANCEL must not keep the caller
+    // (and the transaction) forever. Sent in Proceeding, and held then
+    // sent on the first provisional.
+    for held in [false, true] {
+        let mut l = layer(40);
+        let t0 = Instant::now();
+        let b = l.new_branch();
+        let req = request("INVITE", &b, Kind::Udp);
+        let inv = l.send_request(t0, req.clone(), target(Kind::Udp)).unwrap();
+        drain(&mut l);
+        let cancel_at = if held {
+            l.send_cancel(t0 + ms(10), inv).unwrap();
+            drain(&mut l);
+            ms(100)
+        } else {
+            ms(1_000)
+        };
+        l.handle_inbound(
+            t0 + ms(100),
+            inbound(response(&req, 180, Some("r")), Kind::Udp),
+        );
+        drain(&mut l);
+        if !held {
+            l.send_cancel(t0 + cancel_at, inv).unwrap();
+        }
+        let outs = drain(&mut l);
+        if !held {
+            assert!(transmits(&outs).iter().any(|t| matches!(t,
+                Transmit::Request { message, .. } if message.method() == Some(&Method::Cancel))));
+        }
+        // A provisional after the CANCEL does not restart the wait.
+        l.handle_inbound(
+            t0 + ms(5_000),
+            inbound(response(&req, 183, Some("r")), Kind::Udp),
+        );
+        drain(&mut l);
+        assert_eq!(l.client_state(inv), Some(ClientState::Proceeding));
+        let outs = run_until(&mut l, t0, ms(100_000));
+        let end = (cancel_at + ms(32_000)).as_millis() as u64;
+        assert!(
+            outs.iter().any(|(d, o)| d.as_millis() as u64 == end
+                && matches!(o, Output::Event(TransactionEvent::Timeout { id, timer: Timer::B }) if *id == inv)),
+            "held {held}: the INVITE ends with Timer B 64*T1 after its CANCEL"
+        );
+        assert_eq!(l.client_state(inv), None, "held {held}: destroyed");
+    }
+}
+
+#[test]
+fn rfc3261_9_1_a_final_after_the_cancel_ends_the_wait() {
+    // The 487 (or any final) that answers a CANCELled INVITE completes it
+    // as usual; the 64*T1 bound then never fires.
+    let mut l = layer(41);
+    let t0 = Instant::now();
+    let b = l.new_branch();
+    let req = request("INVITE", &b, Kind::Udp);
+    let inv = l.send_request(t0, req.clone(), target(Kind::Udp)).unwrap();
+    l.handle_inbound(
+        t0 + ms(50),
+        inbound(response(&req, 180, Some("r")), Kind::Udp),
+    );
+    l.send_cancel(t0 + ms(60), inv).unwrap();
+    l.handle_inbound(
+        t0 + ms(90),
+        inbound(response(&req, 487, Some("r")), Kind::Udp),
+    );
+    drain(&mut l);
+    let outs = run_until(&mut l, t0, ms(100_000));
+    assert!(count_timeouts(&outs).iter().all(|(_, t)| *t != Timer::B));
+}
+
+#[test]
 fn rfc3261_17_1_3_stray_response_goes_to_the_tu() {
     let mut l = layer(19);
     let req = request("INVITE", "z9hG4bKnobodys", Kind::Udp);

@@ -83,7 +83,7 @@ pub use handler::{
 };
 pub use options::RequestOptions;
 pub use reply::Reply;
-pub use service::{PendingInvite, Service, ServiceBuilder, MAX_AUTH_TRIES};
+pub use service::{PendingInvite, Service, ServiceBuilder, DEFAULT_TIMER_C, MAX_AUTH_TRIES};
 pub use sip_dialog::{
     DialogId, DialogState, InviteState, Role, SubscriptionId, SubscriptionStatus,
 };

@@ -20,6 +20,9 @@ use crate::handler::{DefaultHandler, Handler};
 use crate::options::RequestOptions;
 use crate::reply::Reply;
 
+/// Timer C's default: 180 s (NkSIP's `sip_timer_c`).
+pub const DEFAULT_TIMER_C: std::time::Duration = std::time::Duration::from_secs(180);
+
 /// Starts a [`Service`].
 #[must_use]
 pub struct ServiceBuilder {
@@ -28,6 +31,7 @@ pub struct ServiceBuilder {
     from: Option<String>,
     routes: Vec<String>,
     timers: TimerConfig,
+    timer_c: std::time::Duration,
     user_agent: Option<String>,
     handler: Arc<dyn Handler>,
     credentials: crate::auth::Credentials,
@@ -79,6 +83,15 @@ impl ServiceBuilder {
     /// T1, T2, T4.
     pub fn timers(mut self, t: TimerConfig) -> Self {
         self.timers = t;
+        self
+    }
+    /// Timer C: how long an INVITE waits for its final response after its
+    /// last provisional (and after sending, if none comes), 180 s by
+    /// default (NkSIP's `sip_timer_c`; RFC 3261 §16.6 sets 3 minutes as
+    /// the floor for proxies). When it runs out the INVITE is CANCELled
+    /// and its reply is 408 "Timer C Timeout".
+    pub fn timer_c(mut self, d: std::time::Duration) -> Self {
+        self.timer_c = d;
         self
     }
     /// User-Agent header for requests.
@@ -142,6 +155,7 @@ impl ServiceBuilder {
                 routes: self.routes,
                 user_agent: self.user_agent,
                 credentials: self.credentials,
+                timer_c: self.timer_c,
                 cseq: AtomicU32::new(1),
                 core,
                 tasks: Mutex::new(vec![driver_task, server_task]),
@@ -158,6 +172,7 @@ struct Inner {
     routes: Vec<String>,
     user_agent: Option<String>,
     credentials: crate::auth::Credentials,
+    timer_c: std::time::Duration,
     cseq: AtomicU32,
     core: Arc<Core>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
@@ -203,6 +218,7 @@ impl Service {
             from: None,
             routes: Vec::new(),
             timers: TimerConfig::default(),
+            timer_c: DEFAULT_TIMER_C,
             user_agent: None,
             handler: Arc::new(DefaultHandler),
             credentials: crate::auth::Credentials::default(),
@@ -353,29 +369,20 @@ impl Service {
                 .await?;
             let id = ct.id;
             on_started(id);
-            // An INVITE with Expires is CANCELled by us when it runs out
-            // without a final response (NkSIP's INVITE `expires`; §13.2.1
-            // lets the UAC send CANCEL then). Its reply is then normally 487.
-            let cancel_after = opts
-                .expires
-                .filter(|_| method == Some(Method::Invite))
-                .map(|s| std::time::Duration::from_secs(u64::from(s)));
-            let waiting = wait_final(&mut ct, kind != Kind::Udp, opts.on_provisional.as_ref());
-            let reply = match cancel_after {
-                None => waiting.await?,
-                Some(after) => {
-                    tokio::pin!(waiting);
-                    tokio::select! {
-                        r = &mut waiting => r?,
-                        _ = tokio::time::sleep(after) => {
-                            if let Err(e) = self.inner.tsx.send_cancel(id).await {
-                                tracing::debug!(error = %e, "expired INVITE not cancelled");
-                            }
-                            waiting.await?
-                        }
-                    }
-                }
-            };
+            let guard = (method == Some(Method::Invite)).then(|| InviteGuard {
+                tsx: &self.inner.tsx,
+                timer_c: self.inner.timer_c,
+                expires: opts
+                    .expires
+                    .map(|s| std::time::Duration::from_secs(u64::from(s))),
+            });
+            let reply = wait_final(
+                &mut ct,
+                kind != Kind::Udp,
+                opts.on_provisional.as_ref(),
+                guard,
+            )
+            .await?;
             if let Some(next) = challenges.retry(self, &request, &reply, &opts) {
                 opts = next;
                 continue;
@@ -786,8 +793,13 @@ impl Service {
     }
 
     /// CANCELs a pending INVITE (§9.1). The CANCEL waits for a provisional
-    /// if none has come yet; the INVITE's reply is then normally 487.
+    /// if none has come yet; the INVITE's reply is then normally 487. If
+    /// the callee answers neither, the reply is 408 "Timer B Timeout"
+    /// 64*T1 after the CANCEL (§9.1). A CANCEL that comes too late (the
+    /// INVITE already has its final response) or twice does nothing and
+    /// is not an error (nksip-uac.md §7.2): the reply tells what happened.
     pub async fn cancel(&self, pending: &PendingInvite) -> Result<(), Error> {
+        use sip_transaction::TransactionError as T;
         pending.cancelled.store(true, Ordering::SeqCst);
         let id = pending
             .transaction
@@ -795,8 +807,14 @@ impl Service {
             .ok()
             .and_then(|t| *t)
             .ok_or(Error::Stopped)?;
-        self.inner.tsx.send_cancel(id).await?;
-        Ok(())
+        match self.inner.tsx.send_cancel(id).await {
+            Ok(_) => Ok(()),
+            Err(e @ (T::InvalidState { .. } | T::UnknownTransaction(_) | T::Duplicate)) => {
+                tracing::debug!(%id, error = %e, "CANCEL not sent: the INVITE is answered or already cancelled");
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// ACK for the 2xx of an INVITE sent with `auto_ack(false)` (§13.2.2.4),
@@ -899,7 +917,12 @@ impl Service {
             let reliable = request
                 .top_via()
                 .is_some_and(|v| v.transport() != Kind::Udp);
-            let reply = wait_final(&mut ct, reliable, opts.on_provisional.as_ref()).await?;
+            let guard = (method == Method::Invite).then(|| InviteGuard {
+                tsx: &inner.tsx,
+                timer_c: inner.timer_c,
+                expires: None,
+            });
+            let reply = wait_final(&mut ct, reliable, opts.on_provisional.as_ref(), guard).await?;
             if let Some(next) = challenges.retry(self, &request, &reply, &opts) {
                 opts = next;
                 continue;
@@ -1233,8 +1256,32 @@ impl Challenges {
     }
 }
 
+/// What bounds an INVITE's wait for its final response besides its
+/// transaction, whose Timer B stops at the first provisional (§17.1.1.2).
+struct InviteGuard<'a> {
+    tsx: &'a TransactionHandle,
+    /// Timer C, restarted by every provisional above 100 (RFC 3261 §16.6
+    /// step 11, §16.7 step 2; NkSIP's `sip_timer_c`): when it runs out the
+    /// INVITE is CANCELled, and its reply is 408 "Timer C Timeout".
+    timer_c: std::time::Duration,
+    /// The INVITE's Expires (NkSIP's INVITE `expires`): when it runs out
+    /// without a final response the INVITE is CANCELled (§13.2.1 lets the
+    /// UAC do so); the reply is then normally the callee's 487.
+    expires: Option<std::time::Duration>,
+}
+
+/// Why we CANCELled an INVITE ourselves.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum CancelledBy {
+    TimerC,
+    Expires,
+}
+
 /// Waits for the final response however long the transaction takes: never
-/// gives up before it does (NkSIP's 5 s sync timeout is a known bug).
+/// gives up before it does (NkSIP's 5 s sync timeout is a known bug). An
+/// INVITE is bounded by its [`InviteGuard`]: once that CANCELs it, the
+/// transaction layer ends it 64*T1 later if no final came (§9.1), so a
+/// callee that rings forever and ignores the CANCEL cannot hold the caller.
 ///
 /// On a reliable transport (TCP, TLS) a transport error before any response
 /// is the first send failing (connection refused or unreachable): an error,
@@ -1243,16 +1290,56 @@ async fn wait_final(
     ct: &mut sip_transaction::driver::ClientTransaction,
     reliable: bool,
     on_provisional: Option<&crate::options::ProvisionalCallback>,
+    guard: Option<InviteGuard<'_>>,
 ) -> Result<Reply, Error> {
+    let id = ct.id;
+    let started = tokio::time::Instant::now();
+    let mut timer_c_at = guard.as_ref().map(|g| started + g.timer_c);
+    let expires_at = guard.as_ref().and_then(|g| g.expires).map(|e| started + e);
+    let mut cancelled_by: Option<CancelledBy> = None;
     let mut heard = false;
     let mut seq_used = Vec::new();
     let mut exchanged = Vec::new();
-    while let Some(e) = ct.events.recv().await {
+    loop {
+        // The next deadline of ours, until we have CANCELled.
+        let deadline = match (cancelled_by, timer_c_at, expires_at) {
+            (Some(_), ..) => None,
+            (None, Some(c), Some(e)) => Some(c.min(e)),
+            (None, c, e) => c.or(e),
+        };
+        let event = match deadline {
+            None => ct.events.recv().await,
+            Some(at) => tokio::select! {
+                e = ct.events.recv() => e,
+                _ = tokio::time::sleep_until(at) => {
+                    let by = if expires_at.is_some_and(|e| e <= at) {
+                        CancelledBy::Expires
+                    } else {
+                        CancelledBy::TimerC
+                    };
+                    if let Some(g) = &guard {
+                        if let Err(e) = g.tsx.send_cancel(id).await {
+                            // A final response crossed it: it is on its way.
+                            tracing::debug!(%id, error = %e, "INVITE not cancelled");
+                        }
+                    }
+                    cancelled_by = Some(by);
+                    continue;
+                }
+            },
+        };
+        let Some(e) = event else { break };
         match e {
             TransactionEvent::Response { response, .. } => {
                 let code = response.status().unwrap_or(0);
                 if code >= 200 {
-                    let mut reply = Reply::from_response(response);
+                    let mut reply = if code == 487 && cancelled_by == Some(CancelledBy::TimerC) {
+                        // The callee's answer to our Timer C CANCEL: the
+                        // caller learns why (NkSIP: 408 "Timer C Timeout").
+                        Reply::synthesized(408, "Timer C Timeout")
+                    } else {
+                        Reply::from_response(response)
+                    };
                     reply.seq_used = seq_used;
                     reply.exchanged = exchanged;
                     return Ok(reply);
@@ -1261,11 +1348,19 @@ async fn wait_final(
                     if let Some(cb) = on_provisional {
                         (cb.0)(&Reply::from_response(response));
                     }
+                    if let Some(g) = &guard {
+                        timer_c_at = Some(tokio::time::Instant::now() + g.timer_c);
+                    }
                 }
                 heard = true;
             }
             TransactionEvent::Timeout { timer, .. } => {
-                return Ok(Reply::synthesized(408, format!("Timer {timer:?} Timeout")));
+                let reason = if heard && cancelled_by == Some(CancelledBy::TimerC) {
+                    "Timer C Timeout".to_owned()
+                } else {
+                    format!("Timer {timer:?} Timeout")
+                };
+                return Ok(Reply::synthesized(408, reason));
             }
             TransactionEvent::TransportError { .. } if reliable && !heard => {
                 return Err(Error::NotSent);

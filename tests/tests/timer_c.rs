@@ -1,0 +1,185 @@
+//! Timer C (RFC 3261 §16.6 step 11, §16.7 step 2; NkSIP's `sip_timer_c`):
+//! an INVITE that rings without a final response is CANCELled when Timer C
+//! runs out, and its caller gets 408 "Timer C Timeout". Every provisional
+//! restarts the timer. A callee that also ignores the CANCEL cannot hold
+//! the caller: the INVITE ends 64*T1 after its CANCEL (§9.1). All on
+//! virtual time, against a raw UDP callee on loopback.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sip_tests::header_line as header;
+use sip_uac::{RequestOptions, Service};
+use tokio::net::UdpSocket;
+
+/// A response `code` of the raw callee at `me` to `request`.
+fn response_to(request: &str, code: &str, me: SocketAddr) -> String {
+    format!(
+        "SIP/2.0 {code}\r\n{}\r\n{}\r\n{};tag=ringer\r\n{}\r\n{}\r\nContact: <sip:ringer@{me}>\r\nContent-Length: 0\r\n\r\n",
+        header(request, "Via"),
+        header(request, "From"),
+        header(request, "To"),
+        header(request, "Call-ID"),
+        header(request, "CSeq"),
+    )
+}
+
+/// How the raw callee behaves.
+#[derive(Clone, Copy)]
+struct Ringer {
+    /// Further 180s after the first, this far apart.
+    rings: u32,
+    every: Duration,
+    /// Whether the INVITE gets its 487 when the CANCEL comes.
+    answers_cancel: bool,
+}
+
+/// What the raw callee saw: when the CANCEL came (virtual time since the
+/// INVITE).
+type Seen = Arc<Mutex<Option<Duration>>>;
+
+/// Runs the raw callee: 180 to the INVITE, `rings` more 180s, 200 to a
+/// CANCEL and, if `answers_cancel`, 487 to the INVITE. Bounded in messages.
+fn ringer(peer: UdpSocket, how: Ringer) -> Seen {
+    let seen: Seen = Arc::default();
+    let saw = seen.clone();
+    tokio::spawn(async move {
+        let me = peer.local_addr().unwrap();
+        let mut buf = vec![0u8; 65536];
+        let mut invite: Option<(String, SocketAddr, tokio::time::Instant)> = None;
+        for _ in 0..50 {
+            let Ok((n, from)) = peer.recv_from(&mut buf).await else {
+                return;
+            };
+            let m = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if m.starts_with("INVITE ") && invite.is_none() {
+                let ring = response_to(&m, "180 Ringing", me);
+                peer.send_to(ring.as_bytes(), from).await.unwrap();
+                invite = Some((m, from, tokio::time::Instant::now()));
+                // Nothing else is expected while it rings.
+                for _ in 0..how.rings {
+                    tokio::time::sleep(how.every).await;
+                    peer.send_to(ring.as_bytes(), from).await.unwrap();
+                }
+            } else if m.starts_with("CANCEL ") {
+                let (inv, to, at) = invite.clone().expect("CANCEL after INVITE");
+                *saw.lock().unwrap() = Some(at.elapsed());
+                peer.send_to(response_to(&m, "200 OK", me).as_bytes(), from)
+                    .await
+                    .unwrap();
+                if how.answers_cancel {
+                    let terminated = response_to(&inv, "487 Request Terminated", me);
+                    peer.send_to(terminated.as_bytes(), to).await.unwrap();
+                }
+            }
+            // ACKs and retransmissions need nothing more.
+        }
+    });
+    seen
+}
+
+async fn caller(timer_c: Option<Duration>) -> Service {
+    let b = Service::builder("alice").udp("127.0.0.1:0".parse().unwrap());
+    match timer_c {
+        Some(d) => b.timer_c(d),
+        None => b,
+    }
+    .start()
+    .await
+    .unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn timer_c_restarts_on_each_provisional_then_cancels_with_408() {
+    let peer = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let uri = format!("sip:ringer@{}", peer.local_addr().unwrap());
+    // Rings at 0, 6 and 12 s; Timer C of 10 s runs out at 22 s.
+    let seen = ringer(
+        peer,
+        Ringer {
+            rings: 2,
+            every: Duration::from_secs(6),
+            answers_cancel: true,
+        },
+    );
+    let alice = caller(Some(Duration::from_secs(10))).await;
+    let provisionals = Arc::new(Mutex::new(0));
+    let count = provisionals.clone();
+    let start = tokio::time::Instant::now();
+    let r = alice
+        .invite(
+            &uri,
+            RequestOptions::new().on_provisional(move |_| *count.lock().unwrap() += 1),
+        )
+        .await
+        .unwrap();
+    assert_eq!((r.code(), r.reason()), (408, "Timer C Timeout"));
+    assert!(r.dialog().is_none());
+    assert_eq!(*provisionals.lock().unwrap(), 3);
+    let cancel_at = seen.lock().unwrap().expect("the INVITE was CANCELled");
+    assert!(
+        cancel_at >= Duration::from_secs(22) && cancel_at < Duration::from_secs(23),
+        "Timer C restarted by the last 180 (12 s) runs out at 22 s: {cancel_at:?}"
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(30),
+        "the 487 ended it"
+    );
+    alice.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn default_timer_c_is_three_minutes_and_a_callee_ignoring_cancel_cannot_hold_the_caller() {
+    let peer = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let uri = format!("sip:ringer@{}", peer.local_addr().unwrap());
+    let seen = ringer(
+        peer,
+        Ringer {
+            rings: 0,
+            every: Duration::ZERO,
+            answers_cancel: false,
+        },
+    );
+    let alice = caller(None).await;
+    let start = tokio::time::Instant::now();
+    let r = alice.invite(&uri, RequestOptions::new()).await.unwrap();
+    assert_eq!((r.code(), r.reason()), (408, "Timer C Timeout"));
+    let cancel_at = seen.lock().unwrap().expect("the INVITE was CANCELled");
+    assert!(
+        cancel_at >= sip_uac::DEFAULT_TIMER_C && cancel_at < Duration::from_secs(181),
+        "{cancel_at:?}"
+    );
+    // §9.1: no final after the CANCEL: the INVITE ends 64*T1 later.
+    let waited = start.elapsed();
+    assert!(
+        waited >= Duration::from_secs(180 + 32) && waited < Duration::from_secs(180 + 40),
+        "{waited:?}"
+    );
+    alice.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_invite_cancelled_by_its_expires_gets_the_487_and_is_bounded_too() {
+    // The INVITE's own Expires CANCELs first (5 s < Timer C): the reply is
+    // the callee's 487, not a Timer C timeout.
+    let peer = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let uri = format!("sip:ringer@{}", peer.local_addr().unwrap());
+    let seen = ringer(
+        peer,
+        Ringer {
+            rings: 0,
+            every: Duration::ZERO,
+            answers_cancel: true,
+        },
+    );
+    let alice = caller(None).await;
+    let r = alice
+        .invite(&uri, RequestOptions::new().expires(5))
+        .await
+        .unwrap();
+    assert_eq!(r.code(), 487);
+    let cancel_at = seen.lock().unwrap().expect("the INVITE was CANCELled");
+    assert!(cancel_at >= Duration::from_secs(5) && cancel_at < Duration::from_secs(6));
+    alice.stop().await;
+}
