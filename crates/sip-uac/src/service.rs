@@ -86,7 +86,7 @@ impl ServiceBuilder {
         self
     }
     /// Timer C: how long an INVITE waits for its final response after its
-    /// last provisional (and after sending, if none comes), 180 s by
+    /// last provisional (before the first one, Timer B bounds it), 180 s by
     /// default (NkSIP's `sip_timer_c`; RFC 3261 §16.6 sets 3 minutes as
     /// the floor for proxies). When it runs out the INVITE is CANCELled
     /// and its reply is 408 "Timer C Timeout".
@@ -1260,9 +1260,10 @@ impl Challenges {
 /// transaction, whose Timer B stops at the first provisional (§17.1.1.2).
 struct InviteGuard<'a> {
     tsx: &'a TransactionHandle,
-    /// Timer C, restarted by every provisional above 100 (RFC 3261 §16.6
-    /// step 11, §16.7 step 2; NkSIP's `sip_timer_c`): when it runs out the
-    /// INVITE is CANCELled, and its reply is 408 "Timer C Timeout".
+    /// Timer C, started by the first provisional and restarted by every
+    /// one above 100 (RFC 3261 §16.6 step 11, §16.7 step 2; NkSIP's
+    /// `sip_timer_c`): when it runs out the INVITE is CANCELled, and its
+    /// reply is 408 "Timer C Timeout".
     timer_c: std::time::Duration,
     /// The INVITE's Expires (NkSIP's INVITE `expires`): when it runs out
     /// without a final response the INVITE is CANCELled (§13.2.1 lets the
@@ -1293,40 +1294,64 @@ async fn wait_final(
     guard: Option<InviteGuard<'_>>,
 ) -> Result<Reply, Error> {
     let id = ct.id;
-    let started = tokio::time::Instant::now();
-    let mut timer_c_at = guard.as_ref().map(|g| started + g.timer_c);
-    let expires_at = guard.as_ref().and_then(|g| g.expires).map(|e| started + e);
+    // Timer C runs from the first provisional (until then Timer B bounds
+    // the INVITE) and moves with each later one; the Expires from the
+    // start. One timer entry serves the whole wait, and it is touched only
+    // when armed and when it fires: a provisional moves `timer_c_at`, and
+    // a timer that fires early is set again to it (so a call answered
+    // without a provisional registers no timer, and one with a 180
+    // registers one).
+    let mut timer_c_at: Option<tokio::time::Instant> = None;
+    let expires_at = guard
+        .as_ref()
+        .and_then(|g| g.expires)
+        .map(|e| tokio::time::Instant::now() + e);
     let mut cancelled_by: Option<CancelledBy> = None;
+    let timer = tokio::time::sleep_until(tokio::time::Instant::now());
+    tokio::pin!(timer);
+    let mut timer_set = false;
     let mut heard = false;
     let mut seq_used = Vec::new();
     let mut exchanged = Vec::new();
     loop {
-        // The next deadline of ours, until we have CANCELled.
-        let deadline = match (cancelled_by, timer_c_at, expires_at) {
+        // Our next deadline, until we have CANCELled.
+        let due = match (cancelled_by, timer_c_at, expires_at) {
             (Some(_), ..) => None,
             (None, Some(c), Some(e)) => Some(c.min(e)),
             (None, c, e) => c.or(e),
         };
-        let event = match deadline {
+        let event = match due {
             None => ct.events.recv().await,
-            Some(at) => tokio::select! {
-                e = ct.events.recv() => e,
-                _ = tokio::time::sleep_until(at) => {
-                    let by = if expires_at.is_some_and(|e| e <= at) {
-                        CancelledBy::Expires
-                    } else {
-                        CancelledBy::TimerC
-                    };
-                    if let Some(g) = &guard {
-                        if let Err(e) = g.tsx.send_cancel(id).await {
-                            // A final response crossed it: it is on its way.
-                            tracing::debug!(%id, error = %e, "INVITE not cancelled");
-                        }
-                    }
-                    cancelled_by = Some(by);
-                    continue;
+            Some(due) => {
+                if !timer_set || due < timer.deadline() {
+                    timer.as_mut().reset(due);
+                    timer_set = true;
                 }
-            },
+                tokio::select! {
+                    e = ct.events.recv() => e,
+                    _ = &mut timer => {
+                        let now = tokio::time::Instant::now();
+                        if due > now {
+                            // Timer C moved on since the timer was set.
+                            timer.as_mut().reset(due);
+                            continue;
+                        }
+                        let by = if expires_at.is_some_and(|e| e <= now) {
+                            CancelledBy::Expires
+                        } else {
+                            CancelledBy::TimerC
+                        };
+                        if let Some(g) = &guard {
+                            if let Err(e) = g.tsx.send_cancel(id).await {
+                                // A final response crossed it: it is on its way.
+                                tracing::debug!(%id, error = %e, "INVITE not cancelled");
+                            }
+                        }
+                        cancelled_by = Some(by);
+                        continue;
+                    }
+                }
+            }
         };
         let Some(e) = event else { break };
         match e {
@@ -1344,12 +1369,16 @@ async fn wait_final(
                     reply.exchanged = exchanged;
                     return Ok(reply);
                 }
+                if let Some(g) = &guard {
+                    // Started by the first provisional, restarted by every
+                    // one above 100 (§16.7 step 2).
+                    if code > 100 || timer_c_at.is_none() {
+                        timer_c_at = Some(tokio::time::Instant::now() + g.timer_c);
+                    }
+                }
                 if code > 100 {
                     if let Some(cb) = on_provisional {
                         (cb.0)(&Reply::from_response(response));
-                    }
-                    if let Some(g) = &guard {
-                        timer_c_at = Some(tokio::time::Instant::now() + g.timer_c);
                     }
                 }
                 heard = true;
