@@ -169,6 +169,86 @@ async fn request_takes_its_method_and_headers_from_the_uri() {
     bob.stop().await;
 }
 
+/// An INVITE is an INVITE however it is sent: through `request` (method
+/// given, or `method=INVITE` in the URI) it still carries the Contact RFC
+/// 3261 §8.1.1.8 requires, its 2xx is ACKed (§13.2.2.4: the UAC MUST) and
+/// makes a dialog that BYE ends (NkSIP's core does the same, §7.1).
+#[tokio::test]
+async fn an_invite_sent_with_request_gets_contact_ack_and_dialog() {
+    #[derive(Clone, Default)]
+    struct Answers(Arc<Mutex<Vec<Message>>>);
+    impl Handler for Answers {
+        fn on_request(&self, r: &Message) -> Answer {
+            self.0.lock().unwrap().push(r.clone());
+            match r.method() {
+                Some(Method::Invite) => Answer::code(200),
+                _ => default_answer(r),
+            }
+        }
+        fn on_ack(&self, ack: &Message) {
+            self.0.lock().unwrap().push(ack.clone());
+        }
+    }
+    let seen = Answers::default();
+    let any = "127.0.0.1:0".parse().unwrap();
+    let bob = Service::builder("bob")
+        .udp(any)
+        .handler(seen.clone())
+        .start()
+        .await
+        .unwrap();
+    let alice = Service::builder("alice").udp(any).start().await.unwrap();
+    let addr = bob.local_addr(Transport::Udp).unwrap();
+    for (method, uri) in [
+        (Some(Method::Invite), format!("sip:bob@{addr}")),
+        (None, format!("<sip:bob@{addr};method=INVITE>")),
+    ] {
+        seen.0.lock().unwrap().clear();
+        let r = alice
+            .request(method, &uri, RequestOptions::new())
+            .await
+            .unwrap();
+        assert_eq!(r.code(), 200, "{uri}");
+        let dialog = r.dialog().expect("a dialog for the 2xx").clone();
+        let invite = seen.0.lock().unwrap()[0].clone();
+        assert_eq!(invite.method(), Some(&Method::Invite));
+        assert!(
+            invite.has(HeaderName::Contact),
+            "{uri}: INVITE without Contact"
+        );
+        for _ in 0..200 {
+            if seen
+                .0
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|m| m.method() == Some(&Method::Ack))
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(
+            seen.0
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|m| m.method() == Some(&Method::Ack)),
+            "{uri}: the 2xx was not ACKed"
+        );
+        assert_eq!(
+            alice
+                .bye(&dialog, RequestOptions::new())
+                .await
+                .unwrap()
+                .code(),
+            200
+        );
+    }
+    alice.stop().await;
+    bob.stop().await;
+}
+
 #[tokio::test]
 async fn unhandled_requests_get_405_and_invites_480_and_bad_uris_are_errors() {
     let (alice, bob, uri) = pair(Transport::Udp, Recorder::default()).await;

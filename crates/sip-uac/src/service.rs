@@ -310,12 +310,28 @@ impl Service {
     /// Any request with nothing method-specific added. The method comes from
     /// `method` or, if `None`, from the URI's `method=` parameter
     /// (`<sip:host;method=REGISTER?contact=*&expires=10>`, escaped).
+    ///
+    /// What the RFCs require whatever the sending function is still
+    /// happens: an INVITE or SUBSCRIBE carries a Contact (§8.1.1.8, RFC
+    /// 6665 §4.1.1), and an INVITE's 2xx is ACKed (`auto_ack`) and makes a
+    /// dialog, as with [`invite`](Self::invite) (§13.2.2.4).
     pub async fn request(
         &self,
         method: Option<Method>,
         uri: &str,
         opts: RequestOptions,
     ) -> Result<Reply, Error> {
+        let is_invite = match &method {
+            Some(m) => *m == Method::Invite,
+            None => uri_method(uri).as_ref() == Some(&Method::Invite),
+        };
+        if is_invite {
+            let auto_ack = opts.auto_ack.unwrap_or(true);
+            let (invite, ct, reply) = self
+                .send_with_auth(method, uri, opts, false, &|_| {}, &|_| {})
+                .await?;
+            return Ok(self.invite_answered(invite, ct, reply, auto_ack).await);
+        }
         self.send_inner(method, uri, opts, false).await
     }
 
@@ -369,7 +385,7 @@ impl Service {
                 .await?;
             let id = ct.id;
             on_started(id);
-            let guard = (method == Some(Method::Invite)).then(|| InviteGuard {
+            let guard = (request.method() == Some(&Method::Invite)).then(|| InviteGuard {
                 tsx: &self.inner.tsx,
                 timer_c: self.inner.timer_c,
                 expires: opts
@@ -563,9 +579,15 @@ impl Service {
         for r in self.inner.routes.iter().chain(&opts.routes) {
             b.add_raw_header("Route", r);
         }
-        // An INVITE and a SUBSCRIBE always carry a Contact (NkSIP): the
-        // service's unless the options give one.
-        let default_contact = auto && matches!(method, Method::Invite | Method::Subscribe);
+        // An INVITE and a SUBSCRIBE always carry a Contact (§8.1.1.8, RFC
+        // 6665 §4.1.1; NkSIP adds it even through `request`): the
+        // service's unless the options, or the URI's headers, give one.
+        let default_contact = matches!(method, Method::Invite | Method::Subscribe)
+            && !opts
+                .headers
+                .iter()
+                .chain(&uri_headers)
+                .any(|(n, _)| crate::options::is_header(n, sip_message::HeaderName::Contact));
         let contact = opts
             .contact
             .as_deref()
@@ -1253,6 +1275,15 @@ impl Challenges {
         let next = svc.retry_with_credentials(request, reply, opts, &mut self.answered)?;
         self.tries += 1;
         Some(next)
+    }
+}
+
+/// The method a URI names with its `method=` parameter, if it parses.
+fn uri_method(uri: &str) -> Option<Method> {
+    let text = uri.trim().trim_start_matches('<').trim_end_matches('>');
+    match text.parse::<Uri>().ok()? {
+        Uri::Sip(sip) => sip.method_param().and_then(Method::from_token),
+        _ => None,
     }
 }
 
