@@ -657,3 +657,51 @@ async fn rfc5057_a_481_to_info_ends_the_call() {
     alice.stop().await;
     bob.stop().await;
 }
+
+/// RFC 3261 §8.1.1.8: the Contact names the listener of the transport in
+/// use. Between two TCP-only services, each side's Contact says
+/// `;transport=tcp`, so the in-dialog BYE goes over TCP (a plain
+/// `sip:` Contact would send it over UDP, where neither listens).
+#[tokio::test]
+async fn tcp_only_services_put_their_tcp_listener_in_contact_and_the_bye_arrives() {
+    let any = "127.0.0.1:0".parse().unwrap();
+    let callee = Callee::default();
+    let bob = Service::builder("bob")
+        .tcp(any)
+        .handler(callee.clone())
+        .start()
+        .await
+        .unwrap();
+    let alice = Service::builder("alice").tcp(any).start().await.unwrap();
+    let addr = bob.local_addr(Transport::Tcp).unwrap();
+    let r = alice
+        .invite(
+            &format!("sip:bob@{addr};transport=tcp"),
+            RequestOptions::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.code(), 200);
+    let invite = callee.0.lock().unwrap()[0].clone();
+    let contact = String::from_utf8_lossy(
+        invite
+            .values(sip_message::HeaderName::Contact)
+            .next()
+            .unwrap(),
+    )
+    .into_owned();
+    let alice_tcp = alice.local_addr(Transport::Tcp).unwrap();
+    assert_eq!(contact, format!("<sip:alice@{alice_tcp};transport=tcp>"));
+    let id = r.dialog().unwrap().clone();
+    let info = alice.dialog(&id).unwrap();
+    assert!(
+        info.remote_target.contains("transport=tcp"),
+        "bob's 2xx Contact: {}",
+        info.remote_target
+    );
+    let bye = alice.bye(&id, RequestOptions::new()).await.unwrap();
+    assert_eq!(bye.code(), 200);
+    eventually("bob's dialog ends", || bob.dialog_count() == 0).await;
+    alice.stop().await;
+    bob.stop().await;
+}

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use sip_dialog::{Dialog, DialogId, Dialogs, SessionOutput, Sessions};
-use sip_message::headers::{NameAddr, Transport as Kind};
+use sip_message::headers::Transport as Kind;
 use sip_message::uri::Uri;
 use sip_message::{Message, Method, ResponseBuilder};
 use sip_transaction::driver::TransactionHandle;
@@ -28,9 +28,8 @@ pub(crate) struct Core {
     /// What is kept per dialog beside the dialog and its session (one
     /// entry: one lookup per step of a call, one removal at its end).
     calls: Mutex<HashMap<DialogId, Call>>,
-    pub(crate) contact: String,
-    /// `contact` parsed once, for the dialogs we answer.
-    contact_addr: Option<NameAddr>,
+    /// Our Contact per listener (§8.1.1.8).
+    pub(crate) contacts: crate::contact::Contacts,
     rng: Mutex<Xorshift>,
     /// INVITEs answered with a provisional only (ringing), by server
     /// transaction, with the instant they expire: a CANCEL answers them 487
@@ -304,7 +303,8 @@ impl Core {
     /// (§8.1.1.5).
     pub(crate) fn new_uas_dialog(&self, request: &Message, tag: &str) -> Option<Dialog> {
         let seed = (self.random() % 10_000) as u32;
-        Dialog::uas(request, tag, self.contact_addr.clone(), seed, false).ok()
+        let contact = self.contacts.addr_for_response(request);
+        Dialog::uas(request, tag, contact, seed, false).ok()
     }
 
     /// The UAS dialog that our response with To tag `tag` makes for
@@ -336,7 +336,7 @@ impl Core {
     pub(crate) fn new(
         t1: Duration,
         t2: Duration,
-        contact: String,
+        contacts: crate::contact::Contacts,
         rng: Xorshift,
         caps: Capabilities,
     ) -> Core {
@@ -344,8 +344,7 @@ impl Core {
             dialogs: Mutex::new(Dialogs::new().without_events()),
             sessions: Mutex::new(Sessions::new(t1, t2).without_status()),
             calls: Mutex::new(HashMap::default()),
-            contact_addr: contact.parse().ok(),
-            contact,
+            contacts,
             rng: Mutex::new(rng),
             ringing: Mutex::new(HashMap::default()),
             caps,

@@ -65,6 +65,7 @@
 
 mod auth;
 mod callee;
+mod contact;
 mod core;
 mod dialog_info;
 mod error;

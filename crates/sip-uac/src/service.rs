@@ -122,18 +122,11 @@ impl ServiceBuilder {
             layer.add_extension(ext);
         }
         let (tsx, events, driver_task) = driver::spawn(layer, transport.clone(), inbound);
-        let local = transport
-            .local_addr(Kind::Udp)
-            .or_else(|| transport.local_addr(Kind::Tcp))
-            .or_else(|| transport.local_addr(Kind::Tls));
-        let contact = match local {
-            Some(a) => format!("<sip:{}@{a}>", self.name),
-            None => format!("<sip:{}@127.0.0.1>", self.name),
-        };
+        let contacts = crate::contact::Contacts::new(&self.name, &transport.local_addrs());
         let core = Arc::new(Core::new(
             self.timers.t1,
             self.timers.t2,
-            contact,
+            contacts,
             Xorshift::from_os(),
             caps,
         ));
@@ -527,6 +520,30 @@ impl Service {
                 .map(Uri::Sip)
                 .map_err(|_| Error::InvalidUri(uri.to_owned()))?
         };
+        // Loose routing: the first Route, if any, is where it goes. Known
+        // before the request is written: its Contact names the listener
+        // of the transport it goes out on (§8.1.1.8).
+        let route_hop: Option<Uri> = match self.inner.routes.iter().chain(&opts.routes).next() {
+            Some(r) => Some(
+                r.trim()
+                    .trim_start_matches('<')
+                    .split('>')
+                    .next()
+                    .unwrap_or_default()
+                    .parse()
+                    .map_err(|_| Error::InvalidOption("route"))?,
+            ),
+            None => None,
+        };
+        let next_hop = route_hop.as_ref().unwrap_or(&ruri);
+        let targets =
+            sip_transport::target::resolve(next_hop, self.inner.transport.resolver()).await?;
+        let target: Target = targets
+            .into_iter()
+            .next()
+            .ok_or(Error::InvalidOption("target"))?;
+        let secure = next_hop.scheme().eq_ignore_ascii_case("sips")
+            || ruri.scheme().eq_ignore_ascii_case("sips");
         let branch = self.branch();
         let cseq = opts
             .cseq
@@ -588,10 +605,12 @@ impl Service {
                 .iter()
                 .chain(&uri_headers)
                 .any(|(n, _)| crate::options::is_header(n, sip_message::HeaderName::Contact));
-        let contact = opts
-            .contact
-            .as_deref()
-            .or(default_contact.then_some(self.inner.core.contact.as_str()));
+        let contact = opts.contact.as_deref().or(default_contact.then(|| {
+            self.inner
+                .core
+                .contacts
+                .for_request(target.transport, secure, target.addr)
+        }));
         if let Some(c) = contact {
             b.add_raw_header("Contact", c);
         }
@@ -646,24 +665,6 @@ impl Service {
             b = b.body(&ct, data);
         }
         let request = b.build().map_err(|_| Error::InvalidOption("headers"))?;
-        // Loose routing: the first Route, if any, is where it goes.
-        let next_hop: Uri = match self.inner.routes.iter().chain(&opts.routes).next() {
-            Some(r) => r
-                .trim()
-                .trim_start_matches('<')
-                .split('>')
-                .next()
-                .unwrap_or_default()
-                .parse()
-                .map_err(|_| Error::InvalidOption("route"))?,
-            None => ruri,
-        };
-        let targets =
-            sip_transport::target::resolve(&next_hop, self.inner.transport.resolver()).await?;
-        let target: Target = targets
-            .into_iter()
-            .next()
-            .ok_or(Error::InvalidOption("target"))?;
         Ok((request, target))
     }
 
