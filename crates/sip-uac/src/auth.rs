@@ -70,6 +70,13 @@ impl Algorithm {
             }
         }
     }
+    /// Hex digits of a hash (and so of an HA1) of this algorithm.
+    fn hex_len(self) -> usize {
+        match self {
+            Algorithm::Md5 | Algorithm::Md5Sess => 32,
+            Algorithm::Sha256 | Algorithm::Sha256Sess => 64,
+        }
+    }
     fn strength(self) -> u8 {
         match self {
             Algorithm::Md5 | Algorithm::Md5Sess => 1,
@@ -111,12 +118,23 @@ pub(crate) fn challenge(v: &AuthValue) -> Option<Challenge> {
     })
 }
 
-/// The strongest usable challenge among several (RFC 7616 §3.7: a client
-/// uses the first one it supports, servers list the preferred first; we
-/// prefer SHA-256 over MD5 whatever the order).
-pub(crate) fn best<'a>(values: impl Iterator<Item = &'a AuthValue>) -> Option<Challenge> {
+/// The strongest challenge among several that `creds` can answer (RFC
+/// 7616 §3.7: a client uses the first one it supports, servers list the
+/// preferred first; we prefer SHA-256 over MD5 whatever the order). A
+/// realm without a secret cannot be answered, and a stored HA1 answers
+/// only the algorithm it was computed with (32 hex digits: MD5, 64:
+/// SHA-256): a server offering both gets the one the HA1 is for.
+pub(crate) fn best<'a>(
+    values: impl Iterator<Item = &'a AuthValue>,
+    creds: &Credentials,
+) -> Option<Challenge> {
     let mut best: Option<Challenge> = None;
-    for c in values.filter_map(challenge) {
+    let answerable = |c: &Challenge| match creds.secret_for(&c.realm) {
+        None => false,
+        Some(Secret::Password(_)) => true,
+        Some(Secret::Ha1(h)) => h.len() == c.algorithm.hex_len(),
+    };
+    for c in values.filter_map(challenge).filter(answerable) {
         if best
             .as_ref()
             .is_none_or(|b| c.algorithm.strength() > b.algorithm.strength())
@@ -313,6 +331,29 @@ mod tests {
             .iter()
             .map(|v| WwwAuthenticate::from_value(v).unwrap())
             .collect();
-        assert_eq!(best(both.iter().map(|w| &w.0)).unwrap().nonce, "2");
+        let any = creds("p");
+        assert_eq!(best(both.iter().map(|w| &w.0), &any).unwrap().nonce, "2");
+        // A stored MD5 HA1 answers the MD5 challenge, a SHA-256 one the
+        // SHA-256 challenge, whatever the server prefers.
+        let ha1 = |h: &str| Credentials {
+            user: Some("u".into()),
+            secrets: vec![(None, Secret::Ha1(h.into()))],
+        };
+        let md5_ha1 = ha1(&"a".repeat(32));
+        let sha_ha1 = ha1(&"b".repeat(64));
+        assert_eq!(
+            best(both.iter().map(|w| &w.0), &md5_ha1).unwrap().nonce,
+            "1"
+        );
+        assert_eq!(
+            best(both.iter().map(|w| &w.0), &sha_ha1).unwrap().nonce,
+            "2"
+        );
+        // No secret for the realm: nothing to answer.
+        let elsewhere = Credentials {
+            user: None,
+            secrets: vec![(Some("other".into()), Secret::Password("p".into()))],
+        };
+        assert_eq!(best(both.iter().map(|w| &w.0), &elsewhere), None);
     }
 }
