@@ -426,3 +426,41 @@ async fn headers_are_added_inserted_and_replaced() {
     alice.stop().await;
     bob.stop().await;
 }
+
+/// A header the options give is not added a second time by the defaults:
+/// `header("Supported", ..)` on OPTIONS or REGISTER, `header("Allow", ..)`
+/// on INVITE, `header("Contact", ..)` on INVITE each stand alone.
+#[tokio::test]
+async fn a_header_given_in_the_options_is_not_doubled_by_the_defaults() {
+    let rec = Recorder::default();
+    let (alice, bob, uri) = pair(Transport::Udp, rec.clone()).await;
+    alice
+        .options(&uri, RequestOptions::new().header("Supported", "path"))
+        .await
+        .unwrap();
+    alice
+        .invite(
+            &uri,
+            RequestOptions::new()
+                .header("Allow", "INVITE, ACK, BYE")
+                .header("Contact", "<sip:me@192.0.2.7>"),
+        )
+        .await
+        .unwrap();
+    let got = rec.0.lock().unwrap().clone();
+    let values = |m: &Message, h: HeaderName| {
+        m.values(h)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(values(&got[0], HeaderName::Supported), ["path"]);
+    assert_eq!(
+        values(&got[0], HeaderName::Allow).len(),
+        1,
+        "Allow still added"
+    );
+    assert_eq!(values(&got[1], HeaderName::Allow), ["INVITE, ACK, BYE"]);
+    assert_eq!(values(&got[1], HeaderName::Contact), ["<sip:me@192.0.2.7>"]);
+    alice.stop().await;
+    bob.stop().await;
+}

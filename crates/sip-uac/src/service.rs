@@ -432,17 +432,17 @@ impl Service {
                 "Proxy-Authorization",
             ),
         };
-        let challenge = crate::auth::best(challenges.iter())?;
-        // RFC 7616 §3.3 stale=true: the nonce, not the password, was wrong.
-        if answered.contains(&challenge.realm) && !challenge.stale {
-            return None;
-        }
         let mut creds = opts.credentials.clone();
         creds
             .secrets
             .extend(self.inner.credentials.secrets.iter().cloned());
         if creds.user.is_none() {
             creds.user = self.inner.credentials.user.clone();
+        }
+        let challenge = crate::auth::best(challenges.iter(), &creds)?;
+        // RFC 7616 §3.3 stale=true: the nonce, not the password, was wrong.
+        if answered.contains(&challenge.realm) && !challenge.stale {
+            return None;
         }
         let from = std::str::from_utf8(request.values(sip_message::HeaderName::From).next()?)
             .ok()?
@@ -599,12 +599,15 @@ impl Service {
         // An INVITE and a SUBSCRIBE always carry a Contact (§8.1.1.8, RFC
         // 6665 §4.1.1; NkSIP adds it even through `request`): the
         // service's unless the options, or the URI's headers, give one.
-        let default_contact = matches!(method, Method::Invite | Method::Subscribe)
-            && !opts
-                .headers
+        // A header the options or the URI give is not added a second time.
+        let given = |name: sip_message::HeaderName| {
+            opts.headers
                 .iter()
                 .chain(&uri_headers)
-                .any(|(n, _)| crate::options::is_header(n, sip_message::HeaderName::Contact));
+                .any(|(n, _)| crate::options::is_header(n, name))
+        };
+        let default_contact = matches!(method, Method::Invite | Method::Subscribe)
+            && !given(sip_message::HeaderName::Contact);
         let contact = opts.contact.as_deref().or(default_contact.then(|| {
             self.inner
                 .core
@@ -626,19 +629,15 @@ impl Service {
             }
         }
         let caps = &self.inner.core.caps;
-        if auto && matches!(method, Method::Options | Method::Register) {
-            b.add_raw_header("Supported", &caps.supported)
-                .add_raw_header("Allow", &caps.allow);
-        }
-        // §13.2.1: an INVITE SHOULD carry Allow and Supported (the option
-        // tags of the service's extensions, e.g. 100rel).
-        if auto && method == Method::Invite {
-            b.add_raw_header("Allow", &caps.allow);
-            if !caps.supported.is_empty()
-                && !opts
-                    .headers
-                    .iter()
-                    .any(|(n, _)| crate::options::is_header(n, sip_message::HeaderName::Supported))
+        // OPTIONS and REGISTER say what we support (NkSIP), and §13.2.1:
+        // an INVITE SHOULD carry Allow and Supported (the option tags of
+        // the service's extensions, e.g. 100rel).
+        if auto && matches!(method, Method::Options | Method::Register | Method::Invite) {
+            if !given(sip_message::HeaderName::Allow) {
+                b.add_raw_header("Allow", &caps.allow);
+            }
+            if (method != Method::Invite || !caps.supported.is_empty())
+                && !given(sip_message::HeaderName::Supported)
             {
                 b.add_raw_header("Supported", &caps.supported);
             }
