@@ -142,6 +142,14 @@ async fn subscribe_notify_active_then_terminated_over_udp_and_tcp() {
         assert!((590..=600).contains(&left), "{left}");
         assert_eq!(got.body_bytes(), b"<open/>");
         assert_eq!(alice.subscription(&sid), Some(SubscriptionStatus::Active));
+        // NOTIFY is the notifier's (RFC 6665 §4.2.2): the subscriber's own
+        // id is refused before anything is sent, and its subscription
+        // stays (nksip-uac.md: `no_transaction`).
+        assert!(matches!(
+            alice.notify(&sid, RequestOptions::new()).await,
+            Err(Error::UnknownSubscription)
+        ));
+        assert_eq!(alice.subscription(&sid), Some(SubscriptionStatus::Active));
 
         // A refresh in the dialog.
         let rr = alice

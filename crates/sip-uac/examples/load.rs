@@ -240,11 +240,14 @@ where
     }
 }
 
-/// One call: INVITE (ACK sent by the stack), then BYE. Latency is the setup
-/// time (INVITE to 200); a call fails unless both are 200.
+/// One call: INVITE with an SDP offer (as SIPp's UAC sends; the 2xx then
+/// carries the answer, so the automatic ACK needs no body, RFC 3264), ACK
+/// sent by the stack, then BYE. Latency is the setup time (INVITE to 200);
+/// a call fails unless both are 200.
 async fn call(alice: &Service, uri: &str) -> Option<Duration> {
     let t = Instant::now();
-    let r = alice.invite(uri, RequestOptions::new()).await.ok()?;
+    let offer = RequestOptions::new().body("application/sdp", SDP);
+    let r = alice.invite(uri, offer).await.ok()?;
     let setup = t.elapsed();
     let d = r.dialog()?.clone();
     if r.code() != 200 {

@@ -29,6 +29,11 @@ pub enum Error {
     /// expired).
     #[error("unknown request")]
     UnknownRequest,
+    /// No subscription this service granted has this id: NOTIFY is the
+    /// notifier's (RFC 6665 §4.2.2), and a subscription the service holds
+    /// as subscriber is notified by the other side.
+    #[error("not a subscription this service granted")]
+    UnknownSubscription,
     /// The service is stopped.
     #[error("the service is stopped")]
     Stopped,

@@ -1077,11 +1077,17 @@ impl Service {
     /// Subscription-State is the `subscription_state` option (default
     /// `active`; `active` and `pending` get the time left as `expires`);
     /// a `terminated` NOTIFY ends the subscription. For REFER, the body is
-    /// a `message/sipfrag` status line (RFC 3515 §2.4.5).
+    /// a `message/sipfrag` status line (RFC 3515 §2.4.5). A subscription
+    /// this service holds as subscriber is refused with
+    /// [`Error::UnknownSubscription`] (its NOTIFYs come from the other side).
     pub async fn notify(&self, id: &SubscriptionId, opts: RequestOptions) -> Result<Reply, Error> {
         let core = &self.inner.core;
         let state = {
             let e = core.events.lock().map_err(|_| Error::Stopped)?;
+            if !e.notifier.contains(id) && e.subscriber.status(id).is_some() {
+                // Ours as subscriber: a NOTIFY from us would end it.
+                return Err(Error::UnknownSubscription);
+            }
             let left = e.notifier.state_for_notify(crate::core::now(), id, true);
             match opts.subscription_state.as_deref() {
                 None => left.to_string(),
