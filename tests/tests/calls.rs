@@ -705,3 +705,103 @@ async fn tcp_only_services_put_their_tcp_listener_in_contact_and_the_bye_arrives
     alice.stop().await;
     bob.stop().await;
 }
+
+/// Answers re-INVITEs with 200 and an SDP answer, from a new Contact
+/// (a target refresh), and records what comes in the dialog.
+#[derive(Clone, Default)]
+struct Holds(Arc<Mutex<Vec<Message>>>);
+
+const HELD: &str = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\na=sendonly\r\n";
+
+impl Handler for Holds {
+    fn on_request(&self, r: &Message) -> Answer {
+        match r.method() {
+            Some(Method::Invite) => Answer::code(200).body("application/sdp", SDP),
+            _ => default_answer(r),
+        }
+    }
+    fn on_in_dialog_request(&self, r: &Message) -> Answer {
+        self.0.lock().unwrap().push(r.clone());
+        match r.method() {
+            // The same listener under another user: a new remote target
+            // that still reaches bob.
+            Some(Method::Invite) => {
+                let moved =
+                    r.request_uri_str()
+                        .unwrap_or("")
+                        .replacen("sip:bob@", "sip:bob-moved@", 1);
+                Answer::code(200)
+                    .header("Contact", &format!("<{moved}>"))
+                    .body("application/sdp", SDP)
+            }
+            _ => default_in_dialog_answer(r),
+        }
+    }
+    fn on_ack(&self, ack: &Message) {
+        self.0.lock().unwrap().push(ack.clone());
+    }
+}
+
+/// RFC 3261 §14.1: a re-INVITE in a confirmed call (here a hold: a new
+/// offer with a=sendonly). It takes the dialog's next CSeq and carries our
+/// Contact; its 2xx is ACKed with the re-INVITE's CSeq (§13.2.2.4) and
+/// refreshes the remote target (§12.2.1.2); the session holds the new
+/// offer and answer. A second re-INVITE while one is pending is refused.
+#[tokio::test]
+async fn rfc3261_14_1_a_reinvite_puts_the_call_on_hold() {
+    let seen = Holds::default();
+    let bob = service("bob", seen.clone()).await;
+    let alice = service("alice", DefaultHandler).await;
+    let addr = bob.local_addr(Transport::Udp).unwrap();
+    let r = alice
+        .invite(
+            &format!("sip:bob@{addr}"),
+            RequestOptions::new().body("application/sdp", SDP),
+        )
+        .await
+        .unwrap();
+    let id = r.dialog().unwrap().clone();
+    let hold = alice
+        .reinvite(&id, RequestOptions::new().body("application/sdp", HELD))
+        .await
+        .unwrap();
+    assert_eq!(hold.code(), 200);
+    assert_eq!(hold.dialog(), Some(&id));
+    let reinvite = seen
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|m| m.method() == Some(&Method::Invite))
+        .cloned()
+        .expect("the re-INVITE reached bob");
+    let (seq, _) = reinvite.cseq().unwrap();
+    assert!(seq > r.cseq_num().unwrap(), "the dialog's next CSeq");
+    // The ACK names the re-INVITE's CSeq (§13.2.2.4).
+    eventually("the ACK of the re-INVITE", || {
+        seen.0
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|m| m.method() == Some(&Method::Ack) && m.cseq().is_some_and(|(n, _)| n == seq))
+    })
+    .await;
+    assert!(reinvite.has(sip_message::HeaderName::Contact));
+    assert_eq!(reinvite.body_bytes(), HELD.as_bytes());
+    let info = alice.dialog(&id).unwrap();
+    assert!(
+        info.remote_target.contains("bob-moved"),
+        "{}",
+        info.remote_target
+    );
+    assert_eq!(info.local_sdp.as_deref(), Some(HELD.as_bytes()));
+    // §14.1: not while another re-INVITE of ours is in progress.
+    let (first, second) = tokio::join!(
+        alice.reinvite(&id, RequestOptions::new().body("application/sdp", SDP)),
+        alice.reinvite(&id, RequestOptions::new().body("application/sdp", SDP)),
+    );
+    assert!(first.is_ok());
+    assert!(matches!(second, Err(sip_uac::Error::InvalidOption(_))));
+    alice.stop().await;
+    bob.stop().await;
+}

@@ -400,6 +400,18 @@ impl Dialog {
         Ok(())
     }
 
+    /// A final response to a request we sent in this dialog: a 2xx to a
+    /// target refresh request (re-INVITE, UPDATE, ...) replaces the remote
+    /// target with its Contact, if it has one (§12.2.1.2).
+    pub fn on_response(&mut self, method: &Method, response: &Message) {
+        let ok = response.status().is_some_and(|c| (200..300).contains(&c));
+        if ok && is_target_refresh(method) {
+            if let Ok(uri) = contact_uri(response) {
+                self.remote_target = Target::of(&uri);
+            }
+        }
+    }
+
     /// Ends the dialog.
     pub fn terminate(&mut self) {
         self.state = DialogState::Terminated;

@@ -230,10 +230,12 @@ impl Sessions {
     ) -> Result<(), DialogError> {
         let id = dialog.id().clone();
         let seq = invite.cseq().ok_or(DialogError::MissingHeader("CSeq"))?.0;
-        let known = self
-            .map
-            .get(&id)
-            .filter(|s| matches!(s.state, InviteState::Confirmed | InviteState::Bye));
+        // A session of this INVITE (same CSeq number): the 2xx is a
+        // retransmission. A 2xx to a re-INVITE (§14.1, a higher number)
+        // gets an ACK of its own, built below, which replaces the kept one.
+        let known = self.map.get(&id).filter(|s| {
+            matches!(s.state, InviteState::Confirmed | InviteState::Bye) && s.invite_seq == seq
+        });
         if let Some(s) = known {
             // A retransmitted 2xx: the same ACK again while it is kept, a
             // freshly built one after `forget_ack`. The state does not change.

@@ -773,3 +773,28 @@ fn the_remote_target_is_a_copy_not_a_view_of_the_response() {
     let uri = d.remote_target_uri().unwrap();
     assert_eq!(uri.as_str(), d.remote_target());
 }
+
+#[test]
+fn rfc3261_12_2_1_2_a_2xx_to_our_target_refresh_replaces_the_remote_target() {
+    let inv = invite();
+    let mut dlg = Dialog::uac(&inv, &response(200, "t", Some("<sip:bob@192.0.2.4>"), &[])).unwrap();
+    // A non-2xx, or a 2xx to a request that is no target refresh, keeps it.
+    dlg.on_response(
+        &Method::Invite,
+        &response(488, "t", Some("<sip:bob@192.0.2.5>"), &[]),
+    );
+    dlg.on_response(
+        &Method::Info,
+        &response(200, "t", Some("<sip:bob@192.0.2.6>"), &[]),
+    );
+    assert_eq!(dlg.remote_target(), "sip:bob@192.0.2.4");
+    // A 2xx to a re-INVITE or UPDATE takes the new Contact; one without
+    // Contact keeps the target.
+    dlg.on_response(
+        &Method::Invite,
+        &response(200, "t", Some("<sip:bob@192.0.2.7>"), &[]),
+    );
+    assert_eq!(dlg.remote_target(), "sip:bob@192.0.2.7");
+    dlg.on_response(&Method::Update, &response(200, "t", None, &[]));
+    assert_eq!(dlg.remote_target(), "sip:bob@192.0.2.7");
+}

@@ -328,3 +328,41 @@ fn after_forget_ack_a_late_2xx_gets_a_fresh_ack_and_the_state_stays() {
     assert_eq!(s.drain().len(), 1);
     assert_eq!(s.state(&b), Some(InviteState::Bye));
 }
+
+#[test]
+fn rfc3261_14_1_the_2xx_of_a_reinvite_gets_an_ack_of_its_own() {
+    let inv = invite();
+    let mut dialogs = Dialogs::new();
+    let DialogUpdate::Confirmed(id) = dialogs.on_response(&inv, &ok("b1")).unwrap() else {
+        panic!()
+    };
+    let mut s = sessions();
+    let mut ack_for = |s: &mut Sessions, invite: &Message, branch: &str| {
+        s.uac_2xx(
+            dialogs.get_mut(&id).unwrap(),
+            invite,
+            Some(&id),
+            branch,
+            "z9hG4bKbye",
+            Transport::Udp,
+            None,
+        )
+        .unwrap();
+        acks(&s.drain())[0].clone()
+    };
+    let first = ack_for(&mut s, &inv, "z9hG4bKack1");
+    assert_eq!(first.cseq(), Some((314159, &Method::Ack)));
+    // The re-INVITE takes a higher CSeq (§14.1): its 2xx is not a
+    // retransmission of the first one, and its ACK names its own number.
+    let reinvite = Message::parse(
+        String::from_utf8_lossy(inv.as_bytes())
+            .replace("CSeq: 314159 INVITE", "CSeq: 314160 INVITE"),
+    )
+    .unwrap();
+    let second = ack_for(&mut s, &reinvite, "z9hG4bKack2");
+    assert_eq!(second.cseq(), Some((314160, &Method::Ack)));
+    // Its retransmitted 2xx gets that same ACK again.
+    let again = ack_for(&mut s, &reinvite, "z9hG4bKack3");
+    assert_eq!(again.as_bytes(), second.as_bytes());
+    assert_eq!(s.state(&id), Some(InviteState::Confirmed));
+}

@@ -58,6 +58,10 @@ struct Call {
     /// ACK: retransmissions go through it (RFC 6026 §7.1, Accepted), so
     /// the extensions see them too (a 2xx held for PRACKs stays held).
     uas_tx: Option<sip_transaction::TransactionId>,
+    /// Our latest re-INVITE answered 2xx (its ACK names its CSeq).
+    reinvite: Option<Message>,
+    /// A re-INVITE of ours is in progress (§14.1: no second one).
+    reinviting: bool,
 }
 
 /// An INVITE of ours in the Accepted state (RFC 6026 §8.4), kept for
@@ -271,6 +275,36 @@ impl Core {
     /// Keeps the INVITE that made dialog `id`, of which we are the UAC.
     pub(crate) fn set_invite(&self, id: &DialogId, invite: Message) {
         self.with_call(id, |c| c.invite = Some(invite));
+    }
+
+    /// Claims call `id` for a re-INVITE of ours (§14.1): refused while
+    /// another is in progress or the far end's 2xx awaits our ACK, and
+    /// for a dialog without a call.
+    pub(crate) fn start_reinvite(&self, id: &DialogId) -> Result<(), crate::Error> {
+        let mut calls = self.calls.lock().map_err(|_| crate::Error::Stopped)?;
+        let c = calls.get_mut(id).ok_or(crate::Error::UnknownDialog)?;
+        if c.reinviting || c.uas_tx.is_some() {
+            return Err(crate::Error::InvalidOption(
+                "re-INVITE: another INVITE transaction is in progress in the dialog (§14.1)",
+            ));
+        }
+        c.reinviting = true;
+        Ok(())
+    }
+
+    /// The re-INVITE of [`start_reinvite`](Self::start_reinvite) is done.
+    pub(crate) fn end_reinvite(&self, id: &DialogId) {
+        self.edit_call(id, |c| c.reinviting = false);
+    }
+
+    /// Our re-INVITE in dialog `id` got its 2xx: the one a later ACK names.
+    pub(crate) fn set_reinvite(&self, id: &DialogId, reinvite: Message) {
+        self.edit_call(id, |c| c.reinvite = Some(reinvite));
+    }
+
+    /// Our latest re-INVITE answered 2xx in dialog `id`.
+    pub(crate) fn reinvite(&self, id: &DialogId) -> Option<Message> {
+        self.read_call(id, |c| c.reinvite.clone()).flatten()
     }
 
     /// The INVITE that made dialog `id`, if we are its UAC and its INVITE

@@ -839,13 +839,18 @@ impl Service {
         }
     }
 
-    /// ACK for the 2xx of an INVITE sent with `auto_ack(false)` (§13.2.2.4),
+    /// ACK for the 2xx of an INVITE or re-INVITE sent with `auto_ack(false)` (§13.2.2.4),
     /// with the options' body (the SDP answer to an offer in the 2xx). An
     /// ACK sent already (automatically or by an earlier call) is sent again
     /// unchanged.
     pub async fn ack(&self, dialog: &DialogId, opts: RequestOptions) -> Result<(), Error> {
         let core = &self.inner.core;
-        let invite = core.invite(dialog).ok_or(Error::UnknownDialog)?;
+        // The latest INVITE of ours answered 2xx: a re-INVITE's, else the
+        // one that made the call.
+        let invite = core
+            .reinvite(dialog)
+            .or_else(|| core.invite(dialog))
+            .ok_or(Error::UnknownDialog)?;
         let body = opts.body.as_ref().map(|(ct, b)| (ct.as_str(), b.clone()));
         if let Some((_, b)) = &body {
             // §13.2.2.4: the ACK carries our answer to an offer in the 2xx.
@@ -875,6 +880,65 @@ impl Service {
     /// with the options' body.
     pub async fn update(&self, dialog: &DialogId, opts: RequestOptions) -> Result<Reply, Error> {
         self.in_dialog(Method::Update, dialog, opts).await
+    }
+
+    /// re-INVITE in a confirmed call (RFC 3261 §14.1): a new offer in the
+    /// options' body (hold with `a=sendonly`, resume, another codec), or
+    /// none, which asks the far end for an offer (its 2xx then carries it,
+    /// and the ACK must carry the answer: use `auto_ack(false)` and
+    /// [`ack`](Self::ack) with it). It takes the dialog's next CSeq and
+    /// carries our Contact; the 2xx is ACKed at once unless
+    /// `auto_ack(false)` (§13.2.2.4), and again for each retransmission,
+    /// refreshes the remote target (§12.2.1.2), and the session takes the
+    /// new offer and answer. A non-2xx leaves the session as it was
+    /// (§14.1; 491 means the far end was re-INVITing too: try again after
+    /// a random delay). Refused before sending while another re-INVITE
+    /// of ours, or the ACK of one of the far end's, is pending in the
+    /// dialog (§14.1).
+    ///
+    /// ```no_run
+    /// # async fn hold(svc: &sip_uac::Service, call: &sip_uac::DialogId, held_sdp: &'static str)
+    /// # -> Result<(), sip_uac::Error> {
+    /// use sip_uac::RequestOptions;
+    /// let r = svc.reinvite(call, RequestOptions::new().body("application/sdp", held_sdp)).await?;
+    /// assert!(r.code() == 200 || r.code() == 491);
+    /// # Ok(()) }
+    /// ```
+    pub async fn reinvite(&self, dialog: &DialogId, opts: RequestOptions) -> Result<Reply, Error> {
+        let core = self.inner.core.clone();
+        core.start_reinvite(dialog)?;
+        let auto_ack = opts.auto_ack.unwrap_or(true);
+        let offer = opts.body.as_ref().map(|(_, b)| b.clone());
+        let sent = self
+            .in_dialog_sent(Method::Invite, dialog, opts, &Usage::Invite, |_| {})
+            .await;
+        core.end_reinvite(dialog);
+        let (invite, mut ct, reply) = sent?;
+        let Some(ok) = reply
+            .response()
+            .filter(|_| (200..300).contains(&reply.code()))
+            .cloned()
+        else {
+            return Ok(reply);
+        };
+        // The offer and answer in force now (RFC 3264 §8); without an
+        // offer of ours the 2xx carries one, answered in the ACK.
+        let remote = (!ok.body_bytes().is_empty()).then(|| ok.body());
+        core.update_sdp(dialog, offer, remote);
+        core.set_reinvite(dialog, invite.clone());
+        if auto_ack {
+            self.ack_2xx(dialog, &invite, None).await;
+        }
+        // Retransmissions of this 2xx get the ACK again (RFC 6026 §8.4),
+        // as for the first INVITE.
+        if let Ok(mut a) = core.accepted.lock() {
+            a.insert(ct.id, crate::core::Accepted::new(dialog.clone(), &invite));
+        }
+        while let Ok(TransactionEvent::Response { response, .. }) = ct.events.try_recv() {
+            core.on_retransmitted_2xx(&self.inner.transport, &self.inner.tsx, ct.id, &response)
+                .await;
+        }
+        Ok(reply.with_dialog(dialog.clone()))
     }
 
     /// BYE in a dialog; the dialog ends with it.
@@ -919,6 +983,23 @@ impl Service {
         usage: &Usage,
         built: impl Fn(&Message),
     ) -> Result<Reply, Error> {
+        let (_, _, reply) = self
+            .in_dialog_sent(method, dialog, opts, usage, built)
+            .await?;
+        Ok(reply)
+    }
+
+    /// [`in_dialog_with`](Self::in_dialog_with), also giving the last
+    /// request sent and its client transaction. A 2xx to a target refresh
+    /// request refreshes the remote target (§12.2.1.2).
+    async fn in_dialog_sent(
+        &self,
+        method: Method,
+        dialog: &DialogId,
+        opts: RequestOptions,
+        usage: &Usage,
+        built: impl Fn(&Message),
+    ) -> Result<(Message, sip_transaction::driver::ClientTransaction, Reply), Error> {
         let inner = &self.inner;
         let mut opts = opts;
         let mut challenges = Challenges::default();
@@ -949,8 +1030,13 @@ impl Service {
                 opts = next;
                 continue;
             }
+            if let (Some(response), Ok(mut d)) = (reply.response(), inner.core.dialogs.lock()) {
+                if let Some(dlg) = d.get_mut(dialog) {
+                    dlg.on_response(&method, response);
+                }
+            }
             inner.core.response_effect(dialog, usage, reply.code());
-            return Ok(reply);
+            return Ok((request, ct, reply));
         }
     }
 
