@@ -69,6 +69,16 @@ impl Handler for Bob {
         match r.method() {
             // Bob accepts transfers; he reports on them with NOTIFYs.
             Some(Method::Refer) => Answer::code(202),
+            // A re-INVITE (hold, resume): bob answers the new offer.
+            Some(Method::Invite) if !r.body_bytes().is_empty() => {
+                let held = String::from_utf8_lossy(r.body_bytes()).contains("a=sendonly");
+                let sdp = if held {
+                    format!("{SDP}a=recvonly\r\n")
+                } else {
+                    SDP.to_owned()
+                };
+                Answer::code(200).body("application/sdp", sdp)
+            }
             _ => default_in_dialog_answer(r),
         }
     }
@@ -212,6 +222,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let at = Instant::now();
             let r = alice.info(&dialog, RequestOptions::new()).await?;
             show("  INFO", at, &r, 200, &mut surprises);
+            // Hold and resume: re-INVITEs with a new offer (RFC 3261 §14,
+            // RFC 3264 §8.4), each ACKed by the stack.
+            let alice_sdp = SDP.replace("bob", "alice");
+            for (what, sdp) in [
+                ("  re-INVITE (hold)", format!("{alice_sdp}a=sendonly\r\n")),
+                ("  re-INVITE (resume)", alice_sdp.clone()),
+            ] {
+                let at = Instant::now();
+                let r = alice
+                    .reinvite(&dialog, RequestOptions::new().body("application/sdp", sdp))
+                    .await?;
+                show(what, at, &r, 200, &mut surprises);
+            }
             let at = Instant::now();
             let r = alice
                 .refer(
