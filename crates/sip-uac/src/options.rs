@@ -94,6 +94,10 @@ impl RequestOptions {
         self
     }
     /// For INVITE: send the ACK for the 2xx automatically (default true).
+    /// The automatic ACK has no body, so an INVITE without an offer whose
+    /// 2xx brings one (a late offer) needs `auto_ack(false)` and
+    /// [`Service::ack`](crate::Service::ack) with the answer (RFC 3264 §5);
+    /// the automatic one logs a warning then.
     pub fn auto_ack(mut self, on: bool) -> Self {
         self.auto_ack = Some(on);
         self

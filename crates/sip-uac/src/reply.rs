@@ -123,11 +123,12 @@ impl Reply {
             None => Vec::new(),
         }
     }
-    /// The Contact values.
+    /// The Contact values, one per element: a registrar's `Contact: <a>,
+    /// <b>` line gives two (RFC 3261 §10.3 lists every binding).
     pub fn contacts(&self) -> Vec<Cow<'_, str>> {
         match &self.response {
             Some(r) => r
-                .values(HeaderName::Contact)
+                .list_values(HeaderName::Contact)
                 .map(String::from_utf8_lossy)
                 .collect(),
             None => Vec::new(),
@@ -151,6 +152,25 @@ mod tests {
               To: <sip:b@h>;tag=2\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n",
         );
         Message::parse(raw).expect("a valid response")
+    }
+
+    #[test]
+    fn rfc3261_10_3_a_registrars_bindings_come_out_one_per_contact() {
+        let ok = Message::parse(
+            &b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bK1\r\n\
+               From: <sip:a@h>;tag=1\r\nTo: <sip:a@h>;tag=2\r\nCall-ID: c\r\nCSeq: 2 REGISTER\r\n\
+               Contact: <sip:a@192.0.2.1>;expires=60, \"Desk, 2\" <sip:a@192.0.2.2>\r\n\
+               Contact: <sip:a@192.0.2.3>;expires=30\r\nContent-Length: 0\r\n\r\n"[..],
+        )
+        .unwrap();
+        assert_eq!(
+            Reply::from_response(ok).contacts(),
+            [
+                "<sip:a@192.0.2.1>;expires=60",
+                "\"Desk, 2\" <sip:a@192.0.2.2>",
+                "<sip:a@192.0.2.3>;expires=30"
+            ]
+        );
     }
 
     #[test]

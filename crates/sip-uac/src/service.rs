@@ -796,6 +796,10 @@ impl Service {
         core.set_sdp(&id, sdp);
         core.set_invite(&id, invite.clone());
         if auto_ack {
+            let answered_early = reply.exchanged.iter().any(|x| x.dialog == id);
+            if !answered_early {
+                warn_offer_in_2xx(&invite, &ok);
+            }
             self.ack_2xx(&id, &invite, None).await;
         }
         // RFC 6026 §8.4: the transaction stays Accepted for Timer M and
@@ -927,6 +931,7 @@ impl Service {
         core.update_sdp(dialog, offer, remote);
         core.set_reinvite(dialog, invite.clone());
         if auto_ack {
+            warn_offer_in_2xx(&invite, &ok);
             self.ack_2xx(dialog, &invite, None).await;
         }
         // Retransmissions of this 2xx get the ACK again (RFC 6026 §8.4),
@@ -1367,6 +1372,21 @@ impl Challenges {
         let next = svc.retry_with_credentials(request, reply, opts, &mut self.answered)?;
         self.tries += 1;
         Some(next)
+    }
+}
+
+/// The automatic ACK carries no body: when the INVITE had no offer and
+/// its 2xx carries one, the ACK should carry the answer (RFC 3264 §5,
+/// RFC 3261 §13.2.2.4), which only the application can write. Said in the
+/// log, so that the cause of a one-way or silent call is found.
+fn warn_offer_in_2xx(invite: &Message, ok: &Message) {
+    if invite.body_bytes().is_empty() && !ok.body_bytes().is_empty() {
+        tracing::warn!(
+            call_id = ok.call_id().unwrap_or(""),
+            "the 2xx carries an offer the INVITE did not make, and the automatic ACK \
+             has no answer (RFC 3264 §5): send such an INVITE with auto_ack(false), \
+             then ack() with the answer"
+        );
     }
 }
 

@@ -334,6 +334,31 @@ impl Message {
             .map(move |h| self.slice(h.value))
     }
 
+    /// The raw elements of a comma-separated list header (Contact, Route,
+    /// Allow, ...: RFC 3261 §7.3.1), across all its lines: each line split
+    /// at commas outside quotes and angle brackets, elements trimmed.
+    ///
+    /// ```
+    /// use sip_message::{HeaderName, Message};
+    /// let m = Message::parse(&b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n\
+    /// From: <sip:a@h>;tag=1\r\nTo: <sip:a@h>;tag=2\r\nCall-ID: c\r\nCSeq: 1 REGISTER\r\n\
+    /// Contact: \"A, B\" <sip:a@192.0.2.1>;expires=60, <sip:a@192.0.2.2>\r\n\
+    /// Contact: <sip:a@192.0.2.3>\r\nContent-Length: 0\r\n\r\n"[..])?;
+    /// let contacts: Vec<&[u8]> = m.list_values(HeaderName::Contact).collect();
+    /// assert_eq!(contacts, [
+    ///     &b"\"A, B\" <sip:a@192.0.2.1>;expires=60"[..],
+    ///     b"<sip:a@192.0.2.2>",
+    ///     b"<sip:a@192.0.2.3>",
+    /// ]);
+    /// # Ok::<(), sip_message::ParseError>(())
+    /// ```
+    pub fn list_values(&self, name: HeaderName) -> impl Iterator<Item = &[u8]> {
+        self.values(name)
+            .flat_map(lex::split_commas)
+            .map(lex::trim)
+            .filter(|v| !v.is_empty())
+    }
+
     /// The raw values of every line whose name matches `name` (any header,
     /// known or not; compact forms of known headers included).
     pub fn values_by_name<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
