@@ -230,6 +230,8 @@ async fn async_invite_cancelled_while_ringing_gets_487() {
             .unwrap();
         assert_eq!(reply.code(), 487, "{kind}");
         assert!(reply.dialog().is_none());
+        // An async call's callback gets the final reply too, last.
+        assert_eq!(rx.recv().await, Some(487), "{kind}");
         alice.stop().await;
         bob.stop().await;
     }

@@ -147,7 +147,9 @@ impl RequestOptions {
     }
     /// Called with each provisional response above 100 as it arrives
     /// (NkSIP's `callback`), always before the call returns its final
-    /// reply. Keep it quick: it runs on the service's task.
+    /// reply; for [`invite_async`](crate::Service::invite_async), then
+    /// with the final reply too. Keep it quick: it runs on the service's
+    /// task.
     ///
     /// ```
     /// use sip_uac::RequestOptions;

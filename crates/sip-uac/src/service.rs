@@ -680,7 +680,8 @@ impl Service {
 
     /// INVITE without waiting (NkSIP's `async` option): returns as soon as
     /// the request is handed to its transaction, with a handle to CANCEL it
-    /// and to await the final reply. Everything else is as with
+    /// and to await the final reply, which the `on_provisional` callback
+    /// also gets (after the provisionals). Everything else is as with
     /// [`Service::invite`]: a 401/407 is answered with credentials (the
     /// handle then cancels the new transaction), `expires` CANCELs it, and
     /// a 2xx gives a dialog. Errors before anything is sent come back here.
@@ -690,6 +691,7 @@ impl Service {
         opts: RequestOptions,
     ) -> Result<PendingInvite, Error> {
         let auto_ack = opts.auto_ack.unwrap_or(true);
+        let callback = opts.on_provisional.clone();
         let current: Arc<Mutex<Option<sip_transaction::TransactionId>>> = Arc::default();
         let cancelled = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (started_tx, started_rx) = tokio::sync::oneshot::channel::<Result<(), Error>>();
@@ -730,6 +732,10 @@ impl Service {
                     None => Reply::synthesized(503, e.to_string()),
                 },
             };
+            // NkSIP's callback of an async call gets the final reply too.
+            if let Some(cb) = &callback {
+                (cb.0)(&reply);
+            }
             let _ = tx.send(reply);
         });
         started_rx.await.map_err(|_| Error::Stopped)??;
