@@ -464,3 +464,59 @@ async fn a_header_given_in_the_options_is_not_doubled_by_the_defaults() {
     alice.stop().await;
     bob.stop().await;
 }
+
+/// RFC 3261 §8.1.2 (loose routing): a request goes to its first Route,
+/// however the Route was given. `header` adds after the service's default
+/// route set, `insert_header` before it, `replace_header` replaces it all;
+/// the Routes in the message are the ones it is sent by.
+#[tokio::test]
+async fn routes_given_as_headers_decide_where_the_request_goes() {
+    let any = "127.0.0.1:0";
+    let (default_proxy, other, only) = (
+        tokio::net::UdpSocket::bind(any).await.unwrap(),
+        tokio::net::UdpSocket::bind(any).await.unwrap(),
+        tokio::net::UdpSocket::bind(any).await.unwrap(),
+    );
+    let lr = |s: &tokio::net::UdpSocket| format!("<sip:{};lr>", s.local_addr().unwrap());
+    let alice = Service::builder("alice")
+        .udp("127.0.0.1:0".parse().unwrap())
+        .route(&lr(&default_proxy))
+        .start()
+        .await
+        .unwrap();
+    // The Request-URI's host is never reached: only the Routes count.
+    let target = "sip:bob@192.0.2.9";
+    async fn first_request(sock: &tokio::net::UdpSocket) -> Message {
+        let mut buf = vec![0u8; 65536];
+        let (n, _) = tokio::time::timeout(Duration::from_secs(5), sock.recv_from(&mut buf))
+            .await
+            .expect("the request came here")
+            .unwrap();
+        Message::parse(bytes::Bytes::copy_from_slice(&buf[..n])).unwrap()
+    }
+    let routes = |m: &Message| {
+        m.list_values(HeaderName::Route)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .collect::<Vec<_>>()
+    };
+    let send = |opts: RequestOptions| {
+        let alice = alice.clone();
+        tokio::spawn(async move { alice.message(target, opts.body("text/plain", "hi")).await })
+    };
+
+    let a = send(RequestOptions::new().header("Route", &lr(&other)));
+    let m = first_request(&default_proxy).await;
+    assert_eq!(routes(&m), [lr(&default_proxy), lr(&other)]);
+    a.abort();
+
+    let b = send(RequestOptions::new().insert_header("Route", &lr(&other)));
+    let m = first_request(&other).await;
+    assert_eq!(routes(&m), [lr(&other), lr(&default_proxy)]);
+    b.abort();
+
+    let c = send(RequestOptions::new().replace_header("Route", &lr(&only)));
+    let m = first_request(&only).await;
+    assert_eq!(routes(&m), [lr(&only)]);
+    c.abort();
+    alice.stop().await;
+}

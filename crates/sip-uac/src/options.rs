@@ -27,7 +27,14 @@ pub struct RequestOptions {
     pub(crate) cseq: Option<u32>,
     pub(crate) contact: Option<String>,
     pub(crate) expires: Option<u32>,
+    /// Routes after the service's default route set (`route`, and Route
+    /// given with `header`).
     pub(crate) routes: Vec<String>,
+    /// Routes before it (Route given with `insert_header`).
+    pub(crate) first_routes: Vec<String>,
+    /// A route set that replaces the service's and the others (Route
+    /// given with `replace_header`).
+    pub(crate) only_routes: Option<Vec<String>>,
     pub(crate) auto_ack: Option<bool>,
     pub(crate) credentials: crate::auth::Credentials,
     pub(crate) on_provisional: Option<ProvisionalCallback>,
@@ -53,8 +60,14 @@ impl RequestOptions {
     pub fn new() -> Self {
         Self::default()
     }
-    /// Adds a header (name and value as written).
+    /// Adds a header (name and value as written). A Route joins the route
+    /// set after the service's default routes, so the request also goes
+    /// where it says (loose routing, RFC 3261 §8.1.2).
     pub fn header(mut self, name: &str, value: &str) -> Self {
+        if is_header(name, sip_message::HeaderName::Route) {
+            self.routes.push(value.to_owned());
+            return self;
+        }
         self.headers.push((name.to_owned(), value.to_owned()));
         self
     }
@@ -193,6 +206,11 @@ impl RequestOptions {
     /// by the service (NkSIP's `replace`, e.g. a User-Agent or
     /// Max-Forwards of one's own), with one value.
     pub fn replace_header(mut self, name: &str, value: &str) -> Self {
+        if is_header(name, sip_message::HeaderName::Route) {
+            // The whole route set, the service's default one included.
+            self.only_routes = Some(vec![value.to_owned()]);
+            return self;
+        }
         self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
         self.replacements
             .retain(|(n, _)| !n.eq_ignore_ascii_case(name));
@@ -207,6 +225,12 @@ impl RequestOptions {
     /// Adds a header before the other option headers (NkSIP's `insert`:
     /// it comes first among those of its name, e.g. a Route).
     pub fn insert_header(mut self, name: &str, value: &str) -> Self {
+        if is_header(name, sip_message::HeaderName::Route) {
+            // First of all, before the service's default routes too: the
+            // next hop.
+            self.first_routes.insert(0, value.to_owned());
+            return self;
+        }
         self.headers.insert(0, (name.to_owned(), value.to_owned()));
         self
     }

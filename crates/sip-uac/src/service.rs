@@ -520,10 +520,29 @@ impl Service {
                 .map(Uri::Sip)
                 .map_err(|_| Error::InvalidUri(uri.to_owned()))?
         };
+        // The route set: Routes inserted by the options, the service's
+        // default ones, those added by the options and by the URI's
+        // headers; or the one the options replace them all with.
+        let uri_routes: Vec<String> = uri_headers
+            .iter()
+            .filter(|(n, _)| crate::options::is_header(n, sip_message::HeaderName::Route))
+            .map(|(_, v)| v.clone())
+            .collect();
+        let routes: Vec<&str> = match &opts.only_routes {
+            Some(only) => only.iter().map(String::as_str).collect(),
+            None => opts
+                .first_routes
+                .iter()
+                .chain(&self.inner.routes)
+                .chain(&opts.routes)
+                .chain(&uri_routes)
+                .map(String::as_str)
+                .collect(),
+        };
         // Loose routing: the first Route, if any, is where it goes. Known
         // before the request is written: its Contact names the listener
         // of the transport it goes out on (§8.1.1.8).
-        let route_hop: Option<Uri> = match self.inner.routes.iter().chain(&opts.routes).next() {
+        let route_hop: Option<Uri> = match routes.first() {
             Some(r) => Some(
                 r.trim()
                     .trim_start_matches('<')
@@ -593,7 +612,7 @@ impl Service {
         }
         b.add_raw_header("Call-ID", &text)
             .add_header(&sip_message::headers::CSeq::new(cseq, method.clone()));
-        for r in self.inner.routes.iter().chain(&opts.routes) {
+        for r in &routes {
             b.add_raw_header("Route", r);
         }
         // An INVITE and a SUBSCRIBE always carry a Contact (§8.1.1.8, RFC
@@ -648,7 +667,9 @@ impl Service {
         // The URI's headers; `body` sets the body.
         let mut body = opts.body.clone();
         for (n, v) in uri_headers {
-            if n.eq_ignore_ascii_case("body") {
+            if crate::options::is_header(&n, sip_message::HeaderName::Route) {
+                // In the route set above.
+            } else if n.eq_ignore_ascii_case("body") {
                 body = Some((String::new(), bytes::Bytes::from(v)));
             } else {
                 b.add_raw_header(&n, &v);
