@@ -79,6 +79,14 @@ fn ringer(peer: UdpSocket, how: Ringer) -> Seen {
     seen
 }
 
+/// A raw callee behaving as `how` on a loopback port: its URI and what it
+/// saw.
+async fn ringing_callee(how: Ringer) -> (String, Seen) {
+    let peer = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let uri = format!("sip:ringer@{}", peer.local_addr().unwrap());
+    (uri, ringer(peer, how))
+}
+
 async fn caller(timer_c: Option<Duration>) -> Service {
     let b = Service::builder("alice").udp("127.0.0.1:0".parse().unwrap());
     match timer_c {
@@ -92,17 +100,13 @@ async fn caller(timer_c: Option<Duration>) -> Service {
 
 #[tokio::test(start_paused = true)]
 async fn timer_c_restarts_on_each_provisional_then_cancels_with_408() {
-    let peer = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let uri = format!("sip:ringer@{}", peer.local_addr().unwrap());
     // Rings at 0, 6 and 12 s; Timer C of 10 s runs out at 22 s.
-    let seen = ringer(
-        peer,
-        Ringer {
-            rings: 2,
-            every: Duration::from_secs(6),
-            answers_cancel: true,
-        },
-    );
+    let (uri, seen) = ringing_callee(Ringer {
+        rings: 2,
+        every: Duration::from_secs(6),
+        answers_cancel: true,
+    })
+    .await;
     let alice = caller(Some(Duration::from_secs(10))).await;
     let provisionals = Arc::new(Mutex::new(0));
     let count = provisionals.clone();
@@ -131,16 +135,12 @@ async fn timer_c_restarts_on_each_provisional_then_cancels_with_408() {
 
 #[tokio::test(start_paused = true)]
 async fn default_timer_c_is_three_minutes_and_a_callee_ignoring_cancel_cannot_hold_the_caller() {
-    let peer = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let uri = format!("sip:ringer@{}", peer.local_addr().unwrap());
-    let seen = ringer(
-        peer,
-        Ringer {
-            rings: 0,
-            every: Duration::ZERO,
-            answers_cancel: false,
-        },
-    );
+    let (uri, seen) = ringing_callee(Ringer {
+        rings: 0,
+        every: Duration::ZERO,
+        answers_cancel: false,
+    })
+    .await;
     let alice = caller(None).await;
     let start = tokio::time::Instant::now();
     let r = alice.invite(&uri, RequestOptions::new()).await.unwrap();
@@ -163,16 +163,12 @@ async fn default_timer_c_is_three_minutes_and_a_callee_ignoring_cancel_cannot_ho
 async fn an_invite_cancelled_by_its_expires_gets_the_487_and_is_bounded_too() {
     // The INVITE's own Expires CANCELs first (5 s < Timer C): the reply is
     // the callee's 487, not a Timer C timeout.
-    let peer = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let uri = format!("sip:ringer@{}", peer.local_addr().unwrap());
-    let seen = ringer(
-        peer,
-        Ringer {
-            rings: 0,
-            every: Duration::ZERO,
-            answers_cancel: true,
-        },
-    );
+    let (uri, seen) = ringing_callee(Ringer {
+        rings: 0,
+        every: Duration::ZERO,
+        answers_cancel: true,
+    })
+    .await;
     let alice = caller(None).await;
     let r = alice
         .invite(&uri, RequestOptions::new().expires(5))
