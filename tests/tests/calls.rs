@@ -807,3 +807,55 @@ async fn rfc3261_14_1_a_reinvite_puts_the_call_on_hold() {
     alice.stop().await;
     bob.stop().await;
 }
+
+/// NkSIP's `request(Handle, Opts)`: any request in a dialog, here MESSAGE
+/// and OPTIONS in a call (§12.2.1.1: the dialog's Call-ID, tags and next
+/// CSeq); the methods with functions of their own are refused.
+#[tokio::test]
+async fn any_request_in_a_dialog_with_request_in_dialog() {
+    let (alice, bob, callee, addr) = services(Transport::Udp).await;
+    let r = alice
+        .invite(&format!("sip:bob@{addr}"), RequestOptions::new())
+        .await
+        .unwrap();
+    let id = r.dialog().unwrap().clone();
+    let m = alice
+        .request_in_dialog(
+            Method::Message,
+            &id,
+            RequestOptions::new().body("text/plain", "hi"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(m.code(), 200);
+    let o = alice
+        .request_in_dialog(Method::Options, &id, RequestOptions::new())
+        .await
+        .unwrap();
+    assert_eq!(o.code(), 200);
+    let got = callee.0.lock().unwrap().clone();
+    let message = got
+        .iter()
+        .find(|m| m.method() == Some(&Method::Message))
+        .unwrap();
+    let options = got
+        .iter()
+        .find(|m| m.method() == Some(&Method::Options))
+        .unwrap();
+    assert_eq!(message.call_id(), r.call_id());
+    assert_eq!(message.to_tag(), r.to_tag());
+    assert_eq!(message.body_bytes(), b"hi");
+    assert!(options.cseq().unwrap().0 > message.cseq().unwrap().0);
+    assert!(matches!(
+        alice
+            .request_in_dialog(Method::Bye, &id, RequestOptions::new())
+            .await,
+        Err(sip_uac::Error::InvalidOption(_))
+    ));
+    assert_eq!(
+        alice.bye(&id, RequestOptions::new()).await.unwrap().code(),
+        200
+    );
+    alice.stop().await;
+    bob.stop().await;
+}

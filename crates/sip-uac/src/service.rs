@@ -328,6 +328,41 @@ impl Service {
         self.send_inner(method, uri, opts, false).await
     }
 
+    /// Any request in a dialog (NkSIP's `request(Handle, Opts)`): MESSAGE,
+    /// OPTIONS, INFO, a NOTIFY of one's own package... with the dialog's
+    /// Call-ID, tags, next CSeq and route set (§12.2.1.1), and nothing
+    /// method-specific added. ACK, CANCEL, INVITE and BYE have their own
+    /// functions ([`ack`](Self::ack), [`cancel`](Self::cancel),
+    /// [`reinvite`](Self::reinvite), [`bye`](Self::bye)), which keep the
+    /// call's state: they are refused here.
+    ///
+    /// ```no_run
+    /// # async fn chat(svc: &sip_uac::Service, call: &sip_uac::DialogId) -> Result<(), sip_uac::Error> {
+    /// use sip_message::Method;
+    /// use sip_uac::RequestOptions;
+    /// let r = svc
+    ///     .request_in_dialog(Method::Message, call, RequestOptions::new().body("text/plain", "hi"))
+    ///     .await?;
+    /// println!("{} {}", r.code(), r.reason());
+    /// # Ok(()) }
+    /// ```
+    pub async fn request_in_dialog(
+        &self,
+        method: Method,
+        dialog: &DialogId,
+        opts: RequestOptions,
+    ) -> Result<Reply, Error> {
+        if matches!(
+            method,
+            Method::Ack | Method::Cancel | Method::Invite | Method::Bye
+        ) {
+            return Err(Error::InvalidOption(
+                "request_in_dialog: ACK, CANCEL, INVITE and BYE have their own functions",
+            ));
+        }
+        self.in_dialog(method, dialog, opts).await
+    }
+
     async fn send(
         &self,
         method: Option<Method>,
