@@ -520,3 +520,91 @@ async fn routes_given_as_headers_decide_where_the_request_goes() {
     c.abort();
     alice.stop().await;
 }
+
+/// A resolver that gives fixed addresses for every name.
+struct Fixed(Vec<std::net::SocketAddr>);
+
+impl sip_transport::Resolver for Fixed {
+    fn lookup<'a>(
+        &'a self,
+        _host: &'a str,
+        _port: u16,
+    ) -> sip_transport::target::BoxFuture<
+        'a,
+        Result<Vec<std::net::SocketAddr>, sip_transport::TransportError>,
+    > {
+        Box::pin(async move { Ok(self.0.clone()) })
+    }
+}
+
+/// Answers OPTIONS with 503 (an overloaded server).
+struct Overloaded;
+
+impl Handler for Overloaded {
+    fn on_request(&self, _r: &Message) -> Answer {
+        Answer::code(503)
+    }
+}
+
+/// RFC 3263 §4.3: when the first address of a name fails (a refused TCP
+/// connection, a 503), the request goes to the next one, with a new
+/// branch; the caller sees the answer of the one that worked.
+#[tokio::test]
+async fn rfc3263_4_3_a_failed_address_gives_way_to_the_next() {
+    let any = "127.0.0.1:0".parse().unwrap();
+    let bob = Service::builder("bob")
+        .udp(any)
+        .tcp(any)
+        .start()
+        .await
+        .unwrap();
+    let busy = Service::builder("busy")
+        .tcp(any)
+        .handler(Overloaded)
+        .start()
+        .await
+        .unwrap();
+    // A port nobody listens on: bind, note it, close.
+    let refused = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let pool = vec![
+        refused,
+        busy.local_addr(Transport::Tcp).unwrap(),
+        bob.local_addr(Transport::Tcp).unwrap(),
+    ];
+    let alice = Service::builder("alice")
+        .udp(any)
+        .tcp(any)
+        .resolver(Arc::new(Fixed(pool)))
+        .start()
+        .await
+        .unwrap();
+    let r = tokio::time::timeout(
+        Duration::from_secs(10),
+        alice.options("sip:pool.example.com;transport=tcp", RequestOptions::new()),
+    )
+    .await
+    .expect("no hang")
+    .unwrap();
+    assert_eq!(r.code(), 200, "{}", r.reason());
+    // Only one address, and it fails: its outcome is the reply.
+    let lone = Service::builder("lone")
+        .udp(any)
+        .tcp(any)
+        .resolver(Arc::new(Fixed(vec![busy
+            .local_addr(Transport::Tcp)
+            .unwrap()])))
+        .start()
+        .await
+        .unwrap();
+    let r = lone
+        .options("sip:pool.example.com;transport=tcp", RequestOptions::new())
+        .await
+        .unwrap();
+    assert_eq!(r.code(), 503);
+    for s in [alice, lone, busy, bob] {
+        s.stop().await;
+    }
+}

@@ -32,6 +32,7 @@ pub struct ServiceBuilder {
     routes: Vec<String>,
     timers: TimerConfig,
     timer_c: std::time::Duration,
+    resolver: Option<Arc<dyn sip_transport::Resolver>>,
     user_agent: Option<String>,
     handler: Arc<dyn Handler>,
     credentials: crate::auth::Credentials,
@@ -94,6 +95,13 @@ impl ServiceBuilder {
         self.timer_c = d;
         self
     }
+    /// How host names are looked up (the system resolver by default): a
+    /// name with several addresses is tried in order when one fails
+    /// (RFC 3263 §4.3).
+    pub fn resolver(mut self, r: Arc<dyn sip_transport::Resolver>) -> Self {
+        self.resolver = Some(r);
+        self
+    }
     /// User-Agent header for requests.
     pub fn user_agent(mut self, ua: &str) -> Self {
         self.user_agent = Some(ua.to_owned());
@@ -114,7 +122,10 @@ impl ServiceBuilder {
         {
             transport_cfg = transport_cfg.udp(SocketAddr::from(([127, 0, 0, 1], 0)));
         }
-        let (transport, inbound) = Transport::bind(transport_cfg).await?;
+        let (transport, inbound) = match self.resolver {
+            Some(r) => Transport::bind_with_resolver(transport_cfg, r).await?,
+            None => Transport::bind(transport_cfg).await?,
+        };
         let mut layer = TransactionLayer::new(self.timers);
         let mut caps = crate::core::Capabilities::new();
         for ext in self.extensions {
@@ -212,6 +223,7 @@ impl Service {
             routes: Vec::new(),
             timers: TimerConfig::default(),
             timer_c: DEFAULT_TIMER_C,
+            resolver: None,
             user_agent: None,
             handler: Arc::new(DefaultHandler),
             credentials: crate::auth::Credentials::default(),
@@ -403,30 +415,47 @@ impl Service {
         let mut opts = opts;
         let mut challenges = Challenges::default();
         loop {
-            let (request, target) = self.prepare(method.clone(), uri, &opts, auto).await?;
-            let kind = target.transport;
-            on_send(&request);
-            let mut ct = self
-                .inner
-                .tsx
-                .send_request_with_data(request.clone(), target, opts.extension_data.clone())
-                .await?;
-            let id = ct.id;
-            on_started(id);
-            let guard = (request.method() == Some(&Method::Invite)).then(|| InviteGuard {
-                tsx: &self.inner.tsx,
-                timer_c: self.inner.timer_c,
-                expires: opts
-                    .expires
-                    .map(|s| std::time::Duration::from_secs(u64::from(s))),
-            });
-            let reply = wait_final(
-                &mut ct,
-                kind != Kind::Udp,
-                opts.on_provisional.as_ref(),
-                guard,
-            )
-            .await?;
+            let (mut request, mut target, mut spare) =
+                self.prepare(method.clone(), uri, &opts, auto).await?;
+            let (request, ct, reply) = loop {
+                let kind = target.transport;
+                on_send(&request);
+                let mut ct = self
+                    .inner
+                    .tsx
+                    .send_request_with_data(request.clone(), target, opts.extension_data.clone())
+                    .await?;
+                on_started(ct.id);
+                let guard = (request.method() == Some(&Method::Invite)).then(|| InviteGuard {
+                    tsx: &self.inner.tsx,
+                    timer_c: self.inner.timer_c,
+                    expires: opts
+                        .expires
+                        .map(|s| std::time::Duration::from_secs(u64::from(s))),
+                });
+                let outcome = wait_final(
+                    &mut ct,
+                    kind != Kind::Udp,
+                    opts.on_provisional.as_ref(),
+                    guard,
+                )
+                .await;
+                // RFC 3263 §4.3: after a transport failure, a timeout or a
+                // 503, the same request with a new branch (a new
+                // transaction) goes to the next address of the list.
+                if failed_over(&outcome) && !spare.is_empty() {
+                    let branch = self.branch();
+                    if let Ok(next) =
+                        request.with_top_via(|v| v.params_mut().set("branch", Some(&branch)))
+                    {
+                        tracing::debug!(to = %spare[0].addr, "next address (RFC 3263 §4.3)");
+                        request = next;
+                        target = spare.remove(0);
+                        continue;
+                    }
+                }
+                break (request, ct, outcome?);
+            };
             if let Some(next) = challenges.retry(self, &request, &reply, &opts) {
                 opts = next;
                 continue;
@@ -519,7 +548,7 @@ impl Service {
         uri: &str,
         opts: &RequestOptions,
         auto: bool,
-    ) -> Result<(Message, Target), Error> {
+    ) -> Result<(Message, Target, Vec<Target>), Error> {
         let text = uri.trim().trim_start_matches('<').trim_end_matches('>');
         let target: Uri = text
             .parse()
@@ -590,12 +619,12 @@ impl Service {
             None => None,
         };
         let next_hop = route_hop.as_ref().unwrap_or(&ruri);
-        let targets =
-            sip_transport::target::resolve(next_hop, self.inner.transport.resolver()).await?;
-        let target: Target = targets
-            .into_iter()
-            .next()
-            .ok_or(Error::InvalidOption("target"))?;
+        let mut targets = sip_transport::target::resolve(next_hop, self.inner.transport.resolver())
+            .await?
+            .into_iter();
+        let target: Target = targets.next().ok_or(Error::InvalidOption("target"))?;
+        // The other addresses, in order, for RFC 3263 §4.3 failover.
+        let spare: Vec<Target> = targets.collect();
         let secure = next_hop.scheme().eq_ignore_ascii_case("sips")
             || ruri.scheme().eq_ignore_ascii_case("sips");
         let branch = self.branch();
@@ -720,7 +749,7 @@ impl Service {
             b = b.body(&ct, data);
         }
         let request = b.build().map_err(|_| Error::InvalidOption("headers"))?;
-        Ok((request, target))
+        Ok((request, target, spare))
     }
 
     /// INVITE. It always carries a Contact (NkSIP). A 2xx gives the reply a
@@ -1449,6 +1478,20 @@ fn warn_offer_in_2xx(invite: &Message, ok: &Message) {
              has no answer (RFC 3264 §5): send such an INVITE with auto_ack(false), \
              then ack() with the answer"
         );
+    }
+}
+
+/// Whether the outcome of sending to one address is a failure that RFC
+/// 3263 §4.3 answers by trying the next one: nothing could be sent (a
+/// refused connection), a transport error or timeout of the transaction
+/// (the synthesized 503 and 408; not Timer C, which means someone is
+/// ringing), or a 503 from the server.
+fn failed_over(outcome: &Result<Reply, Error>) -> bool {
+    match outcome {
+        Err(Error::NotSent) => true,
+        Ok(r) if r.code() == 503 => true,
+        Ok(r) => r.code() == 408 && r.response().is_none() && r.reason() != "Timer C Timeout",
+        Err(_) => false,
     }
 }
 
