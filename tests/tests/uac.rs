@@ -380,6 +380,8 @@ async fn publish_needs_an_event_and_refreshes_with_the_etag() {
         .unwrap();
     assert_eq!(first.code(), 200);
     let etag = first.header("SIP-ETag").pop().unwrap();
+    assert_eq!(first.sip_etag(), Some(etag.as_str()));
+    assert!(first.expires().is_some(), "the 2xx says the time granted");
     let refresh = alice
         .publish(
             &uri,

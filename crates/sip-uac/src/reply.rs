@@ -134,6 +134,19 @@ impl Reply {
             None => Vec::new(),
         }
     }
+    /// The SIP-ETag of a PUBLISH's 2xx (RFC 3903 §11.3.1): what a refresh,
+    /// modification or removal names in its SIP-If-Match.
+    pub fn sip_etag(&self) -> Option<&str> {
+        let v = self.response.as_ref()?.values(HeaderName::SipETag).next()?;
+        std::str::from_utf8(v).ok().map(str::trim)
+    }
+    /// The Expires of the response in seconds (the time a PUBLISH or
+    /// SUBSCRIBE was granted, RFC 3903 §11.3.1, RFC 6665 §4.1.2.1), if it
+    /// has a well-formed one.
+    pub fn expires(&self) -> Option<u32> {
+        let v = self.response.as_ref()?.values(HeaderName::Expires).next()?;
+        std::str::from_utf8(v).ok()?.trim().parse().ok()
+    }
     /// The body.
     pub fn body(&self) -> &[u8] {
         self.response.as_ref().map_or(&[], |r| r.body_bytes())
