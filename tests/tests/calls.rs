@@ -696,6 +696,7 @@ async fn tcp_only_services_put_their_tcp_listener_in_contact_and_the_bye_arrives
     assert_eq!(contact, format!("<sip:alice@{alice_tcp};transport=tcp>"));
     let id = r.dialog().unwrap().clone();
     let info = alice.dialog(&id).unwrap();
+    assert_eq!(info.local_target.as_deref(), Some(contact.as_str()));
     assert!(
         info.remote_target.contains("transport=tcp"),
         "bob's 2xx Contact: {}",

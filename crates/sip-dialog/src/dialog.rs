@@ -521,6 +521,13 @@ impl Dialog {
         Ok(b)
     }
 
+    /// Local target: our Contact in this dialog, as the target refresh
+    /// requests we send carry it (where the peer sends its requests,
+    /// §12.1.1, §12.1.2), if we have one.
+    pub fn local_target(&self) -> Option<&str> {
+        self.addrs.contact()
+    }
+
     /// The dialog id.
     pub fn id(&self) -> &DialogId {
         &self.id

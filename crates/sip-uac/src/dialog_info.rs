@@ -19,6 +19,9 @@ pub struct DialogInfo {
     pub local_uri: Option<String>,
     /// Remote URI (To of our requests), as text.
     pub remote_uri: Option<String>,
+    /// Local target: our Contact in the dialog, where the peer sends its
+    /// requests.
+    pub local_target: Option<String>,
     /// Remote target: where in-dialog requests go (the peer's Contact).
     pub remote_target: String,
     /// Route set, in the order our requests carry it (§12.1).

@@ -1418,6 +1418,7 @@ impl Service {
             invite_state,
             local_uri: d.local().map(|n| n.uri().to_string()),
             remote_uri: d.remote().map(|n| n.uri().to_string()),
+            local_target: d.local_target().map(str::to_owned),
             remote_target: d.remote_target().to_owned(),
             route_set: d.route_set().iter().map(|r| r.uri().to_string()).collect(),
             local_seq: d.local_seq(),
