@@ -860,3 +860,67 @@ async fn any_request_in_a_dialog_with_request_in_dialog() {
     alice.stop().await;
     bob.stop().await;
 }
+
+/// RFC 3326: a CANCEL may say why (NkSIP's `reason`), e.g. a call answered
+/// elsewhere; the raw callee sees the Reason and answers 487.
+#[tokio::test]
+async fn rfc3326_a_cancel_carries_its_reason() {
+    let peer = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let me = peer.local_addr().unwrap();
+    let alice = service("alice", DefaultHandler).await;
+    let pending = alice
+        .invite_async(&format!("sip:ringer@{me}"), RequestOptions::new())
+        .await
+        .unwrap();
+    async fn next(peer: &tokio::net::UdpSocket) -> (String, std::net::SocketAddr) {
+        let mut buf = vec![0u8; 65536];
+        let (n, from) = tokio::time::timeout(Duration::from_secs(5), peer.recv_from(&mut buf))
+            .await
+            .expect("a request")
+            .unwrap();
+        (String::from_utf8_lossy(&buf[..n]).into_owned(), from)
+    }
+    let answer = |req: &str, code: &str| {
+        let h = |name: &str| sip_tests::header_line(req, name).to_owned();
+        format!(
+            "SIP/2.0 {code}\r\n{}\r\n{}\r\n{};tag=r1\r\n{}\r\n{}\r\nContent-Length: 0\r\n\r\n",
+            h("Via"),
+            h("From"),
+            h("To"),
+            h("Call-ID"),
+            h("CSeq")
+        )
+    };
+    let (invite, from) = next(&peer).await;
+    assert!(invite.starts_with("INVITE "));
+    peer.send_to(answer(&invite, "180 Ringing").as_bytes(), from)
+        .await
+        .unwrap();
+    // Wait for the 180 to be known before cancelling (no held CANCEL).
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(matches!(
+        alice
+            .cancel_with_reason(&pending, "SIP;cause=200\r\nX: injected")
+            .await,
+        Err(sip_uac::Error::InvalidOption(_))
+    ));
+    let reason = "SIP;cause=200;text=\"Call completed elsewhere\"";
+    alice.cancel_with_reason(&pending, reason).await.unwrap();
+    let (cancel, from) = next(&peer).await;
+    assert!(cancel.starts_with("CANCEL "), "{cancel}");
+    assert_eq!(
+        sip_tests::header_line(&cancel, "Reason"),
+        format!("Reason: {reason}")
+    );
+    peer.send_to(answer(&cancel, "200 OK").as_bytes(), from)
+        .await
+        .unwrap();
+    peer.send_to(answer(&invite, "487 Request Terminated").as_bytes(), from)
+        .await
+        .unwrap();
+    let reply = tokio::time::timeout(Duration::from_secs(5), pending.reply())
+        .await
+        .unwrap();
+    assert_eq!(reply.code(), 487);
+    alice.stop().await;
+}

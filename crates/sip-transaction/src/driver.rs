@@ -33,6 +33,7 @@ enum Command {
     },
     Cancel {
         invite: TransactionId,
+        reason: Option<String>,
         subscriber: Subscriber,
     },
     Response {
@@ -358,8 +359,27 @@ impl TransactionHandle {
         &self,
         invite: TransactionId,
     ) -> Result<ClientTransaction, TransactionError> {
-        self.start(|subscriber| Command::Cancel { invite, subscriber })
-            .await
+        self.start(|subscriber| Command::Cancel {
+            invite,
+            reason: None,
+            subscriber,
+        })
+        .await
+    }
+
+    /// [`send_cancel`](Self::send_cancel) with a Reason header (RFC 3326).
+    pub async fn send_cancel_with_reason(
+        &self,
+        invite: TransactionId,
+        reason: &str,
+    ) -> Result<ClientTransaction, TransactionError> {
+        let reason = Some(reason.to_owned());
+        self.start(|subscriber| Command::Cancel {
+            invite,
+            reason,
+            subscriber,
+        })
+        .await
     }
 
     /// Answers a server transaction.
@@ -544,8 +564,12 @@ fn handle_command(
             let r = layer.send_request_with_data(now(), request, target, &data);
             subscribe(subscriber, r);
         }
-        Command::Cancel { invite, subscriber } => {
-            let r = layer.send_cancel(now(), invite);
+        Command::Cancel {
+            invite,
+            reason,
+            subscriber,
+        } => {
+            let r = layer.send_cancel_with_reason(now(), invite, reason.as_deref());
             subscribe(subscriber, r);
         }
         Command::Response {

@@ -329,6 +329,18 @@ impl TransactionLayer {
         now: Instant,
         invite: TransactionId,
     ) -> Result<TransactionId, TransactionError> {
+        self.send_cancel_with_reason(now, invite, None)
+    }
+
+    /// [`send_cancel`](Self::send_cancel) with a Reason header in the
+    /// CANCEL (RFC 3326), e.g. `SIP;cause=200;text="Call completed
+    /// elsewhere"`.
+    pub fn send_cancel_with_reason(
+        &mut self,
+        now: Instant,
+        invite: TransactionId,
+        reason: Option<&str>,
+    ) -> Result<TransactionId, TransactionError> {
         let (cancel, target, held) = match self.get(invite).map(|t| &t.kind) {
             Some(TxKind::Client(c)) if c.invite => match c.state {
                 ClientState::Calling | ClientState::Proceeding => {
@@ -341,7 +353,7 @@ impl TransactionLayer {
                         action: "cancel",
                     })?;
                     (
-                        crate::requests::cancel_for(request)?,
+                        crate::requests::cancel_with_reason(request, reason)?,
                         c.target.clone(),
                         c.state == ClientState::Calling,
                     )

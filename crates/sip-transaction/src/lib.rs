@@ -86,7 +86,7 @@ pub use id::{ClientKey, KeyText, ServerKey, TransactionId, TransactionKey};
 pub use layer::TransactionLayer;
 pub use output::{Output, Source, TransactionEvent, Transmit};
 pub use random::{branch, Branch, RandomSource, Xorshift};
-pub use requests::cancel_for;
+pub use requests::{cancel_for, cancel_with_reason};
 pub use server::ServerState;
 pub use timer::{Timer, TimerConfig, TRYING_DELAY};
 

@@ -57,9 +57,21 @@ pub(crate) fn ack_for(invite: &Message, response: &Message) -> Result<Message, T
 /// CANCEL for an INVITE (§9.1): same Request-URI, Call-ID, To, From, CSeq
 /// number and top Via; the INVITE's Route headers.
 pub fn cancel_for(invite: &Message) -> Result<Message, TransactionError> {
-    let b = base(invite, Method::Cancel)?
+    cancel_with_reason(invite, None)
+}
+
+/// [`cancel_for`] with a Reason header (RFC 3326 §2), e.g.
+/// `SIP;cause=200;text="Call completed elsewhere"`.
+pub fn cancel_with_reason(
+    invite: &Message,
+    reason: Option<&str>,
+) -> Result<Message, TransactionError> {
+    let mut b = base(invite, Method::Cancel)?
         .copy_from(invite, &[HeaderName::To])
         .copy_from(invite, &[HeaderName::Route]);
+    if let Some(r) = reason {
+        b.add_raw_header("Reason", r);
+    }
     b.build()
         .map_err(|_| TransactionError::MissingHeader("well-formed INVITE"))
 }

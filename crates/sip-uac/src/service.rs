@@ -916,6 +916,29 @@ impl Service {
     /// INVITE already has its final response) or twice does nothing and
     /// is not an error (nksip-uac.md §7.2): the reply tells what happened.
     pub async fn cancel(&self, pending: &PendingInvite) -> Result<(), Error> {
+        self.cancel_inner(pending, None).await
+    }
+
+    /// [`cancel`](Self::cancel) with a Reason header in the CANCEL (RFC
+    /// 3326, NkSIP's `reason` option), e.g. `SIP;cause=200;text="Call
+    /// completed elsewhere"` so that the callee's phone does not report a
+    /// missed call.
+    pub async fn cancel_with_reason(
+        &self,
+        pending: &PendingInvite,
+        reason: &str,
+    ) -> Result<(), Error> {
+        if reason.bytes().any(|b| b == b'\r' || b == b'\n') {
+            return Err(Error::InvalidOption("reason"));
+        }
+        self.cancel_inner(pending, Some(reason)).await
+    }
+
+    async fn cancel_inner(
+        &self,
+        pending: &PendingInvite,
+        reason: Option<&str>,
+    ) -> Result<(), Error> {
         use sip_transaction::TransactionError as T;
         pending.cancelled.store(true, Ordering::SeqCst);
         let id = pending
@@ -924,7 +947,11 @@ impl Service {
             .ok()
             .and_then(|t| *t)
             .ok_or(Error::Stopped)?;
-        match self.inner.tsx.send_cancel(id).await {
+        let sent = match reason {
+            Some(r) => self.inner.tsx.send_cancel_with_reason(id, r).await,
+            None => self.inner.tsx.send_cancel(id).await,
+        };
+        match sent {
             Ok(_) => Ok(()),
             Err(e @ (T::InvalidState { .. } | T::UnknownTransaction(_) | T::Duplicate)) => {
                 tracing::debug!(%id, error = %e, "CANCEL not sent: the INVITE is answered or already cancelled");
