@@ -186,6 +186,19 @@ async fn a_wrong_password_ends_in_the_servers_401_without_a_loop() {
         .unwrap();
     assert_eq!(r.code(), 401);
     assert_eq!(ch.seen.load(Ordering::SeqCst), 3);
+    // A request's own limit: 0 tries returns the first challenge even
+    // with the right password.
+    let r = client
+        .register(
+            &format!("sip:{at}"),
+            RequestOptions::new()
+                .auth("alice", PASSWORD)
+                .max_auth_tries(0),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.code(), 401);
+    assert_eq!(ch.seen.load(Ordering::SeqCst), 4);
     client.stop().await;
     server.stop().await;
 }

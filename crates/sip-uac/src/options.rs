@@ -36,6 +36,7 @@ pub struct RequestOptions {
     /// given with `replace_header`).
     pub(crate) only_routes: Option<Vec<String>>,
     pub(crate) auto_ack: Option<bool>,
+    pub(crate) max_auth_tries: Option<u32>,
     pub(crate) credentials: crate::auth::Credentials,
     pub(crate) on_provisional: Option<ProvisionalCallback>,
     pub(crate) extension_data: sip_transaction::RequestData,
@@ -113,6 +114,14 @@ impl RequestOptions {
     /// the automatic one logs a warning then.
     pub fn auto_ack(mut self, on: bool) -> Self {
         self.auto_ack = Some(on);
+        self
+    }
+    /// How many times this request is sent again with credentials after
+    /// a 401/407 ([`MAX_AUTH_TRIES`](crate::MAX_AUTH_TRIES) by default;
+    /// NkSIP's `sip_uac_auto_auth_max_tries`); 0 returns the first
+    /// challenge as the reply.
+    pub fn max_auth_tries(mut self, n: u32) -> Self {
+        self.max_auth_tries = Some(n);
         self
     }
     /// A Route (name-addr text), after the service's default route set.

@@ -1462,12 +1462,14 @@ impl Service {
     }
 }
 
-/// How many times one request is sent again with credentials (RFC 3261
-/// §22: a 401/407 may follow from a proxy and then the registrar).
+/// How many times one request is sent again with credentials by default
+/// (RFC 3261 §22: a 401/407 may follow from a proxy and then the
+/// registrar); [`RequestOptions::max_auth_tries`] changes it per request.
 pub const MAX_AUTH_TRIES: u32 = 3;
 
 /// Answering the challenges of one request (RFC 3261 §22.2): at most
-/// [`MAX_AUTH_TRIES`] retries, never twice for a realm refused without
+/// [`MAX_AUTH_TRIES`] retries (or the request's own limit), never twice
+/// for a realm refused without
 /// `stale=true`.
 #[derive(Default)]
 struct Challenges {
@@ -1485,7 +1487,8 @@ impl Challenges {
         reply: &Reply,
         opts: &RequestOptions,
     ) -> Option<RequestOptions> {
-        if self.tries >= MAX_AUTH_TRIES || !matches!(reply.code(), 401 | 407) {
+        let most = opts.max_auth_tries.unwrap_or(MAX_AUTH_TRIES);
+        if self.tries >= most || !matches!(reply.code(), 401 | 407) {
             return None;
         }
         let next = svc.retry_with_credentials(request, reply, opts, &mut self.answered)?;
