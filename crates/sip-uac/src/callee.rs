@@ -78,7 +78,7 @@ pub(crate) async fn answer_invite(
     // make (§12.1.1) and our Contact.
     for p in provisionals.iter().filter(|p| (101..200).contains(&p.code)) {
         core.uas_dialog(request, tag);
-        let p = with_contact(p.clone(), core.contacts.for_response(request));
+        let p = with_contact(p.clone(), &core.contacts.for_response(request));
         if let Some(resp) = answer_message(request, &p, tag, &core.caps) {
             if let Err(e) = tsx.send_response(id, resp).await {
                 debug!(error = %e, "provisional response not sent");
@@ -88,7 +88,7 @@ pub(crate) async fn answer_invite(
     let ok = (200..300).contains(&answer.code);
     let rings = answer.code < 200;
     if ok || (rings && answer.code > 100) {
-        answer = with_contact(answer, core.contacts.for_response(request));
+        answer = with_contact(answer, &core.contacts.for_response(request));
     }
     let Some(resp) = answer_message(request, &answer, tag, &core.caps) else {
         debug!("could not build the answer");
@@ -143,7 +143,7 @@ pub(crate) async fn answer_reinvite(
     request: &Message,
     answer: Answer,
 ) {
-    let answer = with_contact(answer, core.contacts.for_response(request));
+    let answer = with_contact(answer, &core.contacts.for_response(request));
     let tag = request.to_tag().unwrap_or("").to_owned();
     let Some(resp) = answer_message(request, &answer, &tag, &core.caps) else {
         debug!("could not build the answer");

@@ -3,8 +3,15 @@
 //! the address of the listener a request goes out on (or a response
 //! answers on). A TCP-only service that said `<sip:bob@host:port>` would be
 //! sent its BYE over UDP, where nobody listens.
+//!
+//! A listener on a wildcard address (0.0.0.0, ::) cannot be named as it
+//! is: its Contact takes the local address the system routes toward the
+//! peer, with the listener's port.
 
-use std::net::SocketAddr;
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Mutex;
 
 use sip_message::headers::{NameAddr, Transport as Kind};
 use sip_message::Message;
@@ -22,7 +29,11 @@ struct Entry {
 
 /// The Contact of every listener of a service.
 pub(crate) struct Contacts {
+    name: String,
     entries: Vec<Entry>,
+    /// For wildcard listeners: the local address toward each peer address
+    /// (bounded: cleared when full).
+    toward: Mutex<HashMap<IpAddr, IpAddr>>,
     /// Without any listener (not reachable from `Service`, which always
     /// has one): a Contact all the same.
     fallback: Entry,
@@ -57,7 +68,9 @@ impl Contacts {
             }
         }
         Contacts {
+            name: name.to_owned(),
             entries,
+            toward: Mutex::new(HashMap::new()),
             fallback: entry(Kind::Udp, SocketAddr::from(([127, 0, 0, 1], 5060)), false),
         }
     }
@@ -78,28 +91,97 @@ impl Contacts {
 
     /// The Contact for a request we send over `kind` to `to`; `secure`:
     /// its Request-URI or first Route is a SIPS URI.
-    pub(crate) fn for_request(&self, kind: Kind, secure: bool, to: SocketAddr) -> &str {
-        &self.pick(kind, secure, Some(to.is_ipv6())).text
+    pub(crate) fn for_request(&self, kind: Kind, secure: bool, to: SocketAddr) -> Cow<'_, str> {
+        let e = self.pick(kind, secure, Some(to.is_ipv6()));
+        self.named(e, Some(to.ip()))
     }
 
     /// The Contact for our response to `request` (its transport is its top
     /// Via's; SIPS if its Request-URI is).
-    pub(crate) fn for_response(&self, request: &Message) -> &str {
-        &self.answering(request).text
+    pub(crate) fn for_response(&self, request: &Message) -> Cow<'_, str> {
+        let (e, peer) = self.answering(request);
+        self.named(e, peer)
     }
 
     /// [`for_response`](Self::for_response), parsed: the local target of
     /// a dialog we answer (§12.1.1).
     pub(crate) fn addr_for_response(&self, request: &Message) -> Option<NameAddr> {
-        self.answering(request).parsed.clone()
+        let (e, peer) = self.answering(request);
+        match self.named(e, peer) {
+            Cow::Borrowed(_) => e.parsed.clone(),
+            Cow::Owned(text) => text.parse().ok(),
+        }
     }
 
-    fn answering(&self, request: &Message) -> &Entry {
-        let kind = request.top_via().map_or(Kind::Udp, |v| v.transport());
+    fn answering(&self, request: &Message) -> (&Entry, Option<IpAddr>) {
+        let via = request.top_via();
+        let kind = via.as_ref().map_or(Kind::Udp, |v| v.transport());
+        // Where the request came from: `received` (added on receipt when
+        // the sent-by was not the source, §18.2.1), else the sent-by.
+        let peer = via.as_ref().and_then(|v| {
+            v.received()
+                .and_then(|r| r.parse::<IpAddr>().ok())
+                .or_else(|| v.host().trim_matches(['[', ']']).parse().ok())
+        });
         let secure = request
             .request_uri_str()
             .is_some_and(|u| u.get(..5).is_some_and(|s| s.eq_ignore_ascii_case("sips:")));
-        self.pick(kind, secure, None)
+        (self.pick(kind, secure, peer.map(|p| p.is_ipv6())), peer)
+    }
+
+    /// `e`'s Contact text; for a wildcard listener, with the local address
+    /// toward `peer` in its place (unchanged if that cannot be found).
+    fn named<'a>(&'a self, e: &'a Entry, peer: Option<IpAddr>) -> Cow<'a, str> {
+        if !e.addr.ip().is_unspecified() {
+            return Cow::Borrowed(&e.text);
+        }
+        match peer.and_then(|p| self.local_toward(p)) {
+            Some(ip) => Cow::Owned(contact_text(
+                &self.name,
+                e.kind,
+                SocketAddr::new(ip, e.addr.port()),
+                e.secure,
+            )),
+            None => Cow::Borrowed(&e.text),
+        }
+    }
+
+    /// The local address the system would send from toward `peer` (a
+    /// connected UDP socket's address: no packet is sent), cached.
+    fn local_toward(&self, peer: IpAddr) -> Option<IpAddr> {
+        if let Some(ip) = self.toward.lock().ok()?.get(&peer) {
+            return Some(*ip);
+        }
+        let any: SocketAddr = if peer.is_ipv6() {
+            (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+        } else {
+            (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+        };
+        let probe = std::net::UdpSocket::bind(any).ok()?;
+        probe.connect((peer, 9)).ok()?;
+        let ip = probe.local_addr().ok()?.ip();
+        let mut cache = self.toward.lock().ok()?;
+        if cache.len() >= TOWARD_CACHE {
+            cache.clear();
+        }
+        cache.insert(peer, ip);
+        Some(ip)
+    }
+}
+
+/// Peers whose local address toward them is remembered at most.
+const TOWARD_CACHE: usize = 4096;
+
+/// `<sip:name@addr>` for UDP, `;transport=tcp|tls` for the others,
+/// `<sips:name@addr>` when `secure`.
+fn contact_text(name: &str, kind: Kind, addr: SocketAddr, secure: bool) -> String {
+    match (kind, secure) {
+        (Kind::Udp, _) => format!("<sip:{name}@{addr}>"),
+        (_, true) => format!("<sips:{name}@{addr}>"),
+        (k, false) => format!(
+            "<sip:{name}@{addr};transport={}>",
+            k.as_str().to_ascii_lowercase()
+        ),
     }
 }
 
@@ -147,6 +229,28 @@ mod tests {
     }
 
     #[test]
+    fn a_wildcard_listener_is_named_by_the_local_address_toward_the_peer() {
+        let c = Contacts::new("bob", &[(Kind::Udp, "0.0.0.0:5060".parse().unwrap())]);
+        let to = "127.0.0.1:5070".parse().unwrap();
+        // Loopback is reached from loopback.
+        assert_eq!(
+            c.for_request(Kind::Udp, false, to),
+            "<sip:bob@127.0.0.1:5060>"
+        );
+        let invite = Message::parse(
+            &b"INVITE sip:bob@x SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1\r\n\
+               From: <sip:a@x>;tag=1\r\nTo: <sip:bob@x>\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\n\
+               Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"[..],
+        )
+        .unwrap();
+        assert_eq!(c.for_response(&invite), "<sip:bob@127.0.0.1:5060>");
+        assert_eq!(
+            c.addr_for_response(&invite).map(|a| a.uri().to_string()),
+            Some("sip:bob@127.0.0.1:5060".to_owned())
+        );
+    }
+
+    #[test]
     fn a_transport_without_listener_gets_the_first_listener() {
         let c = Contacts::new("bob", &[(Kind::Tcp, "127.0.0.1:5070".parse().unwrap())]);
         let to = "192.0.2.1:5060".parse().unwrap();
@@ -182,8 +286,8 @@ mod tests {
         );
         assert_eq!(
             c.for_response(&req("UDP", "sip:bob@x")),
-            "<sip:bob@[::1]:5060>",
-            "the first UDP listener"
+            "<sip:bob@127.0.0.1:5060>",
+            "the UDP listener of the family of the sender (192.0.2.1)"
         );
         assert!(c.addr_for_response(&req("TCP", "sip:bob@x")).is_some());
     }

@@ -691,14 +691,17 @@ impl Service {
         };
         let default_contact = matches!(method, Method::Invite | Method::Subscribe)
             && !given(sip_message::HeaderName::Contact);
-        let contact = opts.contact.as_deref().or(default_contact.then(|| {
-            self.inner
-                .core
-                .contacts
-                .for_request(target.transport, secure, target.addr)
-        }));
+        let contact: Option<std::borrow::Cow<'_, str>> = match &opts.contact {
+            Some(c) => Some(c.as_str().into()),
+            None => default_contact.then(|| {
+                self.inner
+                    .core
+                    .contacts
+                    .for_request(target.transport, secure, target.addr)
+            }),
+        };
         if let Some(c) = contact {
-            b.add_raw_header("Contact", c);
+            b.add_raw_header("Contact", &c);
         }
         if let Some(e) = opts.expires {
             let (digits, start) = sip_message::encode::decimal_digits(u64::from(e));

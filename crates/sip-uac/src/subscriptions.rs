@@ -272,7 +272,7 @@ impl Core {
         tag: &str,
         answer: Answer,
     ) -> (Option<DialogId>, Answer) {
-        let answer = with_contact(answer, self.contacts.for_response(request));
+        let answer = with_contact(answer, &self.contacts.for_response(request));
         let Some(mut dlg) = self.new_uas_dialog(request, tag) else {
             return (None, answer);
         };
