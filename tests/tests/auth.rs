@@ -266,7 +266,7 @@ async fn in_dialog_401_and_async_invite_407_are_answered_with_credentials() {
     for kind in [Transport::Udp, Transport::Tcp] {
         let (server, client, ch, at) = pair(kind).await;
         // invite_async goes through the challenge like invite.
-        let pending = client
+        let mut pending = client
             .invite_async(
                 &format!("sip:bob@{at}"),
                 RequestOptions::new().auth("alice", PASSWORD),

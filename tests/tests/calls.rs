@@ -212,7 +212,7 @@ async fn async_invite_cancelled_while_ringing_gets_487() {
         let addr = bob.local_addr(kind).unwrap();
         let t = transport_param(kind);
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let pending = alice
+        let mut pending = alice
             .invite_async(
                 &format!("sip:slow@{addr}{t}"),
                 RequestOptions::new().on_provisional(move |r| {
@@ -242,7 +242,7 @@ async fn async_invite_cancelled_while_ringing_gets_487() {
 #[tokio::test]
 async fn a_cancel_after_the_final_response_is_ignored() {
     let (alice, bob, _callee, addr) = services(Transport::Udp).await;
-    let pending = alice
+    let mut pending = alice
         .invite_async(&format!("sip:bob@{addr}"), RequestOptions::new())
         .await
         .unwrap();
@@ -280,7 +280,7 @@ async fn rfc3261_13_3_1_a_ringing_invite_that_expires_gets_487() {
     // Both ends act on the Expires: the caller CANCELs when it runs out
     // (NkSIP's `expires`), and the callee ends the ringing INVITE with 487
     // itself (§13.3.1); the reply is 487 either way.
-    let pending = alice
+    let mut pending = alice
         .invite_async(
             &format!("sip:slow@{addr}"),
             RequestOptions::new().expires(1),
@@ -868,7 +868,7 @@ async fn rfc3326_a_cancel_carries_its_reason() {
     let peer = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let me = peer.local_addr().unwrap();
     let alice = service("alice", DefaultHandler).await;
-    let pending = alice
+    let mut pending = alice
         .invite_async(&format!("sip:ringer@{me}"), RequestOptions::new())
         .await
         .unwrap();
@@ -923,4 +923,29 @@ async fn rfc3326_a_cancel_carries_its_reason() {
         .unwrap();
     assert_eq!(reply.code(), 487);
     alice.stop().await;
+}
+
+/// The async handle is borrowed while waiting: a caller waits with a
+/// deadline, CANCELs the same INVITE and then gets its 487; asking again
+/// gives the same reply.
+#[tokio::test]
+async fn an_async_invite_is_awaited_with_a_deadline_then_cancelled() {
+    let bob = service("bob", SlowCallee).await;
+    let alice = service("alice", DefaultHandler).await;
+    let addr = bob.local_addr(Transport::Udp).unwrap();
+    let mut call = alice
+        .invite_async(&format!("sip:slow@{addr}"), RequestOptions::new())
+        .await
+        .unwrap();
+    let reply = tokio::select! {
+        r = call.reply() => r,
+        _ = tokio::time::sleep(Duration::from_millis(300)) => {
+            alice.cancel(&call).await.unwrap();
+            tokio::time::timeout(Duration::from_secs(5), call.reply()).await.unwrap()
+        }
+    };
+    assert_eq!(reply.code(), 487);
+    assert_eq!(call.reply().await.code(), 487, "the same reply again");
+    alice.stop().await;
+    bob.stop().await;
 }

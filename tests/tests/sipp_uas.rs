@@ -79,7 +79,7 @@ async fn cancelled_call(kind: Transport) {
     }
     let (sipp, port) = Sipp::uas("uas_cancel.xml", kind).await;
     let alice = caller().await;
-    let pending = alice
+    let mut pending = alice
         .invite_async(&uri("sipp", kind, port), RequestOptions::new())
         .await
         .unwrap();

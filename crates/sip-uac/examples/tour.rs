@@ -262,7 +262,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
 
         let at = Instant::now();
-        let pending = alice
+        let mut pending = alice
             .invite_async(&format!("sip:slow@{addr}{t}"), RequestOptions::new())
             .await?;
         // The CANCEL waits for the 180 anyway (RFC 3261 §9.1).

@@ -831,6 +831,7 @@ impl Service {
             transaction: current,
             cancelled,
             reply: rx,
+            done: None,
         })
     }
 
@@ -1702,14 +1703,38 @@ pub struct PendingInvite {
     /// cancelled as soon as it starts).
     cancelled: Arc<std::sync::atomic::AtomicBool>,
     reply: tokio::sync::oneshot::Receiver<Reply>,
+    /// The final reply once it came (asked for again, it is the same).
+    done: Option<Reply>,
 }
 
 impl PendingInvite {
-    /// Waits for the final reply.
-    pub async fn reply(self) -> Reply {
-        self.reply
+    /// Waits for the final reply. It borrows the handle, so a caller can
+    /// wait with a deadline and then cancel the same INVITE:
+    ///
+    /// ```no_run
+    /// # async fn ring(svc: &sip_uac::Service) -> Result<(), sip_uac::Error> {
+    /// use std::time::Duration;
+    /// use sip_uac::RequestOptions;
+    /// let mut call = svc.invite_async("sip:bob@192.0.2.4", RequestOptions::new()).await?;
+    /// let reply = tokio::select! {
+    ///     r = call.reply() => r,
+    ///     _ = tokio::time::sleep(Duration::from_secs(20)) => {
+    ///         svc.cancel(&call).await?;
+    ///         call.reply().await // normally 487
+    ///     }
+    /// };
+    /// println!("{} {}", reply.code(), reply.reason());
+    /// # Ok(()) }
+    /// ```
+    pub async fn reply(&mut self) -> Reply {
+        if let Some(r) = &self.done {
+            return r.clone();
+        }
+        let r = (&mut self.reply)
             .await
-            .unwrap_or_else(|_| Reply::synthesized(503, "Service Stopped"))
+            .unwrap_or_else(|_| Reply::synthesized(503, "Service Stopped"));
+        self.done = Some(r.clone());
+        r
     }
 }
 
