@@ -33,6 +33,8 @@ impl Handler for Notifier {
         self.got.lock().unwrap().push(r.clone());
         match r.method() {
             Some(Method::Refer) => Answer::code(202),
+            // A new subscription in a call (RFC 6665 §4.5.2).
+            Some(Method::Subscribe) => Answer::code(200),
             _ => default_in_dialog_answer(r),
         }
     }
@@ -445,4 +447,67 @@ async fn a_refers_subscription_outlives_the_bye_of_its_call() {
     assert_eq!(alice.subscription(&sid), None);
     assert_eq!(alice.dialog_count(), 0);
     assert_eq!(bob.dialog_count(), 0);
+}
+
+/// RFC 6665 §4.5.2: a SUBSCRIBE in an existing dialog (a call) makes a
+/// subscription that shares it: NOTIFYs reach it, a `terminated` one ends
+/// it, and the call goes on.
+#[tokio::test]
+async fn a_subscription_in_a_call_shares_its_dialog_and_ends_alone() {
+    let (alice, bob, notifier, watcher, uri) = pair(Transport::Udp).await;
+    let call = alice.invite(&uri, RequestOptions::new()).await.unwrap();
+    let dialog = call.dialog().unwrap().clone();
+    assert!(matches!(
+        alice
+            .subscribe_in_dialog(&dialog, RequestOptions::new())
+            .await,
+        Err(Error::InvalidOption(_))
+    ));
+    let r = alice
+        .subscribe_in_dialog(&dialog, RequestOptions::new().event("dialog").expires(600))
+        .await
+        .unwrap();
+    assert_eq!(r.code(), 200);
+    let sid = r.subscription().cloned().expect("a subscription id");
+    assert_eq!(sid.dialog, dialog, "the call's dialog");
+    assert_eq!(sid.event, "dialog");
+    let bob_sid = notifier.subs.lock().unwrap()[0].clone();
+    let n = bob
+        .notify(
+            &bob_sid,
+            RequestOptions::new().body("application/dialog-info+xml", "<dialog-info/>"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(n.code(), 200);
+    assert!(watcher.saw_state("active"));
+    assert_eq!(alice.subscription(&sid), Some(SubscriptionStatus::Active));
+    let n = bob
+        .notify(
+            &bob_sid,
+            RequestOptions::new().subscription_state("terminated;reason=noresource"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(n.code(), 200);
+    assert_eq!(alice.subscription(&sid), None);
+    // The call outlives its subscription.
+    assert_eq!(
+        alice
+            .info(&dialog, RequestOptions::new())
+            .await
+            .unwrap()
+            .code(),
+        200
+    );
+    assert_eq!(
+        alice
+            .bye(&dialog, RequestOptions::new())
+            .await
+            .unwrap()
+            .code(),
+        200
+    );
+    alice.stop().await;
+    bob.stop().await;
 }

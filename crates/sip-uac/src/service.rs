@@ -1218,6 +1218,63 @@ impl Service {
         })
     }
 
+    /// SUBSCRIBE in an existing dialog (RFC 6665 §4.5.2: a new usage of
+    /// the dialog, e.g. `dialog` or `refer`-like events about a call): the
+    /// `event` option is required. The subscription shares the dialog and
+    /// ends on its own (a `terminated` NOTIFY, expiry) without ending the
+    /// call; a 2xx gives the reply its [`subscription`](Reply::subscription)
+    /// id, refreshed or ended with [`subscribe_refresh`](Self::subscribe_refresh).
+    pub async fn subscribe_in_dialog(
+        &self,
+        dialog: &DialogId,
+        opts: RequestOptions,
+    ) -> Result<Reply, Error> {
+        let event = opts
+            .headers
+            .iter()
+            .find(|(n, _)| is_event(n))
+            .map(|(_, v)| v.clone())
+            .ok_or(Error::InvalidOption("event (SUBSCRIBE requires one)"))?;
+        let event =
+            <sip_message::headers::Event as sip_message::headers::TypedHeader>::from_value(&event)
+                .map_err(|_| Error::InvalidOption("event"))?;
+        let sid = SubscriptionId::new(
+            dialog.clone(),
+            &event.package().to_ascii_lowercase(),
+            event.id(),
+        );
+        let core = &self.inner.core;
+        // Known before it is sent: its NOTIFY may come before the 2xx
+        // (RFC 6665 §4.1.2.4).
+        if let Ok(mut e) = core.events.lock() {
+            e.subscriber.subscribe_sent(sid.clone());
+        }
+        let usage = crate::subscriptions::usage_of(&sid);
+        let reply = self
+            .in_dialog_with(Method::Subscribe, dialog, opts, &usage, |_| {})
+            .await;
+        let ok = reply.as_ref().ok().and_then(|r| {
+            r.response()
+                .filter(|_| (200..300).contains(&r.code()))
+                .map(|m| m.get::<sip_message::headers::Expires>().ok().map(|e| e.0))
+        });
+        match ok {
+            Some(expires) => {
+                if let Ok(mut e) = core.events.lock() {
+                    e.subscriber.on_2xx(crate::core::now(), &sid, expires);
+                }
+                core.add_usage(&sid);
+                reply.map(|r| r.with_subscription(sid))
+            }
+            None => {
+                if let Ok(mut e) = core.events.lock() {
+                    e.subscriber.remove(&sid);
+                }
+                reply
+            }
+        }
+    }
+
     /// After a SUBSCRIBE's final reply: for a 2xx, the dialog (unless its
     /// NOTIFY made it first) and the subscription with the 2xx's Expires
     /// (RFC 6665 §4.1.2.1).
