@@ -38,3 +38,20 @@ pub fn header_line<'a>(msg: &'a str, name: &str) -> &'a str {
         })
         .unwrap_or("")
 }
+
+/// A resolver that gives the same fixed addresses for every name, in
+/// order: for tests of RFC 3263 §4.3 failover.
+pub struct FixedResolver(pub Vec<std::net::SocketAddr>);
+
+impl sip_transport::Resolver for FixedResolver {
+    fn lookup<'a>(
+        &'a self,
+        _host: &'a str,
+        _port: u16,
+    ) -> sip_transport::target::BoxFuture<
+        'a,
+        Result<Vec<std::net::SocketAddr>, sip_transport::TransportError>,
+    > {
+        Box::pin(async move { Ok(self.0.clone()) })
+    }
+}

@@ -798,6 +798,22 @@ async fn rfc3261_14_1_a_reinvite_puts_the_call_on_hold() {
         info.remote_target
     );
     assert_eq!(info.local_sdp.as_deref(), Some(HELD.as_bytes()));
+    // A re-INVITE whose caller gave up (its future dropped) leaves the
+    // call free for the next one.
+    let _ = tokio::time::timeout(
+        Duration::from_nanos(1),
+        alice.reinvite(&id, RequestOptions::new().body("application/sdp", SDP)),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        alice
+            .reinvite(&id, RequestOptions::new().body("application/sdp", SDP))
+            .await
+            .unwrap()
+            .code(),
+        200
+    );
     // §14.1: not while another re-INVITE of ours is in progress.
     let (first, second) = tokio::join!(
         alice.reinvite(&id, RequestOptions::new().body("application/sdp", SDP)),

@@ -471,6 +471,13 @@ async fn a_subscription_in_a_call_shares_its_dialog_and_ends_alone() {
     let sid = r.subscription().cloned().expect("a subscription id");
     assert_eq!(sid.dialog, dialog, "the call's dialog");
     assert_eq!(sid.event, "dialog");
+    // The same subscription is refreshed, not made twice.
+    assert!(matches!(
+        alice
+            .subscribe_in_dialog(&dialog, RequestOptions::new().event("dialog"))
+            .await,
+        Err(Error::InvalidOption(_))
+    ));
     let bob_sid = notifier.subs.lock().unwrap()[0].clone();
     let n = bob
         .notify(

@@ -160,7 +160,7 @@ async fn default_timer_c_is_three_minutes_and_a_callee_ignoring_cancel_cannot_ho
 }
 
 #[tokio::test(start_paused = true)]
-async fn an_invite_cancelled_by_its_expires_gets_the_487_and_is_bounded_too() {
+async fn an_invite_cancelled_by_its_expires_gets_the_callees_487() {
     // The INVITE's own Expires CANCELs first (5 s < Timer C): the reply is
     // the callee's 487, not a Timer C timeout.
     let (uri, seen) = ringing_callee(Ringer {
@@ -177,5 +177,53 @@ async fn an_invite_cancelled_by_its_expires_gets_the_487_and_is_bounded_too() {
     assert_eq!(r.code(), 487);
     let cancel_at = seen.lock().unwrap().expect("the INVITE was CANCELled");
     assert!(cancel_at >= Duration::from_secs(5) && cancel_at < Duration::from_secs(6));
+    alice.stop().await;
+}
+
+/// RFC 3263 §4.3 failover is for failures, not for a call the user
+/// cancelled: the INVITE to the first address is CANCELled, the callee
+/// ignores it, and when §9.1's bound ends the INVITE no new one goes to
+/// the next address of the name.
+#[tokio::test(start_paused = true)]
+async fn no_failover_to_the_next_address_after_a_cancel() {
+    let (uri, seen) = ringing_callee(Ringer {
+        rings: 0,
+        every: Duration::ZERO,
+        answers_cancel: false,
+    })
+    .await;
+    let first: SocketAddr = uri.trim_start_matches("sip:ringer@").parse().unwrap();
+    let other = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let alice = Service::builder("alice")
+        .udp("127.0.0.1:0".parse().unwrap())
+        .resolver(Arc::new(sip_tests::FixedResolver(vec![
+            first,
+            other.local_addr().unwrap(),
+        ])))
+        .start()
+        .await
+        .unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut call = alice
+        .invite_async(
+            "sip:ringer@pool.example.com",
+            RequestOptions::new().on_provisional(move |r| {
+                let _ = tx.send(r.code());
+            }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(rx.recv().await, Some(180));
+    alice.cancel(&call).await.unwrap();
+    let r = call.reply().await;
+    assert_eq!((r.code(), r.reason()), (408, "Timer B Timeout"));
+    assert!(seen.lock().unwrap().is_some(), "the CANCEL went out");
+    let mut buf = [0u8; 2048];
+    assert!(
+        tokio::time::timeout(Duration::from_secs(1), other.recv_from(&mut buf))
+            .await
+            .is_err(),
+        "nothing reached the next address"
+    );
     alice.stop().await;
 }

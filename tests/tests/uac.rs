@@ -523,22 +523,6 @@ async fn routes_given_as_headers_decide_where_the_request_goes() {
     alice.stop().await;
 }
 
-/// A resolver that gives fixed addresses for every name.
-struct Fixed(Vec<std::net::SocketAddr>);
-
-impl sip_transport::Resolver for Fixed {
-    fn lookup<'a>(
-        &'a self,
-        _host: &'a str,
-        _port: u16,
-    ) -> sip_transport::target::BoxFuture<
-        'a,
-        Result<Vec<std::net::SocketAddr>, sip_transport::TransportError>,
-    > {
-        Box::pin(async move { Ok(self.0.clone()) })
-    }
-}
-
 /// Answers OPTIONS with 503 (an overloaded server).
 struct Overloaded;
 
@@ -579,7 +563,7 @@ async fn rfc3263_4_3_a_failed_address_gives_way_to_the_next() {
     let alice = Service::builder("alice")
         .udp(any)
         .tcp(any)
-        .resolver(Arc::new(Fixed(pool)))
+        .resolver(Arc::new(sip_tests::FixedResolver(pool)))
         .start()
         .await
         .unwrap();
@@ -595,7 +579,7 @@ async fn rfc3263_4_3_a_failed_address_gives_way_to_the_next() {
     let lone = Service::builder("lone")
         .udp(any)
         .tcp(any)
-        .resolver(Arc::new(Fixed(vec![busy
+        .resolver(Arc::new(sip_tests::FixedResolver(vec![busy
             .local_addr(Transport::Tcp)
             .unwrap()])))
         .start()

@@ -230,6 +230,24 @@ impl Sessions {
     ) -> Result<(), DialogError> {
         let id = dialog.id().clone();
         let seq = invite.cseq().ok_or(DialogError::MissingHeader("CSeq"))?.0;
+        // A late 2xx of an earlier INVITE of this dialog (a re-INVITE has
+        // come since): ACKed with its own CSeq (§13.2.2.4); the session
+        // stays the newer INVITE's.
+        let newer = self.map.get(&id).is_some_and(|s| {
+            matches!(s.state, InviteState::Confirmed | InviteState::Bye) && s.invite_seq > seq
+        });
+        if newer {
+            let ack = dialog
+                .request(Method::Ack, Some(seq), ack_branch, transport)?
+                .copy_from(
+                    invite,
+                    &[HeaderName::Authorization, HeaderName::ProxyAuthorization],
+                )
+                .build()
+                .map_err(|_| DialogError::MissingHeader("well-formed ACK"))?;
+            self.out.push(SessionOutput::SendAck(ack));
+            return Ok(());
+        }
         // A session of this INVITE (same CSeq number): the 2xx is a
         // retransmission. A 2xx to a re-INVITE (§14.1, a higher number)
         // gets an ACK of its own, built below, which replaces the kept one.
@@ -423,6 +441,17 @@ impl Sessions {
     pub fn forget_ack(&mut self, id: &DialogId) {
         if let Some(s) = self.map.get_mut(id) {
             s.ack = None;
+        }
+    }
+
+    /// [`forget_ack`](Self::forget_ack) when the session's INVITE is the one
+    /// with CSeq number `invite_seq`: the end of an earlier INVITE's client
+    /// transaction keeps the ACK of a later re-INVITE.
+    pub fn forget_ack_of(&mut self, id: &DialogId, invite_seq: u32) {
+        if let Some(s) = self.map.get_mut(id) {
+            if s.invite_seq == invite_seq {
+                s.ack = None;
+            }
         }
     }
 

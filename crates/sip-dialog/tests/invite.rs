@@ -364,5 +364,16 @@ fn rfc3261_14_1_the_2xx_of_a_reinvite_gets_an_ack_of_its_own() {
     // Its retransmitted 2xx gets that same ACK again.
     let again = ack_for(&mut s, &reinvite, "z9hG4bKack3");
     assert_eq!(again.as_bytes(), second.as_bytes());
+    // A late 2xx of the first INVITE still gets an ACK with its own CSeq,
+    // and the session stays the re-INVITE's.
+    let late = ack_for(&mut s, &inv, "z9hG4bKack4");
+    assert_eq!(late.cseq(), Some((314159, &Method::Ack)));
+    let again = ack_for(&mut s, &reinvite, "z9hG4bKack5");
+    assert_eq!(again.as_bytes(), second.as_bytes());
+    // The end of the first INVITE's transaction (Timer M) keeps the
+    // re-INVITE's ACK.
+    s.forget_ack_of(&id, 314159);
+    let kept = ack_for(&mut s, &reinvite, "z9hG4bKack6");
+    assert_eq!(kept.as_bytes(), second.as_bytes());
     assert_eq!(s.state(&id), Some(InviteState::Confirmed));
 }

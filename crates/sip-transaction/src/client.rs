@@ -218,7 +218,11 @@ impl Client {
     /// transaction handling the original request": Timer B runs again, and
     /// ends the transaction with a timeout if no final came.
     pub(crate) fn cancel_sent(&mut self, fx: &mut Effects<'_>) {
-        if self.invite && matches!(self.state, ClientState::Calling | ClientState::Proceeding) {
+        // The first CANCEL sets the bound; a second one does not move it.
+        if self.invite
+            && !self.cancelled
+            && matches!(self.state, ClientState::Calling | ClientState::Proceeding)
+        {
             self.cancelled = true;
             fx.arm(Timer::B, fx.config.t1x64());
         }

@@ -33,6 +33,10 @@ pub enum TransactionError {
         /// What was tried.
         action: &'static str,
     },
+    /// A header value given to the layer cannot be written as it is (a CR
+    /// or LF would end the header, RFC 3261 §7.3.1).
+    #[error("invalid {0} header value")]
+    InvalidHeader(&'static str),
     /// ACK is not sent through a transaction: the INVITE client transaction
     /// sends the ACK for a non-2xx itself, the dialog sends the ACK for a 2xx.
     #[error("ACK is not sent through a client transaction")]

@@ -70,6 +70,9 @@ pub fn cancel_with_reason(
         .copy_from(invite, &[HeaderName::To])
         .copy_from(invite, &[HeaderName::Route]);
     if let Some(r) = reason {
+        if r.bytes().any(|c| c == b'\r' || c == b'\n') {
+            return Err(TransactionError::InvalidHeader("Reason"));
+        }
         b.add_raw_header("Reason", r);
     }
     b.build()

@@ -74,6 +74,8 @@ pub(crate) struct Accepted {
     /// forked 2xx needs it: a parsed message is 600 bytes more, and every
     /// call keeps this for Timer M.
     invite: Bytes,
+    /// Its CSeq number (a re-INVITE's is higher than the call's INVITE's).
+    seq: u32,
     /// Dialogs of 2xx from other forks, ACKed and ended with BYE
     /// (§13.2.2.4); their sessions go with the transaction.
     losers: Vec<DialogId>,
@@ -84,6 +86,7 @@ impl Accepted {
         Accepted {
             dialog,
             invite: invite.as_bytes().clone(),
+            seq: invite.cseq().map_or(0, |c| c.0),
             losers: Vec::new(),
         }
     }
@@ -478,9 +481,13 @@ impl Core {
             )
         });
         if acked {
-            // While the call lasts its INVITE is at hand; after it, the
+            // While the call lasts its INVITE is at hand (when this 2xx is
+            // its own: a re-INVITE's has its own CSeq); after it, the
             // dialog is gone and no ACK can be built anyway.
-            let invite = self.invite(&a.dialog).or_else(|| a.invite());
+            let invite = self
+                .invite(&a.dialog)
+                .filter(|i| i.cseq().map(|c| c.0) == Some(a.seq))
+                .or_else(|| a.invite());
             if let Some(invite) = invite {
                 self.ack_2xx(transport, &a.dialog, &invite, None).await;
             }
@@ -556,7 +563,7 @@ impl Core {
             return;
         };
         if let Ok(mut s) = self.sessions.lock() {
-            s.forget_ack(&a.dialog);
+            s.forget_ack_of(&a.dialog, a.seq);
             for l in &a.losers {
                 s.remove(l);
             }

@@ -23,6 +23,10 @@ pub struct Reply {
     /// (CSeq numbers they used, offer/answer they completed).
     pub(crate) seq_used: Vec<sip_dialog::LocalSeqUsed>,
     pub(crate) exchanged: Vec<sip_dialog::SessionExchanged>,
+    /// We CANCELled the request ourselves (Timer C, its Expires) before
+    /// this reply: no reason to try it elsewhere (RFC 3263 §4.3), and a
+    /// 408 made of the callee's 487 ends no usage.
+    pub(crate) cancelled: bool,
 }
 
 impl Reply {
@@ -40,6 +44,7 @@ impl Reply {
             subscription: None,
             seq_used: Vec::new(),
             exchanged: Vec::new(),
+            cancelled: false,
         }
     }
 
@@ -52,6 +57,7 @@ impl Reply {
             subscription: None,
             seq_used: Vec::new(),
             exchanged: Vec::new(),
+            cancelled: false,
         }
     }
 

@@ -20,6 +20,9 @@ use crate::handler::{DefaultHandler, Handler};
 use crate::options::RequestOptions;
 use crate::reply::Reply;
 
+/// The user-cancel flag of a request that no handle can cancel.
+static NOT_CANCELLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// Timer C's default: 180 s (NkSIP's `sip_timer_c`).
 pub const DEFAULT_TIMER_C: std::time::Duration = std::time::Duration::from_secs(180);
 
@@ -333,7 +336,7 @@ impl Service {
         if is_invite {
             let auto_ack = opts.auto_ack.unwrap_or(true);
             let (invite, ct, reply) = self
-                .send_with_auth(method, uri, opts, false, &|_| {}, &|_| {})
+                .send_with_auth(method, uri, opts, false, &|_| {}, &|_| {}, &NOT_CANCELLED)
                 .await?;
             return Ok(self.invite_answered(invite, ct, reply, auto_ack).await);
         }
@@ -392,7 +395,7 @@ impl Service {
         auto: bool,
     ) -> Result<Reply, Error> {
         let (_, _, reply) = self
-            .send_with_auth(method, uri, opts, auto, &|_| {}, &|_| {})
+            .send_with_auth(method, uri, opts, auto, &|_| {}, &|_| {}, &NOT_CANCELLED)
             .await?;
         Ok(reply)
     }
@@ -403,6 +406,7 @@ impl Service {
     /// credentials were refused (a wrong password ends in the server's
     /// reply, not a loop). Returns the last request, its client
     /// transaction and the reply.
+    #[allow(clippy::too_many_arguments)]
     async fn send_with_auth(
         &self,
         method: Option<Method>,
@@ -411,6 +415,7 @@ impl Service {
         auto: bool,
         on_send: &(dyn Fn(&Message) + Sync),
         on_started: &(dyn Fn(sip_transaction::TransactionId) + Sync),
+        user_cancelled: &std::sync::atomic::AtomicBool,
     ) -> Result<(Message, sip_transaction::driver::ClientTransaction, Reply), Error> {
         let mut opts = opts;
         let mut challenges = Challenges::default();
@@ -432,6 +437,7 @@ impl Service {
                     expires: opts
                         .expires
                         .map(|s| std::time::Duration::from_secs(u64::from(s))),
+                    user_cancelled,
                 });
                 let outcome = wait_final(
                     &mut ct,
@@ -443,7 +449,11 @@ impl Service {
                 // RFC 3263 §4.3: after a transport failure, a timeout or a
                 // 503, the same request with a new branch (a new
                 // transaction) goes to the next address of the list.
-                if failed_over(&outcome) && !spare.is_empty() {
+                // Never after a CANCEL, ours or the user's: a new INVITE
+                // would ring where nobody wants it to.
+                let cancelled = user_cancelled.load(Ordering::SeqCst)
+                    || outcome.as_ref().is_ok_and(|r| r.cancelled);
+                if !cancelled && failed_over(&outcome) && !spare.is_empty() {
                     let branch = self.branch();
                     if let Ok(next) =
                         request.with_top_via(|v| v.params_mut().set("branch", Some(&branch)))
@@ -761,7 +771,15 @@ impl Service {
     pub async fn invite(&self, uri: &str, opts: RequestOptions) -> Result<Reply, Error> {
         let auto_ack = opts.auto_ack.unwrap_or(true);
         let (invite, ct, reply) = self
-            .send_with_auth(Some(Method::Invite), uri, opts, true, &|_| {}, &|_| {})
+            .send_with_auth(
+                Some(Method::Invite),
+                uri,
+                opts,
+                true,
+                &|_| {},
+                &|_| {},
+                &NOT_CANCELLED,
+            )
             .await?;
         Ok(self.invite_answered(invite, ct, reply, auto_ack).await)
     }
@@ -791,22 +809,30 @@ impl Service {
         tokio::spawn(async move {
             let started = Mutex::new(Some(started_tx));
             let result = svc
-                .send_with_auth(Some(Method::Invite), &uri, opts, true, &|_| {}, &|id| {
-                    if let Ok(mut c) = cur.lock() {
-                        *c = Some(id);
-                    }
-                    // Cancelled while a challenge was being answered: the
-                    // retry is cancelled too.
-                    if was_cancelled.load(Ordering::SeqCst) {
-                        let tsx = svc.inner.tsx.clone();
-                        tokio::spawn(async move {
-                            let _ = tsx.send_cancel(id).await;
-                        });
-                    }
-                    if let Some(s) = started.lock().ok().and_then(|mut s| s.take()) {
-                        let _ = s.send(Ok(()));
-                    }
-                })
+                .send_with_auth(
+                    Some(Method::Invite),
+                    &uri,
+                    opts,
+                    true,
+                    &|_| {},
+                    &|id| {
+                        if let Ok(mut c) = cur.lock() {
+                            *c = Some(id);
+                        }
+                        // Cancelled while a challenge was being answered: the
+                        // retry is cancelled too.
+                        if was_cancelled.load(Ordering::SeqCst) {
+                            let tsx = svc.inner.tsx.clone();
+                            tokio::spawn(async move {
+                                let _ = tsx.send_cancel(id).await;
+                            });
+                        }
+                        if let Some(s) = started.lock().ok().and_then(|mut s| s.take()) {
+                            let _ = s.send(Ok(()));
+                        }
+                    },
+                    &was_cancelled,
+                )
                 .await;
             let reply = match result {
                 Ok((invite, ct, reply)) => svc.invite_answered(invite, ct, reply, auto_ack).await,
@@ -1033,12 +1059,21 @@ impl Service {
     pub async fn reinvite(&self, dialog: &DialogId, opts: RequestOptions) -> Result<Reply, Error> {
         let core = self.inner.core.clone();
         core.start_reinvite(dialog)?;
+        // Released however this ends, a dropped future included (a caller's
+        // timeout would otherwise refuse every later re-INVITE).
+        struct Claim<'a>(&'a Core, &'a DialogId);
+        impl Drop for Claim<'_> {
+            fn drop(&mut self) {
+                self.0.end_reinvite(self.1);
+            }
+        }
+        let claim = Claim(&core, dialog);
         let auto_ack = opts.auto_ack.unwrap_or(true);
         let offer = opts.body.as_ref().map(|(_, b)| b.clone());
         let sent = self
             .in_dialog_sent(Method::Invite, dialog, opts, &Usage::Invite, |_| {})
             .await;
-        core.end_reinvite(dialog);
+        drop(claim);
         let (invite, mut ct, reply) = sent?;
         let Some(ok) = reply
             .response()
@@ -1151,6 +1186,7 @@ impl Service {
                 tsx: &inner.tsx,
                 timer_c: inner.timer_c,
                 expires: None,
+                user_cancelled: &NOT_CANCELLED,
             });
             let reply = wait_final(&mut ct, reliable, opts.on_provisional.as_ref(), guard).await?;
             if let Some(next) = challenges.retry(self, &request, &reply, &opts) {
@@ -1162,7 +1198,9 @@ impl Service {
                     dlg.on_response(&method, response);
                 }
             }
-            inner.core.response_effect(dialog, usage, reply.code());
+            // A 408 we made of the 487 to our own CANCEL ends no usage.
+            let effect = if reply.cancelled { 487 } else { reply.code() };
+            inner.core.response_effect(dialog, usage, effect);
             return Ok((request, ct, reply));
         }
     }
@@ -1195,6 +1233,7 @@ impl Service {
                     }
                 },
                 &|_| {},
+                &NOT_CANCELLED,
             )
             .await;
         let (subscribe, reply) = match result {
@@ -1245,8 +1284,14 @@ impl Service {
         );
         let core = &self.inner.core;
         // Known before it is sent: its NOTIFY may come before the 2xx
-        // (RFC 6665 §4.1.2.4).
-        if let Ok(mut e) = core.events.lock() {
+        // (RFC 6665 §4.1.2.4). One that exists is refreshed, not made again.
+        {
+            let mut e = core.events.lock().map_err(|_| Error::Stopped)?;
+            if e.subscriber.status(&sid).is_some() {
+                return Err(Error::InvalidOption(
+                    "subscription exists: use subscribe_refresh",
+                ));
+            }
             e.subscriber.subscribe_sent(sid.clone());
         }
         let usage = crate::subscriptions::usage_of(&sid);
@@ -1260,10 +1305,18 @@ impl Service {
         });
         match ok {
             Some(expires) => {
-                if let Ok(mut e) = core.events.lock() {
-                    e.subscriber.on_2xx(crate::core::now(), &sid, expires);
+                // A `terminated` NOTIFY may have overtaken the 2xx and
+                // ended it already: then no usage is added back.
+                let live = core.events.lock().is_ok_and(|mut e| {
+                    let live = e.subscriber.status(&sid).is_some();
+                    if live {
+                        e.subscriber.on_2xx(crate::core::now(), &sid, expires);
+                    }
+                    live
+                });
+                if live {
+                    core.add_usage(&sid);
                 }
-                core.add_usage(&sid);
                 reply.map(|r| r.with_subscription(sid))
             }
             None => {
@@ -1609,13 +1662,18 @@ struct InviteGuard<'a> {
     /// without a final response the INVITE is CANCELled (§13.2.1 lets the
     /// UAC do so); the reply is then normally the callee's 487.
     expires: Option<std::time::Duration>,
+    /// The user CANCELled it ([`Service::cancel`]): Timer C then sends no
+    /// CANCEL of its own, and the 487 stays the user's.
+    user_cancelled: &'a std::sync::atomic::AtomicBool,
 }
 
-/// Why we CANCELled an INVITE ourselves.
+/// Why an INVITE was CANCELled (by us, or by the user before us).
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum CancelledBy {
     TimerC,
     Expires,
+    /// Found when one of ours was due: the user's CANCEL went first.
+    User,
 }
 
 /// Waits for the final response however long the transaction takes: never
@@ -1682,6 +1740,12 @@ async fn wait_final(
                             CancelledBy::TimerC
                         };
                         if let Some(g) = &guard {
+                            if g.user_cancelled.load(Ordering::SeqCst) {
+                                // The user's CANCEL is out already: its
+                                // 487 (or §9.1's bound) ends the wait.
+                                cancelled_by = Some(CancelledBy::User);
+                                continue;
+                            }
                             if let Err(e) = g.tsx.send_cancel(id).await {
                                 // A final response crossed it: it is on its way.
                                 tracing::debug!(%id, error = %e, "INVITE not cancelled");
@@ -1707,6 +1771,7 @@ async fn wait_final(
                     };
                     reply.seq_used = seq_used;
                     reply.exchanged = exchanged;
+                    reply.cancelled = cancelled_by.is_some();
                     return Ok(reply);
                 }
                 if let Some(g) = &guard {
@@ -1729,7 +1794,9 @@ async fn wait_final(
                 } else {
                     format!("Timer {timer:?} Timeout")
                 };
-                return Ok(Reply::synthesized(408, reason));
+                let mut reply = Reply::synthesized(408, reason);
+                reply.cancelled = cancelled_by.is_some();
+                return Ok(reply);
             }
             TransactionEvent::TransportError { .. } if reliable && !heard => {
                 return Err(Error::NotSent);
