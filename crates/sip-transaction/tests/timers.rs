@@ -882,3 +882,56 @@ fn rfc3261_17_1_3_terminated_carries_the_client_key() {
     l.send_request(t0, request("INVITE", &b, Kind::Tcp), target(Kind::Tcp))
         .unwrap();
 }
+
+#[test]
+fn rfc3261_9_1_a_second_cancel_does_not_move_the_bound() {
+    // The first CANCEL's transaction answered and gone (Timer K), a second
+    // CANCEL goes out; the INVITE still ends 64*T1 after the first one.
+    let mut l = layer(42);
+    let t0 = Instant::now();
+    let b = l.new_branch();
+    let req = request("INVITE", &b, Kind::Udp);
+    let inv = l.send_request(t0, req.clone(), target(Kind::Udp)).unwrap();
+    l.handle_inbound(
+        t0 + ms(50),
+        inbound(response(&req, 180, Some("r")), Kind::Udp),
+    );
+    let cancel = l.send_cancel(t0 + ms(1_000), inv).unwrap();
+    let outs = drain(&mut l);
+    let sent_cancel = transmits(&outs)
+        .into_iter()
+        .find_map(|t| match t {
+            Transmit::Request { message, .. } if message.method() == Some(&Method::Cancel) => {
+                Some(message.clone())
+            }
+            _ => None,
+        })
+        .expect("the CANCEL");
+    l.handle_inbound(
+        t0 + ms(1_100),
+        inbound(response(&sent_cancel, 200, Some("r")), Kind::Udp),
+    );
+    drain(&mut l);
+    let _ = run_until(&mut l, t0, ms(10_000));
+    assert_eq!(l.client_state(cancel), None, "Timer K ended the CANCEL");
+    l.send_cancel(t0 + ms(10_000), inv).unwrap();
+    drain(&mut l);
+    let outs = run_until(&mut l, t0, ms(100_000));
+    assert!(outs.iter().any(|(d, o)| d.as_millis() == 33_000
+        && matches!(o, Output::Event(TransactionEvent::Timeout { id, timer: Timer::B }) if *id == inv)));
+}
+
+#[test]
+fn a_reason_with_cr_or_lf_is_refused() {
+    let b = "z9hG4bKreason";
+    let req = request("INVITE", b, Kind::Udp);
+    assert_eq!(
+        sip_transaction::cancel_with_reason(&req, Some("SIP;cause=200\r\nX: y")).unwrap_err(),
+        sip_transaction::TransactionError::InvalidHeader("Reason")
+    );
+    let ok = sip_transaction::cancel_with_reason(&req, Some("SIP;cause=200")).unwrap();
+    assert_eq!(
+        ok.values_by_name("Reason").next(),
+        Some(&b"SIP;cause=200"[..])
+    );
+}
