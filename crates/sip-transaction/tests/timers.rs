@@ -7,7 +7,10 @@ use std::time::Instant;
 use common::*;
 use sip_message::headers::Transport as Kind;
 use sip_message::{Message, Method};
-use sip_transaction::{ClientState, Output, ServerState, Timer, TransactionEvent, Transmit};
+use sip_transaction::{
+    ClientState, Output, ServerState, Timer, TransactionEvent, TransactionId, TransactionLayer,
+    Transmit,
+};
 
 fn count_timeouts(outs: &[(std::time::Duration, Output)]) -> Vec<(u64, Timer)> {
     outs.iter()
@@ -688,11 +691,10 @@ fn rfc3261_9_1_a_cancelled_invite_without_final_ends_64_t1_after_the_cancel() {
     }
 }
 
-#[test]
-fn rfc3261_9_1_a_final_after_the_cancel_ends_the_wait() {
-    // The 487 (or any final) that answers a CANCELled INVITE completes it
-    // as usual; the 64*T1 bound then never fires.
-    let mut l = layer(41);
+/// An INVITE over UDP answered 180 at 50 ms: (layer, start, INVITE, its
+/// transaction).
+fn ringing_invite(seed: u64) -> (TransactionLayer, Instant, Message, TransactionId) {
+    let mut l = layer(seed);
     let t0 = Instant::now();
     let b = l.new_branch();
     let req = request("INVITE", &b, Kind::Udp);
@@ -701,6 +703,14 @@ fn rfc3261_9_1_a_final_after_the_cancel_ends_the_wait() {
         t0 + ms(50),
         inbound(response(&req, 180, Some("r")), Kind::Udp),
     );
+    (l, t0, req, inv)
+}
+
+#[test]
+fn rfc3261_9_1_a_final_after_the_cancel_ends_the_wait() {
+    // The 487 (or any final) that answers a CANCELled INVITE completes it
+    // as usual; the 64*T1 bound then never fires.
+    let (mut l, t0, req, inv) = ringing_invite(41);
     l.send_cancel(t0 + ms(60), inv).unwrap();
     l.handle_inbound(
         t0 + ms(90),
@@ -887,15 +897,7 @@ fn rfc3261_17_1_3_terminated_carries_the_client_key() {
 fn rfc3261_9_1_a_second_cancel_does_not_move_the_bound() {
     // The first CANCEL's transaction answered and gone (Timer K), a second
     // CANCEL goes out; the INVITE still ends 64*T1 after the first one.
-    let mut l = layer(42);
-    let t0 = Instant::now();
-    let b = l.new_branch();
-    let req = request("INVITE", &b, Kind::Udp);
-    let inv = l.send_request(t0, req.clone(), target(Kind::Udp)).unwrap();
-    l.handle_inbound(
-        t0 + ms(50),
-        inbound(response(&req, 180, Some("r")), Kind::Udp),
-    );
+    let (mut l, t0, req, inv) = ringing_invite(42);
     let cancel = l.send_cancel(t0 + ms(1_000), inv).unwrap();
     let outs = drain(&mut l);
     let sent_cancel = transmits(&outs)
