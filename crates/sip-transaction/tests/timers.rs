@@ -897,7 +897,7 @@ fn rfc3261_17_1_3_terminated_carries_the_client_key() {
 fn rfc3261_9_1_a_second_cancel_does_not_move_the_bound() {
     // The first CANCEL's transaction answered and gone (Timer K), a second
     // CANCEL goes out; the INVITE still ends 64*T1 after the first one.
-    let (mut l, t0, req, inv) = ringing_invite(42);
+    let (mut l, t0, _, inv) = ringing_invite(42);
     let cancel = l.send_cancel(t0 + ms(1_000), inv).unwrap();
     let outs = drain(&mut l);
     let sent_cancel = transmits(&outs)
