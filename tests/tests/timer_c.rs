@@ -227,3 +227,60 @@ async fn no_failover_to_the_next_address_after_a_cancel() {
     );
     alice.stop().await;
 }
+
+/// Timer C bounds a re-INVITE too, and its 408 (made of the callee's 487
+/// to our CANCEL) ends only that transaction: the call goes on (RFC 5057:
+/// 487 is transaction-only).
+#[tokio::test(start_paused = true)]
+async fn a_reinvite_that_only_rings_is_cancelled_by_timer_c_and_the_call_goes_on() {
+    let peer = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let me = peer.local_addr().unwrap();
+    let alice = caller(Some(Duration::from_secs(10))).await;
+    // The raw callee: 200 to the INVITE, 100 only to the re-INVITE, then
+    // 200 to the CANCEL and 487 to the re-INVITE.
+    let callee = tokio::spawn(async move {
+        let mut buf = vec![0u8; 65536];
+        let mut reinvite: Option<(String, SocketAddr)> = None;
+        for _ in 0..20 {
+            let Ok((n, from)) = peer.recv_from(&mut buf).await else {
+                return;
+            };
+            let m = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if m.starts_with("INVITE ") && !m.contains(";tag=ringer") {
+                let ok = response_to(&m, "200 OK", me);
+                peer.send_to(ok.as_bytes(), from).await.unwrap();
+            } else if m.starts_with("INVITE ") {
+                let trying = response_to(&m, "100 Trying", me);
+                peer.send_to(trying.as_bytes(), from).await.unwrap();
+                reinvite = Some((m, from));
+            } else if m.starts_with("CANCEL ") {
+                let ok = response_to(&m, "200 OK", me);
+                peer.send_to(ok.as_bytes(), from).await.unwrap();
+                if let Some((inv, to)) = &reinvite {
+                    let t = response_to(inv, "487 Request Terminated", me);
+                    peer.send_to(t.as_bytes(), to).await.unwrap();
+                }
+            }
+        }
+    });
+    let r = alice
+        .invite(&format!("sip:ringer@{me}"), RequestOptions::new())
+        .await
+        .unwrap();
+    assert_eq!(r.code(), 200);
+    let id = r.dialog().unwrap().clone();
+    let start = tokio::time::Instant::now();
+    let re = alice
+        .reinvite(
+            &id,
+            RequestOptions::new().body("application/sdp", "v=0\r\n"),
+        )
+        .await
+        .unwrap();
+    assert_eq!((re.code(), re.reason()), (408, "Timer C Timeout"));
+    assert!(start.elapsed() >= Duration::from_secs(10));
+    let info = alice.dialog(&id).expect("the call is still up");
+    assert_eq!(info.invite_state, Some(sip_uac::InviteState::Confirmed));
+    callee.abort();
+    alice.stop().await;
+}
