@@ -59,24 +59,31 @@ impl Sipp {
     /// (SIPp then exits at once with 254, "cannot bind"): SIPp is started
     /// again on another port, at most five times.
     pub async fn uas(scenario: &str, kind: Transport) -> (Sipp, u16) {
+        // One SIPp of this process starts at a time, from picking its port
+        // until it holds it: between the two, a service of another test
+        // binding port 0 could be given the same port, and a SIPp slow to
+        // start (a busy machine) would then fail to bind after the harness
+        // had handed its port out.
+        static STARTING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+        let _starting = STARTING.lock().await;
         let mut tries = 0;
         loop {
             tries += 1;
             let port = free_port(kind);
             let mut sipp = Sipp::spawn("uas", scenario, kind, port, &[]);
-            // TCP must find a listener (up to 15 s on a busy machine); UDP
-            // needs no listener check (Timer A retransmits), only the
-            // short look that SIPp did not fail to bind.
-            let polls = if kind == Transport::Tcp { 300 } else { 4 };
+            // Until SIPp holds the port (up to 15 s on a busy machine): a
+            // TCP listener accepts; a UDP port can no longer be bound by
+            // us (we set no SO_REUSEADDR).
             let mut exited = None;
-            for _ in 0..polls {
+            for _ in 0..300 {
                 exited = sipp.child.try_wait().ok().flatten();
-                if exited.is_some()
-                    || (kind == Transport::Tcp
-                        && tokio::net::TcpStream::connect(("127.0.0.1", port))
-                            .await
-                            .is_ok())
-                {
+                let held = match kind {
+                    Transport::Udp => std::net::UdpSocket::bind(("127.0.0.1", port)).is_err(),
+                    _ => tokio::net::TcpStream::connect(("127.0.0.1", port))
+                        .await
+                        .is_ok(),
+                };
+                if exited.is_some() || held {
                     break;
                 }
                 tokio::time::sleep(Duration::from_millis(50)).await;
