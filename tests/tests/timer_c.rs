@@ -31,8 +31,10 @@ struct Ringer {
     /// Further 180s after the first, this far apart.
     rings: u32,
     every: Duration,
-    /// Whether the INVITE gets its 487 when the CANCEL comes.
+    /// Whether the INVITE gets its 487 when the CANCEL comes,
     answers_cancel: bool,
+    /// and how long after the CANCEL's 200.
+    answer_delay: Duration,
 }
 
 /// What the raw callee saw: when the CANCEL came (virtual time since the
@@ -69,6 +71,7 @@ fn ringer(peer: UdpSocket, how: Ringer) -> Seen {
                     .await
                     .unwrap();
                 if how.answers_cancel {
+                    tokio::time::sleep(how.answer_delay).await;
                     let terminated = response_to(&inv, "487 Request Terminated", me);
                     peer.send_to(terminated.as_bytes(), to).await.unwrap();
                 }
@@ -105,6 +108,7 @@ async fn timer_c_restarts_on_each_provisional_then_cancels_with_408() {
         rings: 2,
         every: Duration::from_secs(6),
         answers_cancel: true,
+        answer_delay: Duration::ZERO,
     })
     .await;
     let alice = caller(Some(Duration::from_secs(10))).await;
@@ -139,6 +143,7 @@ async fn default_timer_c_is_three_minutes_and_a_callee_ignoring_cancel_cannot_ho
         rings: 0,
         every: Duration::ZERO,
         answers_cancel: false,
+        answer_delay: Duration::ZERO,
     })
     .await;
     let alice = caller(None).await;
@@ -167,6 +172,7 @@ async fn an_invite_cancelled_by_its_expires_gets_the_callees_487() {
         rings: 0,
         every: Duration::ZERO,
         answers_cancel: true,
+        answer_delay: Duration::ZERO,
     })
     .await;
     let alice = caller(None).await;
@@ -190,6 +196,7 @@ async fn no_failover_to_the_next_address_after_a_cancel() {
         rings: 0,
         every: Duration::ZERO,
         answers_cancel: false,
+        answer_delay: Duration::ZERO,
     })
     .await;
     let first: SocketAddr = uri.trim_start_matches("sip:ringer@").parse().unwrap();
@@ -282,5 +289,37 @@ async fn a_reinvite_that_only_rings_is_cancelled_by_timer_c_and_the_call_goes_on
     let info = alice.dialog(&id).expect("the call is still up");
     assert_eq!(info.invite_state, Some(sip_uac::InviteState::Confirmed));
     callee.abort();
+    alice.stop().await;
+}
+
+/// The user's CANCEL comes first: when Timer C's deadline passes while the
+/// callee is slow to send its 487, no second CANCEL goes out and the reply
+/// is the callee's 487, not a Timer C timeout.
+#[tokio::test(start_paused = true)]
+async fn after_the_users_cancel_timer_c_stays_quiet() {
+    let (uri, seen) = ringing_callee(Ringer {
+        rings: 0,
+        every: Duration::ZERO,
+        answers_cancel: true,
+        answer_delay: Duration::from_secs(20),
+    })
+    .await;
+    let alice = caller(Some(Duration::from_secs(10))).await;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut call = alice
+        .invite_async(
+            &uri,
+            RequestOptions::new().on_provisional(move |r| {
+                let _ = tx.send(r.code());
+            }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(rx.recv().await, Some(180));
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    alice.cancel(&call).await.unwrap();
+    let r = call.reply().await;
+    assert_eq!(r.code(), 487, "{}", r.reason());
+    assert!(seen.lock().unwrap().is_some());
     alice.stop().await;
 }
