@@ -10,15 +10,26 @@
 //! Every SIP method has its function: [`Service::options`],
 //! [`register`](Service::register) (and `unregister`, `unregister_all`),
 //! [`invite`](Service::invite) / [`invite_async`](Service::invite_async)
-//! with [`cancel`](Service::cancel) and [`ack`](Service::ack),
+//! with [`cancel`](Service::cancel) (or
+//! [`cancel_with_reason`](Service::cancel_with_reason)) and
+//! [`ack`](Service::ack), [`reinvite`](Service::reinvite) (hold, resume),
 //! [`bye`](Service::bye), [`info`](Service::info),
 //! [`update`](Service::update), [`message`](Service::message),
 //! [`publish`](Service::publish), [`subscribe`](Service::subscribe) /
+//! [`subscribe_in_dialog`](Service::subscribe_in_dialog) /
 //! [`subscribe_refresh`](Service::subscribe_refresh),
 //! [`notify`](Service::notify), [`refer`](Service::refer) and the generic
-//! [`request`](Service::request). Digest challenges (401/407) are answered
-//! from the credentials given; PRACK comes from the `sip-100rel` plugin,
-//! added with [`ServiceBuilder::extension`].
+//! [`request`](Service::request) and
+//! [`request_in_dialog`](Service::request_in_dialog). Digest challenges
+//! (401/407) are answered from the credentials given; PRACK comes from the
+//! `sip-100rel` plugin, added with [`ServiceBuilder::extension`].
+//!
+//! An INVITE never waits forever: Timer C
+//! ([`ServiceBuilder::timer_c`], 180 s after the last provisional) CANCELs
+//! it and replies 408 "Timer C Timeout", and a CANCELled INVITE the callee
+//! never answers ends 64*T1 later (RFC 3261 §9.1). A name with several
+//! addresses is tried in order when one fails (RFC 3263 §4.3; the lookup
+//! is [`ServiceBuilder::resolver`]'s).
 //!
 //! ```no_run
 //! use sip_message::{Message, Method};
