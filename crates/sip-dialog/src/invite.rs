@@ -230,60 +230,25 @@ impl Sessions {
     ) -> Result<(), DialogError> {
         let id = dialog.id().clone();
         let seq = invite.cseq().ok_or(DialogError::MissingHeader("CSeq"))?.0;
-        // A late 2xx of an earlier INVITE of this dialog (a re-INVITE has
-        // come since): ACKed with its own CSeq (§13.2.2.4); the session
-        // stays the newer INVITE's.
-        let newer = self.map.get(&id).is_some_and(|s| {
-            matches!(s.state, InviteState::Confirmed | InviteState::Bye) && s.invite_seq > seq
+        // A session of this INVITE or a later one: the state does not
+        // change. A retransmitted 2xx of the session's INVITE gets the same
+        // ACK again while it is kept (a freshly built one after
+        // `forget_ack`); a late 2xx of an earlier INVITE (a re-INVITE has
+        // come since) gets an ACK with its own CSeq. A 2xx to a re-INVITE
+        // (§14.1, a higher number) makes a new session, with its own ACK,
+        // below.
+        let held = self.map.get(&id).filter(|s| {
+            matches!(s.state, InviteState::Confirmed | InviteState::Bye) && s.invite_seq >= seq
         });
-        if newer {
-            let ack = dialog
-                .request(Method::Ack, Some(seq), ack_branch, transport)?
-                .copy_from(
-                    invite,
-                    &[HeaderName::Authorization, HeaderName::ProxyAuthorization],
-                )
-                .build()
-                .map_err(|_| DialogError::MissingHeader("well-formed ACK"))?;
-            self.out.push(SessionOutput::SendAck(ack));
-            return Ok(());
-        }
-        // A session of this INVITE (same CSeq number): the 2xx is a
-        // retransmission. A 2xx to a re-INVITE (§14.1, a higher number)
-        // gets an ACK of its own, built below, which replaces the kept one.
-        let known = self.map.get(&id).filter(|s| {
-            matches!(s.state, InviteState::Confirmed | InviteState::Bye) && s.invite_seq == seq
-        });
-        if let Some(s) = known {
-            // A retransmitted 2xx: the same ACK again while it is kept, a
-            // freshly built one after `forget_ack`. The state does not change.
+        if let Some(s) = held {
             let ack = match &s.ack {
-                Some(ack) => ack.clone(),
-                None => dialog
-                    .request(Method::Ack, Some(seq), ack_branch, transport)?
-                    .copy_from(
-                        invite,
-                        &[HeaderName::Authorization, HeaderName::ProxyAuthorization],
-                    )
-                    .build()
-                    .map_err(|_| DialogError::MissingHeader("well-formed ACK"))?,
+                Some(ack) if s.invite_seq == seq => ack.clone(),
+                _ => ack_of(dialog, invite, seq, ack_branch, transport, None)?,
             };
             self.out.push(SessionOutput::SendAck(ack));
             return Ok(());
         }
-        // §13.2.2.4: the ACK has the INVITE's CSeq number, the route set of
-        // the dialog and the INVITE's credentials.
-        let mut b = dialog.request(Method::Ack, Some(seq), ack_branch, transport)?;
-        b = b.copy_from(
-            invite,
-            &[HeaderName::Authorization, HeaderName::ProxyAuthorization],
-        );
-        if let Some((content_type, data)) = body {
-            b = b.body(content_type, data);
-        }
-        let ack = b
-            .build()
-            .map_err(|_| DialogError::MissingHeader("well-formed ACK"))?;
+        let ack = ack_of(dialog, invite, seq, ack_branch, transport, body)?;
         self.out.push(SessionOutput::SendAck(ack.clone()));
         let mut s = Session::new(InviteState::Confirmed, seq);
         s.ack = Some(ack);
@@ -480,4 +445,28 @@ impl Sessions {
     pub fn invite_seq(&self, id: &DialogId) -> Option<u32> {
         self.map.get(id).map(|s| s.invite_seq)
     }
+}
+
+/// The ACK of `invite`'s 2xx in `dialog` (§13.2.2.4): the INVITE's CSeq
+/// number `seq`, the route set of the dialog, the INVITE's credentials and
+/// `body` (the answer to an offer in the 2xx).
+fn ack_of(
+    dialog: &mut Dialog,
+    invite: &Message,
+    seq: u32,
+    branch: &str,
+    transport: Transport,
+    body: Option<(&str, bytes::Bytes)>,
+) -> Result<Message, DialogError> {
+    let mut b = dialog
+        .request(Method::Ack, Some(seq), branch, transport)?
+        .copy_from(
+            invite,
+            &[HeaderName::Authorization, HeaderName::ProxyAuthorization],
+        );
+    if let Some((content_type, data)) = body {
+        b = b.body(content_type, data);
+    }
+    b.build()
+        .map_err(|_| DialogError::MissingHeader("well-formed ACK"))
 }

@@ -359,12 +359,7 @@ impl TransactionHandle {
         &self,
         invite: TransactionId,
     ) -> Result<ClientTransaction, TransactionError> {
-        self.start(|subscriber| Command::Cancel {
-            invite,
-            reason: None,
-            subscriber,
-        })
-        .await
+        self.cancel(invite, None).await
     }
 
     /// [`send_cancel`](Self::send_cancel) with a Reason header (RFC 3326).
@@ -373,7 +368,14 @@ impl TransactionHandle {
         invite: TransactionId,
         reason: &str,
     ) -> Result<ClientTransaction, TransactionError> {
-        let reason = Some(reason.to_owned());
+        self.cancel(invite, Some(reason.to_owned())).await
+    }
+
+    async fn cancel(
+        &self,
+        invite: TransactionId,
+        reason: Option<String>,
+    ) -> Result<ClientTransaction, TransactionError> {
         self.start(|subscriber| Command::Cancel {
             invite,
             reason,

@@ -150,8 +150,8 @@ impl Reply {
     /// SUBSCRIBE was granted, RFC 3903 §11.3.1, RFC 6665 §4.1.2.1), if it
     /// has a well-formed one.
     pub fn expires(&self) -> Option<u32> {
-        let v = self.response.as_ref()?.values(HeaderName::Expires).next()?;
-        std::str::from_utf8(v).ok()?.trim().parse().ok()
+        let e = self.response.as_ref()?;
+        e.get::<sip_message::headers::Expires>().ok().map(|e| e.0)
     }
     /// The body.
     pub fn body(&self) -> &[u8] {

@@ -329,18 +329,15 @@ impl Service {
         uri: &str,
         opts: RequestOptions,
     ) -> Result<Reply, Error> {
-        let is_invite = match &method {
-            Some(m) => *m == Method::Invite,
-            None => uri_method(uri).as_ref() == Some(&Method::Invite),
-        };
-        if is_invite {
-            let auto_ack = opts.auto_ack.unwrap_or(true);
-            let (invite, ct, reply) = self
-                .send_with_auth(method, uri, opts, false, &|_| {}, &|_| {}, &NOT_CANCELLED)
-                .await?;
-            return Ok(self.invite_answered(invite, ct, reply, auto_ack).await);
+        let auto_ack = opts.auto_ack.unwrap_or(true);
+        let (request, ct, reply) = self
+            .send_with_auth(method, uri, opts, false, &|_| {}, &|_| {}, &NOT_CANCELLED)
+            .await?;
+        // The method is known once the URI is read (it may name it).
+        if request.method() == Some(&Method::Invite) {
+            return Ok(self.invite_answered(request, ct, reply, auto_ack).await);
         }
-        self.send_inner(method, uri, opts, false).await
+        Ok(reply)
     }
 
     /// Any request in a dialog (NkSIP's `request(Handle, Opts)`): MESSAGE,
@@ -378,24 +375,16 @@ impl Service {
         self.in_dialog(method, dialog, opts).await
     }
 
+    /// A request with what its method adds (NkSIP), answered by its final
+    /// reply.
     async fn send(
         &self,
         method: Option<Method>,
         uri: &str,
         opts: RequestOptions,
     ) -> Result<Reply, Error> {
-        self.send_inner(method, uri, opts, true).await
-    }
-
-    async fn send_inner(
-        &self,
-        method: Option<Method>,
-        uri: &str,
-        opts: RequestOptions,
-        auto: bool,
-    ) -> Result<Reply, Error> {
         let (_, _, reply) = self
-            .send_with_auth(method, uri, opts, auto, &|_| {}, &|_| {}, &NOT_CANCELLED)
+            .send_with_auth(method, uri, opts, true, &|_| {}, &|_| {}, &NOT_CANCELLED)
             .await?;
         Ok(reply)
     }
@@ -446,14 +435,10 @@ impl Service {
                     guard,
                 )
                 .await;
-                // RFC 3263 §4.3: after a transport failure, a timeout or a
-                // 503, the same request with a new branch (a new
-                // transaction) goes to the next address of the list.
-                // Never after a CANCEL, ours or the user's: a new INVITE
-                // would ring where nobody wants it to.
-                let cancelled = user_cancelled.load(Ordering::SeqCst)
-                    || outcome.as_ref().is_ok_and(|r| r.cancelled);
-                if !cancelled && failed_over(&outcome) && !spare.is_empty() {
+                // RFC 3263 §4.3: after a failure the same request with a
+                // new branch (a new transaction) goes to the next address.
+                let user = user_cancelled.load(Ordering::SeqCst);
+                if failed_over(&outcome, user) && !spare.is_empty() {
                     let branch = self.branch();
                     if let Ok(next) =
                         request.with_top_via(|v| v.params_mut().set("branch", Some(&branch)))
@@ -868,7 +853,7 @@ impl Service {
     async fn invite_answered(
         &self,
         invite: Message,
-        mut ct: sip_transaction::driver::ClientTransaction,
+        ct: sip_transaction::driver::ClientTransaction,
         reply: Reply,
         auto_ack: bool,
     ) -> Reply {
@@ -923,20 +908,30 @@ impl Service {
             }
             self.ack_2xx(&id, &invite, None).await;
         }
-        // RFC 6026 §8.4: the transaction stays Accepted for Timer M and
-        // passes every 2xx retransmission up; each gets the ACK again
-        // (§13.2.2.4). Not through a task per call: once this handle is
-        // dropped the driver hands them to the service's event task
-        // (`Core::on_retransmitted_2xx`), which finds the dialog here.
+        self.keep_accepted(&id, &invite, ct).await;
+        reply.with_dialog(id)
+    }
+
+    /// After the 2xx of our INVITE or re-INVITE `invite` in dialog `id`:
+    /// RFC 6026 §8.4, the transaction stays Accepted for Timer M and
+    /// passes every 2xx retransmission up; each gets the ACK again
+    /// (§13.2.2.4). Not through a task per call: once this handle is
+    /// dropped the driver hands them to the service's event task
+    /// (`Core::on_retransmitted_2xx`), which finds the dialog here.
+    async fn keep_accepted(
+        &self,
+        id: &DialogId,
+        invite: &Message,
+        mut ct: sip_transaction::driver::ClientTransaction,
+    ) {
+        let core = &self.inner.core;
         if let Ok(mut a) = core.accepted.lock() {
-            a.insert(ct.id, crate::core::Accepted::new(id.clone(), &invite));
+            a.insert(ct.id, crate::core::Accepted::new(id.clone(), invite));
         }
         while let Ok(TransactionEvent::Response { response, .. }) = ct.events.try_recv() {
             core.on_retransmitted_2xx(&self.inner.transport, &self.inner.tsx, ct.id, &response)
                 .await;
         }
-        drop(ct);
-        reply.with_dialog(id)
     }
 
     /// CANCELs a pending INVITE (§9.1). The CANCEL waits for a provisional
@@ -1074,7 +1069,7 @@ impl Service {
             .in_dialog_sent(Method::Invite, dialog, opts, &Usage::Invite, |_| {})
             .await;
         drop(claim);
-        let (invite, mut ct, reply) = sent?;
+        let (invite, ct, reply) = sent?;
         let Some(ok) = reply
             .response()
             .filter(|_| (200..300).contains(&reply.code()))
@@ -1091,15 +1086,8 @@ impl Service {
             warn_offer_in_2xx(&invite, &ok);
             self.ack_2xx(dialog, &invite, None).await;
         }
-        // Retransmissions of this 2xx get the ACK again (RFC 6026 §8.4),
-        // as for the first INVITE.
-        if let Ok(mut a) = core.accepted.lock() {
-            a.insert(ct.id, crate::core::Accepted::new(dialog.clone(), &invite));
-        }
-        while let Ok(TransactionEvent::Response { response, .. }) = ct.events.try_recv() {
-            core.on_retransmitted_2xx(&self.inner.transport, &self.inner.tsx, ct.id, &response)
-                .await;
-        }
+        // Retransmissions of this 2xx get the ACK again, as for the first.
+        self.keep_accepted(dialog, &invite, ct).await;
         Ok(reply.with_dialog(dialog.clone()))
     }
 
@@ -1629,23 +1617,15 @@ fn warn_offer_in_2xx(invite: &Message, ok: &Message) {
 /// Whether the outcome of sending to one address is a failure that RFC
 /// 3263 §4.3 answers by trying the next one: nothing could be sent (a
 /// refused connection), a transport error or timeout of the transaction
-/// (the synthesized 503 and 408; not Timer C, which means someone is
-/// ringing), or a 503 from the server.
-fn failed_over(outcome: &Result<Reply, Error>) -> bool {
+/// (the synthesized 503 and 408), or a 503 from the server; never after a
+/// CANCEL, ours (Timer C, Expires) or the user's, since a new INVITE would
+/// ring where nobody wants it to.
+fn failed_over(outcome: &Result<Reply, Error>, user_cancelled: bool) -> bool {
     match outcome {
-        Err(Error::NotSent) => true,
-        Ok(r) if r.code() == 503 => true,
-        Ok(r) => r.code() == 408 && r.response().is_none() && r.reason() != "Timer C Timeout",
-        Err(_) => false,
-    }
-}
-
-/// The method a URI names with its `method=` parameter, if it parses.
-fn uri_method(uri: &str) -> Option<Method> {
-    let text = uri.trim().trim_start_matches('<').trim_end_matches('>');
-    match text.parse::<Uri>().ok()? {
-        Uri::Sip(sip) => sip.method_param().and_then(Method::from_token),
-        _ => None,
+        _ if user_cancelled => false,
+        Err(e) => matches!(e, Error::NotSent),
+        Ok(r) if r.cancelled => false,
+        Ok(r) => r.code() == 503 || (r.code() == 408 && r.response().is_none()),
     }
 }
 
