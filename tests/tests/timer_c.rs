@@ -37,6 +37,18 @@ struct Ringer {
     answer_delay: Duration,
 }
 
+impl Ringer {
+    /// One 180, then the answer to a CANCEL as said.
+    fn once(answers_cancel: bool, answer_delay: Duration) -> Ringer {
+        Ringer {
+            rings: 0,
+            every: Duration::ZERO,
+            answers_cancel,
+            answer_delay,
+        }
+    }
+}
+
 /// What the raw callee saw: when the CANCEL came (virtual time since the
 /// INVITE).
 type Seen = Arc<Mutex<Option<Duration>>>;
@@ -90,6 +102,22 @@ async fn ringing_callee(how: Ringer) -> (String, Seen) {
     (uri, ringer(peer, how))
 }
 
+/// An async INVITE from `alice` to `uri`, once its 180 came.
+async fn ringing_call(alice: &Service, uri: &str) -> sip_uac::PendingInvite {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let call = alice
+        .invite_async(
+            uri,
+            RequestOptions::new().on_provisional(move |r| {
+                let _ = tx.send(r.code());
+            }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(rx.recv().await, Some(180));
+    call
+}
+
 async fn caller(timer_c: Option<Duration>) -> Service {
     let b = Service::builder("alice").udp("127.0.0.1:0".parse().unwrap());
     match timer_c {
@@ -139,13 +167,7 @@ async fn timer_c_restarts_on_each_provisional_then_cancels_with_408() {
 
 #[tokio::test(start_paused = true)]
 async fn default_timer_c_is_three_minutes_and_a_callee_ignoring_cancel_cannot_hold_the_caller() {
-    let (uri, seen) = ringing_callee(Ringer {
-        rings: 0,
-        every: Duration::ZERO,
-        answers_cancel: false,
-        answer_delay: Duration::ZERO,
-    })
-    .await;
+    let (uri, seen) = ringing_callee(Ringer::once(false, Duration::ZERO)).await;
     let alice = caller(None).await;
     let start = tokio::time::Instant::now();
     let r = alice.invite(&uri, RequestOptions::new()).await.unwrap();
@@ -168,13 +190,7 @@ async fn default_timer_c_is_three_minutes_and_a_callee_ignoring_cancel_cannot_ho
 async fn an_invite_cancelled_by_its_expires_gets_the_callees_487() {
     // The INVITE's own Expires CANCELs first (5 s < Timer C): the reply is
     // the callee's 487, not a Timer C timeout.
-    let (uri, seen) = ringing_callee(Ringer {
-        rings: 0,
-        every: Duration::ZERO,
-        answers_cancel: true,
-        answer_delay: Duration::ZERO,
-    })
-    .await;
+    let (uri, seen) = ringing_callee(Ringer::once(true, Duration::ZERO)).await;
     let alice = caller(None).await;
     let r = alice
         .invite(&uri, RequestOptions::new().expires(5))
@@ -192,13 +208,7 @@ async fn an_invite_cancelled_by_its_expires_gets_the_callees_487() {
 /// the next address of the name.
 #[tokio::test(start_paused = true)]
 async fn no_failover_to_the_next_address_after_a_cancel() {
-    let (uri, seen) = ringing_callee(Ringer {
-        rings: 0,
-        every: Duration::ZERO,
-        answers_cancel: false,
-        answer_delay: Duration::ZERO,
-    })
-    .await;
+    let (uri, seen) = ringing_callee(Ringer::once(false, Duration::ZERO)).await;
     let first: SocketAddr = uri.trim_start_matches("sip:ringer@").parse().unwrap();
     let other = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let alice = Service::builder("alice")
@@ -210,17 +220,7 @@ async fn no_failover_to_the_next_address_after_a_cancel() {
         .start()
         .await
         .unwrap();
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let mut call = alice
-        .invite_async(
-            "sip:ringer@pool.example.com",
-            RequestOptions::new().on_provisional(move |r| {
-                let _ = tx.send(r.code());
-            }),
-        )
-        .await
-        .unwrap();
-    assert_eq!(rx.recv().await, Some(180));
+    let mut call = ringing_call(&alice, "sip:ringer@pool.example.com").await;
     alice.cancel(&call).await.unwrap();
     let r = call.reply().await;
     assert_eq!((r.code(), r.reason()), (408, "Timer B Timeout"));
@@ -297,25 +297,9 @@ async fn a_reinvite_that_only_rings_is_cancelled_by_timer_c_and_the_call_goes_on
 /// is the callee's 487, not a Timer C timeout.
 #[tokio::test(start_paused = true)]
 async fn after_the_users_cancel_timer_c_stays_quiet() {
-    let (uri, seen) = ringing_callee(Ringer {
-        rings: 0,
-        every: Duration::ZERO,
-        answers_cancel: true,
-        answer_delay: Duration::from_secs(20),
-    })
-    .await;
+    let (uri, seen) = ringing_callee(Ringer::once(true, Duration::from_secs(20))).await;
     let alice = caller(Some(Duration::from_secs(10))).await;
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let mut call = alice
-        .invite_async(
-            &uri,
-            RequestOptions::new().on_provisional(move |r| {
-                let _ = tx.send(r.code());
-            }),
-        )
-        .await
-        .unwrap();
-    assert_eq!(rx.recv().await, Some(180));
+    let mut call = ringing_call(&alice, &uri).await;
     tokio::time::sleep(Duration::from_secs(5)).await;
     alice.cancel(&call).await.unwrap();
     let r = call.reply().await;
