@@ -44,14 +44,7 @@ impl Contacts {
     /// `;transport=tcp` for TCP, `;transport=tls` and a `sips:` one for TLS.
     pub(crate) fn new(name: &str, listeners: &[(Kind, SocketAddr)]) -> Contacts {
         let entry = |kind: Kind, addr: SocketAddr, secure: bool| {
-            let text = match (kind, secure) {
-                (Kind::Udp, _) => format!("<sip:{name}@{addr}>"),
-                (_, true) => format!("<sips:{name}@{addr}>"),
-                (k, false) => format!(
-                    "<sip:{name}@{addr};transport={}>",
-                    k.as_str().to_ascii_lowercase()
-                ),
-            };
+            let text = contact_text(name, kind, addr, secure);
             Entry {
                 kind,
                 addr,
