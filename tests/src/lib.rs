@@ -55,3 +55,12 @@ impl sip_transport::Resolver for FixedResolver {
         Box::pin(async move { Ok(self.0.clone()) })
     }
 }
+
+/// Ends call `dialog` of `svc` with BYE and checks the 200.
+pub async fn hang_up(svc: &Service, dialog: &sip_uac::DialogId) {
+    let r = svc
+        .bye(dialog, sip_uac::RequestOptions::new())
+        .await
+        .expect("BYE sent");
+    assert_eq!(r.code(), 200, "BYE: {} {}", r.code(), r.reason());
+}

@@ -413,14 +413,7 @@ async fn a_refers_subscription_outlives_the_bye_of_its_call() {
     assert_eq!(r.code(), 202);
     let sid = r.subscription().cloned().unwrap();
     // The transferor hangs up at once (RFC 5589's usual flow).
-    assert_eq!(
-        alice
-            .bye(&dialog, RequestOptions::new())
-            .await
-            .unwrap()
-            .code(),
-        200
-    );
+    sip_tests::hang_up(&alice, &dialog).await;
     assert_eq!(
         alice.dialog_count(),
         1,
@@ -507,14 +500,7 @@ async fn a_subscription_in_a_call_shares_its_dialog_and_ends_alone() {
             .code(),
         200
     );
-    assert_eq!(
-        alice
-            .bye(&dialog, RequestOptions::new())
-            .await
-            .unwrap()
-            .code(),
-        200
-    );
+    sip_tests::hang_up(&alice, &dialog).await;
     alice.stop().await;
     bob.stop().await;
 }

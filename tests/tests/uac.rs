@@ -236,14 +236,7 @@ async fn an_invite_sent_with_request_gets_contact_ack_and_dialog() {
                 .any(|m| m.method() == Some(&Method::Ack)),
             "{uri}: the 2xx was not ACKed"
         );
-        assert_eq!(
-            alice
-                .bye(&dialog, RequestOptions::new())
-                .await
-                .unwrap()
-                .code(),
-            200
-        );
+        sip_tests::hang_up(&alice, &dialog).await;
     }
     alice.stop().await;
     bob.stop().await;
