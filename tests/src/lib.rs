@@ -64,3 +64,15 @@ pub async fn hang_up(svc: &Service, dialog: &sip_uac::DialogId) {
         .expect("BYE sent");
     assert_eq!(r.code(), 200, "BYE: {} {}", r.code(), r.reason());
 }
+
+/// Waits until `f` holds, polling every 10 ms, at most 3 s; panics with
+/// `what` otherwise (a bounded loop: a test never hangs on it).
+pub async fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    for _ in 0..300 {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("{what} did not happen");
+}

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use sip_message::headers::Transport;
 use sip_message::{Message, Method};
-use sip_tests::{service, transport_param};
+use sip_tests::{eventually, service, transport_param};
 use sip_uac::DefaultHandler;
 use sip_uac::{default_answer, default_in_dialog_answer, Answer, Handler, RequestOptions, Service};
 
@@ -51,16 +51,6 @@ async fn services(kind: Transport) -> (Service, Service, Callee, std::net::Socke
     let alice = a.start().await.unwrap();
     let addr = bob.local_addr(kind).unwrap();
     (alice, bob, callee, addr)
-}
-
-async fn eventually(what: &str, mut f: impl FnMut() -> bool) {
-    for _ in 0..200 {
-        if f() {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    panic!("{what} did not happen");
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use sip_message::headers::Transport;
 use sip_message::{Message, Method};
+use sip_tests::eventually;
 use sip_tests::transport_param;
 use sip_uac::{
     default_answer, default_in_dialog_answer, Answer, Error, Handler, RequestOptions, Service,
@@ -89,16 +90,6 @@ async fn pair(kind: Transport) -> (Service, Service, Notifier, Watcher, String) 
         transport_param(kind)
     );
     (alice, bob, notifier, watcher, uri)
-}
-
-async fn eventually(what: &str, mut f: impl FnMut() -> bool) {
-    for _ in 0..300 {
-        if f() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("{what} did not happen");
 }
 
 fn header(m: &Message, name: &str) -> String {

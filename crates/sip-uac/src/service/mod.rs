@@ -1,0 +1,189 @@
+//! The Service: listeners, transaction layer and the sending functions.
+//!
+//! This file holds the Service itself and its look-ups (dialogs,
+//! subscriptions, ringing requests). The sending functions live by kind:
+//! `builder` starts a Service; `out_of_dialog` has OPTIONS, MESSAGE,
+//! PUBLISH, REGISTER, `request` and the pipeline every request takes
+//! (build, send, failover, digest retry); `invite` has INVITE, ACK, CANCEL
+//! and re-INVITE; `in_dialog` has BYE, INFO, UPDATE and `request_in_dialog`;
+//! `subscribe` has SUBSCRIBE, NOTIFY and REFER; `wait_final` waits for a
+//! final response under Timer C and the INVITE's Expires.
+
+mod builder;
+mod in_dialog;
+mod invite;
+mod out_of_dialog;
+mod subscribe;
+mod wait_final;
+
+pub use builder::{ServiceBuilder, DEFAULT_TIMER_C};
+pub use invite::PendingInvite;
+pub use out_of_dialog::MAX_AUTH_TRIES;
+
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicU32;
+use std::sync::{Arc, Mutex};
+
+use sip_dialog::{DialogId, SubscriptionId, SubscriptionStatus};
+use sip_message::headers::Transport as Kind;
+use sip_transaction::driver::TransactionHandle;
+use sip_transport::Transport;
+use tokio::task::JoinHandle;
+
+use crate::core::Core;
+use crate::error::Error;
+
+struct Inner {
+    name: String,
+    transport: Transport,
+    tsx: TransactionHandle,
+    from: String,
+    routes: Vec<String>,
+    user_agent: Option<String>,
+    credentials: crate::auth::Credentials,
+    timer_c: std::time::Duration,
+    cseq: AtomicU32,
+    core: Arc<Core>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// A SIP endpoint (NkSIP's service): its listeners, its transaction layer,
+/// the handler that answers requests, and the sending functions.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), sip_uac::Error> {
+/// use sip_uac::{RequestOptions, Service};
+/// use sip_message::headers::Transport;
+///
+/// let bob = Service::builder("bob").udp("127.0.0.1:0".parse().unwrap()).start().await?;
+/// let alice = Service::builder("alice").udp("127.0.0.1:0".parse().unwrap()).start().await?;
+/// let to = format!("sip:bob@{}", bob.local_addr(Transport::Udp).unwrap());
+/// let reply = alice.options(&to, RequestOptions::new()).await?;
+/// assert_eq!(reply.code(), 200);
+/// alice.stop().await;
+/// bob.stop().await;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Service {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service")
+            .field("name", &self.inner.name)
+            .finish()
+    }
+}
+
+impl Service {
+    /// The service's name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The first listener of a transport.
+    pub fn local_addr(&self, kind: Kind) -> Option<SocketAddr> {
+        self.inner.transport.local_addr(kind)
+    }
+
+    /// Stops the listeners and tasks.
+    pub async fn stop(&self) {
+        self.inner.transport.shutdown().await;
+        let tasks: Vec<JoinHandle<()>> = self
+            .inner
+            .tasks
+            .lock()
+            .map(|mut t| t.drain(..).collect())
+            .unwrap_or_default();
+        for t in tasks {
+            t.abort();
+        }
+    }
+
+    fn random(&self) -> u64 {
+        self.inner.core.random()
+    }
+
+    fn branch(&self) -> sip_transaction::Branch {
+        self.inner.core.branch()
+    }
+
+    /// Where a subscription this service holds stands (subscriber side),
+    /// or `None` once it has ended and been forgotten.
+    pub fn subscription(&self, id: &SubscriptionId) -> Option<SubscriptionStatus> {
+        self.inner
+            .core
+            .events
+            .lock()
+            .ok()?
+            .subscriber
+            .status(id)
+            .cloned()
+    }
+
+    /// Answers later an INVITE the handler left ringing (it answered only
+    /// a provisional): another provisional (it keeps ringing) or the final
+    /// answer, with the To tag of its first provisional (NkSIP's
+    /// `nksip_request:reply`). [`Error::UnknownRequest`] once it was
+    /// answered, cancelled (487) or expired.
+    ///
+    /// ```no_run
+    /// # async fn f(svc: sip_uac::Service, id: sip_uac::RequestId) -> Result<(), sip_uac::Error> {
+    /// use sip_uac::Answer;
+    /// svc.answer(&id, Answer::code(200).body("application/sdp", "v=0\r\n")).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn answer(&self, id: &crate::RequestId, answer: crate::Answer) -> Result<(), Error> {
+        let core = &self.inner.core;
+        let fin = answer.code >= 200;
+        let (tx, ringing) = core
+            .ringing_for_answer(id, fin)
+            .ok_or(Error::UnknownRequest)?;
+        let since = Some(ringing.expires_at);
+        crate::callee::answer_invite(
+            core,
+            &self.inner.tsx,
+            tx,
+            &ringing.invite,
+            &ringing.tag,
+            answer,
+            since,
+        )
+        .await;
+        Ok(())
+    }
+
+    /// A snapshot of one dialog's fields (NkSIP's dialog `get_meta`), or
+    /// `None` once it has ended.
+    pub fn dialog(&self, id: &DialogId) -> Option<crate::DialogInfo> {
+        let core = &self.inner.core;
+        let invite_state = core.sessions.lock().ok().and_then(|s| s.state(id));
+        let sdp = core.sdp(id);
+        let d = core.dialogs.lock().ok()?;
+        let d = d.get(id)?;
+        Some(crate::DialogInfo {
+            id: d.id().clone(),
+            role: d.role(),
+            state: d.state(),
+            invite_state,
+            local_uri: d.local().map(|n| n.uri().to_string()),
+            remote_uri: d.remote().map(|n| n.uri().to_string()),
+            local_target: d.local_target().map(str::to_owned),
+            remote_target: d.remote_target().to_owned(),
+            route_set: d.route_set().iter().map(|r| r.uri().to_string()).collect(),
+            local_seq: d.local_seq(),
+            remote_seq: d.remote_seq(),
+            secure: d.secure(),
+            local_sdp: sdp.local,
+            remote_sdp: sdp.remote,
+        })
+    }
+
+    /// The dialogs this service takes part in.
+    pub fn dialog_count(&self) -> usize {
+        self.inner.core.dialogs.lock().map_or(0, |d| d.len())
+    }
+}
