@@ -196,8 +196,22 @@ impl Extension for Rel100 {
     }
 
     fn on_outbound_request(&mut self, cx: &mut HookCx<'_>, request: &mut Message) -> Flow {
-        if request.method() != Some(&Method::Invite) {
-            return Flow::Continue;
+        match request.method() {
+            Some(Method::Invite) => {}
+            // RFC 3261 §12.2.1.1: a request of the TU in the early dialog
+            // of one of our INVITEs (an UPDATE, RFC 3311 §5.1; an INFO)
+            // took the dialog's next CSeq, and our next PRACK there takes
+            // a higher one. Only while some INVITE of ours is ringing.
+            Some(Method::Ack | Method::Cancel | Method::Prack) | None => return Flow::Continue,
+            Some(_) => {
+                if !self.uac.is_empty() && request.to_tag().is_some() {
+                    let _ = self
+                        .uac
+                        .values_mut()
+                        .any(|st| st.sent_in_early_dialog(request));
+                }
+                return Flow::Continue;
+            }
         }
         uac::offer_100rel(request);
         let Some(branch) = request

@@ -58,6 +58,27 @@ impl UacInvite {
         }
     }
 
+    /// A request the TU sent: if it is in one of this INVITE's early
+    /// dialogs, the next PRACK there takes a higher CSeq (§12.2.1.1).
+    /// Whether it was.
+    pub(crate) fn sent_in_early_dialog(&mut self, request: &Message) -> bool {
+        if self.invite.call_id() != request.call_id()
+            || self.invite.from_tag() != request.from_tag()
+        {
+            return false;
+        }
+        let (Some(tag), Some((seq, _))) = (request.to_tag(), request.cseq()) else {
+            return false;
+        };
+        match self.early.get_mut(tag) {
+            Some(ed) => {
+                ed.dialog.advance_local_seq(seq);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// A reliable provisional response (`Require: 100rel`) to this INVITE.
     /// Returns whether the TU sees it.
     pub(crate) fn on_reliable(

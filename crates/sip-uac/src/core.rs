@@ -269,6 +269,11 @@ impl Core {
         });
     }
 
+    /// The descriptions kept for `id`, if an entry was made.
+    pub(crate) fn sdp_entry(&self, id: &DialogId) -> Option<Sdp> {
+        self.read_call(id, |c| c.sdp.clone()).flatten()
+    }
+
     pub(crate) fn sdp(&self, id: &DialogId) -> Sdp {
         self.read_call(id, |c| c.sdp.clone())
             .flatten()
@@ -1071,6 +1076,17 @@ async fn on_event(
             } else {
                 handler.on_request(&request)
             };
+            // RFC 3311 §5.2: an UPDATE's offer, answered in our 2xx, is
+            // the session now (early or confirmed).
+            if method == Some(Method::Update) && (200..300).contains(&answer.code) {
+                if let (Some(did), Some((_, local))) =
+                    (Dialogs::id_of_request(&request), answer.body.as_ref())
+                {
+                    if !request.body_bytes().is_empty() {
+                        core.update_sdp(&did, Some(local.clone()), Some(request.body()));
+                    }
+                }
+            }
             // A NOTIFY saying terminated ends its subscription (RFC 6665
             // §4.1.3), once answered.
             if let Some(sid) = subscription.filter(|_| (200..300).contains(&answer.code)) {

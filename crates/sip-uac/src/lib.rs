@@ -79,6 +79,7 @@ mod callee;
 mod contact;
 mod core;
 mod dialog_info;
+mod early;
 mod error;
 mod handler;
 mod options;

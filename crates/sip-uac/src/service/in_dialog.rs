@@ -52,7 +52,21 @@ impl Service {
     /// UPDATE in a dialog (RFC 3311): a target refresh, or a new offer
     /// with the options' body.
     pub async fn update(&self, dialog: &DialogId, opts: RequestOptions) -> Result<Reply, Error> {
-        self.in_dialog(Method::Update, dialog, opts).await
+        let offer = opts
+            .body
+            .as_ref()
+            .filter(|(ct, b)| ct.eq_ignore_ascii_case("application/sdp") && !b.is_empty())
+            .map(|(_, b)| b.clone());
+        let reply = self.in_dialog(Method::Update, dialog, opts).await?;
+        // §5.1: a 2xx with the answer to our offer makes both the session
+        // (a non-2xx leaves it as it was).
+        if let Some(offer) = offer.filter(|_| (200..300).contains(&reply.code())) {
+            let answer = (!reply.body().is_empty())
+                .then(|| reply.response().map(Message::body))
+                .flatten();
+            self.inner.core.update_sdp(dialog, Some(offer), answer);
+        }
+        Ok(reply)
     }
 
     /// BYE in a dialog; the dialog ends with it.
@@ -139,6 +153,7 @@ impl Service {
                 timer_c: inner.timer_c,
                 expires: None,
                 user_cancelled: &NOT_CANCELLED,
+                early: None,
             });
             let reply = wait_final(&mut ct, reliable, opts.on_provisional.as_ref(), guard).await?;
             if let Some(next) = challenges.retry(self, &request, &reply, &opts) {

@@ -15,6 +15,7 @@ use crate::reply::Reply;
 
 use super::wait_final::NOT_CANCELLED;
 use super::Service;
+use crate::early::EarlyDialogs;
 
 impl Service {
     /// INVITE. It always carries a Contact (NkSIP). A 2xx gives the reply a
@@ -22,6 +23,7 @@ impl Service {
     /// and again for every retransmitted 2xx (§13.2.2.4).
     pub async fn invite(&self, uri: &str, opts: RequestOptions) -> Result<Reply, Error> {
         let auto_ack = opts.auto_ack.unwrap_or(true);
+        let mut early = EarlyDialogs::new(self.inner.core.clone());
         let (invite, ct, reply) = self
             .send_with_auth(
                 Some(Method::Invite),
@@ -31,9 +33,12 @@ impl Service {
                 &|_| {},
                 &|_| {},
                 &NOT_CANCELLED,
+                Some(&mut early),
             )
             .await?;
-        Ok(self.invite_answered(invite, ct, reply, auto_ack).await)
+        Ok(self
+            .invite_answered(invite, ct, reply, auto_ack, early)
+            .await)
     }
 
     /// INVITE without waiting (NkSIP's `async` option): returns as soon as
@@ -59,6 +64,7 @@ impl Service {
         let cur = current.clone();
         let was_cancelled = cancelled.clone();
         tokio::spawn(async move {
+            let mut early = EarlyDialogs::new(svc.inner.core.clone());
             let started = Mutex::new(Some(started_tx));
             let result = svc
                 .send_with_auth(
@@ -84,10 +90,14 @@ impl Service {
                         }
                     },
                     &was_cancelled,
+                    Some(&mut early),
                 )
                 .await;
             let reply = match result {
-                Ok((invite, ct, reply)) => svc.invite_answered(invite, ct, reply, auto_ack).await,
+                Ok((invite, ct, reply)) => {
+                    svc.invite_answered(invite, ct, reply, auto_ack, early)
+                        .await
+                }
                 Err(e) => match started.lock().ok().and_then(|mut s| s.take()) {
                     // Nothing was sent: the caller gets the error.
                     Some(s) => {
@@ -123,6 +133,9 @@ impl Service {
         ct: sip_transaction::driver::ClientTransaction,
         reply: Reply,
         auto_ack: bool,
+        // Dropped on return: the INVITE's early dialogs not confirmed by
+        // its 2xx end with it (§12.1).
+        _early: EarlyDialogs,
     ) -> Reply {
         let Some(ok) = reply
             .response()
@@ -155,14 +168,20 @@ impl Service {
                 }
             }
         }
-        let mut sdp = crate::core::Sdp::default();
-        if !invite.body_bytes().is_empty() {
-            sdp.local = Some(invite.body());
-        }
-        for x in reply.exchanged.iter().filter(|x| x.dialog == id) {
-            sdp.local = x.local.clone().or(sdp.local);
-            sdp.remote = x.remote.clone().or(sdp.remote);
-        }
+        // Kept since the early dialog, with what was exchanged in it (an
+        // UPDATE, RFC 3311 §5.1; a reliable provisional and its PRACK); or
+        // our offer and what an extension reported.
+        let mut sdp = core.sdp_entry(&id).unwrap_or_else(|| {
+            let mut sdp = crate::core::Sdp::default();
+            if !invite.body_bytes().is_empty() {
+                sdp.local = Some(invite.body());
+            }
+            for x in reply.exchanged.iter().filter(|x| x.dialog == id) {
+                sdp.local = x.local.clone().or(sdp.local);
+                sdp.remote = x.remote.clone().or(sdp.remote);
+            }
+            sdp
+        });
         if !ok.body_bytes().is_empty() {
             sdp.remote = Some(ok.body());
         }

@@ -17,6 +17,7 @@ use crate::reply::Reply;
 use super::subscribe::is_event;
 use super::wait_final::{wait_final, InviteGuard, NOT_CANCELLED};
 use super::Service;
+use crate::early::EarlyDialogs;
 
 impl Service {
     /// OPTIONS (adds Supported and Allow).
@@ -83,12 +84,24 @@ impl Service {
         opts: RequestOptions,
     ) -> Result<Reply, Error> {
         let auto_ack = opts.auto_ack.unwrap_or(true);
+        let mut early = EarlyDialogs::new(self.inner.core.clone());
         let (request, ct, reply) = self
-            .send_with_auth(method, uri, opts, false, &|_| {}, &|_| {}, &NOT_CANCELLED)
+            .send_with_auth(
+                method,
+                uri,
+                opts,
+                false,
+                &|_| {},
+                &|_| {},
+                &NOT_CANCELLED,
+                Some(&mut early),
+            )
             .await?;
         // The method is known once the URI is read (it may name it).
         if request.method() == Some(&Method::Invite) {
-            return Ok(self.invite_answered(request, ct, reply, auto_ack).await);
+            return Ok(self
+                .invite_answered(request, ct, reply, auto_ack, early)
+                .await);
         }
         Ok(reply)
     }
@@ -102,7 +115,16 @@ impl Service {
         opts: RequestOptions,
     ) -> Result<Reply, Error> {
         let (_, _, reply) = self
-            .send_with_auth(method, uri, opts, true, &|_| {}, &|_| {}, &NOT_CANCELLED)
+            .send_with_auth(
+                method,
+                uri,
+                opts,
+                true,
+                &|_| {},
+                &|_| {},
+                &NOT_CANCELLED,
+                None,
+            )
             .await?;
         Ok(reply)
     }
@@ -123,6 +145,7 @@ impl Service {
         on_send: &(dyn Fn(&Message) + Sync),
         on_started: &(dyn Fn(sip_transaction::TransactionId) + Sync),
         user_cancelled: &std::sync::atomic::AtomicBool,
+        mut early: Option<&mut EarlyDialogs>,
     ) -> Result<(Message, sip_transaction::driver::ClientTransaction, Reply), Error> {
         let mut opts = opts;
         let mut challenges = Challenges::default();
@@ -145,6 +168,7 @@ impl Service {
                         .expires
                         .map(|s| std::time::Duration::from_secs(u64::from(s))),
                     user_cancelled,
+                    early: early.as_deref_mut().map(|e| (&request, e)),
                 });
                 let outcome = wait_final(
                     &mut ct,

@@ -42,6 +42,7 @@ impl Service {
                 },
                 &|_| {},
                 &NOT_CANCELLED,
+                None,
             )
             .await;
         let (subscribe, reply) = match result {

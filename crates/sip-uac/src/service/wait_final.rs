@@ -6,6 +6,9 @@ use std::sync::atomic::Ordering;
 use sip_transaction::driver::TransactionHandle;
 use sip_transaction::TransactionEvent;
 
+use sip_message::Message;
+
+use crate::early::EarlyDialogs;
 use crate::error::Error;
 use crate::reply::Reply;
 
@@ -29,6 +32,10 @@ pub(super) struct InviteGuard<'a> {
     /// The user CANCELled it ([`Service::cancel`]): Timer C then sends no
     /// CANCEL of its own, and the 487 stays the user's.
     pub(super) user_cancelled: &'a std::sync::atomic::AtomicBool,
+    /// For an INVITE out of any dialog, the service's state and the
+    /// INVITE: its provisionals make early dialogs (§12.1.2). `None` for a
+    /// re-INVITE, whose dialog exists.
+    pub(super) early: Option<(&'a Message, &'a mut EarlyDialogs)>,
 }
 
 /// Why an INVITE was CANCELled (by us, or by the user before us).
@@ -53,7 +60,7 @@ pub(super) async fn wait_final(
     ct: &mut sip_transaction::driver::ClientTransaction,
     reliable: bool,
     on_provisional: Option<&crate::options::ProvisionalCallback>,
-    guard: Option<InviteGuard<'_>>,
+    mut guard: Option<InviteGuard<'_>>,
 ) -> Result<Reply, Error> {
     let id = ct.id;
     // Timer C runs from the first provisional (until then Timer B bounds
@@ -145,9 +152,27 @@ pub(super) async fn wait_final(
                         timer_c_at = Some(tokio::time::Instant::now() + g.timer_c);
                     }
                 }
+                // §12.1.2: a 101-199 with a To tag to our INVITE makes an
+                // early dialog; its reply names it.
+                let dialog = match guard.as_mut().and_then(|g| g.early.as_mut()) {
+                    Some((invite, early)) if code > 100 => {
+                        let d = early
+                            .core()
+                            .uac_provisional(invite, &response, &seq_used, &exchanged);
+                        if let Some(d) = &d {
+                            early.add(d);
+                        }
+                        d
+                    }
+                    _ => None,
+                };
                 if code > 100 {
                     if let Some(cb) = on_provisional {
-                        (cb.0)(&Reply::from_response(response));
+                        let reply = Reply::from_response(response);
+                        (cb.0)(&match dialog {
+                            Some(d) => reply.with_dialog(d),
+                            None => reply,
+                        });
                     }
                 }
                 heard = true;
@@ -171,8 +196,16 @@ pub(super) async fn wait_final(
             // Reports of extensions acting in this request's dialogs.
             TransactionEvent::Extension { payload, .. } => {
                 if let Some(u) = payload.downcast_ref::<sip_dialog::LocalSeqUsed>() {
+                    if let Some((_, early)) = guard.as_ref().and_then(|g| g.early.as_ref()) {
+                        early.core().local_seq_used(u);
+                    }
                     seq_used.push(u.clone());
                 } else if let Some(x) = payload.downcast_ref::<sip_dialog::SessionExchanged>() {
+                    if let Some((_, early)) = guard.as_ref().and_then(|g| g.early.as_ref()) {
+                        early
+                            .core()
+                            .update_sdp(&x.dialog, x.local.clone(), x.remote.clone());
+                    }
                     exchanged.push(x.clone());
                 }
             }
