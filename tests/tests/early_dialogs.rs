@@ -339,3 +339,32 @@ async fn rfc3261_15_the_caller_may_end_an_early_dialog_with_bye() {
     alice.stop().await;
     bob.stop().await;
 }
+
+#[tokio::test]
+async fn an_invite_future_dropped_while_ringing_leaves_no_early_dialog() {
+    let (alice, bob, callee, uri) = caller_and_callee(Transport::Udp).await;
+    let rang = Arc::new(Mutex::new(None));
+    let r2 = rang.clone();
+    let opts =
+        RequestOptions::new().on_provisional(move |r| *r2.lock().unwrap() = r.dialog().cloned());
+    let mut invite = Box::pin(alice.invite(&uri, opts));
+    // Polled until it rings, then dropped (a caller's own timeout).
+    let ringing = async {
+        eventually("the INVITE rings", || rang.lock().unwrap().is_some()).await;
+    };
+    tokio::select! {
+        _ = &mut invite => panic!("the INVITE was answered"),
+        () = ringing => {}
+    }
+    let early = rang.lock().unwrap().clone().unwrap();
+    assert_eq!(
+        alice.dialog(&early).map(|i| i.state),
+        Some(DialogState::Early)
+    );
+    drop(invite);
+    assert!(alice.dialog(&early).is_none());
+    assert_eq!(alice.dialog_count(), 0);
+    assert_eq!(callee.ringing.lock().unwrap().len(), 1);
+    alice.stop().await;
+    bob.stop().await;
+}
