@@ -195,6 +195,11 @@ impl Dialogs {
         id
     }
 
+    /// The ids of every dialog, in no particular order.
+    pub fn ids(&self) -> impl Iterator<Item = &DialogId> {
+        self.map.keys()
+    }
+
     /// Removes a dialog.
     pub fn remove(&mut self, id: &DialogId) -> Option<Dialog> {
         self.stop(id, DialogStop::Removed)

@@ -186,4 +186,88 @@ impl Service {
     pub fn dialog_count(&self) -> usize {
         self.inner.core.dialogs.lock().map_or(0, |d| d.len())
     }
+
+    /// The ids of every dialog this service takes part in, early ones
+    /// included, sorted (NkSIP's `nksip_dialog:get_all`).
+    pub fn dialogs(&self) -> Vec<DialogId> {
+        let mut ids: Vec<DialogId> = self
+            .inner
+            .core
+            .dialogs
+            .lock()
+            .map(|d| d.ids().cloned().collect())
+            .unwrap_or_default();
+        ids.sort();
+        ids
+    }
+
+    /// Forgets a dialog without sending anything (NkSIP's
+    /// `nksip_dialog:stop`): the dialog, its INVITE session and its
+    /// subscriptions are dropped from memory, and a later request in it
+    /// gets 481 (§12.2.2). For a dialog whose peer is gone for good; to
+    /// end a call, use [`bye`](Self::bye). [`Error::UnknownDialog`] if
+    /// there is no such dialog.
+    pub fn stop_dialog(&self, id: &DialogId) -> Result<(), Error> {
+        let core = &self.inner.core;
+        if !core.dialogs.lock().is_ok_and(|d| d.get(id).is_some()) {
+            return Err(Error::UnknownDialog);
+        }
+        core.forget(id);
+        Ok(())
+    }
+
+    /// Sends BYE in every call this service may end with one (NkSIP's
+    /// `nksip_dialog:bye_all`), all at once, and waits for their final
+    /// responses: confirmed calls, and our early dialogs as caller (§15
+    /// lets the caller end one; a CANCEL of the INVITE is the usual way).
+    /// A call whose 2xx we sent and which has no ACK yet is left alone
+    /// (§15: the callee waits for the ACK). Returns each dialog with its
+    /// BYE's outcome, in dialog-id order.
+    pub async fn bye_all(&self) -> Vec<(DialogId, Result<crate::Reply, Error>)> {
+        use sip_dialog::InviteState;
+        let calls: Vec<DialogId> = {
+            let core = &self.inner.core;
+            let Ok(sessions) = core.sessions.lock() else {
+                return Vec::new();
+            };
+            let mut ids: Vec<DialogId> = core
+                .dialogs
+                .lock()
+                .map(|d| {
+                    d.ids()
+                        .filter(|id| {
+                            matches!(
+                                sessions.state(id),
+                                Some(
+                                    InviteState::Confirmed
+                                        | InviteState::AcceptedUac
+                                        | InviteState::ProceedingUac
+                                )
+                            )
+                        })
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default();
+            ids.sort();
+            ids
+        };
+        let mut set = tokio::task::JoinSet::new();
+        for (i, id) in calls.iter().enumerate() {
+            let (svc, id) = (self.clone(), id.clone());
+            set.spawn(async move { (i, svc.bye(&id, crate::RequestOptions::new()).await) });
+        }
+        let mut out: Vec<Option<Result<crate::Reply, Error>>> =
+            calls.iter().map(|_| None).collect();
+        while let Some(done) = set.join_next().await {
+            if let Ok((i, r)) = done {
+                out[i] = Some(r);
+            }
+        }
+        calls
+            .into_iter()
+            .zip(out)
+            .map(|(id, r)| (id, r.unwrap_or(Err(Error::Stopped))))
+            .collect()
+    }
 }
