@@ -281,9 +281,17 @@ async fn no_answer_gives_408_after_timer_f_never_sooner() {
         .await
         .unwrap();
     let start = tokio::time::Instant::now();
-    let r = alice.options(&to, RequestOptions::new()).await.unwrap();
+    let r = alice
+        .options(&to, RequestOptions::new().call_id("lost-1@alice"))
+        .await
+        .unwrap();
     assert_eq!((r.code(), r.reason()), (408, "Timer F Timeout"));
     assert!(r.response().is_none());
+    // The synthesized reply still says which request it answers.
+    assert_eq!(r.call_id(), Some("lost-1@alice"));
+    assert!(r.from_tag().is_some());
+    assert_eq!(r.to_tag(), None);
+    assert!(r.cseq_num().is_some());
     let waited = start.elapsed();
     assert!(
         waited >= Duration::from_secs(32),

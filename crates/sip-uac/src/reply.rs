@@ -27,6 +27,9 @@ pub struct Reply {
     /// this reply: no reason to try it elsewhere (RFC 3263 §4.3), and a
     /// 408 made of the callee's 487 ends no usage.
     pub(crate) cancelled: bool,
+    /// For a synthesized reply (no response), the request it answers:
+    /// the Call-ID, tags and CSeq still come from somewhere.
+    sent: Option<Message>,
 }
 
 impl Reply {
@@ -45,6 +48,7 @@ impl Reply {
             seq_used: Vec::new(),
             exchanged: Vec::new(),
             cancelled: false,
+            sent: None,
         }
     }
 
@@ -58,7 +62,22 @@ impl Reply {
             seq_used: Vec::new(),
             exchanged: Vec::new(),
             cancelled: false,
+            sent: None,
         }
+    }
+
+    /// Notes the request a synthesized reply answers (a response has
+    /// what is asked of it; nothing is kept then).
+    pub(crate) fn sent_as(mut self, request: &Message) -> Reply {
+        if self.response.is_none() {
+            self.sent = Some(request.clone());
+        }
+        self
+    }
+
+    /// The response, or for a synthesized reply the request it answers.
+    fn message(&self) -> Option<&Message> {
+        self.response.as_ref().or(self.sent.as_ref())
     }
 
     pub(crate) fn with_dialog(mut self, id: sip_dialog::DialogId) -> Reply {
@@ -103,21 +122,22 @@ impl Reply {
     pub fn response(&self) -> Option<&Message> {
         self.response.as_ref()
     }
-    /// Call-ID.
+    /// Call-ID (of the request, for a synthesized reply: a timeout's
+    /// 408 still tells which call it was).
     pub fn call_id(&self) -> Option<&str> {
-        self.response.as_ref()?.call_id()
+        self.message()?.call_id()
     }
-    /// From tag.
+    /// From tag (ours).
     pub fn from_tag(&self) -> Option<&str> {
-        self.response.as_ref()?.from_tag()
+        self.message()?.from_tag()
     }
-    /// To tag.
+    /// To tag (none for a synthesized reply to a request out of dialog).
     pub fn to_tag(&self) -> Option<&str> {
-        self.response.as_ref()?.to_tag()
+        self.message()?.to_tag()
     }
     /// CSeq number.
     pub fn cseq_num(&self) -> Option<u32> {
-        self.response.as_ref()?.cseq().map(|c| c.0)
+        self.message()?.cseq().map(|c| c.0)
     }
     /// Every value of a header (by name, any case; compact forms work).
     pub fn header(&self, name: &str) -> Vec<String> {

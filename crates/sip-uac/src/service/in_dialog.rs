@@ -168,6 +168,7 @@ impl Service {
             // A 408 we made of the 487 to our own CANCEL ends no usage.
             let effect = if reply.cancelled { 487 } else { reply.code() };
             inner.core.response_effect(dialog, usage, effect);
+            let reply = reply.sent_as(&request);
             return Ok((request, ct, reply));
         }
     }

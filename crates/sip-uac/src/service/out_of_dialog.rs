@@ -197,6 +197,7 @@ impl Service {
                 opts = next;
                 continue;
             }
+            let reply = reply.sent_as(&request);
             return Ok((request, ct, reply));
         }
     }
