@@ -24,6 +24,14 @@
 //! (401/407) are answered from the credentials given; PRACK comes from the
 //! `sip-100rel` plugin, added with [`ServiceBuilder::extension`].
 //!
+//! A provisional response with a To tag makes the caller an early dialog
+//! (RFC 3261 §12.1.2), named by the provisional's [`Reply::dialog`]: an
+//! UPDATE (RFC 3311), INFO or the caller's BYE can be sent in it before
+//! the answer, and it ends with the INVITE unless the 2xx confirms it.
+//! [`Service::dialog`] reads one dialog's fields, [`Service::dialogs`]
+//! lists them, [`Service::bye_all`] ends every call and
+//! [`Service::stop_dialog`] forgets one without a word to the peer.
+//!
 //! An INVITE never waits forever: Timer C
 //! ([`ServiceBuilder::timer_c`], 180 s after the last provisional) CANCELs
 //! it and replies 408 "Timer C Timeout", and a CANCELled INVITE the callee
