@@ -2,9 +2,10 @@
 //! full stack (transport, transactions, dialogs). Over UDP and then TCP,
 //! alice sends OPTIONS, REGISTER (challenged with 401, answered with digest
 //! credentials), MESSAGE, a busy INVITE, an answered INVITE that rings
-//! first (the ACK goes out by itself) followed by INFO, a REFER (reported
-//! by NOTIFYs) and BYE, an INVITE she CANCELs while it rings, and a
-//! presence SUBSCRIBE that bob NOTIFYs, then ends.
+//! first (the ACK goes out by itself) followed by INFO, hold and resume
+//! re-INVITEs, a REFER (reported by NOTIFYs) and BYE, an INVITE that rings
+//! (with an INFO in its early dialog) until she CANCELs it, and a presence
+//! SUBSCRIBE that bob NOTIFYs, then ends.
 //!
 //! `cargo run -p sip-uac --example tour`
 //!
@@ -262,11 +263,31 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
 
         let at = Instant::now();
+        // The 180's reply names the early dialog it made (RFC 3261 §12.1.2).
+        let (early_tx, mut early_rx) = tokio::sync::mpsc::unbounded_channel();
         let mut pending = alice
-            .invite_async(&format!("sip:slow@{addr}{t}"), RequestOptions::new())
+            .invite_async(
+                &format!("sip:slow@{addr}{t}"),
+                RequestOptions::new().on_provisional(move |p| {
+                    let _ = early_tx.send(p.dialog().cloned());
+                }),
+            )
             .await?;
-        // The CANCEL waits for the 180 anyway (RFC 3261 §9.1).
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        let early = tokio::time::timeout(std::time::Duration::from_secs(5), early_rx.recv())
+            .await
+            .ok()
+            .flatten()
+            .flatten();
+        if let Some(early) = early {
+            // A request in the early dialog, before any answer (RFC 6086
+            // §4.2 allows INFO there; RFC 3311 UPDATE too).
+            let at = Instant::now();
+            let r = alice.info(&early, RequestOptions::new()).await?;
+            show("  INFO in the early dialog", at, &r, 200, &mut surprises);
+        } else {
+            println!("  no early dialog: the 180 did not come");
+            surprises += 1;
+        }
         alice.cancel(&pending).await?;
         let r = pending.reply().await;
         show("INVITE ringing, CANCELled", at, &r, 487, &mut surprises);
