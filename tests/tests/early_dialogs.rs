@@ -120,6 +120,11 @@ async fn rfc3261_12_1_2_a_180_with_a_to_tag_makes_an_early_dialog_that_the_2xx_c
                 .map(|c| c.trim_start_matches('<').split('>').next().unwrap()),
             "{kind}"
         );
+        // §14.1: no re-INVITE while the first INVITE is in progress.
+        assert!(matches!(
+            alice.reinvite(&early, RequestOptions::new()).await,
+            Err(sip_uac::Error::UnknownDialog)
+        ));
         // A second provisional of the same callee names the same dialog.
         bob.answer(&id, Answer::code(183)).await.unwrap();
         eventually("the 183", || seen.lock().unwrap().len() == 2).await;
@@ -215,6 +220,7 @@ async fn rfc3311_5_1_update_and_info_in_the_early_dialog_then_the_call() {
 }
 
 const SDP3: &str = "v=0\r\no=- 1 3 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4004 RTP/AVP 0\r\n";
+const SDP4: &str = "v=0\r\no=- 1 4 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4006 RTP/AVP 0\r\n";
 
 /// Rings with a reliable 183 that answers the INVITE's offer (RFC 3262
 /// §5), and leaves the rest to the test; answers an UPDATE's offer with
@@ -280,12 +286,12 @@ async fn rfc3311_5_1_an_update_offer_after_a_reliable_answer_and_prack_cseqs_aft
         // The offer/answer of the INVITE is complete (the reliable 183):
         // an UPDATE may carry a new offer (RFC 3311 §5.1).
         let r = alice
-            .update(&early, RequestOptions::new().body("application/sdp", SDP))
+            .update(&early, RequestOptions::new().body("application/sdp", SDP4))
             .await
             .unwrap();
         assert_eq!(r.code(), 200, "{kind}");
         let info = alice.dialog(&early).unwrap();
-        assert_eq!(info.local_sdp.as_deref(), Some(SDP.as_bytes()), "{kind}");
+        assert_eq!(info.local_sdp.as_deref(), Some(SDP4.as_bytes()), "{kind}");
         assert_eq!(info.remote_sdp.as_deref(), Some(SDP3.as_bytes()), "{kind}");
         // Another reliable provisional: its PRACK comes after the UPDATE.
         bob.answer(&id, Answer::code(180).header("Require", "100rel"))
@@ -295,17 +301,32 @@ async fn rfc3311_5_1_an_update_offer_after_a_reliable_answer_and_prack_cseqs_aft
             callee.0.in_dialog.lock().unwrap().len() == 3
         })
         .await;
-        bob.answer(&id, Answer::code(200)).await.unwrap();
+        // The 2xx repeats the 183's answer (RFC 3261 §13.2.1: after the
+        // first answer, a description in a response to the INVITE is
+        // ignored).
+        bob.answer(&id, Answer::code(200).body("application/sdp", SDP2))
+            .await
+            .unwrap();
         let r = call.reply().await;
         assert_eq!(r.code(), 200, "{kind}");
-        // The session is the UPDATE's, not the INVITE's first exchange.
+        // The session is the UPDATE's on both sides, not the INVITE's first
+        // exchange.
         let info = alice.dialog(&early).unwrap();
-        assert_eq!(info.local_sdp.as_deref(), Some(SDP.as_bytes()), "{kind}");
+        assert_eq!(info.local_sdp.as_deref(), Some(SDP4.as_bytes()), "{kind}");
         assert_eq!(info.remote_sdp.as_deref(), Some(SDP3.as_bytes()), "{kind}");
         let bobs = DialogId::new(early.call_id(), early.remote_tag(), early.local_tag());
+        eventually("bob's call confirmed", || {
+            bob.dialog(&bobs)
+                .is_some_and(|i| i.invite_state == Some(InviteState::Confirmed))
+        })
+        .await;
         let theirs = bob.dialog(&bobs).unwrap();
         assert_eq!(theirs.local_sdp.as_deref(), Some(SDP3.as_bytes()), "{kind}");
-        assert_eq!(theirs.remote_sdp.as_deref(), Some(SDP.as_bytes()), "{kind}");
+        assert_eq!(
+            theirs.remote_sdp.as_deref(),
+            Some(SDP4.as_bytes()),
+            "{kind}"
+        );
         hang_up(&alice, &early).await;
         // §12.2.1.1 across the plugin and the service: PRACK, UPDATE,
         // PRACK, BYE, each with the next CSeq.
@@ -365,6 +386,50 @@ async fn an_invite_future_dropped_while_ringing_leaves_no_early_dialog() {
     assert!(alice.dialog(&early).is_none());
     assert_eq!(alice.dialog_count(), 0);
     assert_eq!(callee.ringing.lock().unwrap().len(), 1);
+    alice.stop().await;
+    bob.stop().await;
+}
+
+#[tokio::test]
+async fn rfc3262_a_prack_after_the_callers_info_in_an_unreliable_early_dialog_takes_a_higher_cseq()
+{
+    let any = "127.0.0.1:0".parse().unwrap();
+    // An unreliable 180 first (the plain callee), then a reliable 183.
+    let callee = Callee::default();
+    let start = |name: &str, h: Option<Callee>| {
+        let mut b = Service::builder(name)
+            .udp(any)
+            .extension(sip_100rel::Rel100::new());
+        if let Some(h) = h {
+            b = b.handler(h);
+        }
+        b.start()
+    };
+    let bob = start("bob", Some(callee.clone())).await.unwrap();
+    let alice = start("alice", None).await.unwrap();
+    let uri = format!("sip:bob@{}", bob.local_addr(Transport::Udp).unwrap());
+    let (mut call, seen, id) = ringing(&alice, &callee, &uri).await;
+    let early = early_dialog(&seen);
+    let invite_seq = seen.lock().unwrap()[0].cseq_num().unwrap();
+    let r = alice.info(&early, RequestOptions::new()).await.unwrap();
+    assert_eq!(r.code(), 200);
+    bob.answer(&id, Answer::code(183).header("Require", "100rel"))
+        .await
+        .unwrap();
+    eventually("the PRACK", || callee.in_dialog.lock().unwrap().len() == 2).await;
+    bob.answer(&id, Answer::code(200).body("application/sdp", SDP2))
+        .await
+        .unwrap();
+    assert_eq!(call.reply().await.code(), 200);
+    hang_up(&alice, &early).await;
+    assert_eq!(
+        callee.in_dialog.lock().unwrap().clone(),
+        vec![
+            (Method::Info, invite_seq + 1),
+            (Method::Prack, invite_seq + 2),
+            (Method::Bye, invite_seq + 3)
+        ]
+    );
     alice.stop().await;
     bob.stop().await;
 }

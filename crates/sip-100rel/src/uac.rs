@@ -35,6 +35,10 @@ pub(crate) struct UacInvite {
     target: Option<Target>,
     answer: Option<PrackAnswer>,
     early: HashMap<Box<str>, EarlyDialog>,
+    /// The highest CSeq the TU used in this INVITE's early dialogs (an
+    /// UPDATE, an INFO), also before a reliable provisional made ours: a
+    /// PRACK takes a higher one (RFC 3261 §12.2.1.1).
+    tu_seq: u32,
     /// When the state is dropped (pushed back by each response).
     pub(crate) expires: Instant,
     pub(crate) token: u64,
@@ -53,6 +57,7 @@ impl UacInvite {
             target,
             answer,
             early: HashMap::new(),
+            tu_seq: 0,
             expires,
             token,
         }
@@ -70,13 +75,14 @@ impl UacInvite {
         let (Some(tag), Some((seq, _))) = (request.to_tag(), request.cseq()) else {
             return false;
         };
-        match self.early.get_mut(tag) {
-            Some(ed) => {
-                ed.dialog.advance_local_seq(seq);
-                true
-            }
-            None => false,
+        // Numbers only need to grow in each dialog: one bound for every
+        // fork of the INVITE is enough, and holds for a fork whose first
+        // reliable provisional is still to come.
+        self.tu_seq = self.tu_seq.max(seq);
+        if let Some(ed) = self.early.get_mut(tag) {
+            ed.dialog.advance_local_seq(seq);
         }
+        true
     }
 
     /// A reliable provisional response (`Require: 100rel`) to this INVITE.
@@ -129,7 +135,9 @@ impl UacInvite {
         }
         if fresh {
             match Dialog::uac(&self.invite, resp) {
-                Ok(dialog) => {
+                Ok(mut dialog) => {
+                    // After what the TU sent in the dialog before (§12.2.1.1).
+                    dialog.advance_local_seq(self.tu_seq);
                     self.early.insert(
                         to_tag.into(),
                         EarlyDialog {

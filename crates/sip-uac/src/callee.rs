@@ -106,7 +106,7 @@ pub(crate) async fn answer_invite(
                 let _ = x.confirm(&resp);
             }
         }
-        sent_2xx(core, did, id, request, &resp);
+        sent_2xx(core, did, id, request, &resp, true);
     }
     if rings {
         // Ringing before the provisional leaves, so that a CANCEL or a
@@ -150,7 +150,7 @@ pub(crate) async fn answer_reinvite(
         return;
     };
     if let Some(did) = sip_dialog::Dialogs::id_of_request(request) {
-        sent_2xx(core, &did, id, request, &resp);
+        sent_2xx(core, &did, id, request, &resp, false);
     }
     if let Err(e) = tsx.send_response(id, resp).await {
         debug!(error = %e, "response not sent");
@@ -161,11 +161,24 @@ pub(crate) async fn answer_reinvite(
 /// `did` on server transaction `tx`: the session retransmits it until the
 /// ACK (§13.3.1.4), through that transaction, and the offer/answer it
 /// completes is recorded.
-fn sent_2xx(core: &Core, did: &DialogId, tx: TransactionId, request: &Message, resp: &Message) {
+fn sent_2xx(
+    core: &Core,
+    did: &DialogId,
+    tx: TransactionId,
+    request: &Message,
+    resp: &Message,
+    initial: bool,
+) {
     if let Ok(mut s) = core.sessions.lock() {
         s.uas_sent_2xx(now(), did, resp.clone());
     }
     core.set_uas_tx(did, tx);
+    // The initial INVITE's offer/answer may be done already, in a reliable
+    // provisional (RFC 3262 §5) or an UPDATE since (RFC 3311 §5.1): the
+    // session stays what they made, not the INVITE's first offer again.
+    if initial && core.sdp_entry(did).is_some_and(|s| s.local.is_some()) {
+        return;
+    }
     let body = |m: &Message| (!m.body_bytes().is_empty()).then(|| m.body());
     core.update_sdp(did, body(resp), body(request));
 }

@@ -289,6 +289,16 @@ impl Core {
     /// another is in progress or the far end's 2xx awaits our ACK, and
     /// for a dialog without a call.
     pub(crate) fn start_reinvite(&self, id: &DialogId) -> Result<(), crate::Error> {
+        // §14.1: a re-INVITE modifies an established session; in an early
+        // dialog the first INVITE is still in progress (UPDATE is the way,
+        // RFC 3311).
+        let confirmed = self.dialogs.lock().is_ok_and(|d| {
+            d.get(id)
+                .is_some_and(|d| d.state() == sip_dialog::DialogState::Confirmed)
+        });
+        if !confirmed {
+            return Err(crate::Error::UnknownDialog);
+        }
         let mut calls = self.calls.lock().map_err(|_| crate::Error::Stopped)?;
         let c = calls.get_mut(id).ok_or(crate::Error::UnknownDialog)?;
         if c.reinviting || c.uas_tx.is_some() {
@@ -1079,10 +1089,10 @@ async fn on_event(
             // RFC 3311 §5.2: an UPDATE's offer, answered in our 2xx, is
             // the session now (early or confirmed).
             if method == Some(Method::Update) && (200..300).contains(&answer.code) {
-                if let (Some(did), Some((_, local))) =
+                if let (Some(did), Some((ct, local))) =
                     (Dialogs::id_of_request(&request), answer.body.as_ref())
                 {
-                    if !request.body_bytes().is_empty() {
+                    if is_sdp(&request) && ct.eq_ignore_ascii_case("application/sdp") {
                         core.update_sdp(&did, Some(local.clone()), Some(request.body()));
                     }
                 }
@@ -1176,4 +1186,15 @@ async fn on_event(
         }
         _ => {}
     }
+}
+
+/// Whether a message carries a session description (a non-empty body of
+/// Content-Type `application/sdp`).
+pub(crate) fn is_sdp(m: &Message) -> bool {
+    !m.body_bytes().is_empty()
+        && m.values(sip_message::HeaderName::ContentType)
+            .next()
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/sdp"))
 }

@@ -59,9 +59,9 @@ impl Core {
             Ok(DialogUpdate::Known(id)) => id,
             Ok(_) => return None,
             Err(e) => {
-                // E.g. a 180 without Contact (§12.1.2 takes the remote
-                // target from it): the call goes on without an early
-                // dialog.
+                // A provisional the dialog layer refuses (e.g. one whose
+                // Record-Route or Contact does not parse): the call goes
+                // on without an early dialog.
                 tracing::debug!(error = %e, "provisional response makes no early dialog");
                 return None;
             }
@@ -136,10 +136,20 @@ impl EarlyDialogs {
     }
 }
 
-impl Drop for EarlyDialogs {
-    fn drop(&mut self) {
+impl EarlyDialogs {
+    /// Ends those still early now: their INVITE had a non-2xx final (or
+    /// none) and is being sent again, after a challenge or to another
+    /// address (§13.2.2.3).
+    pub(crate) fn end_all(&mut self) {
         if !self.ids.is_empty() {
             self.core.uac_early_ended(&self.ids);
+            self.ids.clear();
         }
+    }
+}
+
+impl Drop for EarlyDialogs {
+    fn drop(&mut self) {
+        self.end_all();
     }
 }

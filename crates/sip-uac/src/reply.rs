@@ -98,7 +98,10 @@ impl Reply {
         self.subscription.as_ref()
     }
 
-    /// The dialog a 2xx to INVITE created (NkSIP always returns it).
+    /// The dialog a 2xx to INVITE created or confirmed (NkSIP always
+    /// returns it); for a provisional response with a To tag (the replies
+    /// [`on_provisional`](crate::RequestOptions::on_provisional) gets), the
+    /// early dialog it made (RFC 3261 §12.1.2).
     pub fn dialog(&self) -> Option<&sip_dialog::DialogId> {
         self.dialog.as_ref()
     }

@@ -59,12 +59,14 @@ impl Service {
             .map(|(_, b)| b.clone());
         let reply = self.in_dialog(Method::Update, dialog, opts).await?;
         // §5.1: a 2xx with the answer to our offer makes both the session
-        // (a non-2xx leaves it as it was).
-        if let Some(offer) = offer.filter(|_| (200..300).contains(&reply.code())) {
-            let answer = (!reply.body().is_empty())
-                .then(|| reply.response().map(Message::body))
-                .flatten();
-            self.inner.core.update_sdp(dialog, Some(offer), answer);
+        // (a non-2xx, or a 2xx without an answer, leaves it as it was).
+        let answer = reply
+            .response()
+            .filter(|r| (200..300).contains(&reply.code()) && crate::core::is_sdp(r));
+        if let (Some(offer), Some(answer)) = (offer, answer) {
+            self.inner
+                .core
+                .update_sdp(dialog, Some(offer), Some(answer.body()));
         }
         Ok(reply)
     }

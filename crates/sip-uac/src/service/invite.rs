@@ -182,7 +182,9 @@ impl Service {
             }
             sdp
         });
-        if !ok.body_bytes().is_empty() {
+        // §13.2.1: the first session description received is the answer;
+        // one in a later response to the INVITE is ignored.
+        if !ok.body_bytes().is_empty() && sdp.remote.is_none() {
             sdp.remote = Some(ok.body());
         }
         core.set_sdp(&id, sdp);

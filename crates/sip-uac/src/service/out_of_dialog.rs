@@ -186,6 +186,11 @@ impl Service {
                         request.with_top_via(|v| v.params_mut().set("branch", Some(&branch)))
                     {
                         tracing::debug!(to = %spare[0].addr, "next address (RFC 3263 §4.3)");
+                        // §13.2.2.3: a non-2xx final (or none) ends the
+                        // early dialogs of the INVITE sent there.
+                        if let Some(e) = early.as_deref_mut() {
+                            e.end_all();
+                        }
                         request = next;
                         target = spare.remove(0);
                         continue;
@@ -194,6 +199,10 @@ impl Service {
                 break (request, ct, outcome?);
             };
             if let Some(next) = challenges.retry(self, &request, &reply, &opts) {
+                // §13.2.2.3: the 401/407 ends the early dialogs it had.
+                if let Some(e) = early.as_deref_mut() {
+                    e.end_all();
+                }
                 opts = next;
                 continue;
             }

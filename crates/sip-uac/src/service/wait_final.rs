@@ -29,7 +29,7 @@ pub(super) struct InviteGuard<'a> {
     /// without a final response the INVITE is CANCELled (§13.2.1 lets the
     /// UAC do so); the reply is then normally the callee's 487.
     pub(super) expires: Option<std::time::Duration>,
-    /// The user CANCELled it ([`Service::cancel`]): Timer C then sends no
+    /// The user CANCELled it ([`Service::cancel`](super::Service::cancel)): Timer C then sends no
     /// CANCEL of its own, and the 487 stays the user's.
     pub(super) user_cancelled: &'a std::sync::atomic::AtomicBool,
     /// For an INVITE out of any dialog, the service's state and the
