@@ -185,3 +185,111 @@ async fn rfc3261_13_2_2_4_a_2xx_from_another_fork_is_acked_and_its_dialog_ended_
     assert_eq!(alice.dialog_count(), 1);
     alice.stop().await;
 }
+
+/// A response `status` of fork `tag` (its Contact user `user`) at `me` to
+/// `request`.
+fn fork_response(request: &str, status: &str, tag: &str, user: &str, me: SocketAddr) -> String {
+    format!(
+        "SIP/2.0 {status}\r\n{}\r\n{}\r\n{};tag={tag}\r\n{}\r\n{}\r\nContact: <sip:{user}@{me}>\r\nContent-Length: 0\r\n\r\n",
+        header(request, "Via"),
+        header(request, "From"),
+        header(request, "To"),
+        header(request, "Call-ID"),
+        header(request, "CSeq"),
+    )
+}
+
+#[tokio::test]
+async fn rfc3261_12_2_1_1_a_losing_forks_bye_comes_after_what_the_caller_sent_in_its_early_dialog()
+{
+    let alice = caller().await;
+    let peer = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let me = peer.local_addr().unwrap();
+    let uri = format!("sip:bob@{me}");
+    let (tx, mut early) = tokio::sync::mpsc::unbounded_channel();
+    let call = tokio::spawn({
+        let alice = alice.clone();
+        async move {
+            alice
+                .invite(
+                    &uri,
+                    RequestOptions::new().on_provisional(move |r| {
+                        let _ = tx.send(r.dialog().cloned());
+                    }),
+                )
+                .await
+        }
+    });
+    let (invite, alice_addr) = next(&peer, Duration::from_secs(5)).await.expect("INVITE");
+    assert!(invite.starts_with("INVITE "), "{invite}");
+    let invite_seq: u32 = header(&invite, "CSeq")
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    // Two forks ring (§12.1.2: an early dialog each).
+    for (tag, user) in [("callee2", "fork2"), ("callee1", "callee")] {
+        let ring = fork_response(&invite, "180 Ringing", tag, user, me);
+        peer.send_to(ring.as_bytes(), alice_addr).await.unwrap();
+    }
+    let mut forks = Vec::new();
+    for _ in 0..2 {
+        forks.push(
+            early
+                .recv()
+                .await
+                .unwrap()
+                .expect("an early dialog per fork"),
+        );
+    }
+    let fork2 = forks
+        .iter()
+        .find(|d| d.remote_tag() == "callee2")
+        .unwrap()
+        .clone();
+    // The caller sends INFO in fork 2's early dialog: CSeq N+1.
+    let info = tokio::spawn({
+        let alice = alice.clone();
+        async move { alice.info(&fork2, RequestOptions::new()).await }
+    });
+    let (m, from) = next(&peer, Duration::from_secs(5)).await.expect("INFO");
+    assert!(m.starts_with("INFO "), "{m}");
+    assert_eq!(header(&m, "CSeq"), format!("CSeq: {} INFO", invite_seq + 1));
+    let ok = fork_response(&m, "200 OK", "callee2", "fork2", me);
+    peer.send_to(ok.as_bytes(), from).await.unwrap();
+    assert_eq!(info.await.unwrap().unwrap().code(), 200);
+    // Fork 1 answers first: the call is fork 1's.
+    let ok1 = fork_response(&invite, "200 OK", "callee1", "callee", me);
+    peer.send_to(ok1.as_bytes(), alice_addr).await.unwrap();
+    next_ack(&peer, Duration::from_secs(5))
+        .await
+        .expect("the ACK for fork 1's 2xx");
+    let reply = call.await.unwrap().unwrap();
+    assert_eq!(reply.dialog().unwrap().remote_tag(), "callee1");
+    assert_eq!(alice.dialog_count(), 1);
+    // Fork 2 answers late: ACK, then a BYE numbered after the INFO
+    // (§12.2.1.1; the fork answers 500 to a lower one, §12.2.2).
+    let ok2 = fork_response(&invite, "200 OK", "callee2", "fork2", me);
+    peer.send_to(ok2.as_bytes(), alice_addr).await.unwrap();
+    let mut bye = None;
+    for _ in 0..4 {
+        let Some((m, _)) = next(&peer, Duration::from_secs(5)).await else {
+            break;
+        };
+        if m.starts_with("BYE ") {
+            bye = Some(m);
+            break;
+        }
+    }
+    let bye = bye.expect("a BYE ending fork 2's call");
+    assert!(header(&bye, "To").contains("tag=callee2"), "{bye}");
+    let bye_seq: u32 = header(&bye, "CSeq")
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(bye_seq > invite_seq + 1, "{bye}");
+    alice.stop().await;
+}

@@ -95,6 +95,9 @@ impl std::fmt::Debug for PrackAnswer {
 pub struct Rel100 {
     /// INVITEs we sent, by branch.
     uac: HashMap<Box<str>, UacInvite>,
+    /// The branch of our latest pending INVITE per Call-ID: a request of
+    /// the TU finds its INVITE without a scan of all of them.
+    uac_by_call: HashMap<Box<str>, Box<str>>,
     /// INVITEs we answer reliably, by server transaction.
     uas: HashMap<TransactionId, UasInvite>,
     /// Timer tokens: which state each belongs to.
@@ -112,6 +115,7 @@ impl std::fmt::Debug for Rel100 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Rel100")
             .field("uac", &self.uac.len())
+            .field("uac_by_call", &self.uac_by_call.len())
             .field("uas", &self.uas.len())
             .finish()
     }
@@ -133,6 +137,22 @@ impl Rel100 {
         self.next_token = self.next_token.wrapping_add(1);
         self.tokens.insert(self.next_token, owner);
         self.next_token
+    }
+
+    /// Forgets INVITE `branch`, and its Call-ID's entry if it is the
+    /// latest INVITE of the call.
+    fn remove_uac(&mut self, branch: &str) -> Option<UacInvite> {
+        let st = self.uac.remove(branch)?;
+        if let Some(call_id) = st.call_id() {
+            if self
+                .uac_by_call
+                .get(call_id)
+                .is_some_and(|b| &**b == branch)
+            {
+                self.uac_by_call.remove(call_id);
+            }
+        }
+        Some(st)
     }
 
     fn drop_uas(&mut self, cx: &mut HookCx<'_>, id: TransactionId) {
@@ -204,11 +224,14 @@ impl Extension for Rel100 {
             // a higher one. Only while some INVITE of ours is ringing.
             Some(Method::Ack | Method::Cancel | Method::Prack) | None => return Flow::Continue,
             Some(_) => {
-                if !self.uac.is_empty() && request.to_tag().is_some() {
-                    let _ = self
-                        .uac
-                        .values_mut()
-                        .any(|st| st.sent_in_early_dialog(request));
+                if request.to_tag().is_some() {
+                    let st = request
+                        .call_id()
+                        .and_then(|c| self.uac_by_call.get(c))
+                        .and_then(|b| self.uac.get_mut(b));
+                    if let Some(st) = st {
+                        st.sent_in_early_dialog(request);
+                    }
                 }
                 return Flow::Continue;
             }
@@ -229,6 +252,9 @@ impl Extension for Rel100 {
         let expires = cx.now() + UAC_KEEP;
         cx.schedule(expires, token);
         let target = cx.request_target().cloned();
+        if let Some(call_id) = request.call_id() {
+            self.uac_by_call.insert(call_id.into(), branch.clone());
+        }
         self.uac.insert(
             branch,
             UacInvite::new(request.clone(), target, answer, expires, token),
@@ -254,7 +280,7 @@ impl Extension for Rel100 {
         if response.status().unwrap_or(0) >= 200 {
             // The INVITE is answered: no PRACK is due any more (§4 acknowledges
             // provisionals only while the INVITE is pending).
-            if let Some(st) = self.uac.remove(&branch) {
+            if let Some(st) = self.remove_uac(&branch) {
                 cx.cancel(st.token);
                 self.tokens.remove(&st.token);
             }
@@ -350,7 +376,7 @@ impl Extension for Rel100 {
             Some(Owner::Uac(branch)) => match self.uac.get(&branch).map(|s| s.expires) {
                 Some(at) if at > cx.now() => cx.schedule(at, token),
                 _ => {
-                    self.uac.remove(&branch);
+                    self.remove_uac(&branch);
                     self.tokens.remove(&token);
                 }
             },

@@ -63,17 +63,21 @@ impl UacInvite {
         }
     }
 
+    /// The INVITE's Call-ID.
+    pub(crate) fn call_id(&self) -> Option<&str> {
+        self.invite.call_id()
+    }
+
     /// A request the TU sent: if it is in one of this INVITE's early
     /// dialogs, the next PRACK there takes a higher CSeq (§12.2.1.1).
-    /// Whether it was.
-    pub(crate) fn sent_in_early_dialog(&mut self, request: &Message) -> bool {
+    pub(crate) fn sent_in_early_dialog(&mut self, request: &Message) {
         if self.invite.call_id() != request.call_id()
             || self.invite.from_tag() != request.from_tag()
         {
-            return false;
+            return;
         }
         let (Some(tag), Some((seq, _))) = (request.to_tag(), request.cseq()) else {
-            return false;
+            return;
         };
         // Numbers only need to grow in each dialog: one bound for every
         // fork of the INVITE is enough, and holds for a fork whose first
@@ -82,7 +86,6 @@ impl UacInvite {
         if let Some(ed) = self.early.get_mut(tag) {
             ed.dialog.advance_local_seq(seq);
         }
-        true
     }
 
     /// A reliable provisional response (`Require: 100rel`) to this INVITE.

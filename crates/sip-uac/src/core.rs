@@ -79,15 +79,20 @@ pub(crate) struct Accepted {
     /// Dialogs of 2xx from other forks, ACKed and ended with BYE
     /// (§13.2.2.4); their sessions go with the transaction.
     losers: Vec<DialogId>,
+    /// The highest CSeq we used in the INVITE's early dialogs (an UPDATE,
+    /// an INFO, a PRACK): a losing fork's BYE comes after it (§12.2.1.1),
+    /// though its early dialog is gone.
+    early_seq: u32,
 }
 
 impl Accepted {
-    pub(crate) fn new(dialog: DialogId, invite: &Message) -> Accepted {
+    pub(crate) fn new(dialog: DialogId, invite: &Message, early_seq: u32) -> Accepted {
         Accepted {
             dialog,
             invite: invite.as_bytes().clone(),
             seq: invite.cseq().map_or(0, |c| c.0),
             losers: Vec::new(),
+            early_seq,
         }
     }
 
@@ -526,6 +531,7 @@ impl Core {
             debug!("2xx from another fork makes no dialog: not ACKed");
             return;
         };
+        dlg.advance_local_seq(a.early_seq);
         let Some(target) = resolve_first(transport, next_hop_uri(&dlg)).await else {
             return;
         };

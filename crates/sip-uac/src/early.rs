@@ -128,6 +128,21 @@ impl EarlyDialogs {
         &self.core
     }
 
+    /// The highest CSeq number used in these dialogs so far (0 for none).
+    pub(crate) fn max_local_seq(&self) -> u32 {
+        if self.ids.is_empty() {
+            return 0;
+        }
+        let Ok(d) = self.core.dialogs.lock() else {
+            return 0;
+        };
+        self.ids
+            .iter()
+            .filter_map(|id| d.get(id).map(|d| d.local_seq()))
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Notes an early dialog of the INVITE (once).
     pub(crate) fn add(&mut self, id: &DialogId) {
         if !self.ids.contains(id) {

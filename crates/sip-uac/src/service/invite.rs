@@ -135,7 +135,7 @@ impl Service {
         auto_ack: bool,
         // Dropped on return: the INVITE's early dialogs not confirmed by
         // its 2xx end with it (§12.1).
-        _early: EarlyDialogs,
+        early: EarlyDialogs,
     ) -> Reply {
         let Some(ok) = reply
             .response()
@@ -196,7 +196,8 @@ impl Service {
             }
             self.ack_2xx(&id, &invite, None).await;
         }
-        self.keep_accepted(&id, &invite, ct).await;
+        let early_seq = early.max_local_seq();
+        self.keep_accepted(&id, &invite, ct, early_seq).await;
         reply.with_dialog(id)
     }
 
@@ -211,10 +212,14 @@ impl Service {
         id: &DialogId,
         invite: &Message,
         mut ct: sip_transaction::driver::ClientTransaction,
+        early_seq: u32,
     ) {
         let core = &self.inner.core;
         if let Ok(mut a) = core.accepted.lock() {
-            a.insert(ct.id, crate::core::Accepted::new(id.clone(), invite));
+            a.insert(
+                ct.id,
+                crate::core::Accepted::new(id.clone(), invite, early_seq),
+            );
         }
         while let Ok(TransactionEvent::Response { response, .. }) = ct.events.try_recv() {
             core.on_retransmitted_2xx(&self.inner.transport, &self.inner.tsx, ct.id, &response)
@@ -369,7 +374,7 @@ impl Service {
             self.ack_2xx(dialog, &invite, None).await;
         }
         // Retransmissions of this 2xx get the ACK again, as for the first.
-        self.keep_accepted(dialog, &invite, ct).await;
+        self.keep_accepted(dialog, &invite, ct, 0).await;
         Ok(reply.with_dialog(dialog.clone()))
     }
 }
