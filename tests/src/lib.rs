@@ -1,5 +1,6 @@
 //! Helpers shared by the end-to-end tests in `tests/`.
 
+pub mod kamailio;
 pub mod sipp;
 
 use sip_message::headers::Transport;

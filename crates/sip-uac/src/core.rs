@@ -690,6 +690,20 @@ pub(crate) fn answer_message(
     if a.code > 100 {
         b = b.with_to_tag(tag);
     }
+    // §12.1.1: a response that establishes a dialog (101-299 to a
+    // dialog-creating request out of any dialog) carries the request's
+    // Record-Route values, in order, so that the caller's route set is
+    // the proxies that asked to stay on the path (§16.6 step 4).
+    let establishes = (101..300).contains(&a.code)
+        && request.to_tag().is_none()
+        && request.method().is_some_and(Method::creates_dialog);
+    if establishes {
+        for v in request.values(sip_message::HeaderName::RecordRoute) {
+            if let Ok(v) = std::str::from_utf8(v) {
+                b.add_raw_header("Record-Route", v);
+            }
+        }
+    }
     if let Some(r) = &a.reason {
         b = b.reason(r);
     }
@@ -1203,4 +1217,54 @@ pub(crate) fn is_sdp(m: &Message) -> bool {
             .and_then(|v| std::str::from_utf8(v).ok())
             .and_then(|v| v.split(';').next())
             .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/sdp"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn invite(to_tag: &str) -> Message {
+        Message::parse(
+            format!(
+                "INVITE sip:bob@127.0.0.1:5062 SIP/2.0\r\n\
+                 Record-Route: <sip:p2.example.com;lr>\r\n\
+                 Record-Route: <sip:p1.example.com;lr;ftag=x>, <sip:p0.example.com;lr>\r\n\
+                 Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1\r\n\
+                 From: <sip:alice@example.com>;tag=a\r\nTo: <sip:bob@example.com>{to_tag}\r\n\
+                 Call-ID: c\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@127.0.0.1:5070>\r\n\
+                 Content-Length: 0\r\n\r\n"
+            )
+            .into_bytes(),
+        )
+        .unwrap()
+    }
+
+    fn record_routes(m: &Message) -> Vec<String> {
+        m.values(sip_message::HeaderName::RecordRoute)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn rfc3261_12_1_1_a_dialog_establishing_response_copies_record_route_in_order() {
+        let caps = Capabilities::new();
+        let inv = invite("");
+        for code in [180, 183, 200] {
+            let r = answer_message(&inv, &Answer::code(code), "b", &caps).unwrap();
+            assert_eq!(
+                record_routes(&r),
+                [
+                    "<sip:p2.example.com;lr>",
+                    "<sip:p1.example.com;lr;ftag=x>, <sip:p0.example.com;lr>"
+                ],
+                "{code}"
+            );
+        }
+        // Not for a response that makes no dialog: a 100, a failure, or
+        // one inside an existing dialog (its route set is fixed, §12.2).
+        for (request, code) in [(&inv, 100), (&inv, 486), (&invite(";tag=b"), 200)] {
+            let r = answer_message(request, &Answer::code(code), "b", &caps).unwrap();
+            assert!(record_routes(&r).is_empty(), "{code}");
+        }
+    }
 }

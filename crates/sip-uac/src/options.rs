@@ -26,6 +26,8 @@ pub struct RequestOptions {
     pub(crate) call_id: Option<String>,
     pub(crate) cseq: Option<u32>,
     pub(crate) contact: Option<String>,
+    /// Add the service's own Contact (NkSIP's `contact` option).
+    pub(crate) auto_contact: bool,
     pub(crate) expires: Option<u32>,
     /// Routes after the service's default route set (`route`, and Route
     /// given with `header`).
@@ -100,6 +102,26 @@ impl RequestOptions {
     /// Contact (name-addr text, or `*`).
     pub fn contact(mut self, contact: &str) -> Self {
         self.contact = Some(contact.to_owned());
+        self
+    }
+    /// Adds the service's own Contact (NkSIP's `contact` option), as
+    /// INVITE and SUBSCRIBE always carry it: the listener of the request's
+    /// transport and of the target's address family, with `;transport=`
+    /// and `sips:` as needed (RFC 3261 §8.1.1.8). What a REGISTER needs to
+    /// bind this service (§10.2.1), without spelling out its address. A
+    /// Contact given with [`contact`](Self::contact) or as a header wins.
+    ///
+    /// ```no_run
+    /// # async fn reg(svc: &sip_uac::Service) -> Result<(), sip_uac::Error> {
+    /// use sip_uac::RequestOptions;
+    /// let r = svc
+    ///     .register("sip:registrar.example.com", RequestOptions::new().auto_contact().expires(3600))
+    ///     .await?;
+    /// println!("bound: {:?}", r.contacts());
+    /// # Ok(()) }
+    /// ```
+    pub fn auto_contact(mut self) -> Self {
+        self.auto_contact = true;
         self
     }
     /// Expires header, in seconds.

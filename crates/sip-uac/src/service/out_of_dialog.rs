@@ -436,7 +436,8 @@ impl Service {
                 .chain(&uri_headers)
                 .any(|(n, _)| crate::options::is_header(n, name))
         };
-        let default_contact = matches!(method, Method::Invite | Method::Subscribe)
+        let default_contact = (opts.auto_contact
+            || matches!(method, Method::Invite | Method::Subscribe))
             && !given(sip_message::HeaderName::Contact);
         let contact: Option<std::borrow::Cow<'_, str>> = match &opts.contact {
             Some(c) => Some(c.as_str().into()),

@@ -1,0 +1,302 @@
+//! Interop with Kamailio (tests/kamailio/proxy.cfg) as registrar and
+//! record-routing proxy with digest authentication, over UDP and TCP:
+//! REGISTER answered after its 401 and unregistered; a call from one of our
+//! services to another through the proxy (407 answered, Record-Route kept
+//! as the route set, ACK, INFO and BYE through the proxy, RFC 3261 §16.6,
+//! §12.2.1.1); MESSAGE through it; a CANCEL through it giving 487.
+//! Without Kamailio these tests skip with a printed reason, and fail in CI.
+
+use std::sync::{Arc, Mutex};
+
+use sip_message::headers::Transport;
+use sip_message::{HeaderName, Message, Method};
+use sip_tests::kamailio::{kamailio_available, Kamailio, USERS};
+use sip_tests::{eventually, hang_up};
+use sip_uac::{
+    default_answer, default_in_dialog_answer, Answer, Handler, RequestId, RequestOptions, Service,
+};
+
+/// Bob's side: answers INVITEs (or leaves them ringing when `ring`),
+/// records what reaches him.
+#[derive(Clone, Default)]
+struct Bob {
+    ring: bool,
+    got: Arc<Mutex<Vec<Message>>>,
+    ringing: Arc<Mutex<Vec<RequestId>>>,
+}
+
+impl Handler for Bob {
+    fn on_request(&self, r: &Message) -> Answer {
+        self.got.lock().unwrap().push(r.clone());
+        match r.method() {
+            Some(Method::Invite) if self.ring => {
+                if let Some(id) = RequestId::of(r) {
+                    self.ringing.lock().unwrap().push(id);
+                }
+                Answer::code(180)
+            }
+            Some(Method::Invite) => Answer::code(200),
+            Some(Method::Message) => Answer::code(200),
+            _ => default_answer(r),
+        }
+    }
+    fn on_in_dialog_request(&self, r: &Message) -> Answer {
+        self.got.lock().unwrap().push(r.clone());
+        default_in_dialog_answer(r)
+    }
+}
+
+impl Bob {
+    fn got(&self, m: Method) -> Vec<Message> {
+        self.got
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.method() == Some(&m))
+            .cloned()
+            .collect()
+    }
+}
+
+/// A service for subscriber `user` of Kamailio `k`: its From is the
+/// user's address of record there, with the user's password.
+async fn user(k: &Kamailio, user: &str, handler: impl Handler) -> Service {
+    let password = USERS.iter().find(|(u, _)| *u == user).unwrap().1;
+    let any = "127.0.0.1:0".parse().unwrap();
+    Service::builder(user)
+        .udp(any)
+        .tcp(any)
+        .from(&format!("sip:{user}@127.0.0.1:{}", k.port))
+        .credentials(user, password)
+        .handler(handler)
+        .start()
+        .await
+        .expect("bind 127.0.0.1")
+}
+
+/// REGISTERs `svc` at Kamailio over `kind`; checks the 200.
+async fn register(k: &Kamailio, svc: &Service, kind: Transport) {
+    let r = svc
+        .register(
+            &k.uri(None, kind),
+            RequestOptions::new().auto_contact().expires(300),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        r.code(),
+        200,
+        "REGISTER: {} {}\n{}",
+        r.code(),
+        r.reason(),
+        k.log()
+    );
+}
+
+/// Removes `svc`'s bindings at Kamailio over `kind`: Kamailio forks to
+/// every binding of an address of record, so a stopped service's binding
+/// left behind would get the next test's requests too.
+async fn unregister(k: &Kamailio, svc: &Service, kind: Transport) {
+    let r = svc
+        .unregister_all(&k.uri(None, kind), RequestOptions::new())
+        .await
+        .unwrap();
+    assert_eq!(r.code(), 200, "unREGISTER: {}", r.reason());
+}
+
+#[tokio::test]
+async fn register_is_challenged_answered_and_unregistered() {
+    if !kamailio_available() {
+        return;
+    }
+    let k = Kamailio::start().await;
+    for kind in [Transport::Udp, Transport::Tcp] {
+        let alice = user(&k, "alice", Bob::default()).await;
+        // §22.2 / RFC 2617: 401, then the REGISTER again with credentials.
+        register(&k, &alice, kind).await;
+        // §10.2.3: a REGISTER without Contact asks for the bindings.
+        let r = alice
+            .register(&k.uri(None, kind), RequestOptions::new())
+            .await
+            .unwrap();
+        assert_eq!(r.code(), 200, "{kind}: {}", r.reason());
+        // §10.3: the 200 lists the bindings of the address of record: ours.
+        let ours = alice.local_addr(kind).unwrap();
+        assert!(
+            r.contacts().iter().any(|c| c.contains(&ours.to_string())),
+            "{kind}: {:?} does not list {ours}",
+            r.contacts()
+        );
+        // §10.2.2: Expires 0 removes them all.
+        let r = alice
+            .unregister_all(&k.uri(None, kind), RequestOptions::new())
+            .await
+            .unwrap();
+        assert_eq!(r.code(), 200, "{kind}: {}", r.reason());
+        assert!(r.contacts().is_empty(), "{kind}: {:?}", r.contacts());
+        alice.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_wrong_password_ends_in_kamailios_401_without_a_loop() {
+    if !kamailio_available() {
+        return;
+    }
+    let k = Kamailio::start().await;
+    let any = "127.0.0.1:0".parse().unwrap();
+    let alice = Service::builder("alice")
+        .udp(any)
+        .from(&format!("sip:alice@127.0.0.1:{}", k.port))
+        .credentials("alice", "not-the-password")
+        .start()
+        .await
+        .unwrap();
+    let r = alice
+        .register(&k.uri(None, Transport::Udp), RequestOptions::new())
+        .await
+        .unwrap();
+    assert_eq!(r.code(), 401, "{}", r.reason());
+    alice.stop().await;
+}
+
+#[tokio::test]
+async fn a_call_through_kamailio_follows_its_record_route() {
+    if !kamailio_available() {
+        return;
+    }
+    let k = Kamailio::start().await;
+    for kind in [Transport::Udp, Transport::Tcp] {
+        let bob_h = Bob::default();
+        let bob = user(&k, "bob", bob_h.clone()).await;
+        register(&k, &bob, kind).await;
+        let alice = user(&k, "alice", Bob::default()).await;
+        // The INVITE is challenged (407) and sent again with credentials;
+        // Kamailio finds bob's binding and record-routes the call.
+        let r = alice
+            .invite(&k.uri(Some("bob"), kind), RequestOptions::new())
+            .await
+            .unwrap();
+        assert_eq!(
+            r.code(),
+            200,
+            "{kind}: {} {}\n{}",
+            r.code(),
+            r.reason(),
+            k.log()
+        );
+        let call = r.dialog().cloned().unwrap();
+        // §12.1.2: the route set is the Record-Route, reversed: Kamailio.
+        let info = alice.dialog(&call).unwrap();
+        assert_eq!(
+            info.route_set.len(),
+            1,
+            "{kind}: {:?}\nthe 200: {}\nbob got: {}",
+            info.route_set,
+            String::from_utf8_lossy(r.response().unwrap().as_bytes()),
+            bob_h
+                .got(Method::Invite)
+                .first()
+                .map(|m| String::from_utf8_lossy(m.as_bytes()).into_owned())
+                .unwrap_or_default()
+        );
+        assert!(
+            info.route_set[0].contains(&format!("127.0.0.1:{}", k.port)),
+            "{kind}: {:?}",
+            info.route_set
+        );
+        // §12.2.1.1: in-dialog requests go through the proxy (a Route
+        // header for it, the remote target in the Request-URI).
+        let r = alice.info(&call, RequestOptions::new()).await.unwrap();
+        assert_eq!(r.code(), 200, "{kind}");
+        let got = bob_h.got(Method::Info);
+        assert_eq!(got.len(), 1, "{kind}");
+        assert_eq!(got[0].values(HeaderName::Via).count(), 2, "{kind}: proxied");
+        eventually("bob's ACK", || {
+            bob.dialogs().iter().any(|d| {
+                bob.dialog(d).and_then(|i| i.invite_state) == Some(sip_uac::InviteState::Confirmed)
+            })
+        })
+        .await;
+        hang_up(&alice, &call).await;
+        assert_eq!(bob_h.got(Method::Bye).len(), 1, "{kind}");
+        eventually("bob's side ends", || bob.dialog_count() == 0).await;
+        assert_eq!(alice.dialog_count(), 0, "{kind}");
+        unregister(&k, &bob, kind).await;
+        alice.stop().await;
+        bob.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn message_through_kamailio_reaches_the_registered_user() {
+    if !kamailio_available() {
+        return;
+    }
+    let k = Kamailio::start().await;
+    let bob_h = Bob::default();
+    let bob = user(&k, "bob", bob_h.clone()).await;
+    register(&k, &bob, Transport::Udp).await;
+    let alice = user(&k, "alice", Bob::default()).await;
+    let r = alice
+        .message(
+            &k.uri(Some("bob"), Transport::Udp),
+            RequestOptions::new().body("text/plain", "hello through kamailio"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.code(), 200, "{}\n{}", r.reason(), k.log());
+    let got = bob_h.got(Method::Message);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].body_bytes(), b"hello through kamailio");
+    // Nobody registered as carol: Kamailio's 404.
+    let r = alice
+        .message(
+            &format!("sip:carol@127.0.0.1:{}", k.port),
+            RequestOptions::new().body("text/plain", "anyone?"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.code(), 404);
+    alice.stop().await;
+    bob.stop().await;
+}
+
+#[tokio::test]
+async fn a_cancel_through_kamailio_gives_487() {
+    if !kamailio_available() {
+        return;
+    }
+    let k = Kamailio::start().await;
+    for kind in [Transport::Udp, Transport::Tcp] {
+        let bob_h = Bob {
+            ring: true,
+            ..Bob::default()
+        };
+        let bob = user(&k, "bob", bob_h.clone()).await;
+        register(&k, &bob, kind).await;
+        let alice = user(&k, "alice", Bob::default()).await;
+        let (tx, mut rang) = tokio::sync::mpsc::unbounded_channel();
+        let mut call = alice
+            .invite_async(
+                &k.uri(Some("bob"), kind),
+                RequestOptions::new().on_provisional(move |r| {
+                    let _ = tx.send(r.code());
+                }),
+            )
+            .await
+            .unwrap();
+        let ring = tokio::time::timeout(std::time::Duration::from_secs(5), rang.recv()).await;
+        assert_eq!(ring.ok().flatten(), Some(180), "{kind}\n{}", k.log());
+        alice.cancel(&call).await.unwrap();
+        // §9.1 through a proxy: it answers our CANCEL and CANCELs bob,
+        // whose 487 comes back.
+        let r = call.reply().await;
+        assert_eq!(r.code(), 487, "{kind}: {}", r.reason());
+        eventually("bob's early dialog ends", || bob.dialog_count() == 0).await;
+        assert_eq!(alice.dialog_count(), 0, "{kind}");
+        unregister(&k, &bob, kind).await;
+        alice.stop().await;
+        bob.stop().await;
+    }
+}
