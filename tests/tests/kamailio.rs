@@ -170,7 +170,8 @@ async fn a_call_through_kamailio_follows_its_record_route() {
         let bob_h = Bob::default();
         let bob = user(&k, "bob", bob_h.clone()).await;
         register(&k, &bob, kind).await;
-        let alice = user(&k, "alice", Bob::default()).await;
+        let alice_h = Bob::default();
+        let alice = user(&k, "alice", alice_h.clone()).await;
         // The INVITE is challenged (407) and sent again with credentials;
         // Kamailio finds bob's binding and record-routes the call.
         let r = alice
@@ -218,6 +219,16 @@ async fn a_call_through_kamailio_follows_its_record_route() {
             })
         })
         .await;
+        // The callee's route set is the Record-Route in order (§12.1.1):
+        // its requests go through the proxy too.
+        let bobs = bob.dialogs()[0].clone();
+        let theirs = bob.dialog(&bobs).unwrap();
+        assert_eq!(theirs.route_set, info.route_set, "{kind}");
+        let r = bob.info(&bobs, RequestOptions::new()).await.unwrap();
+        assert_eq!(r.code(), 200, "{kind}: {}", r.reason());
+        let got = alice_h.got(Method::Info);
+        assert_eq!(got.len(), 1, "{kind}");
+        assert_eq!(got[0].values(HeaderName::Via).count(), 2, "{kind}: proxied");
         hang_up(&alice, &call).await;
         assert_eq!(bob_h.got(Method::Bye).len(), 1, "{kind}");
         eventually("bob's side ends", || bob.dialog_count() == 0).await;
