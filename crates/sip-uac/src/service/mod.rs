@@ -222,7 +222,10 @@ impl Service {
     /// lets the caller end one; a CANCEL of the INVITE is the usual way).
     /// A call whose 2xx we sent and which has no ACK yet is left alone
     /// (§15: the callee waits for the ACK). Returns each dialog with its
-    /// BYE's outcome, in dialog-id order.
+    /// BYE's outcome, in dialog-id order. INVITEs still pending are not
+    /// CANCELled: a callee that has not answered yet (or a 2xx crossing
+    /// the BYE) can still make a call; CANCEL those with
+    /// [`cancel`](Self::cancel).
     pub async fn bye_all(&self) -> Vec<(DialogId, Result<crate::Reply, Error>)> {
         use sip_dialog::InviteState;
         let calls: Vec<DialogId> = {
