@@ -1,5 +1,6 @@
-//! Running Kamailio (Debian package `kamailio`) as the registrar and
-//! record-routing proxy of a test, from `tests/kamailio/proxy.cfg`: on a
+//! Running Kamailio (Debian packages `kamailio`,
+//! `kamailio-presence-modules`) as the registrar, record-routing proxy and
+//! presence server of a test, from `tests/kamailio/proxy.cfg`: on a
 //! free 127.0.0.1 port (UDP and TCP), with the users of [`USERS`] in a
 //! db_text subscriber table. Every wait is bounded; Kamailio (its main
 //! process and children) is stopped when the handle drops.
@@ -40,6 +41,17 @@ pub fn kamailio_available() -> bool {
     }
     found
 }
+
+/// Where the Debian package keeps its db_text table definitions.
+const DBTEXT_TABLES: &str = "/usr/share/kamailio/dbtext/kamailio";
+
+/// The presence server's tables and the versions Kamailio 5.6 expects.
+const PRESENCE_TABLES: &[(&str, u32)] = &[
+    ("presentity", 5),
+    ("active_watchers", 12),
+    ("watchers", 3),
+    ("xcap", 4),
+];
 
 /// A running Kamailio.
 pub struct Kamailio {
@@ -92,11 +104,18 @@ impl Kamailio {
             std::env::temp_dir().join(format!("sip-tests-kamailio-{}-{port}", std::process::id()));
         let db = dir.join("db");
         std::fs::create_dir_all(&db).expect("a temporary directory");
-        std::fs::write(
-            db.join("version"),
-            "table_name(string) table_version(int) \nsubscriber:7\n",
-        )
-        .expect("db_text version table");
+        // The presence server's tables (empty, with the definitions the
+        // installed Kamailio ships) and their versions.
+        let mut versions = String::from("table_name(string) table_version(int) \nsubscriber:7\n");
+        for (table, version) in PRESENCE_TABLES {
+            let shipped = PathBuf::from(DBTEXT_TABLES).join(table);
+            let header = std::fs::read_to_string(&shipped)
+                .unwrap_or_else(|e| panic!("{}: {e}", shipped.display()));
+            let header = header.lines().next().unwrap_or("");
+            std::fs::write(db.join(table), format!("{header}\n")).expect("db_text table");
+            versions.push_str(&format!("{table}:{version}\n"));
+        }
+        std::fs::write(db.join("version"), versions).expect("db_text version table");
         let mut subscribers = String::from(
             "id(int,auto) username(string) domain(string) password(string) \
              email_address(string,null) ha1(string) ha1b(string) rpid(string,null) \n",

@@ -3,7 +3,9 @@
 //! REGISTER answered after its 401 and unregistered; a call from one of our
 //! services to another through the proxy (407 answered, Record-Route kept
 //! as the route set, ACK, INFO and BYE through the proxy, RFC 3261 §16.6,
-//! §12.2.1.1); MESSAGE through it; a CANCEL through it giving 487.
+//! §12.2.1.1); MESSAGE through it; a CANCEL through it giving 487; and
+//! presence with Kamailio's presence server (PUBLISH, SUBSCRIBE, NOTIFY:
+//! RFC 3903, RFC 6665, RFC 3856).
 //! Without Kamailio these tests skip with a printed reason, and fail in CI.
 
 use std::sync::{Arc, Mutex};
@@ -310,4 +312,160 @@ async fn a_cancel_through_kamailio_gives_487() {
         alice.stop().await;
         bob.stop().await;
     }
+}
+
+/// A PIDF document (RFC 3863) saying `note` for `entity`.
+fn pidf(entity: &str, note: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+         <presence xmlns=\"urn:ietf:params:xml:ns:pidf\" entity=\"{entity}\">\n\
+         <tuple id=\"t1\"><status><basic>open</basic></status><note>{note}</note></tuple>\n\
+         </presence>\n"
+    )
+}
+
+/// The bodies of the NOTIFYs `h` got, in order.
+fn notified(h: &Bob) -> Vec<(String, String)> {
+    h.got(Method::Notify)
+        .iter()
+        .map(|n| {
+            let state = n
+                .values_by_name("Subscription-State")
+                .next()
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+                .unwrap_or_default();
+            (state, String::from_utf8_lossy(n.body_bytes()).into_owned())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn presence_publish_subscribe_notify_with_kamailios_presence_server() {
+    if !kamailio_available() {
+        return;
+    }
+    let k = Kamailio::start().await;
+    let alice = user(&k, "alice", Bob::default()).await;
+    let watcher = Bob::default();
+    let bob = user(&k, "bob", watcher.clone()).await;
+    let alice_aor = format!("sip:alice@127.0.0.1:{}", k.port);
+
+    // RFC 3903 §4: an initial PUBLISH (after the 407) gets a SIP-ETag and
+    // the granted Expires.
+    let r = alice
+        .publish(
+            &alice_aor,
+            RequestOptions::new()
+                .event("presence")
+                .expires(600)
+                .body("application/pidf+xml", pidf(&alice_aor, "in a meeting")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.code(), 200, "{} {}\n{}", r.code(), r.reason(), k.log());
+    let etag = r
+        .sip_etag()
+        .expect("RFC 3903 §11.3.1: a SIP-ETag")
+        .to_owned();
+    assert!(
+        r.expires().is_some_and(|e| e > 0 && e <= 600),
+        "{:?}",
+        r.expires()
+    );
+
+    // RFC 6665 §4.1.2: bob subscribes; the server's NOTIFY carries alice's
+    // state.
+    let r = bob
+        .subscribe(
+            &alice_aor,
+            RequestOptions::new().event("presence").expires(300),
+        )
+        .await
+        .unwrap();
+    assert!(
+        (200..300).contains(&r.code()),
+        "{} {}\n{}",
+        r.code(),
+        r.reason(),
+        k.log()
+    );
+    let sub = r.subscription().cloned().expect("a subscription id");
+    eventually("the first NOTIFY", || {
+        notified(&watcher)
+            .iter()
+            .any(|(s, b)| s.starts_with("active") && b.contains("in a meeting"))
+    })
+    .await;
+    assert_eq!(
+        bob.subscription(&sub),
+        Some(sip_uac::SubscriptionStatus::Active)
+    );
+
+    // RFC 3903 §4.4: a modification names the entity tag; the watcher is
+    // told.
+    let r = alice
+        .publish(
+            &alice_aor,
+            RequestOptions::new()
+                .event("presence")
+                .expires(600)
+                .sip_if_match(&etag)
+                .body("application/pidf+xml", pidf(&alice_aor, "free")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.code(), 200, "{}", r.reason());
+    let etag = r.sip_etag().expect("a new SIP-ETag").to_owned();
+    eventually("the NOTIFY of the change", || {
+        notified(&watcher).iter().any(|(_, b)| b.contains("free"))
+    })
+    .await;
+
+    // RFC 6665 §4.1.2.3: unsubscribing ends with a NOTIFY saying
+    // terminated.
+    let r = bob
+        .subscribe_refresh(&sub, RequestOptions::new().expires(0))
+        .await
+        .unwrap();
+    assert!(
+        (200..300).contains(&r.code()),
+        "{} {}",
+        r.code(),
+        r.reason()
+    );
+    eventually("the final NOTIFY", || {
+        notified(&watcher)
+            .iter()
+            .any(|(s, _)| s.starts_with("terminated"))
+    })
+    .await;
+    eventually("the subscription ends", || bob.subscription(&sub).is_none()).await;
+
+    // RFC 3903 §4.6: removal is Expires 0 with the entity tag.
+    let r = alice
+        .publish(
+            &alice_aor,
+            RequestOptions::new()
+                .event("presence")
+                .expires(0)
+                .sip_if_match(&etag),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.code(), 200, "{}", r.reason());
+    // A modification of the removed publication: 412 (§6 step 4).
+    let r = alice
+        .publish(
+            &alice_aor,
+            RequestOptions::new()
+                .event("presence")
+                .expires(600)
+                .sip_if_match(&etag)
+                .body("application/pidf+xml", pidf(&alice_aor, "gone")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.code(), 412, "{}", r.reason());
+    alice.stop().await;
+    bob.stop().await;
 }
