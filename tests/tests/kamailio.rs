@@ -114,6 +114,15 @@ async fn register_is_challenged_answered_and_unregistered() {
     let k = Kamailio::start().await;
     for kind in [Transport::Udp, Transport::Tcp] {
         let alice = user(&k, "alice", Bob::default()).await;
+        // The challenge, unanswered: Kamailio asks for qop=auth (RFC 2617
+        // §3.2.1), so the answer below carries a cnonce and nonce count.
+        let r = alice
+            .register(&k.uri(None, kind), RequestOptions::new().max_auth_tries(0))
+            .await
+            .unwrap();
+        assert_eq!(r.code(), 401, "{kind}");
+        let challenge = r.header("WWW-Authenticate").join(", ");
+        assert!(challenge.contains("qop=\"auth\""), "{kind}: {challenge}");
         // §22.2 / RFC 2617: 401, then the REGISTER again with credentials.
         register(&k, &alice, kind).await;
         // §10.2.3: a REGISTER without Contact asks for the bindings.
