@@ -5,9 +5,11 @@
 //! db_text subscriber table. Every wait is bounded; Kamailio (its main
 //! process and children) is stopped when the handle drops.
 
+use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use md5::{Digest, Md5};
@@ -19,43 +21,77 @@ pub const REALM: &str = "127.0.0.1";
 /// The subscribers Kamailio knows: user and password.
 pub const USERS: &[(&str, &str)] = &[("alice", "alice-secret"), ("bob", "bob-secret")];
 
-/// Whether `kamailio` runs here. Without it a test prints why and skips
-/// on a developer machine; with `CI=true` this panics, so CI cannot pass
-/// without the peer.
+/// The `kamailio` binary: on the PATH, or where Debian installs it
+/// (`/usr/sbin`, not on a normal user's PATH); `None` if neither runs.
+fn binary() -> Option<&'static PathBuf> {
+    static BINARY: OnceLock<Option<PathBuf>> = OnceLock::new();
+    BINARY
+        .get_or_init(|| {
+            ["kamailio", "/usr/sbin/kamailio"]
+                .into_iter()
+                .map(PathBuf::from)
+                .find(|b| {
+                    Command::new(b)
+                        .arg("-v")
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::null())
+                        .status()
+                        .is_ok_and(|s| s.success())
+                })
+        })
+        .as_ref()
+}
+
+/// Whether Kamailio's presence module is installed (Debian package
+/// `kamailio-presence-modules`; the configuration loads it).
+fn presence_module() -> bool {
+    let multiarch = std::fs::read_dir("/usr/lib")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path().join("kamailio/modules/presence.so"));
+    std::iter::once(PathBuf::from("/usr/lib/kamailio/modules/presence.so"))
+        .chain(multiarch)
+        .any(|p| p.exists())
+}
+
+/// Whether Kamailio (with its presence modules and db_text tables) runs
+/// here. Without it a test says why on standard error (not captured by
+/// the test harness) and skips on a developer machine; with `CI=true`
+/// this panics, so CI cannot pass without the peer.
 pub fn kamailio_available() -> bool {
-    let found = Command::new("kamailio")
-        .arg("-v")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    if !found {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!(
-                "kamailio (Debian package kamailio) is required in CI; scripts/test installs it"
-            );
-        }
-        eprintln!(
-            "skipping: kamailio not installed (apt-get install kamailio, or run scripts/test)"
-        );
+    let missing = if binary().is_none() {
+        Some("kamailio not installed (apt-get install kamailio, or run scripts/test)")
+    } else if !presence_module() || !PathBuf::from(DBTEXT_TABLES).join("presentity").exists() {
+        Some(
+            "kamailio's presence modules not installed (apt-get install kamailio-presence-modules)",
+        )
+    } else {
+        None
+    };
+    let Some(why) = missing else {
+        return true;
+    };
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{why}: required in CI; scripts/test installs it");
     }
-    found
+    let _ = writeln!(std::io::stderr(), "skipping: {why}");
+    false
 }
 
 /// Where the Debian package keeps its db_text table definitions.
 const DBTEXT_TABLES: &str = "/usr/share/kamailio/dbtext/kamailio";
 
-/// The presence server's tables and the versions Kamailio 5.6 expects.
-const PRESENCE_TABLES: &[(&str, u32)] = &[
-    ("presentity", 5),
-    ("active_watchers", 12),
-    ("watchers", 3),
-    ("xcap", 4),
-];
+/// The presence server's tables.
+const PRESENCE_TABLES: &[&str] = &["presentity", "active_watchers", "watchers", "xcap"];
 
 /// A running Kamailio.
 pub struct Kamailio {
+    /// The watchdog shell that runs Kamailio in its process group.
     child: Child,
+    /// Its standard input: closed (dropped, or this process gone), the
+    /// watchdog stops the group.
+    watchdog: Option<ChildStdin>,
     dir: PathBuf,
     /// Its UDP and TCP port on 127.0.0.1.
     pub port: u16,
@@ -70,6 +106,7 @@ impl Kamailio {
         // port 0 could otherwise be given the same port).
         static STARTING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
         let _starting = STARTING.lock().await;
+        remove_stale_dirs();
         for _ in 0..5 {
             let port = free_udp_and_tcp_port();
             let mut k = Kamailio::spawn(port);
@@ -84,7 +121,14 @@ impl Kamailio {
                     .await
                     .is_ok();
                 if udp && tcp {
-                    return k;
+                    // Still there a moment later (not one about to exit on
+                    // an error after another socket held the port).
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    if k.child.try_wait().ok().flatten().is_none() {
+                        return k;
+                    }
+                    exited = true;
+                    break;
                 }
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
@@ -94,7 +138,11 @@ impl Kamailio {
                     k.log()
                 );
             }
-            eprintln!("kamailio exited at start on port {port}:\n{}", k.log());
+            let _ = writeln!(
+                std::io::stderr(),
+                "kamailio exited at start on port {port}:\n{}",
+                k.log()
+            );
         }
         panic!("kamailio did not start");
     }
@@ -105,15 +153,29 @@ impl Kamailio {
         let db = dir.join("db");
         std::fs::create_dir_all(&db).expect("a temporary directory");
         // The presence server's tables (empty, with the definitions the
-        // installed Kamailio ships) and their versions.
-        let mut versions = String::from("table_name(string) table_version(int) \nsubscriber:7\n");
-        for (table, version) in PRESENCE_TABLES {
-            let shipped = PathBuf::from(DBTEXT_TABLES).join(table);
-            let header = std::fs::read_to_string(&shipped)
-                .unwrap_or_else(|e| panic!("{}: {e}", shipped.display()));
-            let header = header.lines().next().unwrap_or("");
-            std::fs::write(db.join(table), format!("{header}\n")).expect("db_text table");
+        // installed Kamailio ships) and their versions (its own too).
+        let shipped = PathBuf::from(DBTEXT_TABLES);
+        let read = |table: &str| {
+            std::fs::read_to_string(shipped.join(table))
+                .unwrap_or_else(|e| panic!("{}/{table}: {e}", shipped.display()))
+        };
+        let shipped_versions = read("version");
+        let mut versions = String::from("table_name(string) table_version(int) \n");
+        for table in std::iter::once("subscriber").chain(PRESENCE_TABLES.iter().copied()) {
+            // Rows are `id:table:version`.
+            let version = shipped_versions
+                .lines()
+                .filter_map(|l| l.split_once(':').map(|(_, r)| r))
+                .find_map(|r| r.strip_prefix(table).and_then(|v| v.strip_prefix(':')))
+                .unwrap_or_else(|| {
+                    panic!("no version of table {table} in {DBTEXT_TABLES}/version")
+                });
             versions.push_str(&format!("{table}:{version}\n"));
+            if table != "subscriber" {
+                let header = read(table);
+                let header = header.lines().next().unwrap_or("");
+                std::fs::write(db.join(table), format!("{header}\n")).expect("db_text table");
+            }
         }
         std::fs::write(db.join("version"), versions).expect("db_text version table");
         let mut subscribers = String::from(
@@ -137,22 +199,47 @@ impl Kamailio {
         let cfg_path = dir.join("kamailio.cfg");
         std::fs::write(&cfg_path, cfg).expect("kamailio.cfg");
         let log = std::fs::File::create(dir.join("kamailio.log")).expect("kamailio.log");
-        let child = Command::new("kamailio")
+        let binary = binary().expect("kamailio_available() was checked");
+        // A watchdog shell in a process group of its own runs Kamailio
+        // (foreground, logging to stderr, its own run directory and pid
+        // file, small memory pools as several run at once). When its
+        // standard input closes, because the handle dropped or this
+        // process died however it died, it stops the whole group: SIGTERM
+        // (the main process stops its children), then SIGKILL for what is
+        // left half a second later. It ignores
+        // SIGTERM itself only after Kamailio started (an ignored signal is
+        // inherited).
+        let script = r#"
+            "$0" "$@" &
+            trap '' TERM
+            read -r _
+            kill -TERM 0
+            sleep 0.5
+            kill -KILL 0
+        "#;
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .arg(binary)
             .arg("-f")
             .arg(&cfg_path)
-            // Foreground, log to stderr, run directory and pid file of
-            // its own, small memory pools (several run at once).
             .args(["-DD", "-E", "-m", "32", "-M", "4", "-w"])
             .arg(&dir)
             .arg("-P")
             .arg(dir.join("kamailio.pid"))
+            .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(log)
-            // Its own process group: the children go with it.
             .process_group(0)
             .spawn()
-            .expect("kamailio starts");
-        Kamailio { child, dir, port }
+            .expect("sh starts");
+        let watchdog = child.stdin.take();
+        Kamailio {
+            child,
+            watchdog,
+            dir,
+            port,
+        }
     }
 
     /// A URI at Kamailio: `sip:user@127.0.0.1:port` (or without user),
@@ -174,25 +261,45 @@ impl Kamailio {
 
 impl Drop for Kamailio {
     fn drop(&mut self) {
-        // SIGTERM to the group: the main process stops its children. Then
-        // SIGKILL to whatever is left, after at most 2 s.
-        let group = format!("-{}", self.child.id());
-        let _ = Command::new("kill")
-            .args(["-TERM", "--", &group])
-            .stderr(Stdio::null())
-            .status();
-        for _ in 0..40 {
+        // The watchdog stops the group (its SIGTERM, half a second, its
+        // SIGKILL); after 4 s the shell alone is killed.
+        drop(self.watchdog.take());
+        for _ in 0..80 {
             if self.child.try_wait().ok().flatten().is_some() {
                 break;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &group])
-            .stderr(Stdio::null())
-            .status();
-        let _ = self.child.wait();
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Removes the directories of earlier test processes that are gone (a
+/// killed test run leaves its Kamailio directories behind; their
+/// Kamailios went with their watchdogs).
+fn remove_stale_dirs() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(rest) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("sip-tests-kamailio-"))
+        else {
+            continue;
+        };
+        let alive = rest
+            .split('-')
+            .next()
+            .is_some_and(|pid| PathBuf::from("/proc").join(pid).exists());
+        if !alive {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
     }
 }
 
@@ -210,14 +317,25 @@ fn hex_md5(s: &str) -> String {
         .collect()
 }
 
-/// A port free on 127.0.0.1 for UDP and for TCP at the time of asking.
+/// A port free on 127.0.0.1 for UDP and for TCP at the time of asking,
+/// below the kernel's ephemeral range (32768 and up on Linux), so that no
+/// socket bound to port 0 by another test can be given it meanwhile.
 fn free_udp_and_tcp_port() -> u16 {
-    for _ in 0..50 {
-        let udp = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind 127.0.0.1");
-        let port = udp.local_addr().expect("local address").port();
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    let mut x = h.finish();
+    for _ in 0..200 {
+        // xorshift over a random start: ports 20000-32767.
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let port = 20000 + (x % 12768) as u16;
+        let udp = std::net::UdpSocket::bind(("127.0.0.1", port));
+        let tcp = std::net::TcpListener::bind(("127.0.0.1", port));
+        if udp.is_ok() && tcp.is_ok() {
             return port;
         }
     }
-    panic!("no port free for both UDP and TCP");
+    panic!("no port free for both UDP and TCP in 20000-32767");
 }

@@ -2,6 +2,7 @@
 //! the UAS of a scenario, listening, or as its UAC, calling a service.
 //! Every wait is bounded; SIPp is killed when the handle drops.
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -23,7 +24,11 @@ pub fn sipp_available() -> bool {
         if std::env::var("CI").as_deref() == Ok("true") {
             panic!("sipp (Debian package sip-tester) is required in CI; scripts/test installs it");
         }
-        eprintln!("skipping: sipp not installed (apt-get install sip-tester, or run scripts/test)");
+        // Straight to standard error: the test harness captures eprintln!.
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipping: sipp not installed (apt-get install sip-tester, or run scripts/test)"
+        );
     }
     found
 }

@@ -164,10 +164,13 @@ async fn a_wrong_password_ends_in_kamailios_401_without_a_loop() {
         .await
         .unwrap();
     let r = alice
-        .register(&k.uri(None, Transport::Udp), RequestOptions::new())
+        .register(&k.uri(None, Transport::Udp), RequestOptions::new().cseq(1))
         .await
         .unwrap();
     assert_eq!(r.code(), 401, "{}", r.reason());
+    // One answer to the challenge (CSeq 2), refused: no second try with
+    // the same password (RFC 3261 §22.2).
+    assert_eq!(r.cseq_num(), Some(2));
     alice.stop().await;
 }
 

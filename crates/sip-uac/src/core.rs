@@ -686,17 +686,41 @@ pub(crate) fn answer_message(
     tag: &str,
     caps: &Capabilities,
 ) -> Option<Message> {
+    let establishes = establishes_dialog(request, a.code);
+    answer_message_in(request, a, tag, caps, establishes)
+}
+
+/// Whether our response `code` to `request` establishes a dialog
+/// (§12.1.1): a 101-299 to an INVITE out of any dialog (1xx make early
+/// dialogs), a 2xx to a SUBSCRIBE or REFER out of any dialog (RFC 6665
+/// §4.2.1, RFC 3515). A NOTIFY that makes the dialog of a SUBSCRIBE whose
+/// 2xx it overtook (RFC 6665 §4.1.2.4) is known only to the caller.
+fn establishes_dialog(request: &Message, code: u16) -> bool {
+    if request.to_tag().is_some() {
+        return false;
+    }
+    match request.method() {
+        Some(Method::Invite) => (101..300).contains(&code),
+        Some(Method::Subscribe | Method::Refer) => (200..300).contains(&code),
+        _ => false,
+    }
+}
+
+/// [`answer_message`], saying whether the response establishes a dialog.
+fn answer_message_in(
+    request: &Message,
+    a: &Answer,
+    tag: &str,
+    caps: &Capabilities,
+    establishes: bool,
+) -> Option<Message> {
     let mut b = ResponseBuilder::from_request(request, a.code);
     if a.code > 100 {
         b = b.with_to_tag(tag);
     }
-    // §12.1.1: a response that establishes a dialog (101-299 to a
-    // dialog-creating request out of any dialog) carries the request's
-    // Record-Route values, in order, so that the caller's route set is
-    // the proxies that asked to stay on the path (§16.6 step 4).
-    let establishes = (101..300).contains(&a.code)
-        && request.to_tag().is_none()
-        && request.method().is_some_and(Method::creates_dialog);
+    // §12.1.1: a response that establishes a dialog carries the request's
+    // Record-Route values, in order, so that the peer's route set is the
+    // proxies that asked to stay on the path (§16.6 step 4).
     if establishes {
         for v in request.values(sip_message::HeaderName::RecordRoute) {
             if let Ok(v) = std::str::from_utf8(v) {
@@ -1140,7 +1164,9 @@ async fn on_event(
             {
                 crate::callee::answer_reinvite(core, tsx, id, &request, answer).await;
             } else {
-                match answer_message(&request, &answer, &tag, &core.caps) {
+                let establishes = establishes_dialog(&request, answer.code)
+                    || (made_by_notify && (200..300).contains(&answer.code));
+                match answer_message_in(&request, &answer, &tag, &core.caps, establishes) {
                     Some(resp) => {
                         if let Err(e) = tsx.send_response(id, resp).await {
                             debug!(error = %e, "response not sent");
@@ -1265,6 +1291,20 @@ mod tests {
         for (request, code) in [(&inv, 100), (&inv, 486), (&invite(";tag=b"), 200)] {
             let r = answer_message(request, &Answer::code(code), "b", &caps).unwrap();
             assert!(record_routes(&r).is_empty(), "{code}");
+        }
+        // SUBSCRIBE and REFER: their 2xx only (no early dialogs).
+        for method in ["SUBSCRIBE", "REFER"] {
+            let text = String::from_utf8_lossy(inv.as_bytes())
+                .replace("INVITE", method)
+                .replace(
+                    "Content-Length: 0",
+                    "Event: presence\r\nRefer-To: <sip:c@d>\r\nContent-Length: 0",
+                );
+            let req = Message::parse(text.into_bytes()).unwrap();
+            let ok = answer_message(&req, &Answer::code(202), "b", &caps).unwrap();
+            assert_eq!(record_routes(&ok).len(), 2, "{method}");
+            let ringing = answer_message(&req, &Answer::code(180), "b", &caps).unwrap();
+            assert!(record_routes(&ringing).is_empty(), "{method}");
         }
     }
 }
