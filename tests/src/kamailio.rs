@@ -42,15 +42,15 @@ fn binary() -> Option<&'static PathBuf> {
         .as_ref()
 }
 
-/// Whether Kamailio's presence module is installed (Debian package
-/// `kamailio-presence-modules`; the configuration loads it).
-fn presence_module() -> bool {
+/// Whether Kamailio module `file` is installed (in Debian's multiarch
+/// module directory, or the plain one).
+fn module(file: &str) -> bool {
     let multiarch = std::fs::read_dir("/usr/lib")
         .into_iter()
         .flatten()
         .flatten()
-        .map(|e| e.path().join("kamailio/modules/presence.so"));
-    std::iter::once(PathBuf::from("/usr/lib/kamailio/modules/presence.so"))
+        .map(|e| e.path().join("kamailio/modules").join(file));
+    std::iter::once(PathBuf::from("/usr/lib/kamailio/modules").join(file))
         .chain(multiarch)
         .any(|p| p.exists())
 }
@@ -62,7 +62,7 @@ fn presence_module() -> bool {
 pub fn kamailio_available() -> bool {
     let missing = if binary().is_none() {
         Some("kamailio not installed (apt-get install kamailio, or run scripts/test)")
-    } else if !presence_module() || !PathBuf::from(DBTEXT_TABLES).join("presentity").exists() {
+    } else if !module("presence.so") || !PathBuf::from(DBTEXT_TABLES).join("presentity").exists() {
         Some(
             "kamailio's presence modules not installed (apt-get install kamailio-presence-modules)",
         )
@@ -72,6 +72,24 @@ pub fn kamailio_available() -> bool {
     let Some(why) = missing else {
         return true;
     };
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{why}: required in CI; scripts/test installs it");
+    }
+    let _ = writeln!(std::io::stderr(), "skipping: {why}");
+    false
+}
+
+/// Whether Kamailio's TLS module is installed (Debian package
+/// `kamailio-tls-modules`), as [`kamailio_available`] says for the rest:
+/// a printed reason and `false` on a developer machine, a panic in CI.
+pub fn kamailio_tls_available() -> bool {
+    if !kamailio_available() {
+        return false;
+    }
+    if module("tls.so") {
+        return true;
+    }
+    let why = "kamailio's TLS module not installed (apt-get install kamailio-tls-modules)";
     if std::env::var("CI").as_deref() == Ok("true") {
         panic!("{why}: required in CI; scripts/test installs it");
     }
@@ -95,12 +113,31 @@ pub struct Kamailio {
     dir: PathBuf,
     /// Its UDP and TCP port on 127.0.0.1.
     pub port: u16,
+    /// Its TLS port, when started with [`Kamailio::start_tls`].
+    pub tls_port: Option<u16>,
+}
+
+/// The certificate (PEM) and private key (PEM, PKCS#8) Kamailio presents
+/// on TLS.
+pub struct TlsIdentity {
+    pub cert_pem: String,
+    pub key_pem: String,
 }
 
 impl Kamailio {
     /// Starts Kamailio on a port free for both UDP and TCP and waits
     /// (bounded) until it listens on both.
     pub async fn start() -> Kamailio {
+        Kamailio::start_with(None).await
+    }
+
+    /// [`start`](Self::start), listening for TLS too (on another port)
+    /// with this identity. Check [`kamailio_tls_available`] first.
+    pub async fn start_tls(identity: &TlsIdentity) -> Kamailio {
+        Kamailio::start_with(Some(identity)).await
+    }
+
+    async fn start_with(tls: Option<&TlsIdentity>) -> Kamailio {
         // One start at a time in this process, from picking the port until
         // Kamailio holds it (as for SIPp: another test's service binding
         // port 0 could otherwise be given the same port).
@@ -109,7 +146,8 @@ impl Kamailio {
         remove_stale_dirs();
         for _ in 0..5 {
             let port = free_udp_and_tcp_port();
-            let mut k = Kamailio::spawn(port);
+            let tls_port = tls.map(|id| (free_udp_and_tcp_port(), id));
+            let mut k = Kamailio::spawn(port, tls_port);
             let mut exited = false;
             for _ in 0..200 {
                 if k.child.try_wait().ok().flatten().is_some() {
@@ -120,7 +158,13 @@ impl Kamailio {
                 let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
                     .await
                     .is_ok();
-                if udp && tcp {
+                let tls = match k.tls_port {
+                    Some(p) => tokio::net::TcpStream::connect(("127.0.0.1", p))
+                        .await
+                        .is_ok(),
+                    None => true,
+                };
+                if udp && tcp && tls {
                     // Still there a moment later (not one about to exit on
                     // an error after another socket held the port).
                     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -147,7 +191,7 @@ impl Kamailio {
         panic!("kamailio did not start");
     }
 
-    fn spawn(port: u16) -> Kamailio {
+    fn spawn(port: u16, tls: Option<(u16, &TlsIdentity)>) -> Kamailio {
         let dir =
             std::env::temp_dir().join(format!("sip-tests-kamailio-{}-{port}", std::process::id()));
         let db = dir.join("db");
@@ -195,7 +239,20 @@ impl Kamailio {
         let cfg = template
             .replace("@PORT@", &port.to_string())
             .replace("@DB@", &db.display().to_string())
-            .replace("@REALM@", REALM);
+            .replace("@REALM@", REALM)
+            .replace("@DIR@", &dir.display().to_string())
+            .replace("@TLS_PORT@", &tls.map_or(0, |t| t.0).to_string());
+        if let Some((_, id)) = tls {
+            let profiles = std::fs::read_to_string(config_path().with_file_name("tls.cfg"))
+                .expect("tests/kamailio/tls.cfg");
+            std::fs::write(
+                dir.join("tls.cfg"),
+                profiles.replace("@DIR@", &dir.display().to_string()),
+            )
+            .expect("tls.cfg");
+            std::fs::write(dir.join("cert.pem"), &id.cert_pem).expect("cert.pem");
+            std::fs::write(dir.join("key.pem"), &id.key_pem).expect("key.pem");
+        }
         let cfg_path = dir.join("kamailio.cfg");
         std::fs::write(&cfg_path, cfg).expect("kamailio.cfg");
         let log = std::fs::File::create(dir.join("kamailio.log")).expect("kamailio.log");
@@ -223,6 +280,7 @@ impl Kamailio {
             .arg(binary)
             .arg("-f")
             .arg(&cfg_path)
+            .args(tls.map(|_| ["-A", "WITH_TLS"]).into_iter().flatten())
             .args(["-DD", "-E", "-m", "32", "-M", "4", "-w"])
             .arg(&dir)
             .arg("-P")
@@ -239,6 +297,7 @@ impl Kamailio {
             watchdog,
             dir,
             port,
+            tls_port: tls.map(|t| t.0),
         }
     }
 
@@ -250,6 +309,15 @@ impl Kamailio {
             "sip:{user}127.0.0.1:{}{}",
             self.port,
             crate::transport_param(kind)
+        )
+    }
+
+    /// A URI at Kamailio's TLS port: `sip:user@127.0.0.1:port;transport=tls`.
+    pub fn tls_uri(&self, user: Option<&str>) -> String {
+        let user = user.map(|u| format!("{u}@")).unwrap_or_default();
+        format!(
+            "sip:{user}127.0.0.1:{};transport=tls",
+            self.tls_port.expect("started with start_tls")
         )
     }
 

@@ -5,14 +5,16 @@
 //! as the route set, ACK, INFO and BYE through the proxy, RFC 3261 §16.6,
 //! §12.2.1.1); MESSAGE through it; a CANCEL through it giving 487; and
 //! presence with Kamailio's presence server (PUBLISH, SUBSCRIBE, NOTIFY:
-//! RFC 3903, RFC 6665, RFC 3856).
+//! RFC 3903, RFC 6665, RFC 3856); a call over TLS through it.
 //! Without Kamailio these tests skip with a printed reason, and fail in CI.
 
 use std::sync::{Arc, Mutex};
 
 use sip_message::headers::Transport;
 use sip_message::{HeaderName, Message, Method};
-use sip_tests::kamailio::{kamailio_available, Kamailio, USERS};
+use sip_tests::kamailio::{
+    kamailio_available, kamailio_tls_available, Kamailio, TlsIdentity, USERS,
+};
 use sip_tests::{eventually, hang_up};
 use sip_uac::{
     default_answer, default_in_dialog_answer, Answer, Handler, RequestId, RequestOptions, Service,
@@ -478,6 +480,121 @@ async fn presence_publish_subscribe_notify_with_kamailios_presence_server() {
         .await
         .unwrap();
     assert_eq!(r.code(), 412, "{}", r.reason());
+    alice.stop().await;
+    bob.stop().await;
+}
+
+/// A throwaway CA, a certificate for 127.0.0.1 it signed (PEM, for
+/// Kamailio) and the TLS configuration of our services: that certificate
+/// as server, the CA as the only root as client.
+fn tls_material() -> (TlsIdentity, sip_transport::TlsConfig) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .unwrap()
+        .signed_by(&key, &ca, &ca_key)
+        .unwrap();
+    let server = sip_transport::tls::server_config(
+        vec![cert.der().clone()],
+        rustls_pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+    )
+    .unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.der().clone()).unwrap();
+    let client = sip_transport::tls::client_config(roots).unwrap();
+    (
+        TlsIdentity {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        },
+        sip_transport::TlsConfig {
+            server: Some(server),
+            client: Some(client),
+        },
+    )
+}
+
+/// A TLS-only service for subscriber `user` of Kamailio `k`.
+async fn tls_user(
+    k: &Kamailio,
+    user: &str,
+    tls: &sip_transport::TlsConfig,
+    handler: impl Handler,
+) -> Service {
+    let password = USERS.iter().find(|(u, _)| *u == user).unwrap().1;
+    Service::builder(user)
+        .transport(
+            sip_transport::TransportConfig::default()
+                .tls("127.0.0.1:0".parse().unwrap())
+                .tls_config(tls.clone()),
+        )
+        .from(&format!("sip:{user}@127.0.0.1:{}", k.port))
+        .credentials(user, password)
+        .handler(handler)
+        .start()
+        .await
+        .expect("bind 127.0.0.1")
+}
+
+#[tokio::test]
+async fn a_call_over_tls_through_kamailio() {
+    if !kamailio_tls_available() {
+        return;
+    }
+    let (identity, tls) = tls_material();
+    let k = Kamailio::start_tls(&identity).await;
+    let bob_h = Bob::default();
+    let bob = tls_user(&k, "bob", &tls, bob_h.clone()).await;
+    // RFC 3261 §26.3.1 / §18: REGISTER over TLS binds bob's TLS Contact.
+    let r = bob
+        .register(
+            &k.tls_uri(None),
+            RequestOptions::new().auto_contact().expires(300),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.code(), 200, "{} {}\n{}", r.code(), r.reason(), k.log());
+    assert!(
+        r.contacts().iter().any(|c| c.contains("transport=tls")),
+        "{:?}",
+        r.contacts()
+    );
+    let alice = tls_user(&k, "alice", &tls, Bob::default()).await;
+    let r = alice
+        .invite(&k.tls_uri(Some("bob")), RequestOptions::new())
+        .await
+        .unwrap();
+    assert_eq!(r.code(), 200, "{} {}\n{}", r.code(), r.reason(), k.log());
+    let call = r.dialog().cloned().unwrap();
+    let info = alice.dialog(&call).unwrap();
+    assert!(
+        info.route_set[0].contains(&format!("127.0.0.1:{}", k.tls_port.unwrap())),
+        "{:?}",
+        info.route_set
+    );
+    // Kamailio reached bob over TLS (its own connection to bob's listener).
+    let invite = &bob_h.got(Method::Invite)[0];
+    assert!(
+        invite
+            .values(HeaderName::Via)
+            .next()
+            .is_some_and(|v| String::from_utf8_lossy(v).contains("TLS")),
+        "{}",
+        String::from_utf8_lossy(invite.as_bytes())
+    );
+    let r = alice.info(&call, RequestOptions::new()).await.unwrap();
+    assert_eq!(r.code(), 200);
+    hang_up(&alice, &call).await;
+    eventually("bob's side ends", || bob.dialog_count() == 0).await;
+    let r = bob
+        .unregister_all(&k.tls_uri(None), RequestOptions::new())
+        .await
+        .unwrap();
+    assert_eq!(r.code(), 200);
     alice.stop().await;
     bob.stop().await;
 }
