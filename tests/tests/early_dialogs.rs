@@ -147,31 +147,28 @@ async fn rfc3261_12_1_2_a_180_with_a_to_tag_makes_an_early_dialog_that_the_2xx_c
 }
 
 #[tokio::test]
-async fn rfc3261_12_1_a_non_2xx_final_ends_the_callers_early_dialog() {
+async fn rfc3261_12_1_an_invite_ended_without_2xx_leaves_no_early_dialog() {
     for kind in [Transport::Udp, Transport::Tcp] {
-        let (alice, bob, callee, uri) = caller_and_callee(kind).await;
-        let (mut call, seen, id) = ringing(&alice, &callee, &uri).await;
-        let early = early_dialog(&seen);
-        bob.answer(&id, Answer::code(486)).await.unwrap();
-        assert_eq!(call.reply().await.code(), 486, "{kind}");
-        assert!(alice.dialog(&early).is_none(), "{kind}");
-        assert_eq!(alice.dialog_count(), 0, "{kind}");
-        alice.stop().await;
-        bob.stop().await;
+        // §12.1: a non-2xx final ends the early dialog; §9.1: so does a
+        // CANCEL (its 487).
+        for cancelled in [false, true] {
+            let (alice, bob, callee, uri) = caller_and_callee(kind).await;
+            let (mut call, seen, id) = ringing(&alice, &callee, &uri).await;
+            let early = early_dialog(&seen);
+            let expected = if cancelled {
+                alice.cancel(&call).await.unwrap();
+                487
+            } else {
+                bob.answer(&id, Answer::code(486)).await.unwrap();
+                486
+            };
+            assert_eq!(call.reply().await.code(), expected, "{kind}");
+            assert!(alice.dialog(&early).is_none(), "{kind} {expected}");
+            assert_eq!(alice.dialog_count(), 0, "{kind} {expected}");
+            alice.stop().await;
+            bob.stop().await;
+        }
     }
-}
-
-#[tokio::test]
-async fn rfc3261_9_1_a_cancelled_invite_leaves_no_early_dialog() {
-    let (alice, bob, callee, uri) = caller_and_callee(Transport::Udp).await;
-    let (mut call, seen, _) = ringing(&alice, &callee, &uri).await;
-    let early = early_dialog(&seen);
-    alice.cancel(&call).await.unwrap();
-    assert_eq!(call.reply().await.code(), 487);
-    assert!(alice.dialog(&early).is_none());
-    assert_eq!(alice.dialog_count(), 0);
-    alice.stop().await;
-    bob.stop().await;
 }
 
 #[tokio::test]

@@ -97,6 +97,20 @@ async fn register(k: &Kamailio, svc: &Service, kind: Transport) {
     );
 }
 
+/// Alice (answering with `alice_h`) and Bob (with `bob_h`), Bob
+/// registered at Kamailio over `kind`.
+async fn caller_and_callee(
+    k: &Kamailio,
+    kind: Transport,
+    alice_h: &Bob,
+    bob_h: &Bob,
+) -> (Service, Service) {
+    let bob = user(k, "bob", bob_h.clone()).await;
+    register(k, &bob, kind).await;
+    let alice = user(k, "alice", alice_h.clone()).await;
+    (alice, bob)
+}
+
 /// Removes `svc`'s bindings at Kamailio over `kind`: Kamailio forks to
 /// every binding of an address of record, so a stopped service's binding
 /// left behind would get the next test's requests too.
@@ -184,10 +198,8 @@ async fn a_call_through_kamailio_follows_its_record_route() {
     let k = Kamailio::start().await;
     for kind in [Transport::Udp, Transport::Tcp] {
         let bob_h = Bob::default();
-        let bob = user(&k, "bob", bob_h.clone()).await;
-        register(&k, &bob, kind).await;
         let alice_h = Bob::default();
-        let alice = user(&k, "alice", alice_h.clone()).await;
+        let (alice, bob) = caller_and_callee(&k, kind, &alice_h, &bob_h).await;
         // The INVITE is challenged (407) and sent again with credentials;
         // Kamailio finds bob's binding and record-routes the call.
         let r = alice
@@ -262,9 +274,7 @@ async fn message_through_kamailio_reaches_the_registered_user() {
     }
     let k = Kamailio::start().await;
     let bob_h = Bob::default();
-    let bob = user(&k, "bob", bob_h.clone()).await;
-    register(&k, &bob, Transport::Udp).await;
-    let alice = user(&k, "alice", Bob::default()).await;
+    let (alice, bob) = caller_and_callee(&k, Transport::Udp, &Bob::default(), &bob_h).await;
     let r = alice
         .message(
             &k.uri(Some("bob"), Transport::Udp),
@@ -300,9 +310,7 @@ async fn a_cancel_through_kamailio_gives_487() {
             ring: true,
             ..Bob::default()
         };
-        let bob = user(&k, "bob", bob_h.clone()).await;
-        register(&k, &bob, kind).await;
-        let alice = user(&k, "alice", Bob::default()).await;
+        let (alice, bob) = caller_and_callee(&k, kind, &Bob::default(), &bob_h).await;
         let (tx, mut rang) = tokio::sync::mpsc::unbounded_channel();
         let mut call = alice
             .invite_async(
@@ -366,16 +374,19 @@ async fn presence_publish_subscribe_notify_with_kamailios_presence_server() {
 
     // RFC 3903 §4: an initial PUBLISH (after the 407) gets a SIP-ETag and
     // the granted Expires.
-    let r = alice
-        .publish(
-            &alice_aor,
-            RequestOptions::new()
-                .event("presence")
-                .expires(600)
-                .body("application/pidf+xml", pidf(&alice_aor, "in a meeting")),
-        )
-        .await
-        .unwrap();
+    let publish = |expires: u32, etag: Option<&str>, note: Option<&str>| {
+        let mut o = RequestOptions::new().event("presence").expires(expires);
+        if let Some(etag) = etag {
+            o = o.sip_if_match(etag);
+        }
+        if let Some(note) = note {
+            o = o.body("application/pidf+xml", pidf(&alice_aor, note));
+        }
+        let alice = alice.clone();
+        let aor = alice_aor.clone();
+        async move { alice.publish(&aor, o).await.unwrap() }
+    };
+    let r = publish(600, None, Some("in a meeting")).await;
     assert_eq!(r.code(), 200, "{} {}\n{}", r.code(), r.reason(), k.log());
     let etag = r
         .sip_etag()
@@ -417,17 +428,7 @@ async fn presence_publish_subscribe_notify_with_kamailios_presence_server() {
 
     // RFC 3903 §4.4: a modification names the entity tag; the watcher is
     // told.
-    let r = alice
-        .publish(
-            &alice_aor,
-            RequestOptions::new()
-                .event("presence")
-                .expires(600)
-                .sip_if_match(&etag)
-                .body("application/pidf+xml", pidf(&alice_aor, "free")),
-        )
-        .await
-        .unwrap();
+    let r = publish(600, Some(&etag), Some("free")).await;
     assert_eq!(r.code(), 200, "{}", r.reason());
     let etag = r.sip_etag().expect("a new SIP-ETag").to_owned();
     eventually("the NOTIFY of the change", || {
@@ -456,29 +457,10 @@ async fn presence_publish_subscribe_notify_with_kamailios_presence_server() {
     eventually("the subscription ends", || bob.subscription(&sub).is_none()).await;
 
     // RFC 3903 §4.6: removal is Expires 0 with the entity tag.
-    let r = alice
-        .publish(
-            &alice_aor,
-            RequestOptions::new()
-                .event("presence")
-                .expires(0)
-                .sip_if_match(&etag),
-        )
-        .await
-        .unwrap();
+    let r = publish(0, Some(&etag), None).await;
     assert_eq!(r.code(), 200, "{}", r.reason());
     // A modification of the removed publication: 412 (§6 step 4).
-    let r = alice
-        .publish(
-            &alice_aor,
-            RequestOptions::new()
-                .event("presence")
-                .expires(600)
-                .sip_if_match(&etag)
-                .body("application/pidf+xml", pidf(&alice_aor, "gone")),
-        )
-        .await
-        .unwrap();
+    let r = publish(600, Some(&etag), Some("gone")).await;
     assert_eq!(r.code(), 412, "{}", r.reason());
     alice.stop().await;
     bob.stop().await;
