@@ -336,11 +336,6 @@ impl Core {
         self.read_call(id, |c| c.invite.clone()).flatten()
     }
 
-    /// True if we are the UAC of dialog `id` and its INVITE usage goes on.
-    pub(crate) fn has_invite(&self, id: &DialogId) -> bool {
-        self.read_call(id, |c| c.invite.is_some()).unwrap_or(false)
-    }
-
     /// The INVITE server transaction retransmitting our 2xx in `id`.
     pub(crate) fn set_uas_tx(&self, id: &DialogId, tx: sip_transaction::TransactionId) {
         self.with_call(id, |c| c.uas_tx = Some(tx));

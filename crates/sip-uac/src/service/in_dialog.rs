@@ -73,9 +73,13 @@ impl Service {
 
     /// BYE in a dialog; the dialog ends with it.
     pub async fn bye(&self, dialog: &DialogId, opts: RequestOptions) -> Result<Reply, Error> {
-        let reply = self.in_dialog(Method::Bye, dialog, opts).await?;
         let core = &self.inner.core;
-        let caller = core.has_invite(dialog);
+        // Whether we sent the INVITE (also for an early dialog, §15).
+        let caller = core.dialogs.lock().is_ok_and(|d| {
+            d.get(dialog)
+                .is_some_and(|x| x.role() == sip_dialog::Role::Uac)
+        });
+        let reply = self.in_dialog(Method::Bye, dialog, opts).await?;
         if let Ok(mut s) = core.sessions.lock() {
             s.bye(dialog, caller);
         }
