@@ -119,6 +119,14 @@ async fn subscribe_notify_active_then_terminated_over_udp_and_tcp() {
 
         // The notifier's side: its handler got the id; NOTIFY active.
         let bob_sid = notifier.subs.lock().unwrap()[0].clone();
+        // Both sides list it, and its dialog names it as a usage.
+        assert_eq!(alice.subscriptions(), vec![sid.clone()], "{kind}");
+        assert_eq!(bob.subscriptions(), vec![bob_sid.clone()], "{kind}");
+        assert_eq!(
+            alice.dialog(&sid.dialog).unwrap().subscriptions,
+            vec![sid.clone()],
+            "{kind}"
+        );
         let n = bob
             .notify(
                 &bob_sid,
@@ -164,6 +172,8 @@ async fn subscribe_notify_active_then_terminated_over_udp_and_tcp() {
         assert_eq!(alice.subscription(&sid), None);
         assert_eq!(alice.dialog_count(), 0, "{kind}");
         assert_eq!(bob.dialog_count(), 0, "{kind}");
+        assert!(alice.subscriptions().is_empty(), "{kind}");
+        assert!(bob.subscriptions().is_empty(), "{kind}");
         // A NOTIFY for the ended subscription gets 481.
         assert!(matches!(
             bob.notify(&bob_sid, RequestOptions::new()).await,

@@ -183,6 +183,11 @@ impl Subscriptions {
         self.map.get(id).map(|s| &s.status)
     }
 
+    /// The ids of the subscriptions held, in no particular order.
+    pub fn ids(&self) -> impl Iterator<Item = &SubscriptionId> {
+        self.map.keys()
+    }
+
     /// Number of subscriptions.
     pub fn len(&self) -> usize {
         self.map.len()
@@ -390,6 +395,11 @@ impl Notifier {
     /// No subscriptions.
     pub fn new() -> Notifier {
         Notifier::default()
+    }
+
+    /// The ids of the subscriptions granted, in no particular order.
+    pub fn ids(&self) -> impl Iterator<Item = &SubscriptionId> {
+        self.subs.keys()
     }
 
     /// A SUBSCRIBE (or refresh) asking for `requested` seconds; returns the

@@ -36,4 +36,7 @@ pub struct DialogInfo {
     pub local_sdp: Option<bytes::Bytes>,
     /// The peer's session description in force, if any.
     pub remote_sdp: Option<bytes::Bytes>,
+    /// The subscriptions that use the dialog (RFC 6665 §4.5.2: a REFER's,
+    /// one made with `subscribe_in_dialog`, or the dialog's own).
+    pub subscriptions: Vec<sip_dialog::SubscriptionId>,
 }

@@ -29,7 +29,7 @@
 //! UPDATE (RFC 3311), INFO or the caller's BYE can be sent in it before
 //! the answer, and it ends with the INVITE unless the 2xx confirms it.
 //! [`Service::dialog`] reads one dialog's fields, [`Service::dialogs`]
-//! lists them, [`Service::bye_all`] ends every call and
+//! and [`Service::subscriptions`] list them, [`Service::bye_all`] ends every call and
 //! [`Service::stop_dialog`] forgets one without a word to the peer.
 //!
 //! An INVITE never waits forever: Timer C

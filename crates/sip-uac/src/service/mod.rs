@@ -124,6 +124,30 @@ impl Service {
             .cloned()
     }
 
+    /// Every subscription of this service, sorted (NkSIP's
+    /// `nksip_subscription:get_all`): those it holds as subscriber (their
+    /// state: [`subscription`](Self::subscription); refresh or end them:
+    /// [`subscribe_refresh`](Self::subscribe_refresh)) and those it grants
+    /// as notifier ([`notify`](Self::notify)).
+    pub fn subscriptions(&self) -> Vec<SubscriptionId> {
+        let mut ids: Vec<SubscriptionId> = self
+            .inner
+            .core
+            .events
+            .lock()
+            .map(|e| {
+                e.subscriber
+                    .ids()
+                    .chain(e.notifier.ids())
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        ids.sort();
+        ids.dedup();
+        ids
+    }
+
     /// Answers later an INVITE the handler left ringing (it answered only
     /// a provisional): another provisional (it keeps ringing) or the final
     /// answer, with the To tag of its first provisional (NkSIP's
@@ -162,8 +186,9 @@ impl Service {
         let core = &self.inner.core;
         let invite_state = core.sessions.lock().ok().and_then(|s| s.state(id));
         let sdp = core.sdp(id);
-        let d = core.dialogs.lock().ok()?;
-        let d = d.get(id)?;
+        let dialogs = core.dialogs.lock().ok()?;
+        let d = dialogs.get(id)?;
+        let d_usages = dialogs.usages(id);
         Some(crate::DialogInfo {
             id: d.id().clone(),
             role: d.role(),
@@ -179,6 +204,15 @@ impl Service {
             secure: d.secure(),
             local_sdp: sdp.local,
             remote_sdp: sdp.remote,
+            subscriptions: d_usages
+                .iter()
+                .filter_map(|u| match u {
+                    sip_dialog::Usage::Subscription { event, id: sub } => {
+                        Some(SubscriptionId::new(id.clone(), event, sub.as_deref()))
+                    }
+                    _ => None,
+                })
+                .collect(),
         })
     }
 
