@@ -595,3 +595,51 @@ async fn rfc3263_4_3_a_failed_address_gives_way_to_the_next() {
         s.stop().await;
     }
 }
+
+/// RFC 3263 §4.3 failover to an address of the other family: the Contact
+/// names the listener of the address the request went to in the end
+/// (§8.1.1.8), not the first one's.
+#[tokio::test]
+async fn rfc3263_4_3_failover_to_another_family_rewrites_the_contact() {
+    let recorder = Recorder::default();
+    let bob = Service::builder("bob")
+        .tcp("127.0.0.1:0".parse().unwrap())
+        .handler(recorder.clone())
+        .start()
+        .await
+        .unwrap();
+    // A port nobody listens on over IPv6 loopback: bind, note it, close.
+    let Ok(refused) = std::net::TcpListener::bind("[::1]:0").and_then(|l| l.local_addr()) else {
+        // Straight to stderr (eprintln! is captured by the harness).
+        let _ =
+            std::io::Write::write_all(&mut std::io::stderr(), b"skipping: no IPv6 loopback here\n");
+        return;
+    };
+    let alice = Service::builder("alice")
+        .tcp("[::1]:0".parse().unwrap())
+        .tcp("127.0.0.1:0".parse().unwrap())
+        .resolver(Arc::new(sip_tests::FixedResolver(vec![
+            refused,
+            bob.local_addr(Transport::Tcp).unwrap(),
+        ])))
+        .start()
+        .await
+        .unwrap();
+    let r = tokio::time::timeout(
+        Duration::from_secs(10),
+        alice.options(
+            "sip:dual.example.com;transport=tcp",
+            RequestOptions::new().auto_contact(),
+        ),
+    )
+    .await
+    .expect("no hang")
+    .unwrap();
+    assert_eq!(r.code(), 200, "{}", r.reason());
+    let got = recorder.0.lock().unwrap()[0].clone();
+    let contact =
+        String::from_utf8_lossy(got.values(HeaderName::Contact).next().unwrap()).into_owned();
+    assert!(contact.contains("127.0.0.1"), "{contact}");
+    alice.stop().await;
+    bob.stop().await;
+}

@@ -150,8 +150,12 @@ impl Service {
         let mut opts = opts;
         let mut challenges = Challenges::default();
         loop {
-            let (mut request, mut target, mut spare) =
-                self.prepare(method.clone(), uri, &opts, auto).await?;
+            let Prepared {
+                mut request,
+                mut target,
+                mut spare,
+                mut auto_contact,
+            } = self.prepare(method.clone(), uri, &opts, auto).await?;
             let (request, ct, reply) = loop {
                 let kind = target.transport;
                 on_send(&request);
@@ -193,6 +197,21 @@ impl Service {
                         }
                         request = next;
                         target = spare.remove(0);
+                        // §8.1.1.8: the Contact names the listener of the
+                        // address the request goes to now.
+                        if let Some(ac) = &mut auto_contact {
+                            let c = self.inner.core.contacts.for_request(
+                                target.transport,
+                                ac.secure,
+                                target.addr,
+                            );
+                            if c != ac.text {
+                                if let Some(m) = with_contact(&request, &ac.text, &c) {
+                                    request = m;
+                                    ac.text = c.into_owned();
+                                }
+                            }
+                        }
                         continue;
                     }
                 }
@@ -295,7 +314,7 @@ impl Service {
         uri: &str,
         opts: &RequestOptions,
         auto: bool,
-    ) -> Result<(Message, Target, Vec<Target>), Error> {
+    ) -> Result<Prepared, Error> {
         let text = uri.trim().trim_start_matches('<').trim_end_matches('>');
         let target: Uri = text
             .parse()
@@ -439,17 +458,26 @@ impl Service {
         let default_contact = (opts.auto_contact
             || matches!(method, Method::Invite | Method::Subscribe))
             && !given(sip_message::HeaderName::Contact);
-        let contact: Option<std::borrow::Cow<'_, str>> = match &opts.contact {
-            Some(c) => Some(c.as_str().into()),
-            None => default_contact.then(|| {
-                self.inner
+        // Ours (not the options'): written again if the request goes to an
+        // address of another family or transport (RFC 3263 §4.3 failover).
+        let mut auto_contact = None;
+        match &opts.contact {
+            Some(c) => {
+                b.add_raw_header("Contact", c);
+            }
+            None if default_contact => {
+                let c = self
+                    .inner
                     .core
                     .contacts
-                    .for_request(target.transport, secure, target.addr)
-            }),
-        };
-        if let Some(c) = contact {
-            b.add_raw_header("Contact", &c);
+                    .for_request(target.transport, secure, target.addr);
+                b.add_raw_header("Contact", &c);
+                auto_contact = Some(AutoContact {
+                    text: c.into_owned(),
+                    secure,
+                });
+            }
+            None => {}
         }
         if let Some(e) = opts.expires {
             let (digits, start) = sip_message::encode::decimal_digits(u64::from(e));
@@ -500,7 +528,12 @@ impl Service {
             b = b.body(&ct, data);
         }
         let request = b.build().map_err(|_| Error::InvalidOption("headers"))?;
-        Ok((request, target, spare))
+        Ok(Prepared {
+            request,
+            target,
+            spare,
+            auto_contact,
+        })
     }
 }
 
@@ -552,4 +585,36 @@ pub(super) fn failed_over(outcome: &Result<Reply, Error>, user_cancelled: bool) 
         Ok(r) if r.cancelled => false,
         Ok(r) => r.code() == 503 || (r.code() == 408 && r.response().is_none()),
     }
+}
+
+/// A request built for its first target, with the other addresses of its
+/// next hop.
+pub(super) struct Prepared {
+    request: Message,
+    target: Target,
+    /// The other addresses, in order, for RFC 3263 §4.3 failover.
+    spare: Vec<Target>,
+    /// The Contact we generated (none when the options gave one).
+    auto_contact: Option<AutoContact>,
+}
+
+struct AutoContact {
+    text: String,
+    secure: bool,
+}
+
+/// `request` with its Contact `old` (one we wrote, as `Contact: <old>` on
+/// a line of its own) replaced by `new`; `None` if it is not there or the
+/// result does not parse.
+fn with_contact(request: &Message, old: &str, new: &str) -> Option<Message> {
+    let bytes = request.as_bytes();
+    let line = format!("\r\nContact: {old}\r\n");
+    let at = bytes
+        .windows(line.len())
+        .position(|w| w == line.as_bytes())?;
+    let mut out = Vec::with_capacity(bytes.len() + new.len());
+    out.extend_from_slice(&bytes[..at]);
+    out.extend_from_slice(format!("\r\nContact: {new}\r\n").as_bytes());
+    out.extend_from_slice(&bytes[at + line.len()..]);
+    Message::parse(out).ok()
 }
