@@ -34,6 +34,7 @@ mod config;
 mod error;
 mod inbound;
 mod receive;
+pub mod rfc3263;
 mod stats;
 mod stream;
 pub mod target;

@@ -1,6 +1,7 @@
 //! Where to send: a transport and an address, picked from a SIP URI
-//! (RFC 3261 §18, §19.1.2; RFC 3263 NAPTR/SRV comes later), with the
-//! name lookup behind the [`Resolver`] trait.
+//! (RFC 3261 §18, §19.1.2; RFC 3263 with NAPTR and SRV, see
+//! [`crate::rfc3263`]), with the name lookups behind the [`Resolver`]
+//! trait.
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -45,8 +46,11 @@ impl Target {
 /// A boxed future, for object-safe async trait methods.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// Turns a host name into addresses (A/AAAA). Replaceable, e.g. by a
-/// RFC 3263 resolver or a fixed table in tests.
+/// The name lookups of RFC 3263: addresses (A/AAAA), and the NAPTR and
+/// SRV records that say which transport and port a domain's SIP service
+/// uses. Replaceable, e.g. by a fixed table in tests. A resolver without
+/// NAPTR and SRV (the defaults give none) still works: a name is then
+/// reached at its addresses and the transport's default port.
 pub trait Resolver: Send + Sync + 'static {
     /// The addresses of `host`, with `port` applied.
     fn lookup<'a>(
@@ -54,6 +58,23 @@ pub trait Resolver: Send + Sync + 'static {
         host: &'a str,
         port: u16,
     ) -> BoxFuture<'a, Result<Vec<SocketAddr>, TransportError>>;
+
+    /// The NAPTR records of `domain` (RFC 3403); none if it has none.
+    fn naptr<'a>(
+        &'a self,
+        _domain: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<crate::rfc3263::Naptr>, TransportError>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+
+    /// The SRV records of `name`, e.g. `_sip._udp.example.com` (RFC
+    /// 2782); none if it has none.
+    fn srv<'a>(
+        &'a self,
+        _name: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<crate::rfc3263::Srv>, TransportError>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
 }
 
 /// The system resolver through `tokio::net::lookup_host`.
@@ -139,26 +160,48 @@ pub fn resolve_numeric(uri: &Uri) -> Option<Result<Target, TransportError>> {
     }
 }
 
-/// Targets for a URI: numeric hosts directly (as [`resolve_numeric`]),
-/// names through `resolver`.
+/// Targets for a URI, in the order to try them (RFC 3263 §4.3): a
+/// numeric host directly (as [`resolve_numeric`]); a name through
+/// `resolver`, by NAPTR, SRV and A/AAAA as RFC 3263 §4.1-4.2 say (see
+/// [`crate::rfc3263::locate`]).
 pub async fn resolve(uri: &Uri, resolver: &dyn Resolver) -> Result<Targets, TransportError> {
     let (kind, host, port, explicit) = uri_destination(uri)?;
     let name = match host {
         Host::Domain(d) => d,
         ip => return Ok(ip_target(kind, &ip, port, explicit).into_iter().collect()),
     };
-    let addrs = resolver.lookup(&name, port).await?;
-    let server_name = name.to_string();
-    Ok(addrs
-        .into_iter()
-        .map(|addr| Target {
-            transport: kind,
-            addr,
-            server_name: Some(server_name.clone()),
-            connection: None,
-            explicit_transport: explicit,
-        })
-        .collect())
+    let sip = uri
+        .as_sip()
+        .ok_or_else(|| TransportError::Resolve(format!("not a SIP URI: {uri}")))?;
+    let dest = crate::rfc3263::Destination {
+        secure: sip.is_secure(),
+        transport: sip.transport().map(|t| {
+            let k = Kind::from_bytes(t.as_bytes());
+            // sips: over TCP is TLS (§26.2), as uri_destination says.
+            if sip.is_secure() && k == Kind::Tcp {
+                Kind::Tls
+            } else {
+                k
+            }
+        }),
+        port: sip.port(),
+    };
+    let mut random = draws();
+    crate::rfc3263::locate(&name, &dest, explicit, resolver, &mut random).await
+}
+
+/// Random numbers for RFC 2782's weighted order (not for security).
+fn draws() -> impl FnMut() -> u64 + Send {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(0x5EED);
+    let mut x = h.finish() | 1;
+    move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    }
 }
 
 #[cfg(test)]
