@@ -31,6 +31,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 mod config;
+pub mod dns;
 mod error;
 mod inbound;
 mod receive;

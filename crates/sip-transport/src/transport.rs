@@ -19,7 +19,7 @@ use crate::error::TransportError;
 use crate::inbound::{ConnectionId, Inbound};
 use crate::stats::{inc, Counters, Stats};
 use crate::stream::{self, ConnHandle};
-use crate::target::{Resolver, SystemResolver, Target};
+use crate::target::{Resolver, Target};
 use crate::{tls, udp, via};
 
 /// State shared by the handle and every task.
@@ -156,11 +156,15 @@ pub struct Sent {
 }
 
 impl Transport {
-    /// Binds every configured listener and starts their tasks.
+    /// Binds every configured listener and starts their tasks. Names are
+    /// located as RFC 3263 says, through DNS with the system's
+    /// configuration ([`DnsResolver`](crate::dns::DnsResolver)); where that
+    /// configuration cannot be read, through the system's address lookup
+    /// ([`SystemResolver`](crate::SystemResolver): addresses only, no NAPTR nor SRV).
     pub async fn bind(
         config: TransportConfig,
     ) -> Result<(Transport, mpsc::Receiver<Inbound>), TransportError> {
-        Self::bind_with_resolver(config, Arc::new(SystemResolver)).await
+        Self::bind_with_resolver(config, crate::dns::default_resolver()).await
     }
 
     /// [`Transport::bind`] with a custom name resolver.

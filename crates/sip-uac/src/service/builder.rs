@@ -91,9 +91,12 @@ impl ServiceBuilder {
         self.timer_c = d;
         self
     }
-    /// How host names are looked up (the system resolver by default): a
-    /// name with several addresses is tried in order when one fails
-    /// (RFC 3263 §4.3).
+    /// How host names are looked up. By default DNS with the system's
+    /// configuration, NAPTR and SRV included (RFC 3263 §4.1-4.2,
+    /// `sip_transport::dns::DnsResolver`); a name's targets are tried in
+    /// order when one fails (§4.3). Give another, e.g.
+    /// `DnsResolver::with_name_servers` for a private zone, or a fixed
+    /// table in tests.
     pub fn resolver(mut self, r: Arc<dyn sip_transport::Resolver>) -> Self {
         self.resolver = Some(r);
         self
