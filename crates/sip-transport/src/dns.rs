@@ -37,8 +37,9 @@ impl std::fmt::Debug for DnsResolver {
 impl DnsResolver {
     /// With the system's configuration.
     pub fn from_system() -> Result<DnsResolver, TransportError> {
-        let builder = TokioResolver::builder_tokio()
+        let mut builder = TokioResolver::builder_tokio()
             .map_err(|e| TransportError::Resolve(format!("system DNS configuration: {e}")))?;
+        tune(builder.options_mut());
         Ok(DnsResolver {
             inner: Arc::new(builder.build()),
         })
@@ -55,12 +56,38 @@ impl DnsResolver {
         );
         let mut opts = ResolverOpts::default();
         opts.use_hosts_file = hickory_resolver::config::ResolveHosts::Never;
+        tune(&mut opts);
         let mut builder =
             TokioResolver::builder_with_config(config, TokioConnectionProvider::default());
         *builder.options_mut() = opts;
         DnsResolver {
             inner: Arc::new(builder.build()),
         }
+    }
+}
+
+/// What every resolver of ours changes from hickory's defaults: both
+/// address families (a dual-stack name gives its IPv4 and IPv6 addresses,
+/// for RFC 3263 §4.3 failover between them, as getaddrinfo does), a cache
+/// for more than a handful of names, and a short wait per query (2 s, two
+/// tries) so that one dead server does not hold a request long (the
+/// whole search is bounded anyway, `rfc3263::LOCATE_TIMEOUT`).
+fn tune(opts: &mut ResolverOpts) {
+    opts.ip_strategy = hickory_resolver::config::LookupIpStrategy::Ipv4AndIpv6;
+    opts.cache_size = 1024;
+    opts.timeout = std::time::Duration::from_secs(2);
+    opts.attempts = 2;
+}
+
+/// `name` as an absolute DNS name (a final dot), so that the search list
+/// of resolv.conf is not tried on it: RFC 3263's names are fully
+/// qualified. A single label (`localhost`) stays as it is, for the hosts
+/// file and the search list.
+fn absolute(name: &str) -> std::borrow::Cow<'_, str> {
+    if name.ends_with('.') || !name.contains('.') {
+        name.into()
+    } else {
+        format!("{name}.").into()
     }
 }
 
@@ -91,7 +118,7 @@ impl Resolver for DnsResolver {
         Box::pin(async move {
             let ips = self
                 .inner
-                .lookup_ip(host)
+                .lookup_ip(absolute(host).as_ref())
                 .await
                 .map_err(|e| TransportError::Resolve(format!("{host}: {e}")))?;
             let v: Vec<SocketAddr> = ips.iter().map(|ip| SocketAddr::new(ip, port)).collect();
@@ -104,7 +131,11 @@ impl Resolver for DnsResolver {
 
     fn naptr<'a>(&'a self, domain: &'a str) -> BoxFuture<'a, Result<Vec<Naptr>, TransportError>> {
         Box::pin(async move {
-            let lookup = match self.inner.lookup(domain, RecordType::NAPTR).await {
+            let lookup = match self
+                .inner
+                .lookup(absolute(domain).as_ref(), RecordType::NAPTR)
+                .await
+            {
                 Ok(l) => l,
                 Err(e) => return none_or(domain, e).map(|()| Vec::new()),
             };
@@ -126,7 +157,7 @@ impl Resolver for DnsResolver {
 
     fn srv<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Vec<Srv>, TransportError>> {
         Box::pin(async move {
-            let lookup = match self.inner.srv_lookup(name).await {
+            let lookup = match self.inner.srv_lookup(absolute(name).as_ref()).await {
                 Ok(l) => l,
                 Err(e) => return none_or(name, e).map(|()| Vec::new()),
             };

@@ -69,17 +69,17 @@ fn naptr_transport(service: &str, secure: bool) -> Option<Kind> {
     }
 }
 
-/// The SRV name for a transport (§4.2): `_sips._tcp` for TLS (and every
-/// transport of a `sips:` URI), `_sip._tcp`, `_sip._udp`.
-fn srv_name(kind: Kind, secure: bool, domain: &str) -> String {
+/// The SRV name for a transport (§4.2): `_sips._tcp` for TLS (and TCP of
+/// a `sips:` URI), `_sip._tcp`, `_sip._udp`; none for other transports.
+fn srv_name(kind: Kind, secure: bool, domain: &str) -> Option<String> {
     let (service, proto) = match kind {
         Kind::Tls => ("_sips", "_tcp"),
         Kind::Tcp if secure => ("_sips", "_tcp"),
         Kind::Tcp => ("_sip", "_tcp"),
-        _ if secure => ("_sips", "_udp"),
-        _ => ("_sip", "_udp"),
+        Kind::Udp if !secure => ("_sip", "_udp"),
+        _ => return None,
     };
-    format!("{service}.{proto}.{domain}")
+    Some(format!("{service}.{proto}.{domain}"))
 }
 
 /// RFC 2782's order: priority ascending; within a priority, records drawn
@@ -89,8 +89,8 @@ fn srv_name(kind: Kind, secure: bool, domain: &str) -> String {
 /// not offered: those go.
 pub fn order_srv(mut records: Vec<Srv>, mut random: impl FnMut() -> u64) -> Vec<Srv> {
     records.retain(|r| r.target != "." && !r.target.is_empty());
-    records.truncate(MAX_RECORDS);
     records.sort_by_key(|r| r.priority);
+    records.truncate(MAX_RECORDS);
     let mut out = Vec::with_capacity(records.len());
     let mut rest = records.as_slice();
     while let Some(first) = rest.first() {
@@ -138,10 +138,17 @@ pub fn order_srv(mut records: Vec<Srv>, mut random: impl FnMut() -> u64) -> Vec<
 ///   to); without those either, A/AAAA over UDP (TLS for `sips:`) at the
 ///   default port.
 ///
+/// An SRV answer whose only target is `.` says the service is not there
+/// (RFC 2782): no fallback to the name's addresses. Nor is there one when
+/// a NAPTR or SRV lookup failed (not "no such record": a server failure
+/// or a timeout), which would send the request to whatever answers on the
+/// name's address. The work is bounded: at most [`MAX_LOOKUPS`] lookups
+/// and [`MAX_TARGETS`] targets, each name looked up once, and the whole
+/// search within [`LOCATE_TIMEOUT`].
+///
 /// `explicit` marks targets whose transport the URI chose (see
 /// [`Target::explicit_transport`]). `random` orders SRV records of equal
-/// priority (RFC 2782). A NAPTR or SRV lookup that fails is taken as no
-/// records (and logged): the next step still runs.
+/// priority (RFC 2782).
 pub async fn locate(
     domain: &str,
     dest: &Destination,
@@ -149,26 +156,70 @@ pub async fn locate(
     resolver: &dyn Resolver,
     random: &mut (dyn FnMut() -> u64 + Send),
 ) -> Result<Targets, TransportError> {
+    match tokio::time::timeout(
+        LOCATE_TIMEOUT,
+        locate_within(domain, dest, explicit, resolver, random),
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(_) => Err(TransportError::Resolve(format!(
+            "{domain}: no answer within {} s",
+            LOCATE_TIMEOUT.as_secs()
+        ))),
+    }
+}
+
+/// How long [`locate`] may take: Timer B's 64*T1, what a request would
+/// wait for its answer anyway.
+pub const LOCATE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(32);
+
+/// At most this many lookups (NAPTR, SRV, A/AAAA) for one name.
+pub const MAX_LOOKUPS: usize = 24;
+
+async fn locate_within(
+    domain: &str,
+    dest: &Destination,
+    explicit: bool,
+    resolver: &dyn Resolver,
+    random: &mut (dyn FnMut() -> u64 + Send),
+) -> Result<Targets, TransportError> {
+    // §26.2 (RFC 3261): a sips: URI goes over TLS whatever its transport
+    // parameter says (TLS over UDP does not exist, RFC 3263 §4.1).
+    let transport = match dest.transport {
+        Some(_) if dest.secure => Some(Kind::Tls),
+        t => t,
+    };
     let default_kind = if dest.secure { Kind::Tls } else { Kind::Udp };
     let mut out = Targets::new();
     if let Some(port) = dest.port {
-        let kind = dest.transport.unwrap_or(default_kind);
+        let kind = transport.unwrap_or(default_kind);
         let addrs = resolver.lookup(domain, port).await?;
         push(&mut out, kind, addrs, domain, explicit);
         return Ok(out);
     }
+    let mut lookups = 0usize;
+    let mut failed = false;
     // (transport, SRV name) pairs to try, in order.
     let mut srv: Vec<(Kind, String)> = Vec::new();
-    match dest.transport {
-        Some(kind) => srv.push((kind, srv_name(kind, dest.secure, domain))),
+    match transport {
+        Some(kind) => match srv_name(kind, dest.secure, domain) {
+            Some(name) => srv.push((kind, name)),
+            None => {
+                return Err(TransportError::Resolve(format!(
+                    "{domain}: no SRV for {kind}"
+                )))
+            }
+        },
         None => {
-            let mut naptrs: Vec<(Naptr, Kind)> = records(resolver.naptr(domain).await, "NAPTR")
+            lookups += 1;
+            let mut naptrs: Vec<(Naptr, Kind)> = records(resolver.naptr(domain).await, &mut failed)
                 .into_iter()
-                .take(MAX_RECORDS)
                 .filter(|n| n.flags.eq_ignore_ascii_case("s"))
                 .filter_map(|n| naptr_transport(&n.service, dest.secure).map(|k| (n, k)))
                 .collect();
             naptrs.sort_by_key(|(n, _)| (n.order, n.preference));
+            naptrs.truncate(MAX_RECORDS);
             srv.extend(naptrs.into_iter().map(|(n, k)| (k, n.replacement)));
             if srv.is_empty() {
                 let kinds: &[Kind] = if dest.secure {
@@ -176,29 +227,39 @@ pub async fn locate(
                 } else {
                     &[Kind::Tls, Kind::Tcp, Kind::Udp]
                 };
-                for kind in kinds {
-                    srv.push((*kind, srv_name(*kind, dest.secure, domain)));
-                }
+                srv.extend(
+                    kinds
+                        .iter()
+                        .filter_map(|k| srv_name(*k, dest.secure, domain).map(|n| (*k, n))),
+                );
             }
         }
     }
     let mut any_srv = false;
+    let mut looked_up: Vec<String> = Vec::new();
     for (kind, name) in srv {
-        let records = order_srv(records(resolver.srv(&name).await, "SRV"), &mut *random);
-        any_srv |= !records.is_empty();
-        for r in records {
-            if out.len() >= MAX_TARGETS {
+        if lookups >= MAX_LOOKUPS || looked_up.contains(&name) {
+            continue;
+        }
+        lookups += 1;
+        let answer = records(resolver.srv(&name).await, &mut failed);
+        looked_up.push(name);
+        // Any record, `.` included, says what the server offers here.
+        any_srv |= !answer.is_empty();
+        for r in order_srv(answer, &mut *random) {
+            if out.len() >= MAX_TARGETS || lookups >= MAX_LOOKUPS {
                 return Ok(out);
             }
+            lookups += 1;
             match resolver.lookup(&r.target, r.port).await {
                 Ok(addrs) => push(&mut out, kind, addrs, domain, explicit),
                 Err(e) => debug!(target = %r.target, error = %e, "SRV target has no address"),
             }
         }
     }
-    if !any_srv {
+    if !any_srv && !failed {
         // §4.2: no SRV records: the name's addresses, default port.
-        let kind = dest.transport.unwrap_or(default_kind);
+        let kind = transport.unwrap_or(default_kind);
         let addrs = resolver.lookup(domain, kind.default_port()).await?;
         push(&mut out, kind, addrs, domain, explicit);
     }
@@ -208,10 +269,12 @@ pub async fn locate(
     Ok(out)
 }
 
-/// The records of a NAPTR or SRV lookup; a failure counts as none.
-fn records<T>(r: Result<Vec<T>, TransportError>, what: &str) -> Vec<T> {
+/// The records of a NAPTR or SRV lookup; a failure (not "no records",
+/// which is an empty answer) is noted in `failed`.
+fn records<T>(r: Result<Vec<T>, TransportError>, failed: &mut bool) -> Vec<T> {
     r.unwrap_or_else(|e| {
-        debug!(error = %e, "{what} lookup failed: taken as no records");
+        debug!(error = %e, "NAPTR/SRV lookup failed");
+        *failed = true;
         Vec::new()
     })
 }
@@ -241,12 +304,15 @@ mod tests {
     use super::*;
     use crate::target::BoxFuture;
 
-    /// A zone: NAPTR and SRV records by name, addresses by host.
+    /// A zone: NAPTR and SRV records by name, addresses by host; SRV
+    /// names whose lookup fails (a server failure); lookups counted.
     #[derive(Default)]
     struct Zone {
         naptr: HashMap<String, Vec<Naptr>>,
         srv: HashMap<String, Vec<Srv>>,
         a: HashMap<String, Vec<std::net::IpAddr>>,
+        failing: Vec<String>,
+        lookups: std::sync::atomic::AtomicUsize,
     }
 
     impl Resolver for Zone {
@@ -255,6 +321,8 @@ mod tests {
             host: &'a str,
             port: u16,
         ) -> BoxFuture<'a, Result<Vec<SocketAddr>, TransportError>> {
+            self.lookups
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             Box::pin(async move {
                 match self.a.get(host) {
                     Some(ips) => Ok(ips.iter().map(|ip| SocketAddr::new(*ip, port)).collect()),
@@ -266,10 +334,19 @@ mod tests {
             &'a self,
             domain: &'a str,
         ) -> BoxFuture<'a, Result<Vec<Naptr>, TransportError>> {
+            self.lookups
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             Box::pin(async move { Ok(self.naptr.get(domain).cloned().unwrap_or_default()) })
         }
         fn srv<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Vec<Srv>, TransportError>> {
-            Box::pin(async move { Ok(self.srv.get(name).cloned().unwrap_or_default()) })
+            self.lookups
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Box::pin(async move {
+                if self.failing.iter().any(|f| f == name) {
+                    return Err(TransportError::Resolve(format!("{name}: SERVFAIL")));
+                }
+                Ok(self.srv.get(name).cloned().unwrap_or_default())
+            })
         }
     }
 
@@ -430,11 +507,12 @@ mod tests {
         );
         let got = run(&z, dest(false, None, None)).await;
         assert_eq!(got, [(Kind::Udp, "192.0.2.2:5060".to_owned())]);
-        // RFC 2782: target "." says the service is not offered.
+        // RFC 2782: target "." says the service is decidedly not offered:
+        // no fallback to the name's address.
         z.srv
             .insert("_sip._udp.example.com".into(), vec![srv(0, 0, 0, ".")]);
         let got = run(&z, dest(false, None, None)).await;
-        assert_eq!(got, [(Kind::Udp, "192.0.2.9:5060".to_owned())]);
+        assert!(got.is_empty(), "{got:?}");
     }
 
     #[test]
@@ -486,5 +564,87 @@ mod tests {
         );
         let got = run(&z, dest(false, Some(Kind::Udp), None)).await;
         assert_eq!(got.len(), MAX_TARGETS);
+    }
+
+    #[tokio::test]
+    async fn rfc3261_26_2_a_sips_uri_goes_over_tls_whatever_its_transport_parameter() {
+        let got = run(&example_zone(), dest(true, Some(Kind::Udp), None)).await;
+        assert_eq!(got, [(Kind::Tls, "192.0.2.1:5061".to_owned())]);
+        let got = run(&example_zone(), dest(true, Some(Kind::Udp), Some(5099))).await;
+        assert_eq!(got, [(Kind::Tls, "192.0.2.9:5099".to_owned())]);
+    }
+
+    #[tokio::test]
+    async fn a_failed_srv_lookup_is_no_reason_to_use_the_names_address() {
+        let mut z = example_zone();
+        z.naptr.clear();
+        z.srv.clear();
+        z.failing.push("_sip._udp.example.com".into());
+        // The A record exists, but the SRV server failed: no target
+        // rather than a guess.
+        assert!(run(&z, dest(false, Some(Kind::Udp), None)).await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn rfc2782_the_lowest_priority_is_kept_among_many_records() {
+        let mut z = example_zone();
+        let mut records: Vec<Srv> = (0..20)
+            .map(|i| srv(10 + i, 0, 5060, "server2.example.com"))
+            .collect();
+        records.push(srv(1, 0, 5999, "server1.example.com"));
+        z.srv.insert("_sip._udp.example.com".into(), records);
+        let got = run(&z, dest(false, Some(Kind::Udp), None)).await;
+        assert_eq!(got[0], (Kind::Udp, "192.0.2.1:5999".to_owned()));
+    }
+
+    #[tokio::test]
+    async fn a_hostile_zone_costs_at_most_max_lookups() {
+        let mut z = Zone::default();
+        z.naptr.insert(
+            "example.com".into(),
+            (0..16)
+                .map(|i| naptr(i, 0, "SIP+D2U", &format!("_sip._udp.n{i}.example.com")))
+                .collect(),
+        );
+        for i in 0..16 {
+            z.srv.insert(
+                format!("_sip._udp.n{i}.example.com"),
+                (0..16)
+                    .map(|j| srv(0, 0, 5060, &format!("nowhere{j}.example.com")))
+                    .collect(),
+            );
+        }
+        assert!(run(&z, dest(false, None, None)).await.is_empty());
+        let n = z.lookups.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(n <= MAX_LOOKUPS, "{n}");
+    }
+
+    /// A resolver whose answers never come.
+    struct Silent;
+
+    impl Resolver for Silent {
+        fn lookup<'a>(
+            &'a self,
+            _host: &'a str,
+            _port: u16,
+        ) -> BoxFuture<'a, Result<Vec<SocketAddr>, TransportError>> {
+            Box::pin(std::future::pending())
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_dns_that_never_answers_fails_within_the_locate_timeout() {
+        let start = tokio::time::Instant::now();
+        let mut r = || 0u64;
+        let got = locate(
+            "example.com",
+            &dest(false, None, None),
+            false,
+            &Silent,
+            &mut r,
+        )
+        .await;
+        assert!(got.is_err());
+        assert_eq!(start.elapsed(), LOCATE_TIMEOUT);
     }
 }

@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::str::FromStr;
 
 use hickory_proto::op::{Message, MessageType, ResponseCode};
-use hickory_proto::rr::rdata::{A, NAPTR, SRV};
+use hickory_proto::rr::rdata::{A, AAAA, NAPTR, SRV};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use sip_message::headers::Transport as Kind;
 use sip_message::uri::Uri;
@@ -39,10 +39,11 @@ fn zone() -> Zone {
     };
     z.insert(
         ("example.test".into(), RecordType::NAPTR),
+        // Not in order in the answer: the client sorts (§4.1).
         vec![
+            naptr(100, 50, "SIP+D2U", "_sip._udp.example.test"),
             naptr(50, 50, "SIPS+D2T", "_sips._tcp.example.test"),
             naptr(90, 50, "SIP+D2T", "_sip._tcp.example.test"),
-            naptr(100, 50, "SIP+D2U", "_sip._udp.example.test"),
         ],
     );
     let srv = |p, w, port, target: &str| RData::SRV(SRV::new(p, w, port, name(target)));
@@ -61,12 +62,18 @@ fn zone() -> Zone {
             srv(10, 0, 5062, "udp.example.test"),
         ],
     );
+    // A dual-stack server: both families, for failover between them.
+    z.insert(
+        ("udp.example.test".into(), RecordType::AAAA),
+        vec![RData::AAAA(AAAA("2001:db8::3".parse().unwrap()))],
+    );
     for (host, last) in [
         ("tls.example.test", 1),
         ("tcp.example.test", 2),
         ("udp.example.test", 3),
         ("backup.example.test", 4),
         ("plain.test", 5),
+        ("example.test", 9),
     ] {
         z.insert(
             (host.into(), RecordType::A),
@@ -109,7 +116,14 @@ async fn dns_server(zone: Zone) -> u16 {
                     }
                 }
             }
-            if !found {
+            // A name with records of other types: NOERROR without answers
+            // (NODATA); an unknown name: NXDOMAIN.
+            let known = q.queries().iter().any(|query| {
+                let mut n = query.name().to_utf8();
+                n.pop();
+                zone.keys().any(|(k, _)| *k == n)
+            });
+            if !found && !known {
                 r.set_response_code(ResponseCode::NXDomain);
             }
             let _ = sock.send_to(&r.to_vec().unwrap(), from).await;
@@ -139,6 +153,7 @@ async fn rfc3263_naptr_srv_and_a_records_over_real_dns_messages() {
             (Kind::Tls, "192.0.2.1:5061".to_owned()),
             (Kind::Tcp, "192.0.2.2:5060".to_owned()),
             (Kind::Udp, "192.0.2.3:5062".to_owned()),
+            (Kind::Udp, "[2001:db8::3]:5062".to_owned()),
             (Kind::Udp, "192.0.2.4:5070".to_owned()),
         ]
     );
@@ -152,10 +167,16 @@ async fn rfc3263_naptr_srv_and_a_records_over_real_dns_messages() {
         targets("sip:alice@example.test;transport=tcp", &dns).await,
         [(Kind::Tcp, "192.0.2.2:5060".to_owned())]
     );
-    // A port: the name's own A record, no NAPTR nor SRV (none here: an
-    // error).
-    let uri: Uri = "sip:alice@example.test:5080".parse().unwrap();
-    assert!(resolve(&uri, &dns).await.is_err());
+    // A port: the name's own A record, no NAPTR nor SRV.
+    assert_eq!(
+        targets("sip:alice@example.test:5080", &dns).await,
+        [(Kind::Udp, "192.0.2.9:5080".to_owned())]
+    );
+    // sips: with transport=udp still goes over TLS (RFC 3261 §26.2).
+    assert_eq!(
+        targets("sips:alice@example.test;transport=udp", &dns).await,
+        [(Kind::Tls, "192.0.2.1:5061".to_owned())]
+    );
     // A name without NAPTR nor SRV: its A record, UDP at 5060.
     assert_eq!(
         targets("sip:bob@plain.test", &dns).await,
