@@ -109,6 +109,27 @@ pub(crate) struct Sdp {
     pub(crate) remote: Option<Bytes>,
 }
 
+impl Sdp {
+    /// The session of our INVITE in dialog `id` before its 2xx: our offer,
+    /// if it made one, then what an extension completed (an answer in a
+    /// reliable provisional, an offer answered in a PRACK, RFC 3262 §5).
+    pub(crate) fn of_invite(
+        invite: &Message,
+        exchanged: &[sip_dialog::SessionExchanged],
+        id: &DialogId,
+    ) -> Sdp {
+        let mut sdp = Sdp::default();
+        if !invite.body_bytes().is_empty() {
+            sdp.local = Some(invite.body());
+        }
+        for x in exchanged.iter().filter(|x| x.dialog == *id) {
+            sdp.local = x.local.clone().or(sdp.local);
+            sdp.remote = x.remote.clone().or(sdp.remote);
+        }
+        sdp
+    }
+}
+
 /// What the service supports: its Allow header and Supported option tags,
 /// the core's plus its extensions'.
 #[derive(Debug, Clone)]
@@ -280,9 +301,7 @@ impl Core {
     }
 
     pub(crate) fn sdp(&self, id: &DialogId) -> Sdp {
-        self.read_call(id, |c| c.sdp.clone())
-            .flatten()
-            .unwrap_or_default()
+        self.sdp_entry(id).unwrap_or_default()
     }
 
     /// Keeps the INVITE that made dialog `id`, of which we are the UAC.
@@ -1131,7 +1150,7 @@ async fn on_event(
                 if let (Some(did), Some((ct, local))) =
                     (Dialogs::id_of_request(&request), answer.body.as_ref())
                 {
-                    if is_sdp(&request) && ct.eq_ignore_ascii_case("application/sdp") {
+                    if is_sdp(&request) && is_sdp_type(ct) {
                         core.update_sdp(&did, Some(local.clone()), Some(request.body()));
                     }
                 }
@@ -1233,11 +1252,17 @@ async fn on_event(
 /// Content-Type `application/sdp`).
 pub(crate) fn is_sdp(m: &Message) -> bool {
     !m.body_bytes().is_empty()
-        && m.values(sip_message::HeaderName::ContentType)
-            .next()
-            .and_then(|v| std::str::from_utf8(v).ok())
-            .and_then(|v| v.split(';').next())
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/sdp"))
+        && m.get::<sip_message::headers::ContentType>()
+            .is_ok_and(|c| c.0.is("application", "sdp"))
+}
+
+/// Whether a Content-Type given as text (an option's, an answer's) is
+/// `application/sdp`, parameters aside.
+pub(crate) fn is_sdp_type(content_type: &str) -> bool {
+    content_type
+        .split(';')
+        .next()
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/sdp"))
 }
 
 #[cfg(test)]

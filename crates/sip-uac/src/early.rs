@@ -35,28 +35,14 @@ impl Core {
         else {
             return None;
         };
-        let id = match dialogs.on_response(invite, response) {
+        let (id, new) = match dialogs.on_response(invite, response) {
             Ok(DialogUpdate::Early(id)) => {
                 if let Some(d) = dialogs.get(&id) {
                     sessions.uac_early(d, invite);
                 }
-                drop((sessions, dialogs));
-                // The session descriptions: our offer, if the INVITE made
-                // one, and what an extension completed before (an answer
-                // in a reliable provisional, RFC 3262 §5).
-                let mut sdp = Sdp::default();
-                if !invite.body_bytes().is_empty() {
-                    sdp.local = Some(invite.body());
-                }
-                for x in exchanged.iter().filter(|x| x.dialog == id) {
-                    sdp.local = x.local.clone().or(sdp.local);
-                    sdp.remote = x.remote.clone().or(sdp.remote);
-                }
-                self.set_sdp(&id, sdp);
-                self.local_seq_used_all(&id, seq_used);
-                return Some(id);
+                (id, true)
             }
-            Ok(DialogUpdate::Known(id)) => id,
+            Ok(DialogUpdate::Known(id)) => (id, false),
             Ok(_) => return None,
             Err(e) => {
                 // A provisional the dialog layer refuses (e.g. one whose
@@ -67,16 +53,13 @@ impl Core {
             }
         };
         drop((sessions, dialogs));
-        self.local_seq_used_all(&id, seq_used);
-        Some(id)
-    }
-
-    /// [`local_seq_used`](Self::local_seq_used) for those of `seq_used`
-    /// in dialog `id`.
-    fn local_seq_used_all(&self, id: &DialogId, seq_used: &[LocalSeqUsed]) {
-        for u in seq_used.iter().filter(|u| u.dialog == *id) {
+        if new {
+            self.set_sdp(&id, Sdp::of_invite(invite, exchanged, &id));
+        }
+        for u in seq_used.iter().filter(|u| u.dialog == id) {
             self.local_seq_used(u);
         }
+        Some(id)
     }
 
     /// An extension took CSeq `used.seq` in one of our dialogs while our

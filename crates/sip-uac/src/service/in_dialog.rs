@@ -55,7 +55,7 @@ impl Service {
         let offer = opts
             .body
             .as_ref()
-            .filter(|(ct, b)| ct.eq_ignore_ascii_case("application/sdp") && !b.is_empty())
+            .filter(|(ct, b)| crate::core::is_sdp_type(ct) && !b.is_empty())
             .map(|(_, b)| b.clone());
         let reply = self.in_dialog(Method::Update, dialog, opts).await?;
         // §5.1: a 2xx with the answer to our offer makes both the session

@@ -171,17 +171,9 @@ impl Service {
         // Kept since the early dialog, with what was exchanged in it (an
         // UPDATE, RFC 3311 §5.1; a reliable provisional and its PRACK); or
         // our offer and what an extension reported.
-        let mut sdp = core.sdp_entry(&id).unwrap_or_else(|| {
-            let mut sdp = crate::core::Sdp::default();
-            if !invite.body_bytes().is_empty() {
-                sdp.local = Some(invite.body());
-            }
-            for x in reply.exchanged.iter().filter(|x| x.dialog == id) {
-                sdp.local = x.local.clone().or(sdp.local);
-                sdp.remote = x.remote.clone().or(sdp.remote);
-            }
-            sdp
-        });
+        let mut sdp = core
+            .sdp_entry(&id)
+            .unwrap_or_else(|| crate::core::Sdp::of_invite(&invite, &reply.exchanged, &id));
         // §13.2.1: the first session description received is the answer;
         // one in a later response to the INVITE is ignored.
         if !ok.body_bytes().is_empty() && sdp.remote.is_none() {
