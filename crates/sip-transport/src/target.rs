@@ -173,17 +173,10 @@ pub async fn resolve(uri: &Uri, resolver: &dyn Resolver) -> Result<Targets, Tran
     let sip = uri
         .as_sip()
         .ok_or_else(|| TransportError::Resolve(format!("not a SIP URI: {uri}")))?;
+    // `kind` is the transport parameter's, made TLS for sips: (§26.2).
     let dest = crate::rfc3263::Destination {
         secure: sip.is_secure(),
-        transport: sip.transport().map(|t| {
-            let k = Kind::from_bytes(t.as_bytes());
-            // sips: over TCP is TLS (§26.2), as uri_destination says.
-            if sip.is_secure() && k == Kind::Tcp {
-                Kind::Tls
-            } else {
-                k
-            }
-        }),
+        transport: sip.transport().map(|_| kind),
         port: sip.port(),
     };
     let mut random = draws();
