@@ -5,7 +5,7 @@
 //! Bounded in time and count; it prints rates, failures, setup latency
 //! percentiles and CPU time per transaction or call.
 //!
-//! `cargo run --release -p sip-uac --example load -- [--seconds 5] [--concurrency 200] [--max 1000000] [--sipp | --only-sipp] [--threads N | --split] [--rounds N] [--t1-ms 500] [--target URI]`
+//! `cargo run --release -p sip-uac --example load -- [--seconds 5] [--concurrency 200] [--max 1000000] [--sipp | --only-sipp] [--threads N | --split] [--rounds N] [--t1-ms 500] [--target URI] [--rate N]`
 //!
 //! CPU time comes from /proc/self/stat (Linux; clock ticks, 10 ms
 //! resolution). In the loopback phases both services share this process, so
@@ -60,6 +60,10 @@ struct Args {
     /// (another SIP stack, a proxy, a SIPp), `--rounds` times, and
     /// nothing else.
     target: Option<String>,
+    /// `--rate N`: start at most N calls or transactions per second, the
+    /// k-th at k/N s (as SIPp's `-r`), still at most `--concurrency` at
+    /// once; without it every task starts its next one at once.
+    rate: Option<u64>,
 }
 
 fn args() -> Args {
@@ -74,6 +78,7 @@ fn args() -> Args {
         rounds: 1,
         t1_ms: 500,
         target: None,
+        rate: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -87,6 +92,7 @@ fn args() -> Args {
             "--rounds" => a.rounds = num().unwrap_or(1).clamp(1, 20),
             "--t1-ms" => a.t1_ms = num().unwrap_or(500).clamp(10, 10_000),
             "--target" => a.target = it.next(),
+            "--rate" => a.rate = num().filter(|r| *r > 0),
             "--split" => {
                 a.split = true;
                 a.threads = 1;
@@ -214,9 +220,24 @@ where
     let mut tasks = Vec::new();
     for _ in 0..a.concurrency {
         let (one, issued, failed, max) = (one.clone(), issued.clone(), failed.clone(), a.max);
+        let rate = a.rate;
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
-            while Instant::now() < deadline && issued.fetch_add(1, Ordering::Relaxed) < max {
+            loop {
+                let k = issued.fetch_add(1, Ordering::Relaxed);
+                if k >= max {
+                    break;
+                }
+                if let Some(r) = rate {
+                    let due = started + Duration::from_secs_f64(k as f64 / r as f64);
+                    if due >= deadline {
+                        break;
+                    }
+                    tokio::time::sleep_until(due.into()).await;
+                }
+                if Instant::now() >= deadline {
+                    break;
+                }
                 match one().await {
                     Some(l) => lat.push(l.as_micros() as u64),
                     None => {
