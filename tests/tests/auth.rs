@@ -296,3 +296,67 @@ async fn in_dialog_401_and_async_invite_407_are_answered_with_credentials() {
         server.stop().await;
     }
 }
+
+/// An async INVITE whose retry with credentials cannot be sent (the peer
+/// challenged it over TCP, then closed the connection and stopped
+/// listening) ends in a synthesized 503 that still names the call: the
+/// INVITE's Call-ID, From tag and CSeq, as every synthesized reply does
+/// (nksip-uac.md: a transport failure after the first send is a reply).
+#[tokio::test]
+async fn async_invite_whose_retry_cannot_be_sent_gets_a_503_naming_the_call() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let at = listener.local_addr().unwrap();
+    let peer = tokio::spawn(async move {
+        let (mut conn, _) = listener.accept().await.unwrap();
+        // Stop listening: the retry's new connection is refused.
+        drop(listener);
+        let mut buf = vec![0u8; 8192];
+        let mut got = Vec::new();
+        while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = conn.read(&mut buf).await.unwrap();
+            assert!(n > 0, "the INVITE never came");
+            got.extend_from_slice(&buf[..n]);
+        }
+        let invite = String::from_utf8_lossy(&got).into_owned();
+        let h = |name| sip_tests::header_line(&invite, name).to_owned();
+        let challenge = format!(
+            "SIP/2.0 401 Unauthorized\r\n{}\r\n{}\r\n{};tag=peer\r\n{}\r\n{}\r\n\
+             WWW-Authenticate: Digest realm=\"example.com\", nonce=\"n1\", qop=\"auth\"\r\n\
+             Content-Length: 0\r\n\r\n",
+            h("Via"),
+            h("From"),
+            h("To"),
+            h("Call-ID"),
+            h("CSeq"),
+        );
+        conn.write_all(challenge.as_bytes()).await.unwrap();
+        // Close at once: the ACK of the 401 and the retry find nobody.
+        drop(conn);
+        invite
+    });
+    let alice = service("alice", DefaultHandler).await;
+    let mut pending = alice
+        .invite_async(
+            &format!("sip:bob@{at};transport=tcp"),
+            RequestOptions::new().auth("alice", PASSWORD),
+        )
+        .await
+        .unwrap();
+    let r = tokio::time::timeout(std::time::Duration::from_secs(40), pending.reply())
+        .await
+        .expect("the reply comes");
+    let invite = peer.await.unwrap();
+    let value = |name| {
+        sip_tests::header_line(&invite, name)
+            .split_once(':')
+            .map(|(_, v)| v.trim().to_owned())
+            .unwrap()
+    };
+    assert_eq!(r.code(), 503, "{}", r.reason());
+    assert_eq!(r.call_id(), Some(value("Call-ID").as_str()));
+    let from_tag = value("From").split_once("tag=").unwrap().1.to_owned();
+    assert_eq!(r.from_tag(), Some(from_tag.as_str()));
+    assert!(r.cseq_num().is_some(), "the CSeq of the request it answers");
+    alice.stop().await;
+}

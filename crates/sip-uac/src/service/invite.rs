@@ -66,13 +66,20 @@ impl Service {
         tokio::spawn(async move {
             let mut early = EarlyDialogs::new(svc.inner.core.clone());
             let started = Mutex::new(Some(started_tx));
+            // The INVITE last handed to its transaction (a Message clone is
+            // a reference): a reply made up here still names the call.
+            let last_sent: Mutex<Option<Message>> = Mutex::new(None);
             let result = svc
                 .send_with_auth(
                     Some(Method::Invite),
                     &uri,
                     opts,
                     true,
-                    &|_| {},
+                    &|request| {
+                        if let Ok(mut l) = last_sent.lock() {
+                            *l = Some(request.clone());
+                        }
+                    },
                     &|id| {
                         if let Ok(mut c) = cur.lock() {
                             *c = Some(id);
@@ -105,7 +112,13 @@ impl Service {
                         return;
                     }
                     // A retry with credentials could not be sent.
-                    None => Reply::synthesized(503, e.to_string()),
+                    None => {
+                        let reply = Reply::synthesized(503, e.to_string());
+                        match last_sent.lock().ok().and_then(|mut l| l.take()) {
+                            Some(request) => reply.sent_as(&request),
+                            None => reply,
+                        }
+                    }
                 },
             };
             // NkSIP's callback of an async call gets the final reply too.
