@@ -67,8 +67,9 @@ struct Args {
     /// `--nap-us N` (with `--threads 1`): the runtime's thread sleeps N µs
     /// between rounds of work instead of waiting for the next datagram, so
     /// that one wakeup serves every message that came meanwhile (SIPp's UAC
-    /// works in ticks of its timer resolution the same way). Less CPU per
-    /// call at moderate rates, up to N µs more latency.
+    /// works in ticks of its timer resolution, 10 ms by default, the same
+    /// way). At 10,000 calls/s, 1000 µs took the CPU per call from 33 to
+    /// 25 µs and the setup time p50 from 0.2 to 1.3 ms.
     nap_us: Option<u64>,
 }
 
@@ -337,12 +338,19 @@ async fn run(a: Args) {
     if let (Some(nap), 1) = (a.nap_us, a.threads) {
         // Blocks this (the only) runtime thread for the nap, then yields:
         // tokio polls its reactor without blocking before it polls a task
-        // that yielded again, so everything that arrived during the nap is
-        // handled before the next one.
+        // that yielded again, so what arrived during the nap is handled
+        // before the next one. A datagram goes through three tasks (the
+        // socket's, the transaction driver's, the caller's), each woken by
+        // the one before and queued behind this task: yielding four times
+        // lets a response reach its caller, and the caller's ACK or BYE
+        // leave, within one tick (one yield: 1.03x SIPp's CPU per call at
+        // 10,000 calls/s with 0.5 ms naps; four: 1.01x, 0.95x with 1 ms).
         tokio::spawn(async move {
             loop {
                 std::thread::sleep(Duration::from_micros(nap));
-                tokio::task::yield_now().await;
+                for _ in 0..4 {
+                    tokio::task::yield_now().await;
+                }
             }
         });
     }
