@@ -139,8 +139,14 @@ impl TimerQueue {
             };
             if let Some(i) = lane {
                 let q = &mut self.lanes[i].1;
-                // In order only: an entry before the last goes to the heap.
-                if q.back().is_none_or(|last| *last <= e) {
+                // In deadline order only: an entry due before the last goes
+                // to the heap. Entries due at the same instant (a batch of
+                // events handled with one `now`) stay in arming order: which
+                // of them fires first does not matter, and comparing their
+                // ids too sent most of a busy service's Timer M entries to
+                // the heap (100,000 there at 10,000 calls/s, each pop a
+                // walk down it).
+                if q.back().is_none_or(|last| last.0 <= e.0) {
                     q.push_back(e);
                     return;
                 }
@@ -249,6 +255,7 @@ mod queue_tests {
             reference.pop();
         }
         let end = now + Duration::from_secs(60);
+        let (mut popped, mut wanted) = (Vec::new(), Vec::new());
         while let Some(Reverse(want)) = reference.pop() {
             if want.3 % 10 == 0 {
                 continue;
@@ -259,7 +266,35 @@ mod queue_tests {
                     break e;
                 }
             };
-            assert_eq!(got, want);
+            // Entries due at the same instant may come out in any order.
+            assert_eq!(got.0, want.0);
+            popped.push(got);
+            wanted.push(want);
         }
+        popped.sort();
+        wanted.sort();
+        assert_eq!(popped, wanted, "the same entries");
+    }
+
+    /// Entries armed in a batch with one `now` (same deadline, ids in any
+    /// order) stay in their lane: none goes to the heap.
+    #[test]
+    fn a_batch_with_one_deadline_stays_in_its_lane() {
+        let mut q = TimerQueue::default();
+        let now = Instant::now();
+        for index in [5u32, 3, 9, 1, 7] {
+            let id = TransactionId {
+                index,
+                generation: 0,
+            };
+            q.push(now, Duration::from_secs(32), id, Timer::M, 0);
+        }
+        assert!(q.heap.is_empty(), "{} entries in the heap", q.heap.len());
+        assert_eq!(q.len(), 5);
+        let mut n = 0;
+        while q.pop_due(now + Duration::from_secs(32)).is_some() {
+            n += 1;
+        }
+        assert_eq!(n, 5);
     }
 }
