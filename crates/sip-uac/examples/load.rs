@@ -5,7 +5,7 @@
 //! Bounded in time and count; it prints rates, failures, setup latency
 //! percentiles and CPU time per transaction or call.
 //!
-//! `cargo run --release -p sip-uac --example load -- [--seconds 5] [--concurrency 200] [--max 1000000] [--sipp | --only-sipp] [--threads N | --split] [--rounds N] [--t1-ms 500] [--target URI] [--rate N]`
+//! `cargo run --release -p sip-uac --example load -- [--seconds 5] [--concurrency 200] [--max 1000000] [--sipp | --only-sipp] [--threads N | --split] [--rounds N] [--t1-ms 500] [--target URI] [--rate N] [--nap-us N]`
 //!
 //! CPU time comes from /proc/self/stat (Linux; clock ticks, 10 ms
 //! resolution). In the loopback phases both services share this process, so
@@ -60,11 +60,12 @@ struct Args {
     /// (another SIP stack, a proxy, a SIPp), `--rounds` times, and
     /// nothing else.
     target: Option<String>,
-    /// `--rate N`: start at most N calls or transactions per second, the
-    /// k-th at k/N s (as SIPp's `-r`), still at most `--concurrency` at
-    /// once; without it every task starts its next one at once.
+    /// `--rate N`: start N calls or transactions per second, the k-th at
+    /// k/N s (as SIPp's `-r`; one that falls behind catches up in a
+    /// burst), still at most `--concurrency` at once; without it every
+    /// task starts its next one at once.
     rate: Option<u64>,
-    /// `--nap-us N` (with `--threads 1`): the runtime's thread sleeps N µs
+    /// `--nap-us N` (with `--threads 1`, not `--split`): the runtime's thread sleeps N µs
     /// between rounds of work instead of waiting for the next datagram, so
     /// that one wakeup serves every message that came meanwhile (SIPp's UAC
     /// works in ticks of its timer resolution, 10 ms by default, the same
@@ -335,7 +336,7 @@ async fn run(a: Args) {
             n => format!("{n} worker threads"),
         }
     );
-    if let (Some(nap), 1) = (a.nap_us, a.threads) {
+    if let (Some(nap), 1, false) = (a.nap_us, a.threads, a.split) {
         // Blocks this (the only) runtime thread for the nap, then yields:
         // tokio polls its reactor without blocking before it polls a task
         // that yielded again, so what arrived during the nap is handled

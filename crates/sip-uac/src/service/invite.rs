@@ -66,8 +66,9 @@ impl Service {
         tokio::spawn(async move {
             let mut early = EarlyDialogs::new(svc.inner.core.clone());
             let started = Mutex::new(Some(started_tx));
-            // The INVITE last handed to its transaction (a Message clone is
-            // a reference): a reply made up here still names the call.
+            // The INVITE last about to be sent (a retry with credentials
+            // included, even one whose sending then failed; a Message clone
+            // is a reference): a reply made up here still names the call.
             let last_sent: Mutex<Option<Message>> = Mutex::new(None);
             let result = svc
                 .send_with_auth(
