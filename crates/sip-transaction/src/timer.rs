@@ -91,7 +91,8 @@ type Entry = (Instant, TransactionId, Timer, u32);
 
 /// Durations at least this long get a FIFO lane of their own.
 const LANE_MIN: Duration = Duration::from_secs(1);
-/// At most this many lanes (64*T1, T4, Timer D: three with the defaults).
+/// At most this many lanes (64*T1, T4, Timer D: two with the defaults,
+/// where Timer D and 64*T1 are both 32 s).
 const MAX_LANES: usize = 8;
 
 /// The deadlines of every transaction, with lazy cancellation: each
