@@ -66,21 +66,13 @@ impl Service {
         tokio::spawn(async move {
             let mut early = EarlyDialogs::new(svc.inner.core.clone());
             let started = Mutex::new(Some(started_tx));
-            // The INVITE last about to be sent (a retry with credentials
-            // included, even one whose sending then failed; a Message clone
-            // is a reference): a reply made up here still names the call.
-            let last_sent: Mutex<Option<Message>> = Mutex::new(None);
             let result = svc
                 .send_with_auth(
                     Some(Method::Invite),
                     &uri,
                     opts,
                     true,
-                    &|request| {
-                        if let Ok(mut l) = last_sent.lock() {
-                            *l = Some(request.clone());
-                        }
-                    },
+                    &|_| {},
                     &|id| {
                         if let Ok(mut c) = cur.lock() {
                             *c = Some(id);
@@ -112,14 +104,9 @@ impl Service {
                         let _ = s.send(Err(e));
                         return;
                     }
-                    // A retry with credentials could not be sent.
-                    None => {
-                        let reply = Reply::synthesized(503, e.to_string());
-                        match last_sent.lock().ok().and_then(|mut l| l.take()) {
-                            Some(request) => reply.sent_as(&request),
-                            None => reply,
-                        }
-                    }
+                    // Cannot happen: once something was sent, a failure is
+                    // a reply (`send_with_auth`'s 503).
+                    None => Reply::synthesized(503, e.to_string()),
                 },
             };
             // NkSIP's callback of an async call gets the final reply too.

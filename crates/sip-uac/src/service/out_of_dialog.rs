@@ -149,21 +149,32 @@ impl Service {
     ) -> Result<(Message, sip_transaction::driver::ClientTransaction, Reply), Error> {
         let mut opts = opts;
         let mut challenges = Challenges::default();
+        // The last request sent and its transaction, once one was: what a
+        // failure to send the next one (a retry with credentials, the same
+        // request to the next address) is reported against.
+        let mut earlier: Option<(Message, sip_transaction::driver::ClientTransaction)> = None;
         loop {
             let Prepared {
                 mut request,
                 mut target,
                 mut spare,
                 mut auto_contact,
-            } = self.prepare(method.clone(), uri, &opts, auto).await?;
+            } = match self.prepare(method.clone(), uri, &opts, auto).await {
+                Ok(p) => p,
+                Err(e) => return not_sent(earlier, None, e),
+            };
             let (request, ct, reply) = loop {
                 let kind = target.transport;
                 on_send(&request);
-                let mut ct = self
+                let sent = self
                     .inner
                     .tsx
                     .send_request_with_data(request.clone(), target, opts.extension_data.clone())
-                    .await?;
+                    .await;
+                let mut ct = match sent {
+                    Ok(ct) => ct,
+                    Err(e) => return not_sent(earlier, Some(&request), e.into()),
+                };
                 on_started(ct.id);
                 let guard = (request.method() == Some(&Method::Invite)).then(|| InviteGuard {
                     tsx: &self.inner.tsx,
@@ -195,7 +206,7 @@ impl Service {
                         if let Some(e) = early.as_deref_mut() {
                             e.end_all();
                         }
-                        request = next;
+                        earlier = Some((std::mem::replace(&mut request, next), ct));
                         target = spare.remove(0);
                         // §8.1.1.8: the Contact names the listener of the
                         // address the request goes to now.
@@ -215,7 +226,12 @@ impl Service {
                         continue;
                     }
                 }
-                break (request, ct, outcome?);
+                match outcome {
+                    Ok(reply) => break (request, ct, reply),
+                    // A refused connection, say: an error for the first
+                    // request, a reply for a later one.
+                    Err(e) => return not_sent(earlier, Some(&request), e),
+                }
             };
             if let Some(next) = challenges.retry(self, &request, &reply, &opts) {
                 // §13.2.2.3: the 401/407 ends the early dialogs it had.
@@ -223,6 +239,7 @@ impl Service {
                     e.end_all();
                 }
                 opts = next;
+                earlier = Some((request, ct));
                 continue;
             }
             let reply = reply.sent_as(&request);
@@ -617,4 +634,22 @@ fn with_contact(request: &Message, old: &str, new: &str) -> Option<Message> {
     out.extend_from_slice(format!("\r\nContact: {new}\r\n").as_bytes());
     out.extend_from_slice(&bytes[at + line.len()..]);
     Message::parse(out).ok()
+}
+
+/// The outcome of a request that could not be prepared or sent (`e`):
+/// before anything was sent, the error; once the `earlier` request was
+/// sent, a 503 naming this one (`unsent`, or that request) with its
+/// Call-ID, From tag and CSeq, since a transport failure after the first
+/// send is a reply, not an error (nksip-uac.md §1.2).
+fn not_sent(
+    earlier: Option<(Message, sip_transaction::driver::ClientTransaction)>,
+    unsent: Option<&Message>,
+    e: Error,
+) -> Result<(Message, sip_transaction::driver::ClientTransaction, Reply), Error> {
+    let Some((sent, ct)) = earlier else {
+        return Err(e);
+    };
+    let request = unsent.cloned().unwrap_or(sent);
+    let reply = Reply::synthesized(503, e.to_string()).sent_as(&request);
+    Ok((request, ct, reply))
 }
