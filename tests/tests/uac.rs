@@ -533,6 +533,41 @@ impl Handler for Overloaded {
     }
 }
 
+/// When every address of a name refuses its connection nothing was sent:
+/// the caller gets an error, as for one refused address, not a reply.
+#[tokio::test]
+async fn every_address_refused_is_an_error() {
+    let any = "127.0.0.1:0".parse().unwrap();
+    // Ports nobody listens on: bind, note them, close.
+    let refused = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+    };
+    let alice = Service::builder("alice")
+        .udp(any)
+        .tcp(any)
+        .resolver(Arc::new(sip_tests::FixedResolver(vec![
+            refused(),
+            refused(),
+        ])))
+        .start()
+        .await
+        .unwrap();
+    let r = tokio::time::timeout(
+        Duration::from_secs(10),
+        alice.options("sip:pool.example.com;transport=tcp", RequestOptions::new()),
+    )
+    .await
+    .expect("no hang");
+    match r {
+        Err(e) => eprintln!("refused twice: {e}"),
+        Ok(reply) => panic!("expected an error, got {} {}", reply.code(), reply.reason()),
+    }
+    alice.stop().await;
+}
+
 /// RFC 3263 §4.3: when the first address of a name fails (a refused TCP
 /// connection, a 503), the request goes to the next one, with a new
 /// branch; the caller sees the answer of the one that worked.

@@ -206,7 +206,12 @@ impl Service {
                         if let Some(e) = early.as_deref_mut() {
                             e.end_all();
                         }
-                        earlier = Some((std::mem::replace(&mut request, next), ct));
+                        let tried = std::mem::replace(&mut request, next);
+                        // One never sent (its connection refused) is not
+                        // what a later failure is reported against.
+                        if outcome.is_ok() {
+                            earlier = Some((tried, ct));
+                        }
                         target = spare.remove(0);
                         // §8.1.1.8: the Contact names the listener of the
                         // address the request goes to now.
