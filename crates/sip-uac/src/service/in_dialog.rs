@@ -9,7 +9,7 @@ use crate::error::Error;
 use crate::options::RequestOptions;
 use crate::reply::Reply;
 
-use super::out_of_dialog::Challenges;
+use super::out_of_dialog::{not_sent, Challenges};
 use super::wait_final::{wait_final, InviteGuard, NOT_CANCELLED};
 use super::Service;
 
@@ -137,8 +137,10 @@ impl Service {
         let inner = &self.inner;
         let mut opts = opts;
         let mut challenges = Challenges::default();
+        // The request a 401/407 answered, while its retry is being sent.
+        let mut earlier = None;
         loop {
-            let (request, mut ct) = inner
+            let sent = inner
                 .core
                 .in_dialog_request(
                     &inner.transport,
@@ -150,7 +152,11 @@ impl Service {
                     opts.body.as_ref(),
                     &built,
                 )
-                .await?;
+                .await;
+            let (request, mut ct) = match sent {
+                Ok(sent) => sent,
+                Err(e) => return not_sent(earlier, None, e),
+            };
             let reliable = request
                 .top_via()
                 .is_some_and(|v| v.transport() != Kind::Udp);
@@ -161,9 +167,14 @@ impl Service {
                 user_cancelled: &NOT_CANCELLED,
                 early: None,
             });
-            let reply = wait_final(&mut ct, reliable, opts.on_provisional.as_ref(), guard).await?;
+            let reply =
+                match wait_final(&mut ct, reliable, opts.on_provisional.as_ref(), guard).await {
+                    Ok(reply) => reply,
+                    Err(e) => return not_sent(earlier, Some(&request), e),
+                };
             if let Some(next) = challenges.retry(self, &request, &reply, &opts) {
                 opts = next;
+                earlier = Some((request, ct));
                 continue;
             }
             if let (Some(response), Ok(mut d)) = (reply.response(), inner.core.dialogs.lock()) {

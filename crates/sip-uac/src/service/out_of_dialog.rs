@@ -646,7 +646,7 @@ fn with_contact(request: &Message, old: &str, new: &str) -> Option<Message> {
 /// sent, a 503 naming this one (`unsent`, or that request) with its
 /// Call-ID, From tag and CSeq, since a transport failure after the first
 /// send is a reply, not an error (nksip-uac.md §1.2).
-fn not_sent(
+pub(super) fn not_sent(
     earlier: Option<(Message, sip_transaction::driver::ClientTransaction)>,
     unsent: Option<&Message>,
     e: Error,
